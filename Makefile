@@ -1,0 +1,32 @@
+# make rehearse : the whole cutover and a rollback drill against the local twin
+# make test     : unit + integration tests (brings up its own twin)
+SHELL := /bin/bash
+VENV  := .venv
+INV   := $(VENV)/bin/inv
+TWIN  ?= $(CURDIR)/.twin
+
+.PHONY: bootstrap test unit rehearse twin-up twin-down bench clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+test: bootstrap
+	$(VENV)/bin/python -m pytest -q
+
+unit: bootstrap
+	$(VENV)/bin/python -m pytest -q tests/unit
+
+rehearse: bootstrap
+	@scripts/rehearse.sh "$(TWIN)"
+
+twin-up: bootstrap
+	$(INV) twin.up --dir "$(TWIN)"
+
+twin-down: bootstrap
+	$(INV) twin.down --dir "$(TWIN)"
+
+bench: bootstrap
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

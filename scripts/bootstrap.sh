@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything twilight-ops needs on a fresh Debian machine:
+# the Debian packages the staging twin uses (when missing and running as root)
+# and a venv with the package and its test extra.  Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PKGS=(openssh-server docker.io docker-registry debootstrap)
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+    echo "bootstrap: run 'sudo apt-get install -y ${missing[*]}' and try again" >&2
+    exit 2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  echo "bootstrap: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -e $stamp ]]; then
+  echo "bootstrap: installing twilight-ops and its test extra into .venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[test]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi

@@ -1,0 +1,277 @@
+"""Configuration: defaults in code under the `twilight` key of Invoke's config.
+
+Invoke layers them: these defaults < project `invoke.yaml` < `-f FILE` <
+`INVOKE_TWILIGHT_*` env vars.  `load_settings(c)` validates the merged result
+into a frozen `Settings`; anything wrong is one BadInput line naming the key,
+raised before any connection is opened.
+"""
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import socket
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import validate
+from .errors import BadInput
+
+DEFAULTS: dict[str, Any] = {
+    # how to reach tvps
+    "host": "tvps",
+    "ssh_config": "~/.ssh/config",
+    "known_hosts": "~/.ssh/known_hosts",
+    "connect_timeout": 10,
+    "connect_attempts": 3,
+    # layout on tvps (runbook §0-§1)
+    "remote_root": "~/twilight",
+    "source_dir": "~/twilight/source",
+    "compose_file": "deploy/compose.yml",
+    "service": "backend",
+    "warehouse": "~/twilight/data/warehouse.duckdb",
+    "container_warehouse": "/data/warehouse.duckdb",
+    "env_file": "~/twilight/.env",
+    "token_file": "~/twilight/.tokens/operator-test",
+    "cutover_dir": "~/twilight/cutover",
+    # release
+    "image_repo": "ghcr.io/lacatfly/twilight-drive",
+    "previous_version": "v0.2.0",
+    "local_repo": "~/twilight-drive",
+    "dependency_prs": [38, 39, 41, 42, 43, 44, 46, 47, 48],
+    "dependency_changes": ["T2.7 lifespan injection"],
+    # API
+    "api_base": "https://api.fsagent.cc",
+    "api_ca_bundle": "",
+    "http_timeout": 10.0,
+    "smoke_code": "600519.SH",
+    # §3 thresholds
+    "thresholds": {
+        "err_pct_healthy": 1.0,
+        "err_pct_investigate": 3.0,
+        "p95_healthy_ms": 400.0,
+        "p95_investigate_ms": 600.0,
+        "akshare_share_healthy_min": 50.0,
+        "akshare_share_healthy_max": 90.0,
+        "adj_tolerance": 0.01,
+    },
+    # §1/§2 budgets, minutes
+    "budgets": {
+        "cutover": 60,
+        "rollback": 30,
+        "preflight": 5,
+        "tag_push": 10,
+        "smoke": 5,
+        "hermes_reinstall": 10,
+        "agent_smoke": 15,
+        "closeout": 5,
+        "server_revert": 10,
+        "hermes_revert": 10,
+        "duckdb_revert": 5,
+        "post_rollback": 5,
+    },
+    # local state: journal mirror; "" means $XDG_STATE_HOME/twilight-ops
+    "state_dir": "",
+    # shared with the twin's backend: seconds added to the wall clock
+    "clock_offset_seconds": 0,
+    # who is operating (lock, audit); "" means user@hostname
+    "operator": "",
+}
+
+_THRESHOLD_KEYS = set(DEFAULTS["thresholds"])
+_BUDGET_KEYS = set(DEFAULTS["budgets"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    err_pct_healthy: float
+    err_pct_investigate: float
+    p95_healthy_ms: float
+    p95_investigate_ms: float
+    akshare_share_healthy_min: float
+    akshare_share_healthy_max: float
+    adj_tolerance: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    host: str
+    ssh_config: Path | None
+    known_hosts: Path
+    connect_timeout: float
+    connect_attempts: int
+    remote_root: str
+    source_dir: str
+    compose_file: str
+    service: str
+    warehouse: str
+    container_warehouse: str
+    env_file: str
+    token_file: str
+    cutover_dir: str
+    image_repo: str
+    previous_version: str
+    local_repo: Path
+    dependency_prs: tuple[int, ...]
+    dependency_changes: tuple[str, ...]
+    api_base: str
+    api_ca_bundle: Path | None
+    http_timeout: float
+    smoke_code: str
+    thresholds: Thresholds
+    budgets: Mapping[str, int]
+    state_dir: Path
+    clock_offset_seconds: float
+    operator: str
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}
+
+
+def _bad(key: str, problem: str, fix: str) -> BadInput:
+    return BadInput(f"config twilight.{key} {problem}", fix)
+
+
+def _number(raw: Mapping[str, Any], key: str, *, minimum: float | None = None, integer: bool = False, label: str | None = None) -> Any:
+    label = label or key
+    value = raw.get(key)
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        num = int(value) if integer and not isinstance(value, float) else float(value)
+        if integer and float(num) != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise _bad(label, f"is {value!r}, not a number", f"set twilight.{label} to a number in invoke.yaml") from None
+    if minimum is not None and num < minimum:
+        raise _bad(label, f"is {num}, below {minimum}", f"set twilight.{label} to at least {minimum}")
+    return num
+
+
+def _path(value: Any, key: str) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise _bad(key, f"is {value!r}, not a path", f"set twilight.{key} to a file path")
+    return Path(os.path.expanduser(str(value)))
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "twilight-ops"
+
+
+def load_settings(config: Mapping[str, Any]) -> Settings:
+    """Validate the merged `twilight` config section into Settings."""
+    raw = dict(config)
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        raise _bad(unknown[0], "is not a known key", f"remove it or check the spelling against `inv config`")
+
+    def rpath(key: str) -> str:
+        try:
+            return validate.remote_path(raw.get(key), f"config twilight.{key}")
+        except BadInput as e:
+            raise _bad(key, f"is {raw.get(key)!r}, not a safe remote path", e.hint or "") from None
+
+    try:
+        host = validate.host_alias(raw.get("host"), "config twilight.host")
+        compose_file = validate.relative_path(raw.get("compose_file"), "config twilight.compose_file")
+        service = validate.service_name(raw.get("service"), "config twilight.service")
+        image_repo = validate.image_repo(raw.get("image_repo"), "config twilight.image_repo")
+        previous = validate.version(raw.get("previous_version"), "config twilight.previous_version")
+        smoke_code = validate.ts_code(raw.get("smoke_code"), "config twilight.smoke_code")
+    except BadInput as e:
+        raise BadInput(e.message, e.hint) from None
+
+    container_wh = raw.get("container_warehouse")
+    if not isinstance(container_wh, str) or not container_wh.startswith("/"):
+        raise _bad("container_warehouse", f"is {container_wh!r}, not an absolute path", "e.g. /data/warehouse.duckdb")
+    validate.remote_path(container_wh, "config twilight.container_warehouse")
+
+    api = raw.get("api_base")
+    if not isinstance(api, str) or not api.startswith(("https://", "http://")) or any(c.isspace() for c in api):
+        raise _bad("api_base", f"is {api!r}, not an http(s) URL", "e.g. https://api.fsagent.cc")
+
+    prs = raw.get("dependency_prs")
+    if not isinstance(prs, (list, tuple)) or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in prs):
+        raise _bad("dependency_prs", f"is {prs!r}, not a list of PR numbers", "e.g. [38, 39, 41]")
+    changes = raw.get("dependency_changes")
+    if not isinstance(changes, (list, tuple)) or not all(isinstance(p, str) for p in changes):
+        raise _bad("dependency_changes", f"is {changes!r}, not a list of strings", 'e.g. ["T2.7 lifespan injection"]')
+
+    th_raw = raw.get("thresholds")
+    if not isinstance(th_raw, Mapping):
+        raise _bad("thresholds", "is not a mapping", "see the defaults with `inv config`")
+    extra = sorted(set(th_raw) - _THRESHOLD_KEYS)
+    if extra:
+        raise _bad(f"thresholds.{extra[0]}", "is not a known key", "remove it or check the spelling")
+    th = Thresholds(**{k: float(_number(th_raw, k, minimum=0, label=f"thresholds.{k}")) for k in sorted(_THRESHOLD_KEYS)})
+    if th.err_pct_healthy > th.err_pct_investigate:
+        raise _bad("thresholds.err_pct_healthy", "is above err_pct_investigate", "healthy must be below investigate")
+    if th.p95_healthy_ms > th.p95_investigate_ms:
+        raise _bad("thresholds.p95_healthy_ms", "is above p95_investigate_ms", "healthy must be below investigate")
+    if not (0 <= th.akshare_share_healthy_min <= th.akshare_share_healthy_max <= 100):
+        raise _bad("thresholds.akshare_share_healthy_min", "and _max must satisfy 0 <= min <= max <= 100", "e.g. 50 and 90")
+
+    b_raw = raw.get("budgets")
+    if not isinstance(b_raw, Mapping):
+        raise _bad("budgets", "is not a mapping", "see the defaults with `inv config`")
+    extra = sorted(set(b_raw) - _BUDGET_KEYS)
+    if extra:
+        raise _bad(f"budgets.{extra[0]}", "is not a known key", "remove it or check the spelling")
+    budgets = {k: int(_number(b_raw, k, minimum=1, integer=True, label=f"budgets.{k}")) for k in sorted(_BUDGET_KEYS)}
+
+    ssh_cfg_raw = raw.get("ssh_config")
+    ssh_config = _path(ssh_cfg_raw, "ssh_config") if ssh_cfg_raw else None
+    ca = raw.get("api_ca_bundle")
+    state_raw = raw.get("state_dir")
+    operator = raw.get("operator") or f"{getpass.getuser()}@{socket.gethostname()}"
+    validate.one_line(operator, "config twilight.operator", 100)
+
+    return Settings(
+        host=host,
+        ssh_config=ssh_config,
+        known_hosts=_path(raw.get("known_hosts"), "known_hosts"),
+        connect_timeout=float(_number(raw, "connect_timeout", minimum=1)),
+        connect_attempts=int(_number(raw, "connect_attempts", minimum=1, integer=True)),
+        remote_root=rpath("remote_root"),
+        source_dir=rpath("source_dir"),
+        compose_file=compose_file,
+        service=service,
+        warehouse=rpath("warehouse"),
+        container_warehouse=container_wh,
+        env_file=rpath("env_file"),
+        token_file=rpath("token_file"),
+        cutover_dir=rpath("cutover_dir"),
+        image_repo=image_repo,
+        previous_version=previous,
+        local_repo=_path(raw.get("local_repo"), "local_repo"),
+        dependency_prs=tuple(prs),
+        dependency_changes=tuple(changes),
+        api_base=api.rstrip("/"),
+        api_ca_bundle=_path(ca, "api_ca_bundle") if ca else None,
+        http_timeout=float(_number(raw, "http_timeout", minimum=0.1)),
+        smoke_code=smoke_code,
+        thresholds=th,
+        budgets=budgets,
+        state_dir=_path(state_raw, "state_dir") if state_raw else default_state_dir(),
+        clock_offset_seconds=float(_number(raw, "clock_offset_seconds")),
+        operator=operator,
+    )
+
+
+def settings_from_context(c: Any) -> Settings:
+    """Settings from an Invoke Context (its merged config's `twilight` section)."""
+    section = c.config.get("twilight", None)
+    if section is None:
+        raise BadInput("config has no twilight section", "run tasks through tasks.py (inv) or pass -f invoke.yaml")
+    return load_settings(_plain(section))
+
+
+def _plain(obj: Any) -> Any:
+    """Invoke DataProxy → plain dicts/lists."""
+    if hasattr(obj, "items"):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj

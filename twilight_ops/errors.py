@@ -1,0 +1,61 @@
+"""One error root with a few leaves; each leaf carries its exit code.
+
+    TwilightError            exit 1  (a check failed, a red flag)
+    ├── BadInput             exit 2  (bad argument or config; nothing was touched)
+    ├── CheckFailed          exit 1  (a check or a red flag stops the phase)
+    ├── LockHeld             exit 1  (another operator holds the deploy lock)
+    └── Unreachable          exit 3  (cannot reach tvps, the API, the registry…)
+        └── HostKeyRejected  exit 3  (unknown or changed host key)
+
+Every message is one line a tired operator understands; `hint` is the next
+command to run.
+"""
+from __future__ import annotations
+
+
+class TwilightError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def line(self) -> str:
+        text = self.message.replace("\n", " ").strip()
+        if self.hint:
+            text += f" — {self.hint}"
+        return text
+
+
+class BadInput(TwilightError):
+    exit_code = 2
+
+
+class CheckFailed(TwilightError):
+    exit_code = 1
+
+
+class LockHeld(TwilightError):
+    exit_code = 1
+
+
+class Unreachable(TwilightError):
+    exit_code = 3
+
+
+class HostKeyRejected(Unreachable):
+    exit_code = 3
+
+
+class RemoteCommandFailed(TwilightError):
+    """A remote command exited non-zero where success was required."""
+
+    exit_code = 1
+
+    def __init__(self, command: str, exited: int, stderr: str, hint: str | None = None):
+        tail = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
+        super().__init__(f"on tvps `{command}` exited {exited}: {tail}", hint)
+        self.command = command
+        self.exited = exited
+        self.stderr = stderr
