@@ -1,0 +1,68 @@
+import copy
+
+import pytest
+
+from twilight_ops.config import DEFAULTS, load_settings
+from twilight_ops.errors import BadInput
+
+
+def cfg(**over):
+    c = copy.deepcopy(DEFAULTS)
+    c.update(over)
+    return c
+
+
+def test_defaults_from_runbook():
+    s = load_settings(cfg())
+    assert s.host == "tvps"
+    assert s.remote_root == "~/twilight"
+    assert s.source_dir == "~/twilight/source"
+    assert s.compose_file == "deploy/compose.yml"
+    assert s.service == "backend"
+    assert s.warehouse == "~/twilight/data/warehouse.duckdb"
+    assert s.container_warehouse == "/data/warehouse.duckdb"
+    assert s.api_base == "https://api.fsagent.cc"
+    assert s.token_file == "~/twilight/.tokens/operator-test"
+    assert s.image_repo == "ghcr.io/lacatfly/twilight-drive"
+    assert s.previous_version == "v0.2.0"
+    assert s.dependency_prs == (38, 39, 41, 42, 43, 44, 46, 47, 48)
+    assert "T2.7 lifespan injection" in s.dependency_changes
+    assert s.thresholds.err_pct_healthy == 1 and s.thresholds.err_pct_investigate == 3
+    assert s.thresholds.p95_healthy_ms == 400 and s.thresholds.p95_investigate_ms == 600
+    assert (s.thresholds.akshare_share_healthy_min, s.thresholds.akshare_share_healthy_max) == (50, 90)
+    assert s.budgets["cutover"] == 60 and s.budgets["rollback"] == 30
+
+
+@pytest.mark.parametrize("over,key", [
+    ({"host": "tvps;id"}, "host"),
+    ({"remote_root": "~/../x"}, "remote_root"),
+    ({"api_base": "ftp://x"}, "api_base"),
+    ({"previous_version": "latest"}, "previous_version"),
+    ({"image_repo": "GHCR.io/X"}, "image_repo"),
+    ({"dependency_prs": [38, "x"]}, "dependency_prs"),
+    ({"connect_timeout": "soon"}, "connect_timeout"),
+    ({"compose_file": "/etc/passwd"}, "compose_file"),
+    ({"no_such_key": 1}, "no_such_key"),
+])
+def test_invalid_config_names_the_key(over, key):
+    with pytest.raises(BadInput) as e:
+        load_settings(cfg(**over))
+    assert e.value.exit_code == 2
+    assert key in e.value.line()
+    assert "\n" not in e.value.line()
+
+
+def test_threshold_order_checked():
+    c = cfg()
+    c["thresholds"] = dict(c["thresholds"], err_pct_healthy=5.0)
+    with pytest.raises(BadInput) as e:
+        load_settings(c)
+    assert "thresholds.err_pct_healthy" in e.value.line()
+
+
+def test_unknown_threshold_key():
+    c = cfg()
+    c["thresholds"] = dict(c["thresholds"], p99=1)
+    with pytest.raises(BadInput) as e:
+        load_settings(c)
+    assert "thresholds.p99" in e.value.line()

@@ -1,0 +1,111 @@
+"""Facts: a command plus a parser.  Parsers take the raw text of real output."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from .errors import TwilightError
+
+
+class ParseError(TwilightError):
+    exit_code = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ComposeService:
+    service: str
+    container_id: str
+    name: str
+    state: str        # running, exited, restarting, …
+    health: str       # healthy, unhealthy, starting, "" (no healthcheck)
+    status: str       # "Up 3 minutes (healthy)"
+    image: str        # image reference from the compose file
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerDetail:
+    container_id: str
+    restart_count: int
+    image_id: str     # sha256:… config id
+    image_ref: str    # Config.Image, e.g. repo:tag
+    started_at: str
+
+
+def _json_docs(text: str) -> list[dict[str, Any]]:
+    """docker compose v2 prints NDJSON in recent releases, a JSON array in older ones."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise ValueError("expected a JSON array")
+        return data
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def parse_compose_ps(text: str) -> list[ComposeService]:
+    try:
+        docs = _json_docs(text)
+        return [
+            ComposeService(
+                service=str(d.get("Service", "")),
+                container_id=str(d.get("ID", "")),
+                name=str(d.get("Name", "")),
+                state=str(d.get("State", "")),
+                health=str(d.get("Health", "") or ""),
+                status=str(d.get("Status", "")),
+                image=str(d.get("Image", "")),
+            )
+            for d in docs
+        ]
+    except (ValueError, AttributeError, TypeError) as e:
+        raise ParseError(f"cannot parse `docker compose ps --format json` output: {e}", "check `docker compose version` on tvps (v2 needed)") from None
+
+
+def parse_container_inspect(text: str) -> dict[str, ContainerDetail]:
+    try:
+        out: dict[str, ContainerDetail] = {}
+        for d in json.loads(text):
+            cid = str(d["Id"])
+            out[cid] = ContainerDetail(
+                container_id=cid,
+                restart_count=int(d.get("RestartCount", 0)),
+                image_id=str(d.get("Image", "")),
+                image_ref=str((d.get("Config") or {}).get("Image", "")),
+                started_at=str((d.get("State") or {}).get("StartedAt", "")),
+            )
+        return out
+    except (ValueError, KeyError, TypeError) as e:
+        raise ParseError(f"cannot parse `docker inspect` output: {e}", "re-run; report if it persists") from None
+
+
+def parse_repo_digests(text: str) -> dict[str, list[str]]:
+    """image id → its pullable repo digests (repo@sha256:…)."""
+    try:
+        return {str(d["Id"]): [str(x) for x in (d.get("RepoDigests") or [])] for d in json.loads(text)}
+    except (ValueError, KeyError, TypeError) as e:
+        raise ParseError(f"cannot parse `docker image inspect` output: {e}", "re-run; report if it persists") from None
+
+
+def detail_for(details: dict[str, ContainerDetail], short_id: str) -> ContainerDetail | None:
+    for cid, d in details.items():
+        if cid.startswith(short_id):
+            return d
+    return None
+
+
+def tag_of(image_ref: str) -> str:
+    """`repo:tag` or `repo:tag@sha256:…` → tag ('' when pinned by digest only)."""
+    ref = image_ref.split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
+def pick_digest(digests: list[str], repo: str) -> str:
+    """The repo@sha256 digest that belongs to `repo` (or the first one)."""
+    for d in digests:
+        if d.split("@", 1)[0] == repo:
+            return d
+    return digests[0] if digests else ""

@@ -1,0 +1,172 @@
+"""The cutover journal: one per version, written atomically, mirrored to tvps.
+
+Steps carry start/end, outcome, evidence; `facts` hold what a rollback needs
+(pre-cutover image digest, snapshot path and sha256, …).  The local copy lives
+under the state dir; the mirror under ~/twilight/cutover/ on tvps, so a rollback
+still works if the laptop loses its copy.  Secrets never enter: values are plain
+JSON, and a Secret refuses to serialise.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .clock import iso, now_utc
+from .commands import Layout
+from .errors import TwilightError
+from .remote import Executor
+from .secret import Secret, scrub
+
+OUTCOMES = ("running", "ok", "failed", "skipped", "red")
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Secret):
+        raise TypeError("a Secret cannot be written to the journal")
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+@dataclasses.dataclass
+class Step:
+    name: str
+    started_at: str
+    ended_at: str | None = None
+    outcome: str = "running"
+    evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
+    note: str = ""
+
+
+@dataclasses.dataclass
+class Journal:
+    version: str
+    host: str
+    operator: str
+    created_at: str
+    updated_at: str
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    steps: list[Step] = dataclasses.field(default_factory=list)
+
+    # -- queries ----------------------------------------------------------
+    def last(self, name: str) -> Step | None:
+        for step in reversed(self.steps):
+            if step.name == name:
+                return step
+        return None
+
+    def done(self, name: str) -> bool:
+        step = self.last(name)
+        return step is not None and step.outcome == "ok"
+
+    # -- (de)serialisation ------------------------------------------------
+    def to_json(self, *secrets: Secret | None) -> str:
+        text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False, default=_json_default)
+        return scrub(text, *secrets)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Journal":
+        data = json.loads(text)
+        steps = [Step(**s) for s in data.pop("steps", [])]
+        return cls(steps=steps, **data)
+
+
+def new_journal(version: str, host: str, operator: str) -> Journal:
+    t = iso(now_utc())
+    return Journal(version=version, host=host, operator=operator, created_at=t, updated_at=t)
+
+
+class JournalStore:
+    """Loads and saves one version's journal: local file + mirror on tvps."""
+
+    def __init__(self, state_dir: Path, host: str, lay: Layout, ex: Executor | None):
+        self.local_dir = state_dir / "journals" / host
+        self.lay = lay
+        self.ex = ex
+        self.secrets: list[Secret] = []
+
+    def local_path(self, version: str) -> Path:
+        return self.local_dir / f"{version}.json"
+
+    def load(self, version: str) -> Journal | None:
+        """The newer of the local copy and the tvps mirror; None if neither exists."""
+        found: list[Journal] = []
+        lp = self.local_path(version)
+        if lp.exists():
+            found.append(self._parse(lp.read_text(), str(lp)))
+        if self.ex is not None:
+            try:
+                found.append(self._parse(self.ex.read_file(self.lay.journal_path(version)).decode(), "tvps mirror"))
+            except FileNotFoundError:
+                pass
+        if not found:
+            return None
+        return max(found, key=lambda j: (j.updated_at, len(j.steps)))
+
+    @staticmethod
+    def _parse(text: str, where: str) -> Journal:
+        try:
+            return Journal.from_json(text)
+        except (ValueError, TypeError) as e:
+            raise TwilightError(f"journal at {where} is unreadable: {e}", "move it aside and re-run; the other copy is used") from None
+
+    def save(self, journal: Journal) -> None:
+        journal.updated_at = iso(now_utc())
+        data = journal.to_json(*self.secrets).encode()
+        atomic_write(self.local_path(journal.version), data)
+        if self.ex is not None:
+            self.ex.write_file(self.lay.journal_path(journal.version), data, mode=0o600)
+
+    @contextlib.contextmanager
+    def step(self, journal: Journal, name: str) -> Iterator[Step]:
+        """Record a step: saved as running, then ok, or failed with the error line."""
+        step = Step(name=name, started_at=iso(now_utc()))
+        journal.steps.append(step)
+        self.save(journal)
+        try:
+            yield step
+        except TwilightError as e:
+            step.outcome = "failed" if step.outcome == "running" else step.outcome
+            step.note = step.note or e.line()
+            raise
+        except BaseException as e:
+            step.outcome = "failed"
+            step.note = step.note or f"interrupted: {type(e).__name__}"
+            raise
+        else:
+            if step.outcome == "running":
+                step.outcome = "ok"
+        finally:
+            step.ended_at = iso(now_utc())
+            self.save(journal)
+
+    def list_remote(self) -> list[str]:
+        """Versions with a journal mirrored on tvps."""
+        if self.ex is None:
+            return []
+        r = self.ex.run(["ls", "-1", "--", self.lay.cutover_dir], check=False)
+        names = r.stdout.split() if r.ok else []
+        return sorted(n[len("journal-"):-len(".json")] for n in names if n.startswith("journal-") and n.endswith(".json"))

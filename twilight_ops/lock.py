@@ -1,0 +1,89 @@
+"""The deploy lock on tvps: an atomic `mkdir` plus a holder record (Kamal style)."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from typing import Iterator
+
+from . import commands
+from .clock import iso, now_utc
+from .commands import Layout
+from .errors import LockHeld
+from .remote import Executor
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    operator: str
+    version: str
+    reason: str
+    acquired_at: str
+    client_pid: int = 0
+
+    def describe(self) -> str:
+        return f"{self.operator} since {self.acquired_at} for {self.version} ({self.reason})"
+
+    @classmethod
+    def parse(cls, text: str) -> "Holder":
+        data = json.loads(text)
+        return cls(
+            operator=str(data.get("operator", "?")),
+            version=str(data.get("version", "?")),
+            reason=str(data.get("reason", "?")),
+            acquired_at=str(data.get("acquired_at", "?")),
+            client_pid=int(data.get("client_pid", 0) or 0),
+        )
+
+
+def new_holder(operator: str, version: str, reason: str) -> Holder:
+    return Holder(operator=operator, version=version, reason=reason, acquired_at=iso(now_utc()), client_pid=os.getpid())
+
+
+def read_holder(ex: Executor, lay: Layout) -> Holder | None:
+    """The current holder, None when unlocked; a lock without a record reads as unknown."""
+    if not ex.run(["test", "-d", lay.lock_dir], check=False).ok:
+        return None
+    try:
+        return Holder.parse(ex.read_file(lay.lock_info).decode())
+    except (FileNotFoundError, ValueError):
+        return Holder(operator="unknown", version="?", reason="holder record missing or unreadable", acquired_at="?")
+
+
+def acquire(ex: Executor, lay: Layout, holder: Holder, *, reentrant: bool = True) -> bool:
+    """Take the lock.  Returns True when newly taken, False when re-entered.
+
+    Re-entry is allowed only for the same operator and version (resuming an
+    interrupted run); anyone else gets LockHeld with the holder's details.
+    """
+    ex.run(commands.mkdir_p(lay.cutover_dir))
+    if ex.run(commands.mkdir_atomic(lay.lock_dir), check=False).ok:
+        ex.write_file(lay.lock_info, json.dumps(dataclasses.asdict(holder), indent=2).encode(), mode=0o644)
+        return True
+    current = read_holder(ex, lay)
+    if current is None:  # released between our mkdir and our read: try once more
+        return acquire(ex, lay, holder, reentrant=reentrant)
+    if reentrant and current.operator == holder.operator and current.version == holder.version:
+        return False
+    raise LockHeld(
+        f"deploy lock on tvps is held by {current.describe()}",
+        "wait for them, or if the holder is gone run `inv lock --release`",
+    )
+
+
+def release(ex: Executor, lay: Layout) -> None:
+    ex.run(commands.remove_lock(lay))
+
+
+@contextlib.contextmanager
+def held(ex: Executor, lay: Layout, holder: Holder, *, keep_on_failure: bool = False) -> Iterator[bool]:
+    """Hold the lock for a block; released afterwards, on failure too (unless asked)."""
+    fresh = acquire(ex, lay, holder)
+    ok = False
+    try:
+        yield fresh
+        ok = True
+    finally:
+        if ok or not keep_on_failure:
+            release(ex, lay)

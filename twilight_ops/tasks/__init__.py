@@ -1,0 +1,14 @@
+"""The Invoke namespace operators use: `inv --list` shows it."""
+from __future__ import annotations
+
+from invoke import Collection
+
+from ..config import DEFAULTS
+from . import core, twin
+
+ns = Collection()
+ns.add_task(core.status)
+ns.add_task(core.lock)
+ns.add_task(core.config)
+ns.add_collection(Collection.from_module(twin, name="twin"))
+ns.configure({"twilight": DEFAULTS})

@@ -1,0 +1,70 @@
+"""Tasks that read state: status, lock, config."""
+from __future__ import annotations
+
+import sys
+
+from invoke import task
+
+from .. import commands, lock as lock_mod
+from ..config import settings_from_context
+from ..errors import BadInput
+from ..output import console, operation, print_json
+from ..remote import SSHExecutor
+from .. import status as status_mod
+
+
+@task(help={"json": "print one JSON object instead of tables"})
+@operation
+def status(c, json=False):
+    """Show compose services, the /price envelope served now, the deploy lock and journals."""
+    settings = settings_from_context(c)
+    with SSHExecutor(settings) as ex:
+        report = status_mod.collect(ex, settings)
+    if json:
+        print_json(report.to_json())
+    else:
+        status_mod.render(report, console)
+
+
+@task(help={
+    "release": "release the deploy lock (asks for confirmation)",
+    "yes": "with --release: do not ask",
+})
+@operation
+def lock(c, release=False, yes=False):
+    """Show who holds the deploy lock on tvps, or release it."""
+    settings = settings_from_context(c)
+    with SSHExecutor(settings) as ex:
+        lay = commands.layout(settings, ex.home)
+        holder = lock_mod.read_holder(ex, lay)
+        if holder is None:
+            console.print("deploy lock: free")
+            return
+        console.print(f"deploy lock: held by {holder.describe()}")
+        if not release:
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise BadInput("refusing to release the lock without confirmation", "re-run with --release --yes")
+            answer = input("release it? type 'release' to confirm: ").strip()
+            if answer != "release":
+                console.print("left in place")
+                return
+        lock_mod.release(ex, lay)
+        from .. import audit
+        audit.append(ex, lay, audit.audit_line(settings.operator, "lock-release", holder.version, "ok",
+                                               f"released lock held by {holder.operator}"))
+        console.print("deploy lock released")
+
+
+@task(help={"json": "print JSON"})
+@operation
+def config(c, json=False):
+    """Show the effective twilight configuration (validated)."""
+    settings = settings_from_context(c)
+    data = settings.as_dict()
+    if json:
+        print_json(data)
+    else:
+        for k, v in data.items():
+            console.print(f"{k}: {v}")

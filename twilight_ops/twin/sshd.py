@@ -1,0 +1,224 @@
+"""A private OpenSSH sshd on 127.0.0.1 standing in for tvps's sshd.
+
+Root: a dedicated account whose home holds ~/twilight, so default remote paths
+work unchanged.  Not root: a same-user sshd (paths are then absolute in the
+twin's invoke.yaml).  Keys, configs, pidfile and log live under <twin>/ssh.
+"""
+from __future__ import annotations
+
+import dataclasses
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import TwilightError, Unreachable
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclasses.dataclass(frozen=True)
+class SshdInfo:
+    port: int
+    user: str
+    home: Path
+    pid: int
+    ssh_config: Path       # client config: Host tvps → 127.0.0.1:port
+    known_hosts: Path
+    client_key: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=True, capture_output=True, text=True)
+
+
+def ensure_user(name: str, home: Path, group: str) -> tuple[int, int]:
+    """Create (or reuse) the dedicated twin account and its docker group (root only)."""
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        _run(["groupadd", "--system", group])
+    try:
+        pw = pwd.getpwnam(name)
+        if Path(pw.pw_dir) != home:
+            _run(["usermod", "-d", str(home), name])
+    except KeyError:
+        home.parent.mkdir(parents=True, exist_ok=True)
+        _run(["useradd", "--home-dir", str(home), "--no-create-home", "--shell", "/bin/bash", "-G", group, name])
+    _run(["usermod", "-a", "-G", group, name])
+    _run(["usermod", "-p", "*", name])  # unlocked for pubkey auth, no password
+    pw = pwd.getpwnam(name)
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    home.chmod(0o755)
+    return pw.pw_uid, pw.pw_gid
+
+
+def remove_user(name: str, group: str) -> None:
+    try:
+        pwd.getpwnam(name)
+        subprocess.run(["userdel", name], capture_output=True)
+    except KeyError:
+        pass
+    try:
+        grp.getgrnam(group)
+        subprocess.run(["groupdel", group], capture_output=True)
+    except KeyError:
+        pass
+
+
+def _keygen(path: Path, comment: str) -> None:
+    if not path.exists():
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+
+
+def write_keys(ssh_dir: Path, port: int, home: Path, uid: int, gid: int) -> tuple[Path, Path]:
+    ssh_dir.mkdir(parents=True, exist_ok=True)
+    ssh_dir.chmod(0o755)
+    host_key = ssh_dir / "ssh_host_ed25519_key"
+    client_key = ssh_dir / "id_ed25519"
+    _keygen(host_key, "twin-host")
+    _keygen(client_key, "twin-operator")
+    pub = host_key.with_suffix(".pub").read_text().split()
+    known = ssh_dir / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}\n")
+    dot_ssh = home / ".ssh"
+    dot_ssh.mkdir(exist_ok=True)
+    auth = dot_ssh / "authorized_keys"
+    auth.write_text(client_key.with_suffix(".pub").read_text())
+    for p, mode in ((dot_ssh, 0o700), (auth, 0o600)):
+        os.chown(p, uid, gid)
+        p.chmod(mode)
+    return known, client_key
+
+
+def write_sshd_config(ssh_dir: Path, port: int, user: str, env: dict[str, str]) -> Path:
+    lines = [
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {ssh_dir / 'ssh_host_ed25519_key'}",
+        f"PidFile {ssh_dir / 'sshd.pid'}",
+        "AuthorizedKeysFile .ssh/authorized_keys",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "PermitRootLogin no",
+        f"AllowUsers {user}",
+        "PermitTTY no",
+        "X11Forwarding no",
+        "AllowTcpForwarding no",
+        "PrintMotd no",
+        "MaxSessions 50",
+        "MaxStartups 50:30:100",
+        "Subsystem sftp internal-sftp",
+    ]
+    if env:
+        lines.append("SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()))
+    path = ssh_dir / "sshd_config"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_client_config(ssh_dir: Path, alias: str, port: int, user: str, key: Path, known: Path) -> Path:
+    path = ssh_dir / "ssh_config"
+    path.write_text(
+        f"Host {alias}\n"
+        f"  HostName 127.0.0.1\n"
+        f"  Port {port}\n"
+        f"  User {user}\n"
+        f"  IdentityFile {key}\n"
+        f"  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {known}\n"
+        f"  StrictHostKeyChecking yes\n"
+    )
+    return path
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as dead
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+            return s.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def start_sshd(ssh_dir: Path, port: int, log: Path, deadline_s: float = 10.0) -> int:
+    """Start sshd in the foreground (-D) as our own child's session; return its PID."""
+    pidfile = ssh_dir / "sshd.pid"
+    if pidfile.exists():
+        pid = int(pidfile.read_text().split()[0] or 0)
+        if pid and pid_alive(pid) and _port_open(port):
+            return pid
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    test = subprocess.run([SSHD, "-t", "-f", str(ssh_dir / "sshd_config")], capture_output=True, text=True)
+    if test.returncode != 0:
+        raise TwilightError(f"twin sshd config is invalid: {test.stderr.strip()}", f"see {ssh_dir / 'sshd_config'}")
+    proc = subprocess.Popen(
+        [SSHD, "-D", "-f", str(ssh_dir / "sshd_config"), "-E", str(log)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pidfile.write_text(f"{proc.pid}\n")
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise Unreachable(f"twin sshd exited with {proc.returncode}", f"see {log}")
+        if _port_open(port):
+            return proc.pid
+        time.sleep(0.02)
+    stop_pid(proc.pid)
+    raise Unreachable(f"twin sshd did not answer on 127.0.0.1:{port} within {deadline_s:g} s", f"see {log}")
+
+
+def stop_pid(pid: int, grace_s: float = 10.0) -> None:
+    """SIGTERM a PID we started, wait, SIGKILL after the grace period."""
+    if not pid_alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + grace_s
+    while time.monotonic() < end:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = 0
+        if done == pid or not pid_alive(pid):
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+
+
+def stop_sshd(ssh_dir: Path) -> None:
+    pidfile = ssh_dir / "sshd.pid"
+    if pidfile.exists():
+        text = pidfile.read_text().split()
+        if text:
+            stop_pid(int(text[0]))
+        pidfile.unlink(missing_ok=True)
