@@ -1,7 +1,10 @@
 """Configuration: defaults in code under the `twilight` key of Invoke's config.
 
 Invoke layers them: these defaults < project `invoke.yaml` < `-f FILE` <
-`INVOKE_TWILIGHT_*` env vars.  `load_settings(c)` validates the merged result
+`INVOKE_TWILIGHT_*` env vars.  Numbers and lists default to *strings* on
+purpose: Invoke casts an env var to the default's type and would crash with a
+traceback on `INVOKE_TWILIGHT_CONNECT_TIMEOUT=abc`; strings reach our own
+validation, which answers with one line and exit 2.  `load_settings(c)` validates the merged result
 into a frozen `Settings`; anything wrong is one BadInput line naming the key,
 raised before any connection is opened.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import math
 import os
 import socket
 from pathlib import Path
@@ -22,8 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "host": "tvps",
     "ssh_config": "~/.ssh/config",
     "known_hosts": "~/.ssh/known_hosts",
-    "connect_timeout": 10,
-    "connect_attempts": 3,
+    "connect_timeout": "10",
+    "connect_attempts": "3",
     # layout on tvps (runbook §0-§1)
     "remote_root": "~/twilight",
     "source_dir": "~/twilight/source",
@@ -38,42 +42,42 @@ DEFAULTS: dict[str, Any] = {
     "image_repo": "ghcr.io/lacatfly/twilight-drive",
     "previous_version": "v0.2.0",
     "local_repo": "~/twilight-drive",
-    "dependency_prs": [38, 39, 41, 42, 43, 44, 46, 47, 48],
-    "dependency_changes": ["T2.7 lifespan injection"],
+    "dependency_prs": "38,39,41,42,43,44,46,47,48",
+    "dependency_changes": "T2.7 lifespan injection",
     # API
     "api_base": "https://api.fsagent.cc",
     "api_ca_bundle": "",
-    "http_timeout": 10.0,
+    "http_timeout": "10",
     "smoke_code": "600519.SH",
     # §3 thresholds
     "thresholds": {
-        "err_pct_healthy": 1.0,
-        "err_pct_investigate": 3.0,
-        "p95_healthy_ms": 400.0,
-        "p95_investigate_ms": 600.0,
-        "akshare_share_healthy_min": 50.0,
-        "akshare_share_healthy_max": 90.0,
-        "adj_tolerance": 0.01,
+        "err_pct_healthy": "1",
+        "err_pct_investigate": "3",
+        "p95_healthy_ms": "400",
+        "p95_investigate_ms": "600",
+        "akshare_share_healthy_min": "50",
+        "akshare_share_healthy_max": "90",
+        "adj_tolerance": "0.01",
     },
     # §1/§2 budgets, minutes
     "budgets": {
-        "cutover": 60,
-        "rollback": 30,
-        "preflight": 5,
-        "tag_push": 10,
-        "smoke": 5,
-        "hermes_reinstall": 10,
-        "agent_smoke": 15,
-        "closeout": 5,
-        "server_revert": 10,
-        "hermes_revert": 10,
-        "duckdb_revert": 5,
-        "post_rollback": 5,
+        "cutover": "60",
+        "rollback": "30",
+        "preflight": "5",
+        "tag_push": "10",
+        "smoke": "5",
+        "hermes_reinstall": "10",
+        "agent_smoke": "15",
+        "closeout": "5",
+        "server_revert": "10",
+        "hermes_revert": "10",
+        "duckdb_revert": "5",
+        "post_rollback": "5",
     },
     # local state: journal mirror; "" means $XDG_STATE_HOME/twilight-ops
     "state_dir": "",
     # shared with the twin's backend: seconds added to the wall clock
-    "clock_offset_seconds": 0,
+    "clock_offset_seconds": "0",
     # who is operating (lock, audit); "" means user@hostname
     "operator": "",
 }
@@ -139,9 +143,13 @@ def _number(raw: Mapping[str, Any], key: str, *, minimum: float | None = None, i
     try:
         if isinstance(value, bool):
             raise ValueError
-        num = int(value) if integer and not isinstance(value, float) else float(value)
-        if integer and float(num) != float(value):
+        num = float(value)
+        if not math.isfinite(num):
             raise ValueError
+        if integer:
+            if num != int(num):
+                raise ValueError
+            num = int(num)
     except (TypeError, ValueError):
         raise _bad(label, f"is {value!r}, not a number", f"set twilight.{label} to a number in invoke.yaml") from None
     if minimum is not None and num < minimum:
@@ -153,6 +161,30 @@ def _path(value: Any, key: str) -> Path:
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise _bad(key, f"is {value!r}, not a path", f"set twilight.{key} to a file path")
     return Path(os.path.expanduser(str(value)))
+
+
+def _int_list(value: Any) -> list[int] | None:
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        return None
+    out = []
+    for item in items:
+        try:
+            n = int(str(item), 10)
+        except ValueError:
+            return None
+        if n <= 0 or isinstance(item, bool):
+            return None
+        out.append(n)
+    return out
+
+
+def _str_list(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    if isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value):
+        return list(value)
+    return None
 
 
 def default_state_dir() -> Path:
@@ -192,12 +224,12 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
     if not isinstance(api, str) or not api.startswith(("https://", "http://")) or any(c.isspace() for c in api):
         raise _bad("api_base", f"is {api!r}, not an http(s) URL", "e.g. https://api.fsagent.cc")
 
-    prs = raw.get("dependency_prs")
-    if not isinstance(prs, (list, tuple)) or not all(isinstance(p, int) and not isinstance(p, bool) and p > 0 for p in prs):
-        raise _bad("dependency_prs", f"is {prs!r}, not a list of PR numbers", "e.g. [38, 39, 41]")
-    changes = raw.get("dependency_changes")
-    if not isinstance(changes, (list, tuple)) or not all(isinstance(p, str) for p in changes):
-        raise _bad("dependency_changes", f"is {changes!r}, not a list of strings", 'e.g. ["T2.7 lifespan injection"]')
+    prs = _int_list(raw.get("dependency_prs"))
+    if prs is None:
+        raise _bad("dependency_prs", f"is {raw.get('dependency_prs')!r}, not a list of PR numbers", 'e.g. "38,39,41" or [38, 39, 41]')
+    changes = _str_list(raw.get("dependency_changes"))
+    if changes is None:
+        raise _bad("dependency_changes", f"is {raw.get('dependency_changes')!r}, not a list of names", 'e.g. "T2.7 lifespan injection"')
 
     th_raw = raw.get("thresholds")
     if not isinstance(th_raw, Mapping):

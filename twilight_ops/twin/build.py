@@ -1,0 +1,225 @@
+"""twin.up / twin.down / twin.status: a real copy of tvps on this machine.
+
+Parts, in order: account → dockerd → registry → sshd → images → tvps tree →
+compose up v0.2.0 (through the same SSH code path the tasks use) → invoke.yaml.
+Each part is idempotent; a failure names the part.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import secrets as pysecrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import yaml
+
+from ..errors import TwilightError
+from . import sshd
+from .state import TwinState, load_or_new
+
+VERSIONS = ("v0.2.0", "v0.3.0-w4-cutover")
+TEMPLATES = Path(__file__).with_name("templates")
+
+Say = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def part(name: str, say: Say) -> Iterator[None]:
+    t0 = time.monotonic()
+    try:
+        yield
+    except TwilightError as e:
+        raise TwilightError(f"twin.up: {name} failed: {e.message}", e.hint) from None
+    except (OSError, subprocess.CalledProcessError, ValueError) as e:
+        detail = getattr(e, "stderr", None) or str(e)
+        raise TwilightError(f"twin.up: {name} failed: {str(detail).strip().splitlines()[-1] if str(detail).strip() else e}",
+                            "fix the cause and re-run `inv twin.up`; finished parts are reused") from None
+    say(f"  {name:<10} ok  ({time.monotonic() - t0:.1f}s)")
+
+
+def docker_env(st: TwinState) -> dict[str, str]:
+    from . import dockerd
+    info = dockerd.info_for(st.docker_dir)
+    return info.env()
+
+
+def up(base: Path, say: Say = print) -> TwinState:
+    from . import dockerd, image, registry
+
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)
+    st = load_or_new(base)
+    st.ssh_port = st.ssh_port or sshd.free_port()
+    st.api_port = st.api_port or sshd.free_port()
+    st.save()
+    t0 = time.monotonic()
+
+    with part("account", say):
+        if st.root_mode:
+            uid, gid = sshd.ensure_user(st.user, st.home, st.group)
+        else:
+            raise TwilightError("the twin needs root (its own dockerd and an account)", "run as root, e.g. in CI or a VM")
+
+    with part("dockerd", say):
+        dinfo = dockerd.start_dockerd(st.docker_dir, group=st.group)
+    denv = dinfo.env()
+
+    with part("registry", say):
+        rinfo = registry.start_registry(st.registry_dir)
+        st.registry_port = rinfo.port
+        st.save()
+
+    with part("sshd", say):
+        known, key = sshd.write_keys(st.ssh_dir, st.ssh_port, st.home, uid, gid)
+        sshd.write_sshd_config(st.ssh_dir, st.ssh_port, st.user,
+                               {"DOCKER_HOST": denv["DOCKER_HOST"], "DOCKER_CONFIG": denv["DOCKER_CONFIG"]})
+        sshd.write_client_config(st.ssh_dir, "tvps", st.ssh_port, st.user, key, known)
+        sshd.start_sshd(st.ssh_dir, st.ssh_port, st.ssh_dir / "sshd.log")
+
+    with part("images", say):
+        st.digests = image.publish_versions(denv, st.registry, "lacatfly/twilight-drive", list(VERSIONS))
+        st.save()
+
+    with part("tvps tree", say):
+        write_tree(st, uid, gid)
+
+    write_invoke_yaml(st)
+
+    with part("backend", say):
+        deploy_previous(st)
+
+    say(f"twin up in {time.monotonic() - t0:.1f}s — try: inv -f {st.invoke_yaml} status")
+    return st
+
+
+def write_tree(st: TwinState, uid: int, gid: int) -> None:
+    """~/twilight as on tvps: source/deploy/compose.yml, data/, .env, .tokens/, cutover/."""
+    root = st.remote_root
+    for d in ("source/deploy", "data", ".tokens", "cutover"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    compose = (TEMPLATES / "compose.yml").read_text()
+    compose = (compose.replace("@IMAGE_REPO@", st.image_repo)
+               .replace("@DEFAULT_VERSION@", VERSIONS[0])
+               .replace("@API_PORT@", str(st.api_port)))
+    (root / "source/deploy/compose.yml").write_text(compose)
+    token_file = root / ".tokens/operator-test"
+    if not token_file.exists():
+        token_file.write_text(pysecrets.token_urlsafe(24) + "\n")
+    operator_token = token_file.read_text().strip()
+    env_file = root / ".env"
+    if not env_file.exists():
+        env_file.write_text(f"TUSHARE_TOKEN={pysecrets.token_hex(20)}\nOPERATOR_TOKEN={operator_token}\n")
+    for p in [root, *root.rglob("*")]:
+        os.chown(p, uid, gid)
+    for p in (token_file, env_file):
+        p.chmod(0o600)
+    (root / ".tokens").chmod(0o700)
+    # the backend container (root inside) writes the warehouse here
+    (root / "data").chmod(0o775)
+
+
+def twin_config(st: TwinState) -> dict:
+    cfg: dict = {
+        "ssh_config": str(st.ssh_dir / "ssh_config"),
+        "known_hosts": str(st.ssh_dir / "known_hosts"),
+        "api_base": f"http://127.0.0.1:{st.api_port}",
+        "image_repo": st.image_repo,
+        "state_dir": str(st.base / "state"),
+        "local_repo": str(st.base / "twilight-drive"),
+        "connect_attempts": 2,
+    }
+    return cfg
+
+
+def write_invoke_yaml(st: TwinState) -> None:
+    path = st.invoke_yaml
+    existing = {}
+    if path.exists():
+        existing = (yaml.safe_load(path.read_text()) or {}).get("twilight", {})
+    cfg = {**existing, **twin_config(st)}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("# written by `inv twin.up`; use with: inv -f " + str(path) + " <task>\n"
+                   + yaml.safe_dump({"twilight": cfg}, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def deploy_previous(st: TwinState) -> None:
+    """Bring v0.2.0 up healthy through the tasks' own SSH path (no-op when already up)."""
+    from .. import commands
+    from ..config import DEFAULTS, load_settings
+    from ..remote import SSHExecutor
+
+    raw = dict(DEFAULTS)
+    raw.update(yaml.safe_load(st.invoke_yaml.read_text())["twilight"])
+    settings = load_settings(raw)
+    with SSHExecutor(settings) as ex:
+        lay = commands.layout(settings, ex.home)
+        ex.run(commands.compose(lay, "pull", "--quiet", lay.service, version=VERSIONS[0]), timeout=300)
+        ex.run(commands.compose_up(lay, VERSIONS[0], wait_timeout=120), timeout=300)
+
+
+def down(base: Path, purge: bool = False, say: Say = print) -> None:
+    from . import dockerd, registry
+
+    if not (base / "state.json").exists():
+        say("no twin here")
+        return
+    st = load_or_new(base)
+    errors: list[str] = []
+
+    def attempt(name: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+            say(f"  {name:<10} stopped")
+        except Exception as e:  # keep going: every part must be stopped
+            errors.append(f"{name}: {e}")
+
+    def compose_down() -> None:
+        info = dockerd.info_for(st.docker_dir)
+        if not dockerd.is_running(info):
+            return
+        compose_file = st.remote_root / "source/deploy/compose.yml"
+        if compose_file.exists():
+            subprocess.run(["docker", "compose", "-f", str(compose_file), "down", "--timeout", "10"],
+                           env={**os.environ, **info.env()}, capture_output=True, timeout=120)
+
+    attempt("backend", compose_down)
+    attempt("sshd", lambda: sshd.stop_sshd(st.ssh_dir))
+    attempt("registry", lambda: registry.stop_registry(st.registry_dir))
+    attempt("dockerd", lambda: dockerd.stop_dockerd(st.docker_dir))
+    if purge:
+        attempt("files", lambda: _purge(st))
+    if errors:
+        raise TwilightError("twin.down left parts behind: " + "; ".join(errors), "see the logs under " + str(base))
+
+
+def _purge(st: TwinState) -> None:
+    if st.root_mode:
+        sshd.remove_user(st.user, st.group)
+    shutil.rmtree(st.base)
+
+
+def status(base: Path) -> dict:
+    from . import dockerd, registry
+
+    if not (base / "state.json").exists():
+        return {"twin": "absent", "dir": str(base)}
+    st = load_or_new(base)
+    pidfile = st.ssh_dir / "sshd.pid"
+    sshd_pid = int(pidfile.read_text().split()[0]) if pidfile.exists() and pidfile.read_text().split() else 0
+    return {
+        "dir": str(base),
+        "user": st.user,
+        "sshd": {"port": st.ssh_port, "pid": sshd_pid, "alive": bool(sshd_pid) and sshd.pid_alive(sshd_pid)},
+        "dockerd": dataclasses.asdict(dockerd.info_for(st.docker_dir)) | {"alive": dockerd.is_running(dockerd.info_for(st.docker_dir))},
+        "registry": {"port": st.registry_port, "alive": registry.is_running(st.registry_dir)},
+        "api": f"http://127.0.0.1:{st.api_port}",
+        "digests": st.digests,
+        "invoke_yaml": str(st.invoke_yaml),
+    }

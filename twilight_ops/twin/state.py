@@ -1,0 +1,79 @@
+"""The twin's own bookkeeping: where it lives, its ports and account (state.json)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+@dataclasses.dataclass
+class TwinState:
+    dir: str
+    user: str
+    group: str
+    root_mode: bool
+    ssh_port: int = 0
+    api_port: int = 0
+    registry_port: int = 0
+    digests: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def base(self) -> Path:
+        return Path(self.dir)
+
+    @property
+    def home(self) -> Path:
+        if self.root_mode:
+            return self.base / "home" / self.user
+        return self.base / "home" / "operator"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.base / "ssh"
+
+    @property
+    def docker_dir(self) -> Path:
+        return self.base / "docker"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.base / "registry"
+
+    @property
+    def invoke_yaml(self) -> Path:
+        return self.base / "invoke.yaml"
+
+    @property
+    def remote_root(self) -> Path:
+        return self.home / "twilight"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.remote_root / "data"
+
+    @property
+    def registry(self) -> str:
+        return f"127.0.0.1:{self.registry_port}"
+
+    @property
+    def image_repo(self) -> str:
+        return f"{self.registry}/lacatfly/twilight-drive"
+
+    def save(self) -> None:
+        path = self.base / "state.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        os.replace(tmp, path)
+
+
+def load_or_new(base: Path) -> TwinState:
+    path = base / "state.json"
+    if path.exists():
+        return TwinState(**json.loads(path.read_text()))
+    tag = hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:6]
+    root = os.geteuid() == 0
+    import getpass
+    user = f"twin{tag}" if root else getpass.getuser()
+    return TwinState(dir=str(base.resolve()), user=user, group=f"twin{tag}dk", root_mode=root)
