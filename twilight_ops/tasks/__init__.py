@@ -4,11 +4,12 @@ from __future__ import annotations
 from invoke import Collection
 
 from ..config import DEFAULTS
-from . import core, twin
+from . import core, smoke, twin
 
 ns = Collection()
 ns.add_task(core.status)
 ns.add_task(core.lock)
 ns.add_task(core.config)
+ns.add_task(smoke.smoke)
 ns.add_collection(Collection.from_module(twin, name="twin"))
 ns.configure({"twilight": DEFAULTS})

@@ -7,6 +7,7 @@ from invoke import task
 
 from .. import commands, lock as lock_mod
 from ..config import settings_from_context
+from .. import validate
 from ..errors import BadInput
 from ..output import console, operation, print_json
 from ..remote import SSHExecutor
@@ -29,12 +30,28 @@ def status(c, json=False):
 @task(help={
     "release": "release the deploy lock (asks for confirmation)",
     "yes": "with --release: do not ask",
+    "acquire": "take the lock by hand (e.g. before manual maintenance on tvps)",
+    "version": "with --acquire: the release tag the lock is for, e.g. v0.3.0-w4-cutover",
+    "reason": "with --acquire: why, one line",
 })
 @operation
-def lock(c, release=False, yes=False):
-    """Show who holds the deploy lock on tvps, or release it."""
+def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
+    """Show who holds the deploy lock on tvps, take it, or release it."""
     settings = settings_from_context(c)
+    if acquire and release:
+        raise BadInput("--acquire and --release together make no sense", "give one of them")
+    if acquire:
+        version = validate.version(version)
+        reason = validate.one_line(reason or "manual lock", "--reason")
     with SSHExecutor(settings) as ex:
+        if acquire:
+            lay = commands.layout(settings, ex.home)
+            holder = lock_mod.new_holder(settings.operator, version, reason)
+            fresh = lock_mod.acquire(ex, lay, holder)
+            from .. import audit
+            audit.append(ex, lay, audit.audit_line(settings.operator, "lock-acquire", version, "ok", reason))
+            console.print(f"deploy lock {'taken' if fresh else 'already yours'}: {holder.describe()}")
+            return
         lay = commands.layout(settings, ex.home)
         holder = lock_mod.read_holder(ex, lay)
         if holder is None:

@@ -1,0 +1,52 @@
+"""Shared fixtures.  `twin` brings up the real staging twin once per session."""
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TWIN_DIR = Path(os.environ.get("TWILIGHT_TEST_TWIN", REPO / ".twin-test"))
+
+
+@pytest.fixture(scope="session")
+def twin():
+    if os.geteuid() != 0:
+        pytest.skip("the twin needs root (its own dockerd and a dedicated account)")
+    from twilight_ops.twin import build
+
+    state = build.up(TWIN_DIR, say=lambda line: print(line, file=sys.stderr))
+    yield state
+    build.down(TWIN_DIR, say=lambda line: None)
+
+
+@pytest.fixture(scope="session")
+def twin_settings(twin):
+    from twilight_ops.config import DEFAULTS, load_settings
+
+    raw = copy.deepcopy(DEFAULTS)
+    raw.update(yaml.safe_load(twin.invoke_yaml.read_text())["twilight"])
+    return load_settings(raw)
+
+
+@pytest.fixture
+def ex(twin_settings):
+    from twilight_ops.remote import SSHExecutor
+
+    with SSHExecutor(twin_settings) as e:
+        yield e
+
+
+def inv(*args: str, cfg: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `inv` CLI from the repo root, as an operator would."""
+    argv = [str(Path(sys.executable).with_name("inv"))]
+    if cfg is not None:
+        argv += ["-f", str(cfg)]
+    argv += list(args)
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)

@@ -1,0 +1,53 @@
+"""inv smoke: the T+00:15 /price check (and §2.4 with --expect legacy)."""
+from __future__ import annotations
+
+from invoke import task
+from invoke.exceptions import Exit
+
+from .. import smoke as smoke_mod
+from .. import validate
+from ..config import settings_from_context
+from ..errors import BadInput
+from ..output import console, operation, print_json
+from ..remote import SSHExecutor
+from ..smoke_render import render
+
+
+@task(help={
+    "code": "ts_code to query (default: config smoke_code, 600519.SH)",
+    "expect": "w4 (after the cutover) or legacy (after a rollback, runbook §2.4)",
+    "json": "print exactly one JSON verdict object",
+    "from_file": "judge a saved response body instead of calling the API (no connection)",
+    "status": "with --from-file: the HTTP status of the saved response (default 200)",
+    "version": "journal the result under this release tag (default: the running one)",
+})
+@operation
+def smoke(c, code="", expect="w4", json=False, from_file="", status=200, version=""):
+    """Call /price and judge the envelope: green, or red flags with the runbook's next step."""
+    settings = settings_from_context(c)
+    if expect not in ("w4", "legacy"):
+        raise BadInput(f"--expect {expect!r} is not w4 or legacy", "use --expect w4 (cutover) or --expect legacy (rollback)")
+    code = validate.ts_code(code or settings.smoke_code)
+    if version:
+        version = validate.version(version)
+    try:
+        status = int(status)
+    except (TypeError, ValueError):
+        raise BadInput(f"--status {status!r} is not a number", "e.g. --status 200") from None
+    if from_file:
+        result = smoke_mod.from_file(settings, from_file, status, expect)
+    else:
+        with SSHExecutor(settings) as ex:
+            result = smoke_mod.live(settings, ex, code, expect, version or None)
+    if json:
+        print_json(result.verdict.to_json())
+    else:
+        render(result.verdict, console)
+        if result.logs:
+            tail = result.logs.rstrip().splitlines()[-smoke_mod.LOG_TAIL_SHOWN:]
+            console.print(f"backend logs (last {len(tail)} of 200 lines, all 200 in the journal):", markup=False)
+            for line in tail:
+                console.print("  " + line, markup=False, highlight=False)
+    code_out = smoke_mod.exit_code(result)
+    if code_out:
+        raise Exit(code=code_out)
