@@ -90,8 +90,9 @@ def render(report: StatusReport, console: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"compose services on {report.host}", title_justify="left")
-    for col in ("service", "state", "health", "restarts", "version", "repo digest"):
+    for col in ("service", "state", "health", "restarts", "version"):
         table.add_column(col)
+    table.add_column("repo digest", overflow="fold")
     for s in report.services:
         table.add_row(s.service, s.state, s.health, "?" if s.restart_count is None else str(s.restart_count),
                       s.version or s.image, s.repo_digest or "-")

@@ -79,7 +79,7 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 
 
 def test_schema_is_read_from_the_repo_schemas_dir():
-    assert envelope.schema_path() == Path(__file__).resolve().parents[2] / "schemas" / "price-envelope.schema.json"
+    assert envelope.schema_path().resolve() == Path(__file__).resolve().parents[2] / "schemas" / "price-envelope.schema.json"
 
 
 @pytest.mark.parametrize("name", GOOD_W4 + ["legacy_ok.json"])

@@ -45,8 +45,7 @@ def part(name: str, say: Say) -> Iterator[None]:
 
 def docker_env(st: TwinState) -> dict[str, str]:
     from . import dockerd
-    info = dockerd.info_for(st.docker_dir)
-    return info.env()
+    return dockerd.info_for(st.base).env()
 
 
 def up(base: Path, say: Say = print) -> TwinState:
@@ -67,11 +66,11 @@ def up(base: Path, say: Say = print) -> TwinState:
             raise TwilightError("the twin needs root (its own dockerd and an account)", "run as root, e.g. in CI or a VM")
 
     with part("dockerd", say):
-        dinfo = dockerd.start_dockerd(st.docker_dir, group=st.group)
+        dinfo = dockerd.start_dockerd(st.base, group=st.group)
     denv = dinfo.env()
 
     with part("registry", say):
-        rinfo = registry.start_registry(st.registry_dir)
+        rinfo = registry.start_registry(st.base)
         st.registry_port = rinfo.port
         st.save()
 
@@ -181,7 +180,7 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
             errors.append(f"{name}: {e}")
 
     def compose_down() -> None:
-        info = dockerd.info_for(st.docker_dir)
+        info = dockerd.info_for(st.base)
         if not dockerd.is_running(info):
             return
         compose_file = st.remote_root / "source/deploy/compose.yml"
@@ -191,8 +190,8 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
 
     attempt("backend", compose_down)
     attempt("sshd", lambda: sshd.stop_sshd(st.ssh_dir))
-    attempt("registry", lambda: registry.stop_registry(st.registry_dir))
-    attempt("dockerd", lambda: dockerd.stop_dockerd(st.docker_dir))
+    attempt("registry", lambda: registry.stop_registry(st.base))
+    attempt("dockerd", lambda: dockerd.stop_dockerd(st.base))
     if purge:
         attempt("files", lambda: _purge(st))
     if errors:
@@ -217,8 +216,9 @@ def status(base: Path) -> dict:
         "dir": str(base),
         "user": st.user,
         "sshd": {"port": st.ssh_port, "pid": sshd_pid, "alive": bool(sshd_pid) and sshd.pid_alive(sshd_pid)},
-        "dockerd": dataclasses.asdict(dockerd.info_for(st.docker_dir)) | {"alive": dockerd.is_running(dockerd.info_for(st.docker_dir))},
-        "registry": {"port": st.registry_port, "alive": registry.is_running(st.registry_dir)},
+        "dockerd": {"pid": dockerd.info_for(st.base).pid, "alive": dockerd.is_running(st.base),
+                    "host": dockerd.info_for(st.base).host},
+        "registry": {"port": st.registry_port, "alive": registry.is_running(st.base)},
         "api": f"http://127.0.0.1:{st.api_port}",
         "digests": st.digests,
         "invoke_yaml": str(st.invoke_yaml),
