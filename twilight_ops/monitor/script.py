@@ -1,0 +1,136 @@
+"""Build the monitoring probe script, and run it on a local DuckDB file.
+
+`build_probe_script(params)` is pure: probe.py's text with its PARAMS line
+replaced by `PARAMS = json.loads('<json>')` — the parameters travel as one
+Python string literal (repr of ASCII JSON), so no value is ever formatted into
+code or SQL. The remote wiring sends the result on stdin:
+
+    argv  = ("docker", "compose", "-f", compose_file, "exec", "-T", service, "python", "-")
+    res   = executor.run(argv, stdin=build_probe_script(params), check=False)
+    m     = parse_probe_output(res.stdout)        # Metrics, or a domain error
+
+`run_local()` runs the very same script with this interpreter for `--db FILE`.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import datetime as dt
+import functools
+import json
+import posixpath
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .. import validate
+from ..errors import BadInput, CheckFailed
+from .metrics import parse_probe_json
+
+PARAMS_MARKER = 'PARAMS: "dict[str, Any] | None" = None  # @@PARAMS@@ replaced by build_probe_script()'
+PROBE_FILE = Path(__file__).with_name("probe.py")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeParams:
+    db_path: str                      # absolute path as the probe's process sees it
+    hours: float
+    now_utc: dt.datetime              # aware; the caller's clock (twilight_ops.clock.now_utc)
+    copy_dir: str | None = None       # where a locked file is copied; None = the temp dir there
+    local: bool = False               # read_via "local-file" instead of "direct"
+    liquid_codes: tuple[str, ...] = ()
+    copy_attempts: int = 5
+    copy_backoff_s: float = 0.05
+    top_n: int = 50
+
+    def to_wire(self) -> dict[str, Any]:
+        """Validated JSON-ready parameters (BadInput on anything wrong)."""
+        hours = validate.hours(self.hours)
+        if not isinstance(self.now_utc, dt.datetime) or self.now_utc.utcoffset() is None:
+            raise BadInput(f"now_utc {self.now_utc!r} has no UTC offset", "pass an aware datetime, e.g. clock.now_utc()")
+        for what, path in (("db path", self.db_path), ("copy dir", self.copy_dir)):
+            if path is not None and (not isinstance(path, str) or not posixpath.isabs(path) or "\x00" in path):
+                raise BadInput(f"{what} {path!r} is not an absolute path", "give the path as the probe's process sees it")
+        codes = [validate.ts_code(c, "liquid code") for c in self.liquid_codes]
+        return {
+            "db_path": self.db_path,
+            "hours": hours,
+            "now_utc": self.now_utc.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
+            "copy_dir": self.copy_dir,
+            "local": bool(self.local),
+            "liquid_codes": codes,
+            "copy_attempts": validate.positive_int(self.copy_attempts, "copy_attempts", 20),
+            "copy_backoff_s": float(self.copy_backoff_s),
+            "top_n": validate.positive_int(self.top_n, "top_n", 1000),
+        }
+
+
+UNBOUND = "PARAMS = None"
+
+
+@functools.lru_cache(maxsize=2)
+def probe_source(compact: bool) -> str:
+    """probe.py with its PARAMS line as `PARAMS = None` (exactly once).
+
+    compact: docstrings and comments dropped (ast round trip) — half the bytes
+    sent per round; the code itself is unchanged.
+    """
+    text = PROBE_FILE.read_text(encoding="utf-8")
+    if text.count(PARAMS_MARKER) != 1:
+        raise RuntimeError(f"{PROBE_FILE} must contain the PARAMS marker line exactly once")
+    text = text.replace(PARAMS_MARKER, UNBOUND)
+    if compact:
+        text = _strip_docstrings(text)
+    if sum(line == UNBOUND for line in text.splitlines()) != 1:
+        raise RuntimeError(f"{PROBE_FILE}: cannot find the PARAMS line after compaction")
+    return text
+
+
+def _strip_docstrings(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree) + "\n"
+
+
+def build_probe_script(params: ProbeParams, *, compact: bool = True) -> str:
+    """probe.py with PARAMS bound; the exact text sent to `python -`."""
+    wire = json.dumps(params.to_wire(), sort_keys=True, ensure_ascii=True, allow_nan=False)
+    lines = probe_source(compact).splitlines(keepends=True)
+    return "".join(f"PARAMS = json.loads({wire!r})\n" if line.rstrip("\n") == UNBOUND else line for line in lines)
+
+
+def run_local(
+    db_path: str | Path,
+    hours: float,
+    now: dt.datetime,
+    *,
+    liquid_codes: Sequence[str] = (),
+    copy_dir: str | None = None,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Run the probe on a local DuckDB file in a subprocess; its JSON as a dict.
+
+    Raises the probe's domain error (BadInput / Unreachable / CheckFailed).
+    """
+    params = ProbeParams(
+        db_path=str(Path(db_path).expanduser().absolute()),
+        hours=hours,
+        now_utc=now,
+        copy_dir=copy_dir,
+        local=True,
+        liquid_codes=tuple(liquid_codes),
+    )
+    script = build_probe_script(params)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-"], input=script, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(f"the monitor probe ran longer than {timeout_s:g} s on {db_path}", "try a shorter --hours") from None
+    return parse_probe_json(proc.stdout, exited=proc.returncode, stderr=proc.stderr)
