@@ -86,7 +86,7 @@ MEANINGS: Mapping[str, Meaning] = MappingProxyType({
     "w4_envelope": Meaning(
         "the server revert didn't take: v0.3.0 still serves /price (runbook §2.4)", "rollback",
         "re-run the server revert (runbook §2.1): pin TWILIGHT_VERSION to the digest in"
-        " /tmp/w4-pre-images.txt, pull, up -d, then verify again"),
+        " the pre-cutover digest in the journal (`inv status` shows it), pull, up -d, then verify again"),
     # warnings: recorded, never blocking
     "source_not_in_chain": Meaning(
         "the serving provider must appear in the chain it was served from (spec §6.2)", "continue", _NOTE),
@@ -123,7 +123,7 @@ _BAD_GATEWAY = Meaning(
     " rollback won't help (runbook §4)", "investigate",
     f"check `{_LOGS}`; if upstream is failing write a status page note and wait (runbook §4)")
 _AFTER_ROLLBACK = "the previous version misbehaves too: rolling back further won't help"
-_LEGACY_ACTION = "compare the running image with /tmp/w4-pre-images.txt and check `" + _LOGS + "`"
+_LEGACY_ACTION = "compare the running image (`inv status`) with the pre-cutover digest in the journal and check `" + _LOGS + "`"
 _LEGACY_SCHEMA = Meaning(
     "the body breaks the legacy (v0.2.0) contract, schema $defs/legacy",
     "investigate", _LEGACY_ACTION)
