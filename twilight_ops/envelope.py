@@ -85,7 +85,7 @@ MEANINGS: Mapping[str, Meaning] = MappingProxyType({
     # red flag after a rollback (expect="legacy")
     "w4_envelope": Meaning(
         "the server revert didn't take: v0.3.0 still serves /price (runbook §2.4)", "rollback",
-        "re-run the server revert (runbook §2.1): pin TWILIGHT_VERSION to the digest in"
+        "re-run the server revert (runbook §2.1): pin TWILIGHT_VERSION to"
         " the pre-cutover digest in the journal (`inv status` shows it), pull, up -d, then verify again"),
     # warnings: recorded, never blocking
     "source_not_in_chain": Meaning(
