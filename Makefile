@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 INV   := $(VENV)/bin/inv
-TWIN  ?= $(CURDIR)/.twin
+TWIN  ?= /var/tmp/twilight-ops/rehearse
 
 .PHONY: bootstrap test unit rehearse twin-up twin-down bench clean
 

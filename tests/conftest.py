@@ -11,7 +11,10 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-TWIN_DIR = Path(os.environ.get("TWILIGHT_TEST_TWIN", REPO / ".twin-test"))
+# Under /var/tmp: the twin account must traverse every ancestor of its home, which a
+# checkout under a private directory (mode 700) would not allow.
+_TAG = __import__("hashlib").sha256(str(REPO).encode()).hexdigest()[:6]
+TWIN_DIR = Path(os.environ.get("TWILIGHT_TEST_TWIN", f"/var/tmp/twilight-ops/test-{_TAG}"))
 
 
 @pytest.fixture(scope="session")

@@ -48,9 +48,22 @@ def docker_env(st: TwinState) -> dict[str, str]:
     return dockerd.info_for(st.base).env()
 
 
+def check_traversable(base: Path) -> None:
+    """The twin account must reach its home under `base`: every ancestor needs o+x."""
+    for parent in [base, *base.parents]:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            if parent == base:
+                continue  # we chmod it ourselves
+            raise TwilightError(
+                f"twin dir {base} is under {parent}, which other users cannot enter (mode {oct(parent.stat().st_mode & 0o777)})",
+                "use --dir under a world-traversable path, e.g. /var/tmp/twilight-ops/twin",
+            )
+
+
 def up(base: Path, say: Say = print) -> TwinState:
     from . import dockerd, image, registry
 
+    check_traversable(base)
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o755)
     st = load_or_new(base)
