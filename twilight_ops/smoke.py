@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import commands, status as status_mod
+from . import audit, commands, status as status_mod
 from .api import get_price
 from .clock import now_utc
 from .config import Settings
@@ -74,4 +74,7 @@ def live(settings: Settings, ex: SSHExecutor, code: str, expect: str, version: s
             step.evidence["backend_logs_tail200"] = logs
         step.outcome = "ok" if verdict.green else "red"
         step.note = verdict.next_step
+    flags = ",".join(f.code for f in verdict.red_flags)
+    audit.append(ex, lay, audit.audit_line(settings.operator, f"smoke-{expect}", version, verdict.verdict,
+                                           f"{code} HTTP {resp.status} {verdict.envelope} {flags}".strip()))
     return SmokeResult(verdict, logs, version)
