@@ -31,8 +31,11 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -e $stamp ]]; then
   echo "bootstrap: installing twilight-ops and its test extra into .venv"
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
+  # pip's "Location 'file:///opt/...' is ignored" lines come from this machine's pip.conf
+  .venv/bin/pip install -q --upgrade pip 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  .venv/bin/pip install -q -e '.[test]' 2>&1 | { grep -v -e "is ignored: it is neither" || true; }
+  .venv/bin/python -c "import twilight_ops, fabric, duckdb, jsonschema, compose" \
+    || { echo "bootstrap: the venv install failed (see above)" >&2; exit 1; }
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

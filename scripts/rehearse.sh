@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make rehearse: bring the twin up, drive the tasks against it, tear it down.
-# Until the cutover phases land this runs: twin.up → status → lock drill → twin.down.
+# Until the cutover phases land this runs: twin.up → status → smoke → lock drill → twin.down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TWIN=${1:-$PWD/.twin}
@@ -14,6 +14,8 @@ echo "== twin.up ($TWIN)"
 $INV twin.up --dir "$TWIN"
 echo "== inv status"
 $INV "${CFG[@]}" status
+echo "== inv smoke --expect legacy (v0.2.0 serves the old envelope)"
+$INV "${CFG[@]}" smoke --expect legacy
 echo "== lock drill"
 $INV "${CFG[@]}" lock --acquire --version v0.3.0-w4-cutover --reason "rehearsal"
 $INV "${CFG[@]}" lock
