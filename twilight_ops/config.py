@@ -14,6 +14,7 @@ import dataclasses
 import getpass
 import math
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,6 +50,11 @@ DEFAULTS: dict[str, Any] = {
     "api_ca_bundle": "",
     "http_timeout": "10",
     "smoke_code": "600519.SH",
+    # §3 monitoring and §4 diagnose
+    "liquid_codes": "600519.SH,000001.SZ,300750.SZ",   # "liquid codes" of §4 (502 during OPEN)
+    "expected_chain": "akshare-spot,tushare-daily",     # spec §6.2 provider chain, in order
+    "monitor_copy_dir": "",        # inside the backend container; "" = its temp dir (locked-file copy)
+    "monitor_timeout": "300",      # seconds one probe round may take over SSH
     # §3 thresholds
     "thresholds": {
         "err_pct_healthy": "1",
@@ -127,6 +133,10 @@ class Settings:
     state_dir: Path
     clock_offset_seconds: float
     operator: str
+    liquid_codes: tuple[str, ...] = ()
+    expected_chain: tuple[str, ...] = ()
+    monitor_copy_dir: str | None = None
+    monitor_timeout: float = 300.0
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -185,6 +195,42 @@ def _str_list(value: Any) -> list[str] | None:
     if isinstance(value, (list, tuple)) and all(isinstance(p, str) for p in value):
         return list(value)
     return None
+
+
+_PROVIDER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def _liquid_codes(value: Any) -> tuple[str, ...]:
+    codes = _str_list(value)
+    if not codes:
+        raise _bad("liquid_codes", f"is {value!r}, not a list of ts_codes", 'e.g. "600519.SH,000001.SZ"')
+    for code in codes:
+        if not isinstance(code, str) or not validate.TS_CODE_RE.fullmatch(code):
+            raise _bad("liquid_codes", f"holds {code!r}, not a ts_code", 'six digits and .SH, .SZ or .BJ, e.g. "600519.SH,000001.SZ"')
+    return tuple(dict.fromkeys(codes))
+
+
+def _expected_chain(value: Any) -> tuple[str, ...]:
+    names = _str_list(value)
+    if not names:
+        raise _bad("expected_chain", f"is {value!r}, not a list of provider names", 'e.g. "akshare-spot,tushare-daily" (spec §6.2)')
+    for name in names:
+        if not _PROVIDER_RE.fullmatch(name):
+            raise _bad("expected_chain", f"holds {name!r}, not a provider name", "lower-case letters, digits and ._- e.g. akshare-spot")
+    if len(set(names)) != len(names):
+        raise _bad("expected_chain", f"is {value!r}: a provider appears twice", "list each chain entry once, in order")
+    return tuple(names)
+
+
+def _container_dir(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise _bad("monitor_copy_dir", f"is {value!r}, not an absolute path", 'a directory inside the backend container, or "" for its temp dir')
+    try:
+        return validate.remote_path(value, "config twilight.monitor_copy_dir")
+    except BadInput as e:
+        raise _bad("monitor_copy_dir", f"is {value!r}, not a safe path", e.hint or "") from None
 
 
 def default_state_dir() -> Path:
@@ -289,6 +335,10 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         state_dir=_path(state_raw, "state_dir") if state_raw else default_state_dir(),
         clock_offset_seconds=float(_number(raw, "clock_offset_seconds")),
         operator=operator,
+        liquid_codes=_liquid_codes(raw.get("liquid_codes")),
+        expected_chain=_expected_chain(raw.get("expected_chain")),
+        monitor_copy_dir=_container_dir(raw.get("monitor_copy_dir")),
+        monitor_timeout=float(_number(raw, "monitor_timeout", minimum=5)),
     )
 
 

@@ -226,8 +226,12 @@ class SSHExecutor:
             out, err = _drain(chan, timeout, command)
             exited = chan.recv_exit_status()
             chan.close()
+            if exited == -1 and not transport.is_active():  # type: ignore[union-attr]
+                # the channel closed without an exit status because the connection died
+                raise EOFError("the connection closed before the command reported its exit status")
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise Unreachable(f"lost the connection to {self.where} while running `{command}`: {e}", "re-run the task; it resumes from the journal") from None
+            raise Unreachable(f"lost the connection to {self.where} while running `{command}`: {e or type(e).__name__}",
+                              "re-run the task; it resumes from the journal") from None
         result = Result(command, exited, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
         if check and not result.ok:
             raise RemoteCommandFailed(command, exited, result.stderr)

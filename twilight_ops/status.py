@@ -63,7 +63,12 @@ def services(ex: SSHExecutor, lay: Layout, image_repo: str) -> list[ServiceStatu
 def envelope_now(ex: SSHExecutor, lay: Layout, settings: Settings) -> tuple[str, str]:
     from .envelope import classify_text
 
-    token = ex.read_secret(lay.token_file)
+    from .errors import BadInput
+
+    try:
+        token = ex.read_secret(lay.token_file)
+    except BadInput as e:
+        return "unavailable", e.message
     resp = get_price(settings, token, settings.smoke_code, attempts=2)
     if resp.status is None:
         return "unavailable", resp.transport_error or "transport error"

@@ -5,11 +5,14 @@ from invoke import Collection
 
 from ..config import DEFAULTS
 from . import core, smoke, twin
+from . import monitor
 
 ns = Collection()
 ns.add_task(core.status)
 ns.add_task(core.lock)
 ns.add_task(core.config)
 ns.add_task(smoke.smoke)
+ns.add_task(monitor.monitor)
+ns.add_task(monitor.diagnose)
 ns.add_collection(Collection.from_module(twin, name="twin"))
 ns.configure({"twilight": DEFAULTS})

@@ -22,7 +22,7 @@ from ..smoke_render import render
     "version": "journal the result under this release tag (default: the running one)",
 })
 @operation
-def smoke(c, code="", expect="w4", json=False, from_file="", status=200, version=""):
+def smoke(c, code="", expect="w4", json=False, from_file="", status="200", version=""):
     """Call /price and judge the envelope: green, or red flags with the runbook's next step."""
     settings = settings_from_context(c)
     if expect not in ("w4", "legacy"):
@@ -31,7 +31,9 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status=200, version
     if version:
         version = validate.version(version)
     try:
-        status = int(status)
+        # a str default on purpose: an int default makes Invoke cast `--status abc` itself,
+        # which crashes with a traceback before this check can answer with one line
+        status = int(str(status).strip(), 10)
     except (TypeError, ValueError):
         raise BadInput(f"--status {status!r} is not a number", "e.g. --status 200") from None
     if from_file:

@@ -103,3 +103,80 @@ def clock(c, at="", clear=False, dir=DEFAULT_DIR):
     with SSHExecutor(settings) as ex:
         control.set_clock(ex, settings, offset, path)
     console.print(f"clock offset {offset:+.0f} s" + (f" (now reads {at})" if at else ""))
+
+
+def _number(value, what: str) -> float:
+    import math
+
+    from ..errors import BadInput
+
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} {value!r} is not a number", f"e.g. {what} 10") from None
+    if not math.isfinite(n):
+        raise BadInput(f"{what} {value!r} is not a number", f"e.g. {what} 10")
+    return n
+
+
+@task(help={
+    "seconds": "how long to send, at most 600 (default 10)",
+    "rps": "requests per second, at most 200 (default 5)",
+    "unknown_pct": "share of calls for unknown codes, % (default 2)",
+    "history_pct": "share of calls for a past trading day, % (default 10)",
+    "seed": "seed of the request mix (same seed, same requests)",
+    "json": "print the report as one JSON object",
+    "dir": "where the twin lives (default ./.twin)",
+})
+@operation
+def load(c, seconds="10", rps="5", unknown_pct="2", history_pct="10", seed="1", json=False, dir=DEFAULT_DIR):
+    """Drive /price on the twin's loopback API (liquid, unknown codes, history); bounded, stops by itself."""
+    import datetime as dt
+
+    from .. import commands, validate
+    from ..clock import now_utc
+    from ..remote import SSHExecutor
+    from ..twin import load as load_mod
+
+    numbers = {k: _number(v, f"--{k.replace('_', '-')}") for k, v in
+               {"seconds": seconds, "rps": rps, "unknown_pct": unknown_pct, "history_pct": history_pct}.items()}
+    seed_n = validate.positive_int(seed, "--seed")
+    settings, _ = _twin_settings(c, dir)
+    plan = load_mod.LoadPlan(liquid_codes=settings.liquid_codes, seed=seed_n, **numbers).checked()
+    api_base = load_mod.check_loopback(settings.api_base)
+    today = now_utc(settings.clock_offset_seconds).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    with SSHExecutor(settings) as ex:
+        token = ex.read_secret(commands.layout(settings, ex.home).token_file)
+    report = load_mod.run_load(api_base, token, plan, today)
+    if json:
+        print_json(report.as_dict())
+    else:
+        console.print(report.line(), markup=False)
+
+
+@task(help={
+    "scenario": "healthy | errors (6 %) | slow (p95 ~890 ms) | akshare-broken (0 % during OPEN) | closing (all 'closing')",
+    "rows": "how many audit rows (default 1000)",
+    "minutes": "spread them over the last N minutes of the tool's clock (default 30)",
+    "seed": "seed of the generated values",
+    "dir": "where the twin lives (default ./.twin)",
+})
+@operation
+def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAULT_DIR):
+    """Seed provider_audit_log rows in the twin (backend stopped a few seconds, then healthy again)."""
+    from .. import validate
+    from ..clock import now_utc
+    from ..remote import SSHExecutor
+    from ..twin import seed_remote
+
+    n = validate.positive_int(rows, "--rows", seed_remote.MAX_ROWS)
+    span = _number(minutes, "--minutes")
+    seed_n = validate.positive_int(seed, "--seed")
+    settings, _ = _twin_settings(c, dir)
+    end = now_utc(settings.clock_offset_seconds)
+    spec = seed_remote.scenario_spec(scenario, n, span, end, settings.liquid_codes, seed_n)
+    with SSHExecutor(settings) as ex:
+        report = seed_remote.seed_backend(ex, settings, spec, say=console.print)
+    console.print(f"seeded {report.inserted} rows ({scenario}) over ({span:g} min before {end.isoformat(timespec='seconds')}]; "
+                  f"{report.total} rows in provider_audit_log; {settings.service} {report.version} healthy again after "
+                  f"{report.healthy_after_s:.1f} s", markup=False)
