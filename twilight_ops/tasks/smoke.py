@@ -46,8 +46,10 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
     else:
         render(result.verdict, console)
         if result.logs:
-            tail = result.logs.rstrip().splitlines()[-smoke_mod.LOG_TAIL_SHOWN:]
-            console.print(f"backend logs (last {len(tail)} of 200 lines, all 200 in the journal):", markup=False)
+            lines = result.logs.rstrip().splitlines()
+            tail = lines[-smoke_mod.LOG_TAIL_SHOWN:]
+            console.print(f"backend logs (last {len(tail)} of {len(lines)} lines; all {len(lines)} are in the journal):",
+                          markup=False)
             for line in tail:
                 console.print("  " + line, markup=False, highlight=False)
     code_out = smoke_mod.exit_code(result)
