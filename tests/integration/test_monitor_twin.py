@@ -1,0 +1,478 @@
+"""Issue 4 through the twin: `inv monitor` and `inv diagnose` while the backend holds the
+warehouse open read-write, known traffic from the load generator, seeded scenarios,
+faults, the clock, the container's TZ, a dropped SSH connection and Ctrl-C.
+
+Each test that reads a window first moves the twin's clock (backend and tool together)
+to a day no row in the warehouse belongs to, so its window holds only its own traffic.
+Every test leaves faults and clock cleared; the module leaves v0.2.0 running healthy
+with the container's environment as it found it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TWIN_DIR, inv
+from twilight_ops import commands
+from twilight_ops.twin import control, seed_remote, sshd
+
+pytestmark = pytest.mark.twin
+
+W4 = "v0.3.0-w4-cutover"
+PREVIOUS = "v0.2.0"
+CST = dt.timezone(dt.timedelta(hours=8))
+
+USED_DAYS = r"""
+import duckdb, json, os, shutil, tempfile
+src = "/data/warehouse.duckdb"
+d = tempfile.mkdtemp()
+try:
+    for _ in range(20):
+        before = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
+        for p in (src, src + ".wal"):
+            if os.path.exists(p):
+                shutil.copy(p, d)
+        after = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
+        if before == after:
+            break
+    con = duckdb.connect(os.path.join(d, "warehouse.duckdb"))
+    print(json.dumps([str(r[0]) for r in con.execute("SELECT DISTINCT CAST(ts AS DATE) FROM provider_audit_log").fetchall()]))
+finally:
+    shutil.rmtree(d, ignore_errors=True)
+"""
+
+RUNBOOK_AS_WRITTEN = r"""
+import duckdb
+try:
+    con = duckdb.connect("/data/warehouse.duckdb", read_only=True)
+    print("OPENED")
+except Exception as e:
+    print(type(e).__name__, e)
+"""
+
+# The runbook §3 error-rate query, verbatim, on a consistent copy (the lock forbids the original).
+RUNBOOK_ON_A_COPY = r"""
+import duckdb, os, shutil, tempfile
+src = "/data/warehouse.duckdb"
+d = tempfile.mkdtemp()
+try:
+    for _ in range(20):
+        before = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
+        for p in (src, src + ".wal"):
+            if os.path.exists(p):
+                shutil.copy(p, d)
+        after = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
+        if before == after:
+            break
+    con = duckdb.connect(os.path.join(d, "warehouse.duckdb"))
+    tz = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    total = con.execute('''
+      SELECT
+        COUNT(*) AS total,
+        SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) AS errors,
+        ROUND(100.0 * SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) / NULLIF(COUNT(*),0), 2) AS err_pct
+      FROM provider_audit_log
+      WHERE ts > now() - INTERVAL 1 HOUR
+    ''').fetchone()[0]
+    print(tz, total)
+finally:
+    shutil.rmtree(d, ignore_errors=True)
+"""
+
+
+# ---------------------------------------------------------------- helpers and fixtures
+
+def monitor(twin, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return inv("monitor", *args, cfg=twin.invoke_yaml, env=env)
+
+
+def monitor_json(twin, *args: str) -> tuple[int, dict]:
+    r = monitor(twin, "--hours", "1", "--json", *args)
+    assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def diagnose(twin, *args: str) -> tuple[int, dict]:
+    r = inv("diagnose", "--json", *args, cfg=twin.invoke_yaml)
+    assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def twin_task(*args: str) -> subprocess.CompletedProcess:
+    r = inv(*args, "--dir", str(TWIN_DIR))
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def clock_at(day: dt.date, hh: int, mm: int = 0) -> None:
+    twin_task("twin.clock", "--at", dt.datetime(day.year, day.month, day.day, hh, mm, tzinfo=CST).isoformat())
+
+
+def load(*args: str) -> dict:
+    return json.loads(twin_task("twin.load", "--json", *args).stdout)
+
+
+def in_container(ex, settings, script: str) -> str:
+    lay = commands.layout(settings, ex.home)
+    return ex.run(commands.compose_exec_python(lay), stdin=script, timeout=120).stdout.strip()
+
+
+def accepted(twin) -> int:
+    return (twin.ssh_dir / "sshd.log").read_text().count("Accepted publickey")
+
+
+def deploy(ex, settings, version: str) -> None:
+    if seed_remote.running_version(ex, settings) != version:
+        control.run_version(ex, settings, version)
+
+
+@pytest.fixture(scope="module")
+def days(twin, twin_settings):
+    """Weekdays no audit row belongs to (UTC dates; 10:00 and 16:00 Shanghai fall on the same one)."""
+    from twilight_ops.remote import SSHExecutor
+
+    with SSHExecutor(twin_settings) as ex:
+        used = set(json.loads(in_container(ex, twin_settings, USED_DAYS)))
+
+    def free():
+        day = dt.date(2025, 3, 3)
+        while True:
+            if day.weekday() < 5 and day.isoformat() not in used:
+                used.add(day.isoformat())
+                yield day
+            day += dt.timedelta(days=1)
+
+    return free()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def leave_previous_release_running(twin, twin_settings):
+    yield
+    from twilight_ops.remote import SSHExecutor
+
+    with SSHExecutor(twin_settings) as ex:
+        deploy(ex, twin_settings, PREVIOUS)
+        seed_remote.wait_healthy(ex, twin_settings)
+
+
+@pytest.fixture(autouse=True)
+def clear_faults_and_clock(twin, twin_settings):
+    yield
+    from twilight_ops.remote import SSHExecutor
+
+    with SSHExecutor(twin_settings) as ex:
+        control.clear_faults(ex, twin_settings)
+        control.set_clock(ex, twin_settings, 0.0, twin.invoke_yaml)
+
+
+@pytest.fixture
+def w4(ex, twin_settings):
+    deploy(ex, twin_settings, W4)
+    yield
+    deploy(ex, twin_settings, PREVIOUS)
+
+
+# ---------------------------------------------------------------- reading a locked database
+
+def test_runbook_query_as_written_fails_on_the_lock(ex, twin_settings):
+    out = in_container(ex, twin_settings, RUNBOOK_AS_WRITTEN)
+    assert "OPENED" not in out
+    assert "Conflicting lock" in out or "Could not set lock" in out
+
+
+def test_monitor_totals_match_the_traffic_sent(twin, days):
+    clock_at(next(days), 10)
+    report = load("--seconds", "3", "--rps", "20", "--unknown-pct", "10", "--history-pct", "20", "--seed", "7")
+    assert report["transport_errors"] == 0 and report["sent"] == 60
+    k = {"liquid": 0, "unknown": 0, "history": 0, **report["by_kind"]}
+    assert k["unknown"] and k["history"] and k["liquid"]
+
+    code, out = monitor_json(twin)
+    assert out["read_via"] == "copy" and out["copied_at"]           # the backend holds the lock
+    assert out["total"] == report["sent"] and out["errors"] == k["unknown"]
+    assert out["err_pct"] == pytest.approx(100 * k["unknown"] / report["sent"])
+    assert {s["served_by"]: s["n"] for s in out["served_by"]} == {
+        "akshare-spot": k["liquid"], "tushare-daily": k["history"], None: k["unknown"]}
+    assert {s["market_state"]: s["n"] for s in out["market_state"]} == {
+        "open": k["liquid"] + k["unknown"], "closed_final": k["history"]}
+    assert {c["len"]: c["n"] for c in out["source_chain_len"]} == {1: k["liquid"] + k["history"], 2: k["unknown"]}
+    assert out["akshare_spot_share_open_pct"] == pytest.approx(100 * k["liquid"] / (k["liquid"] + k["unknown"]))
+    assert out["p95_ms"] is not None and out["p95_ms"] < 400
+    assert out["bands"]["err_pct"] == ("investigate" if out["err_pct"] > 3 else "watch" if out["err_pct"] >= 1 else "healthy")
+    assert code == (1 if out["verdict"] == "investigate" else 0)
+
+    r = monitor(twin, "--hours", "1")
+    for word in ("metric", "value", "band", "meaning", "err_pct", "p95 latency", "akshare-spot share (OPEN)",
+                 "read from a consistent copy taken at", "served_by", "market_state", "source_chain length"):
+        assert word in r.stdout, word
+
+
+@pytest.mark.parametrize("scenario,bands,exit_code", [
+    ("healthy", {"err_pct": "healthy", "p95_ms": "healthy", "akshare_share": "healthy"}, 0),
+    ("errors", {"err_pct": "investigate", "p95_ms": "healthy", "akshare_share": "healthy"}, 1),
+    ("slow", {"err_pct": "healthy", "p95_ms": "investigate", "akshare_share": "healthy"}, 1),
+    ("akshare-broken", {"err_pct": "healthy", "p95_ms": "healthy", "akshare_share": "investigate"}, 1),
+])
+def test_seeded_scenarios_land_in_their_bands(twin, days, scenario, bands, exit_code):
+    clock_at(next(days), 10, 30)
+    r = twin_task("twin.seed", "--scenario", scenario, "--rows", "1000", "--minutes", "30")
+    assert "seeded 1000 rows" in r.stdout and "healthy again" in r.stdout
+    code, out = monitor_json(twin)
+    assert out["total"] == 1000 and out["read_via"] == "copy"
+    assert out["bands"] == bands
+    assert (code, out["verdict"]) == (exit_code, "investigate" if exit_code else "healthy")
+    if scenario == "akshare-broken":
+        assert out["akshare_spot_share_open_pct"] == 0.0
+    if scenario == "slow":
+        assert out["p95_ms"] > 600
+    if scenario == "errors":
+        assert out["err_pct"] > 3
+        w = monitor(twin, "--watch", "0.02", "--until", "0.0005")   # 1.2 s rounds for 1.8 s
+        rounds = [line for line in w.stdout.splitlines() if line.startswith("#")]
+        assert w.returncode == 1 and len(rounds) >= 2
+        assert "crossed into INVESTIGATE (err_pct)" in rounds[0] and "[copy]" in rounds[0]
+        assert all("crossed" not in line for line in rounds[1:])
+        assert "first investigate: round 1" in w.stderr
+
+
+def test_monitor_with_the_backend_stopped_is_exit_3(twin, ex, twin_settings):
+    lay = commands.layout(twin_settings, ex.home)
+    ex.run(commands.compose(lay, "stop", lay.service), timeout=120)
+    try:
+        r = monitor(twin, "--hours", "1")
+    finally:
+        ex.run(commands.compose(lay, "start", lay.service), timeout=120)
+        seed_remote.wait_healthy(ex, twin_settings)
+    assert r.returncode == 3 and "not running" in r.stderr and r.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------- the container's TZ
+
+@pytest.fixture
+def shanghai_tz(twin, ex, twin_settings):
+    """TZ=Asia/Shanghai in the backend container's environment (compose env_file), recreated."""
+    lay = commands.layout(twin_settings, ex.home)
+    env_path = f"{twin_settings.remote_root}/.env"
+    original = ex.read_file(env_path)
+    version = seed_remote.running_version(ex, twin_settings)
+
+    def recreate():
+        ex.run(commands.compose(lay, "up", "-d", "--wait", "--force-recreate", lay.service, version=version), timeout=300)
+
+    ex.write_file(env_path, original.rstrip(b"\n") + b"\nTZ=Asia/Shanghai\n", mode=0o600)
+    try:
+        recreate()
+        yield
+    finally:
+        ex.write_file(env_path, original, mode=0o600)
+        recreate()
+
+
+def test_windows_are_right_with_the_container_in_shanghai_time(twin, ex, twin_settings, shanghai_tz):
+    lay = commands.layout(twin_settings, ex.home)
+    assert ex.run(commands.compose(lay, "exec", "-T", lay.service, "printenv", "TZ")).stdout.strip() == "Asia/Shanghai"
+    _, before = monitor_json(twin)                    # real clock: whatever the last hour holds
+    report = load("--seconds", "2", "--rps", "10", "--unknown-pct", "0", "--history-pct", "0")
+    _, after = monitor_json(twin)
+    assert after["total"] - before["total"] == report["sent"] == 20
+    tz, runbook_total = in_container(ex, twin_settings, RUNBOOK_ON_A_COPY).split()
+    assert tz == "Asia/Shanghai"
+    assert int(runbook_total) < report["sent"] <= after["total"]   # the runbook's now() trap, for contrast
+
+
+# ---------------------------------------------------------------- diagnose, each symptom live
+
+def test_chain_exhausted_on_liquid_codes_during_open(twin, days):
+    clock_at(next(days), 10)
+    twin_task("twin.fault", "--name", "chain_exhausted")
+    report = load("--seconds", "1", "--rps", "10", "--unknown-pct", "0", "--history-pct", "0")
+    assert report["by_status"] == {"502": report["sent"]}
+    code, out = diagnose(twin)
+    assert code == 1 and out["verdict"] == "symptoms"
+    (f,) = [f for f in out["findings"] if f["code"] == "chain_exhausted_502"]
+    assert "rollback won't help" in f["action"]
+    assert f"{report['sent']} audited 502s" in f["detail"] and "answered 502" in f["detail"]
+    assert [c["status"] for c in out["calls"]] == [502, 502, 502]
+
+    r = inv("diagnose", cfg=twin.invoke_yaml)
+    assert r.returncode == 1 and "SYMPTOM HTTP 502 on liquid codes during OPEN" in r.stdout
+    assert "likely cause: Composer exhausted chain" in r.stdout
+
+
+def test_canonical_unit_violation_in_the_logs(twin, twin_settings):
+    twin_task("twin.fault", "--name", "canonical_unit_violation")
+    code, out = diagnose(twin)
+    assert code == 1
+    (f,) = [f for f in out["findings"] if f["code"] == "canonical_unit_violation"]
+    assert "do not roll back" in f["action"] and "log lines" in f["detail"] and "500 bodies" in f["detail"]
+    token = (twin.remote_root / ".tokens/operator-test").read_text().strip()
+    r = inv("diagnose", cfg=twin.invoke_yaml)
+    assert token not in r.stdout + r.stderr
+
+
+def test_source_chain_length_1_always(twin, days):
+    clock_at(next(days), 10)
+    load("--seconds", "1", "--rps", "10", "--unknown-pct", "0", "--history-pct", "0")
+    code, out = diagnose(twin)
+    assert code == 1
+    (f,) = [f for f in out["findings"] if f["code"] == "source_chain_len_1_always"]
+    assert "akshare-spot → tushare-daily" in f["detail"] and "consistent with ending on first success" in f["detail"]
+
+
+def test_close_raw_null_with_qfq_set(twin, w4):
+    twin_task("twin.fault", "--name", "qfq_without_raw")
+    code, out = diagnose(twin)
+    assert code == 1
+    (f,) = [f for f in out["findings"] if f["code"] == "close_raw_null_qfq_set"]
+    assert "recurring" in f["detail"] and "600519.SH ×2" in f["detail"]
+    twin_task("twin.fault", "--name", "close_raw_null")           # every close null: not this symptom
+    _, out = diagnose(twin)
+    assert out["checks"]["close_raw_null_qfq_set"] == "clear"
+
+
+def test_freshness_stuck_at_zero_with_all_closing_means_stale_trade_cal(twin, days, w4):
+    clock_at(next(days), 16)                                      # after the close: a 'closing'-like state
+    twin_task("twin.seed", "--scenario", "closing", "--rows", "300", "--minutes", "30")
+    twin_task("twin.fault", "--name", "stale_freshness_zero")
+    code, out = diagnose(twin)
+    assert code == 1
+    (f,) = [f for f in out["findings"] if f["code"] == "freshness_stuck_zero"]
+    assert 'market_state is "closing" on all 300 audited calls: the trade_cal seed is stale' in f["detail"]
+
+
+def test_freshness_stuck_at_zero_during_open_means_a_ttl_bug(twin, days, w4):
+    clock_at(next(days), 10)
+    load("--seconds", "1", "--rps", "5", "--unknown-pct", "0", "--history-pct", "0")
+    twin_task("twin.fault", "--name", "stale_freshness_zero")
+    _, out = diagnose(twin)
+    (f,) = [f for f in out["findings"] if f["code"] == "freshness_stuck_zero"]
+    assert "cache TTL bug" in f["detail"]
+
+
+def test_a_healthy_w4_backend_shows_no_symptom(twin, days, w4):
+    clock_at(next(days), 10)
+    code, out = diagnose(twin)
+    assert (code, out["verdict"], out["findings"]) == (0, "clear", [])
+    assert out["checks"]["freshness_stuck_zero"] == "clear"          # the cache hit 1.5 s later shows freshness >= 1
+    assert out["checks"]["close_raw_null_qfq_set"] == "clear"
+    assert out["checks"]["hermes_value_and_close_raw"].startswith("not evaluated")
+    assert [c["status"] for c in out["calls"]] == [200, 200, 502]
+
+
+# ---------------------------------------------------------------- watch: Ctrl-C and a dropped connection
+
+def popen_watch(twin, *args: str) -> subprocess.Popen:
+    argv = [str(Path(sys.executable).with_name("inv")), "-f", str(twin.invoke_yaml), "monitor", *args]
+    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, env=dict(os.environ))
+
+
+def test_watch_stops_cleanly_on_ctrl_c(twin, days):
+    clock_at(next(days), 10)
+    proc = popen_watch(twin, "--watch", "0.02", "--json")
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["round"] == 1 and first["total"] == 0 and first["verdict"] == "healthy"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "watch stopped (interrupted)" in err and "Traceback" not in err
+
+
+def _session_pids(master: int) -> list[int]:
+    """The per-connection processes of the twin's sshd (started by this twin, ended by PID)."""
+    def children(pid: int) -> list[int]:
+        out = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(stat[1]) == pid:
+                    out += [int(entry), *children(int(entry))]
+        return out
+    return children(master)
+
+
+def test_watch_survives_a_dropped_connection(twin, days):
+    clock_at(next(days), 10)
+    pidfile = twin.ssh_dir / "sshd.pid"
+    proc = popen_watch(twin, "--watch", "0.04", "--until", "0.008")   # 2.4 s rounds for 28.8 s
+    try:
+        assert proc.stdout.readline().startswith("#1 ")
+        sessions = _session_pids(int(pidfile.read_text().split()[0]))
+        sshd.stop_sshd(twin.ssh_dir)                                   # no new connections…
+        for pid in sessions:                                           # …and the open one dies
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(4)  # the outage being simulated: rounds fail while it lasts
+        sshd.start_sshd(twin.ssh_dir, twin.ssh_port, twin.ssh_dir / "sshd.log")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sshd.start_sshd(twin.ssh_dir, twin.ssh_port, twin.ssh_dir / "sshd.log")
+    rounds = [line for line in ("#1 \n" + out).splitlines() if line.startswith("#")]
+    assert proc.returncode == 0, err
+    assert "reconnecting in" in err and "Traceback" not in err
+    assert len(rounds) >= 5 and "watch stopped (deadline)" in err
+    reconnects = int(err.split(" reconnects")[0].rsplit(",", 1)[1])
+    assert reconnects >= 1
+
+
+# ---------------------------------------------------------------- bad input: exit 2, nothing touched
+
+@pytest.mark.parametrize("args", [
+    ("monitor", "--hours", "abc"),
+    ("monitor", "--hours", "0"),
+    ("monitor", "--watch", "0"),
+    ("monitor", "--watch", "-1"),
+    ("monitor", "--until", "5"),
+    ("monitor", "--watch", "1", "--until", "x"),
+    ("monitor", "--db", "/nonexistent/audit.duckdb"),
+    ("diagnose", "--hours", "-1"),
+    ("diagnose", "--hours", "1e9"),
+])
+def test_bad_input_is_exit_2_before_any_connection(twin, args):
+    before = accepted(twin)
+    r = inv(*args, cfg=twin.invoke_yaml)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert accepted(twin) == before, "a connection was opened"
+
+
+@pytest.mark.parametrize("args", [
+    ("twin.load", "--rps", "100000"),
+    ("twin.load", "--seconds", "nan"),
+    ("twin.load", "--unknown-pct", "70", "--history-pct", "70"),
+    ("twin.seed", "--scenario", "nope"),
+    ("twin.seed", "--rows", "0"),
+])
+def test_twin_helpers_refuse_bad_input_before_connecting(twin, args):
+    before = accepted(twin)
+    r = inv(*args, "--dir", str(TWIN_DIR))
+    assert r.returncode == 2, r.stderr
+    assert accepted(twin) == before
+
+
+def test_bad_monitor_config_is_exit_2_before_connecting(twin):
+    before = accepted(twin)
+    r = monitor(twin, env={"INVOKE_TWILIGHT_LIQUID_CODES": "600519.SH,moutai"})
+    assert r.returncode == 2 and "twilight.liquid_codes" in r.stderr
+    assert accepted(twin) == before

@@ -1,0 +1,113 @@
+"""`inv diagnose` output: which §4 checks could run, what they found (pure, plus printing).
+
+    coverage(evidence)            {check code: "checked" | "not evaluated: why"}
+    outcomes(evidence, findings)  {check code: "found" | "clear" | "not evaluated: why"}
+    to_json(gathered, findings)   the `inv diagnose --json` object
+    exit_code(gathered, findings) 1 a symptom found · 3 the API could not be reached · 0 clear
+    render(console, gathered, findings)
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.text import Text
+
+from ..diagnose import RUNBOOK, Evidence, Finding
+from .remote import Gathered
+from .render import read_line
+
+HERMES = "hermes_value_and_close_raw"
+AGENT_PHASE = "not evaluated: belongs to the agent-smoke phase, runbook T+00:35"
+
+
+def _w4_bodies(e: Evidence) -> list[dict]:
+    return [dict(r.body) for r in e.responses if r.status == 200 and r.body is not None
+            and ("close_raw" in r.body or "close_qfq" in r.body)]
+
+
+def coverage(e: Evidence) -> dict[str, str]:
+    """Whether each §4 check had the evidence it needs (in runbook order)."""
+    m = e.metrics
+    w4 = _w4_bodies(e)
+    fresh = [b for b in w4 if isinstance(b.get("freshness_seconds"), (int, float))]
+    out: dict[str, str] = {}
+    out["close_raw_null_qfq_set"] = "checked" if w4 else "not evaluated: no W4 /price body among the live calls"
+    out["freshness_stuck_zero"] = (
+        "checked" if len(fresh) >= 2 else "not evaluated: fewer than 2 live bodies carry freshness_seconds"
+    )
+    out["chain_exhausted_502"] = "checked" if (e.responses or m is not None) else "not evaluated: no live call answered and no audit"
+    out["canonical_unit_violation"] = (
+        "checked" if (e.responses or m is not None) else "not evaluated: no live call answered and no audit"
+    )
+    if m is None:
+        out["source_chain_len_1_always"] = "not evaluated: audit log not read"
+    elif m.source_chain_len is None:
+        out["source_chain_len_1_always"] = "not evaluated: source_chain not recorded (older schema)"
+    elif not m.total:
+        out["source_chain_len_1_always"] = "not evaluated: no audited calls in the window"
+    elif len(e.expected_chain) < 2:
+        out["source_chain_len_1_always"] = "not evaluated: the configured expected_chain has one entry"
+    else:
+        out["source_chain_len_1_always"] = "checked"
+    out[HERMES] = AGENT_PHASE
+    return out
+
+
+def outcomes(e: Evidence, findings: Sequence[Finding]) -> dict[str, str]:
+    found = {f.code for f in findings}
+    return {code: "found" if code in found else ("clear" if how == "checked" else how)
+            for code, how in coverage(e).items()}
+
+
+def exit_code(g: Gathered, findings: Sequence[Finding]) -> int:
+    if findings:
+        return 1
+    if g.api_unreachable:
+        return 3
+    return 0
+
+
+def to_json(g: Gathered, findings: Sequence[Finding]) -> dict[str, Any]:
+    m = g.evidence.metrics
+    return {
+        "window_hours": g.window_hours,
+        "read_via": m.read_via if m else None,
+        "copied_at": m.copied_at if m else None,
+        "findings": [f.as_dict() for f in findings],
+        "checks": outcomes(g.evidence, findings),
+        "calls": [c.as_dict() for c in g.calls],
+        "backend_log_lines": g.log_lines,
+        "notes": list(g.notes),
+        "verdict": "symptoms" if findings else "clear",
+    }
+
+
+def render(console: Console, g: Gathered, findings: Sequence[Finding]) -> None:
+    e, m = g.evidence, g.evidence.metrics
+    console.print(Text(f"§4 known failure modes — audit of the last {g.window_hours:g} h, {len(g.calls)} live /price calls, "
+                       f"{g.log_lines} backend log lines", style="bold"))
+    console.print(Text(f"audit {read_line(m)}" if m else "audit not read", style="dim"))
+    for f in findings:
+        console.print(Text.assemble(("SYMPTOM ", "bold red"), (f.symptom, "bold")))
+        console.print(Text(f"  seen:         {f.detail}"))
+        console.print(Text(f"  likely cause: {f.likely_cause}"))
+        console.print(Text(f"  action:       {f.action}"))
+    states = outcomes(e, findings)
+    clear = [RUNBOOK[c][0] for c, s in states.items() if s == "clear"]
+    skipped = [f"{RUNBOOK[c][0]} ({s.removeprefix('not evaluated: ')})" for c, s in states.items() if s.startswith("not evaluated")]
+    if clear:
+        console.print(Text("clear: " + "; ".join(clear), style="green"))
+    if skipped:
+        console.print(Text("not evaluated: " + "; ".join(skipped), style="dim"))
+    calls = " · ".join(f"{c.ts_code} {c.status if c.status is not None else 'no answer'} {c.elapsed_ms:.0f} ms" for c in g.calls)
+    console.print(Text(f"live calls: {calls}", style="dim"))
+    for n in g.notes:
+        console.print(Text(f"note: {n}", style="dim"))
+    if findings:
+        n = len(findings)
+        console.print(Text.assemble(("verdict: ", "bold"), (f"{n} symptom{'s' if n > 1 else ''} found", "bold red")))
+    elif g.api_unreachable:
+        console.print(Text.assemble(("verdict: ", "bold"), ("the API could not be reached; checks incomplete", "bold yellow")))
+    else:
+        console.print(Text.assemble(("verdict: ", "bold"), ("no known failure mode found", "bold green")))

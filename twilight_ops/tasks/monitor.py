@@ -1,0 +1,148 @@
+"""inv monitor (runbook §3, first 48 h) and inv diagnose (runbook §4)."""
+from __future__ import annotations
+
+import json as jsonlib
+import sys
+import time
+
+from invoke import task
+from invoke.exceptions import Exit
+
+from .. import diagnose as diagnose_mod
+from .. import validate
+from ..config import Settings, settings_from_context
+from ..errors import BadInput, Unreachable
+from ..monitor import diagnose_render
+from ..monitor.metrics import Assessment, Metrics, assess, to_json
+from ..monitor.remote import ReconnectingFetch, fetch_local, fetch_metrics, gather_evidence
+from ..monitor.render import render_report, round_line
+from ..monitor.watch import RetryPolicy, WatchSummary, watch as watch_loop
+from ..output import console, err_console, operation, print_json
+from ..remote import SSHExecutor
+
+MAX_WATCH_MINUTES = 24 * 60
+DEFAULT_UNTIL_HOURS = "48"
+
+
+def _minutes(value: object) -> float:
+    try:
+        m = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise BadInput(f"--watch {value!r} is not a number of minutes", "e.g. --watch 5") from None
+    if not (0 < m <= MAX_WATCH_MINUTES):
+        raise BadInput(f"--watch {value!r} is out of range", f"give more than 0 and at most {MAX_WATCH_MINUTES} minutes")
+    return m
+
+
+def _emit_json(m: Metrics, a: Assessment, hours: float, **extra: object) -> None:
+    obj = {**to_json(m, a.bands, a.verdict, hours, m.read_via), **extra}
+    if extra:
+        sys.stdout.write(jsonlib.dumps(obj, default=str) + "\n")
+        sys.stdout.flush()
+    else:
+        print_json(obj)
+
+
+@task(help={
+    "hours": "window: the last N hours of provider_audit_log (default 1)",
+    "json": "print one JSON object (with --watch: one per round, one per line)",
+    "watch": "repeat every N minutes (one line per round) until --until",
+    "until": "with --watch: stop after N hours (default 48, the runbook's first 48 h)",
+    "db": "run the same queries on this local DuckDB file instead of tvps (no connection)",
+})
+@operation
+def monitor(c, hours="1", json=False, watch="", until="", db=""):
+    """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN."""
+    settings = settings_from_context(c)
+    h = validate.hours(hours, "--hours")
+    every_s = _minutes(watch) * 60 if watch else None
+    if until and every_s is None:
+        raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
+    until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
+    local = _local_fetch(settings, db, h) if db else None   # checked before anything runs
+    if every_s is not None:
+        _, crossed = _watch(settings, h, every_s, until_s, json, local)
+        if crossed:
+            raise Exit(code=1)
+        return
+    if local is not None:
+        m = local()
+    else:
+        with SSHExecutor(settings) as ex:
+            m = fetch_metrics(ex, settings, h)
+    a = assess(m, settings.thresholds)
+    if json:
+        _emit_json(m, a, h)
+    else:
+        render_report(console, a)
+    if a.verdict == "investigate":
+        raise Exit(code=1)
+
+
+def _local_fetch(settings: Settings, db: str, hours: float):
+    from pathlib import Path
+
+    if not Path(db).expanduser().is_file():
+        raise BadInput(f"--db {db!r} is not a file", "give a local DuckDB file, e.g. a copy of the warehouse snapshot")
+    return lambda: fetch_local(settings, db, hours)
+
+
+def _watch(settings: Settings, hours: float, every_s: float, until_s: float | None, as_json: bool,
+           local_fetch) -> tuple[WatchSummary, bool]:
+    """The watch loop wired to the console; (summary, whether any round was at investigate)."""
+    th = settings.thresholds
+    prev: Assessment | None = None
+    first: tuple[int, str] | None = None      # (round, window end) of the first round at investigate
+    policy = RetryPolicy()
+
+    def on_round(n: int, _prev: Metrics | None, cur: Metrics) -> None:
+        nonlocal prev, first
+        a = assess(cur, th)
+        if a.verdict == "investigate" and first is None:
+            first = (n, cur.window_end_utc)
+        if as_json:
+            _emit_json(cur, a, hours, round=n)
+        else:
+            console.print(round_line(prev, a, n), markup=False, highlight=False)
+            sys.stdout.flush()
+        prev = a
+
+    def on_retry(attempt: int, err: Unreachable, wait: float) -> None:
+        err_console.print(f"round failed: {err.line()} — reconnecting in {wait:.0f} s "
+                          f"(attempt {attempt + 1} of {policy.attempts})", markup=False, highlight=False)
+
+    def run(fetch) -> WatchSummary:
+        return watch_loop(fetch, every_s, until_s, time.monotonic, time.sleep, on_round, retry=policy, on_retry=on_retry)
+
+    if local_fetch is not None:
+        summary = run(local_fetch)
+    else:
+        with SSHExecutor(settings) as ex:
+            summary = run(ReconnectingFetch(ex, settings, hours))
+    crossed = f"first investigate: round {first[0]} at {first[1]}" if first else "never at investigate"
+    err_console.print(
+        f"watch stopped ({summary.stopped}) after {summary.rounds} rounds in {summary.elapsed_s:.0f} s, "
+        f"{summary.reconnects} reconnects; {crossed}", markup=False, highlight=False)
+    return summary, first is not None
+
+
+@task(help={
+    "hours": "audit window for the checks that read provider_audit_log (default 1)",
+    "json": "print one JSON object",
+})
+@operation
+def diagnose(c, hours="1", json=False):
+    """§4 known failure modes: audit aggregates, backend logs and 3 live /price calls; cause and action."""
+    settings = settings_from_context(c)
+    h = validate.hours(hours, "--hours")
+    with SSHExecutor(settings) as ex:
+        gathered = gather_evidence(ex, settings, h)
+    findings = diagnose_mod.diagnose(gathered.evidence)
+    if json:
+        print_json(diagnose_render.to_json(gathered, findings))
+    else:
+        diagnose_render.render(console, gathered, findings)
+    code = diagnose_render.exit_code(gathered, findings)
+    if code:
+        raise Exit(code=code)
+
