@@ -1,0 +1,35 @@
+"""The operator-facing surface: every task has a one-line summary and help for every argument."""
+import inspect
+
+from twilight_ops.tasks import ns
+
+EXPECTED = {"status", "lock", "config", "smoke", "monitor", "diagnose",
+            "twin.up", "twin.down", "twin.status", "twin.fault", "twin.clock", "twin.load", "twin.seed"}
+
+
+def all_tasks():
+    for name in ns.task_names:
+        yield name, ns[name]
+
+
+def test_operator_tasks_exist():
+    assert EXPECTED <= set(ns.task_names)
+
+
+def test_every_task_has_a_one_line_summary():
+    for name, task in all_tasks():
+        doc = inspect.getdoc(task.body) or ""
+        first = doc.splitlines()[0] if doc else ""
+        assert first.strip(), f"{name} has no summary"
+        assert len(first) <= 120, f"{name}: summary too long"
+
+
+def test_every_argument_has_help():
+    for name, task in all_tasks():
+        params = [p for p in inspect.signature(task.body).parameters if p != "c"]
+        missing = [p for p in params if p not in task.help]
+        assert not missing, f"{name}: no help for {missing}"
+
+
+def test_config_defaults_are_registered_under_twilight():
+    assert ns.configuration()["twilight"]["host"] == "tvps"
