@@ -25,7 +25,10 @@ def append(ex: SSHExecutor, lay: Layout, line: str) -> None:
             fh.write(line.encode())
     except FileNotFoundError:
         ex.run(["mkdir", "-p", "--", lay.cutover_dir])
-        with sftp.open(lay.audit_log, "ab") as fh:
-            fh.write(line.encode())
+        try:
+            with sftp.open(lay.audit_log, "ab") as fh:
+                fh.write(line.encode())
+        except OSError as e:
+            raise Unreachable(f"cannot append to {lay.audit_log}: {e}", "check the cutover dir on tvps") from None
     except OSError as e:
         raise Unreachable(f"cannot append to {lay.audit_log}: {e}", "check the cutover dir on tvps") from None

@@ -1,7 +1,7 @@
 """Configuration: defaults in code under the `twilight` key of Invoke's config.
 
-Invoke layers them: these defaults < project `invoke.yaml` < `-f FILE` <
-`INVOKE_TWILIGHT_*` env vars.  Numbers and lists default to *strings* on
+Invoke layers them: these defaults < project `invoke.yaml` <
+`INVOKE_TWILIGHT_*` env vars < `-f FILE` (Invoke ranks the runtime file highest).  Numbers and lists default to *strings* on
 purpose: Invoke casts an env var to the default's type and would crash with a
 traceback on `INVOKE_TWILIGHT_CONNECT_TIMEOUT=abc`; strings reach our own
 validation, which answers with one line and exit 2.  `load_settings(c)` validates the merged result
@@ -173,6 +173,44 @@ def _path(value: Any, key: str) -> Path:
     return Path(os.path.expanduser(str(value)))
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+MAX_CLOCK_OFFSET = 10 * 366 * 86400  # ten years either way
+
+
+def _api_base(value: Any) -> str:
+    import httpx
+
+    fix = "e.g. https://api.fsagent.cc"
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        raise _bad("api_base", f"is {value!r}, not an http(s) URL", fix)
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise _bad("api_base", f"is {value!r}, not a valid URL", fix) from None
+    if url.scheme not in ("https", "http") or not url.host:
+        raise _bad("api_base", f"is {value!r}, not an http(s) URL with a host", fix)
+    if url.scheme == "http" and url.host not in LOOPBACK_HOSTS and not url.host.startswith("127."):
+        raise _bad("api_base", f"is {value!r}: plain http would send the bearer token in cleartext",
+                   "use https (http is allowed only for loopback, e.g. the twin)")
+    if url.query or url.fragment:
+        raise _bad("api_base", f"is {value!r}: a base URL has no query or fragment", fix)
+    return value.rstrip("/")
+
+
+def _ca_bundle(value: Any) -> Path:
+    path = _path(value, "api_ca_bundle")
+    if not path.is_file():
+        raise _bad("api_ca_bundle", f"{str(path)!r} is not a file", "point it at a PEM bundle or set it to an empty string")
+    return path
+
+
+def _clock_offset(raw: Mapping[str, Any]) -> float:
+    offset = float(_number(raw, "clock_offset_seconds"))
+    if abs(offset) > MAX_CLOCK_OFFSET:
+        raise _bad("clock_offset_seconds", f"is {offset:g}, more than ten years", "use 0 against tvps; the twin sets it itself")
+    return offset
+
+
 def _int_list(value: Any) -> list[int] | None:
     items = value.replace(",", " ").split() if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
@@ -266,9 +304,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         raise _bad("container_warehouse", f"is {container_wh!r}, not an absolute path", "e.g. /data/warehouse.duckdb")
     validate.remote_path(container_wh, "config twilight.container_warehouse")
 
-    api = raw.get("api_base")
-    if not isinstance(api, str) or not api.startswith(("https://", "http://")) or any(c.isspace() for c in api):
-        raise _bad("api_base", f"is {api!r}, not an http(s) URL", "e.g. https://api.fsagent.cc")
+    api = _api_base(raw.get("api_base"))
 
     prs = _int_list(raw.get("dependency_prs"))
     if prs is None:
@@ -327,13 +363,13 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         dependency_prs=tuple(prs),
         dependency_changes=tuple(changes),
         api_base=api.rstrip("/"),
-        api_ca_bundle=_path(ca, "api_ca_bundle") if ca else None,
+        api_ca_bundle=_ca_bundle(ca) if ca else None,
         http_timeout=float(_number(raw, "http_timeout", minimum=0.1)),
         smoke_code=smoke_code,
         thresholds=th,
         budgets=budgets,
         state_dir=_path(state_raw, "state_dir") if state_raw else default_state_dir(),
-        clock_offset_seconds=float(_number(raw, "clock_offset_seconds")),
+        clock_offset_seconds=_clock_offset(raw),
         operator=operator,
         liquid_codes=_liquid_codes(raw.get("liquid_codes")),
         expected_chain=_expected_chain(raw.get("expected_chain")),

@@ -107,6 +107,7 @@ class JournalStore:
         self.lay = lay
         self.ex = ex
         self.secrets: list[Secret] = []
+        self._remote_dir_ready = False
 
     def local_path(self, version: str) -> Path:
         return self.local_dir / f"{version}.json"
@@ -138,6 +139,9 @@ class JournalStore:
         data = journal.to_json(*self.secrets).encode()
         atomic_write(self.local_path(journal.version), data)
         if self.ex is not None:
+            if not self._remote_dir_ready:  # a fresh tvps has no ~/twilight/cutover yet
+                self.ex.run(["mkdir", "-p", "--", self.lay.cutover_dir])
+                self._remote_dir_ready = True
             self.ex.write_file(self.lay.journal_path(journal.version), data, mode=0o600)
 
     @contextlib.contextmanager

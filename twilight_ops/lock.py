@@ -10,7 +10,7 @@ from typing import Iterator
 from . import commands
 from .clock import iso, now_utc
 from .commands import Layout
-from .errors import LockHeld
+from .errors import LockHeld, RemoteCommandFailed
 from .remote import Executor
 
 
@@ -51,19 +51,24 @@ def read_holder(ex: Executor, lay: Layout) -> Holder | None:
         return Holder(operator="unknown", version="?", reason="holder record missing or unreadable", acquired_at="?")
 
 
-def acquire(ex: Executor, lay: Layout, holder: Holder, *, reentrant: bool = True) -> bool:
+def acquire(ex: Executor, lay: Layout, holder: Holder, *, reentrant: bool = True, _retry: bool = True) -> bool:
     """Take the lock.  Returns True when newly taken, False when re-entered.
 
     Re-entry is allowed only for the same operator and version (resuming an
     interrupted run); anyone else gets LockHeld with the holder's details.
     """
     ex.run(commands.mkdir_p(lay.cutover_dir))
-    if ex.run(commands.mkdir_atomic(lay.lock_dir), check=False).ok:
+    made = ex.run(commands.mkdir_atomic(lay.lock_dir), check=False)
+    if made.ok:
         ex.write_file(lay.lock_info, json.dumps(dataclasses.asdict(holder), indent=2).encode(), mode=0o644)
         return True
     current = read_holder(ex, lay)
-    if current is None:  # released between our mkdir and our read: try once more
-        return acquire(ex, lay, holder, reentrant=reentrant)
+    if current is None:
+        if _retry:  # released between our mkdir and our read: try once more, only once
+            return acquire(ex, lay, holder, reentrant=reentrant, _retry=False)
+        # mkdir failed and no lock dir exists: a file in the way, permissions, a full disk
+        raise RemoteCommandFailed(made.command, made.exited, made.stderr,
+                                  f"check {lay.cutover_dir} on tvps (a file named lock, permissions, disk space)")
     if reentrant and current.operator == holder.operator and current.version == holder.version:
         return False
     raise LockHeld(
@@ -74,6 +79,19 @@ def acquire(ex: Executor, lay: Layout, holder: Holder, *, reentrant: bool = True
 
 def release(ex: Executor, lay: Layout) -> None:
     ex.run(commands.remove_lock(lay))
+
+
+def release_if_still(ex: Executor, lay: Layout, seen: Holder) -> None:
+    """Release only the lock the operator saw and confirmed, not one taken since."""
+    now = read_holder(ex, lay)
+    if now is None:
+        return
+    if (now.operator, now.acquired_at, now.version) != (seen.operator, seen.acquired_at, seen.version):
+        raise LockHeld(
+            f"the deploy lock changed hands while you confirmed: now held by {now.describe()}",
+            "left in place; run `inv lock` to look again",
+        )
+    release(ex, lay)
 
 
 @contextlib.contextmanager

@@ -94,10 +94,16 @@ class SSHExecutor:
         ssh_config = _ssh_config(settings)
         fcfg = FabricConfig(ssh_config=ssh_config, overrides={"load_ssh_configs": False})
         fcfg.load_ssh_config()
-        self.conn = Connection(settings.host, config=fcfg, connect_timeout=settings.connect_timeout, inline_ssh_env=True)
-        # Fabric installs AutoAddPolicy and loads no known_hosts: replace both.
-        self.conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        self.conn = Connection(settings.host, config=fcfg, connect_timeout=settings.connect_timeout, inline_ssh_env=False)
+        # Fabric installs AutoAddPolicy and loads no known_hosts: replace both, on tvps
+        # and on every ProxyJump hop Fabric built from the ssh config.
         self.known_hosts = self._known_hosts_path()
+        self._hops: list[Connection] = []
+        hop: object = self.conn
+        while isinstance(hop, Connection):
+            hop.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            self._hops.append(hop)
+            hop = hop.gateway
         self._home: str | None = None
         self._sftp: paramiko.SFTPClient | None = None
 
@@ -122,7 +128,8 @@ class SSHExecutor:
                 f"known_hosts file {self.known_hosts} does not exist, so the host key of {self.where} cannot be verified",
                 "verify tvps's fingerprint out of band, then connect once with `ssh tvps true` to record it",
             )
-        self.conn.client.load_host_keys(str(self.known_hosts))
+        for hop in self._hops:
+            hop.client.load_host_keys(str(self.known_hosts))
 
         def _attempt() -> None:
             try:
@@ -255,8 +262,8 @@ class SSHExecutor:
         sftp = self.sftp()
         try:
             with sftp.open(tmp, "wb") as fh:
+                fh.chmod(mode)  # before any byte is written: never briefly world-readable
                 fh.write(data)
-            sftp.chmod(tmp, mode)
             sftp.posix_rename(tmp, p)
         except (OSError, paramiko.SSHException) as e:
             try:

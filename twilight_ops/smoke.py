@@ -50,6 +50,20 @@ def from_file(settings: Settings, path: str, status: int, expect: str) -> SmokeR
                                 settings.thresholds.adj_tolerance))
 
 
+def _journal_version(ex: SSHExecutor, lay: commands.Layout, settings: Settings) -> str:
+    """The release this smoke belongs to: the running tag; when pinned by digest (after a
+    rollback) the tag has gone, so the version the deploy lock names; else 'unknown'."""
+    from . import lock
+
+    running = [s for s in status_mod.services(ex, lay, settings.image_repo) if s.service == settings.service]
+    if running and running[0].version:
+        return running[0].version
+    holder = lock.read_holder(ex, lay)
+    if holder is not None and holder.version not in ("?", ""):
+        return holder.version
+    return "unknown"
+
+
 def live(settings: Settings, ex: SSHExecutor, code: str, expect: str, version: str | None) -> SmokeResult:
     lay = commands.layout(settings, ex.home)
     token = ex.read_secret(lay.token_file)
@@ -61,8 +75,7 @@ def live(settings: Settings, ex: SSHExecutor, code: str, expect: str, version: s
         r = ex.run(commands.compose_logs(lay, 200), check=False, timeout=60)
         logs = redact(scrub(r.stdout + r.stderr, token))
     if version is None:
-        running = [s for s in status_mod.services(ex, lay, settings.image_repo) if s.service == settings.service]
-        version = running[0].version if running and running[0].version else "unknown"
+        version = _journal_version(ex, lay, settings)
     store = JournalStore(settings.state_dir, settings.host, lay, ex)
     store.secrets.append(token)
     journal = store.load(version) or new_journal(version, settings.host, settings.operator)

@@ -104,6 +104,8 @@ def render(report: StatusReport, console: Any) -> None:
     if not report.services:
         table.add_row("(none)", "-", "-", "-", "-", "-")
     console.print(table)
-    console.print(f"/price envelope: [bold]{report.envelope}[/] ({report.envelope_detail})")
-    console.print(f"deploy lock: {report.lock.describe() if report.lock else 'free'}")
-    console.print(f"journals on tvps: {', '.join(report.journals) if report.journals else 'none'}")
+    from rich.markup import escape
+
+    console.print(f"/price envelope: [bold]{escape(report.envelope)}[/] ({escape(report.envelope_detail)})")
+    console.print(f"deploy lock: {report.lock.describe() if report.lock else 'free'}", markup=False)
+    console.print(f"journals on tvps: {', '.join(report.journals) if report.journals else 'none'}", markup=False)

@@ -14,7 +14,7 @@ TS_CODE_RE = re.compile(r"^\d{6}\.(?:SH|SZ|BJ)$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 HOST_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 # remote paths: absolute or ~/-relative, plain characters only, no '..' segment
-REMOTE_PATH_RE = re.compile(r"^(?:~|/|~/)[A-Za-z0-9._/@+-]*$")
+REMOTE_PATH_RE = re.compile(r"^(?:~(?:/[A-Za-z0-9._/@+-]*)?|/[A-Za-z0-9._/@+-]*)$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$")
 

@@ -179,3 +179,54 @@ def test_journal_is_mirrored_and_survives_losing_the_laptop_copy(ex, twin_settin
     assert again.facts["pre_cutover_digest"].endswith("b" * 64)
     assert "v9.9.9-journal-test" in store.list_remote()
     ex.run(["rm", "-f", "--", lay.journal_path("v9.9.9-journal-test")])
+
+
+def test_a_file_in_the_way_of_the_lock_is_one_clear_error(twin, ex, twin_settings):
+    lay = commands.layout(twin_settings, ex.home)
+    ex.write_file(lay.lock_dir, b"not a directory\n")
+    try:
+        r = inv("lock", "--acquire", "--version", "v0.3.0-w4-cutover", "--reason", "x", cfg=twin.invoke_yaml)
+        assert r.returncode == 1
+        assert "mkdir" in r.stderr and "Traceback" not in r.stderr and "Recursion" not in r.stderr
+    finally:
+        ex.run(["rm", "-f", "--", lay.lock_dir])
+
+
+def test_markup_in_a_lock_reason_is_printed_as_text(twin, ex, twin_settings):
+    reason = "maintenance [/] disk [bold]x"
+    r = inv("lock", "--acquire", "--version", "v0.3.0-w4-cutover", "--reason", reason, cfg=twin.invoke_yaml)
+    assert r.returncode == 0, r.stderr
+    try:
+        r = inv("status", cfg=twin.invoke_yaml)
+        assert r.returncode == 0, r.stderr
+        assert reason in r.stdout
+        r = inv("lock", cfg=twin.invoke_yaml)
+        assert reason in r.stdout
+    finally:
+        r = inv("lock", "--release", "--yes", cfg=twin.invoke_yaml)
+        assert r.returncode == 0, r.stderr
+
+
+def test_first_smoke_on_a_fresh_tvps_creates_the_cutover_dir(twin, ex, twin_settings):
+    lay = commands.layout(twin_settings, ex.home)
+    ex.run(["mv", "--", lay.cutover_dir, lay.cutover_dir + ".aside"])
+    try:
+        r = inv("smoke", "--expect", "legacy", "--json", cfg=twin.invoke_yaml)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["verdict"] == "green"
+        assert ex.run(["test", "-f", lay.journal_path("v0.2.0")], check=False).ok
+    finally:
+        ex.run(["rm", "-rf", "--", lay.cutover_dir])
+        ex.run(["mv", "--", lay.cutover_dir + ".aside", lay.cutover_dir])
+
+
+def test_journal_files_are_written_private(ex, twin_settings, tmp_path):
+    lay = commands.layout(twin_settings, ex.home)
+    store = JournalStore(tmp_path / "state", "tvps", lay, ex)
+    store.save(new_journal("v9.9.8-mode-test", "tvps", "ops"))
+    try:
+        mode = ex.run(["stat", "-c", "%a", "--", lay.journal_path("v9.9.8-mode-test")]).stdout.strip()
+        assert mode == "600"
+        assert oct(store.local_path("v9.9.8-mode-test").stat().st_mode & 0o777) == "0o600"
+    finally:
+        ex.run(["rm", "-f", "--", lay.journal_path("v9.9.8-mode-test")])

@@ -66,3 +66,39 @@ def test_unknown_threshold_key():
     with pytest.raises(BadInput) as e:
         load_settings(c)
     assert "thresholds.p99" in e.value.line()
+
+
+@pytest.mark.parametrize("api,ok", [
+    ("https://api.fsagent.cc", True),
+    ("https://api.fsagent.cc/", True),
+    ("http://127.0.0.1:8080", True),
+    ("http://localhost:8080", True),
+    ("http://api.fsagent.cc", False),      # bearer token in cleartext
+    ("https://", False),
+    ("https://[::1", False),
+    ("ftp://api.fsagent.cc", False),
+    ("https://api.fsagent.cc/?x=1", False),
+])
+def test_api_base(api, ok):
+    if ok:
+        assert load_settings(cfg(api_base=api)).api_base == api.rstrip("/")
+    else:
+        with pytest.raises(BadInput) as e:
+            load_settings(cfg(api_base=api))
+        assert "twilight.api_base" in e.value.line()
+
+
+def test_ca_bundle_must_exist(tmp_path):
+    with pytest.raises(BadInput) as e:
+        load_settings(cfg(api_ca_bundle=str(tmp_path / "missing.pem")))
+    assert "api_ca_bundle" in e.value.line()
+    pem = tmp_path / "ca.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert load_settings(cfg(api_ca_bundle=str(pem))).api_ca_bundle == pem
+
+
+@pytest.mark.parametrize("offset", ["1e12", "-1e12", "nan", "inf"])
+def test_clock_offset_bounded(offset):
+    with pytest.raises(BadInput) as e:
+        load_settings(cfg(clock_offset_seconds=offset))
+    assert "clock_offset_seconds" in e.value.line()

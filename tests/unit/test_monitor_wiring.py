@@ -303,3 +303,14 @@ def test_cli_db_watch_prints_one_line_per_round(local_db):
 def test_cli_db_bad_window_is_exit_2(local_db):
     r = inv("monitor", "--db", str(local_db), "--hours", "-3")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--hours" in r.stderr
+
+
+def test_diagnose_is_not_clear_when_the_audit_or_the_logs_were_not_read():
+    healthy = Evidence(metrics(), [w4(), w4()], "", ("akshare-spot", "tushare-daily"))
+    assert diagnose_render.exit_code(gathered(healthy), []) == 0
+    no_audit = Evidence(None, [w4(), w4()], "", ("akshare-spot", "tushare-daily"))
+    g = gathered(no_audit, notes=("audit log not read: no table",))
+    assert g.incomplete and diagnose_render.exit_code(g, []) == 1
+    assert diagnose_render.to_json(g, [])["verdict"] == "incomplete"
+    g = Gathered(healthy, gathered(healthy).calls, 0, ("backend logs not read: denied",), 1.0, logs_read=False)
+    assert g.incomplete and diagnose_render.exit_code(g, []) == 1

@@ -33,3 +33,13 @@ def test_every_argument_has_help():
 
 def test_config_defaults_are_registered_under_twilight():
     assert ns.configuration()["twilight"]["host"] == "tvps"
+
+
+def test_no_task_default_makes_invoke_cast_cli_values():
+    """An int/float default makes Invoke cast `--x abc` itself and crash with a traceback."""
+    for name, task in all_tasks():
+        for p in inspect.signature(task.body).parameters.values():
+            if p.name == "c" or p.default is inspect.Parameter.empty:
+                continue
+            assert p.default is None or isinstance(p.default, (str, bool)), (
+                f"{name} --{p.name} default {p.default!r} must be str, bool or None")

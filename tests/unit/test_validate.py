@@ -47,7 +47,7 @@ def test_remote_paths(path):
     assert validate.remote_path(path, "p") == path
 
 
-@pytest.mark.parametrize("path", ["~/../etc", "twilight", "~/a b", "~/a;b", "/a/$(id)", "~/x\n", ""])
+@pytest.mark.parametrize("path", ["~/../etc", "twilight", "~/a b", "~/a;b", "/a/$(id)", "~/x\n", "", "~root/x", "~+", "~x"])
 def test_bad_remote_paths(path):
     with pytest.raises(BadInput):
         validate.remote_path(path, "p")

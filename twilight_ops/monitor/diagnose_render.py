@@ -65,6 +65,8 @@ def exit_code(g: Gathered, findings: Sequence[Finding]) -> int:
         return 1
     if g.api_unreachable:
         return 3
+    if g.incomplete:
+        return 1
     return 0
 
 
@@ -79,7 +81,7 @@ def to_json(g: Gathered, findings: Sequence[Finding]) -> dict[str, Any]:
         "calls": [c.as_dict() for c in g.calls],
         "backend_log_lines": g.log_lines,
         "notes": list(g.notes),
-        "verdict": "symptoms" if findings else "clear",
+        "verdict": "symptoms" if findings else ("incomplete" if g.incomplete or g.api_unreachable else "clear"),
     }
 
 
@@ -109,5 +111,9 @@ def render(console: Console, g: Gathered, findings: Sequence[Finding]) -> None:
         console.print(Text.assemble(("verdict: ", "bold"), (f"{n} symptom{'s' if n > 1 else ''} found", "bold red")))
     elif g.api_unreachable:
         console.print(Text.assemble(("verdict: ", "bold"), ("the API could not be reached; checks incomplete", "bold yellow")))
+    elif g.incomplete:
+        console.print(Text.assemble(("verdict: ", "bold"),
+                                    ("no symptom in what could be read, but the audit log or backend logs were not read (see notes)",
+                                     "bold yellow")))
     else:
         console.print(Text.assemble(("verdict: ", "bold"), ("no known failure mode found", "bold green")))

@@ -141,10 +141,16 @@ class Gathered:
     log_lines: int
     notes: tuple[str, ...]
     window_hours: float
+    logs_read: bool = True
 
     @property
     def api_unreachable(self) -> bool:
         return bool(self.calls) and all(c.status is None for c in self.calls)
+
+    @property
+    def incomplete(self) -> bool:
+        """The audit log or the backend logs could not be read: 'clear' would overclaim."""
+        return self.evidence.metrics is None or not self.logs_read
 
 
 def to_diagnose_response(code: str, resp: api.ApiResponse) -> ApiResponse | None:
@@ -206,5 +212,6 @@ def gather_evidence(ex: Executor, settings: Settings, hours: float, *,
         expected_chain=settings.expected_chain,
         liquid_codes=settings.liquid_codes,
     )
-    return Gathered(evidence, tuple(c for c, _ in made), len(log_text.splitlines()), tuple(notes), hours)
+    return Gathered(evidence, tuple(c for c, _ in made), len(log_text.splitlines()), tuple(notes), hours,
+                    logs_read=logs.ok)
 

@@ -50,14 +50,14 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
             fresh = lock_mod.acquire(ex, lay, holder)
             from .. import audit
             audit.append(ex, lay, audit.audit_line(settings.operator, "lock-acquire", version, "ok", reason))
-            console.print(f"deploy lock {'taken' if fresh else 'already yours'}: {holder.describe()}")
+            console.print(f"deploy lock {'taken' if fresh else 'already yours'}: {holder.describe()}", markup=False)
             return
         lay = commands.layout(settings, ex.home)
         holder = lock_mod.read_holder(ex, lay)
         if holder is None:
             console.print("deploy lock: free")
             return
-        console.print(f"deploy lock: held by {holder.describe()}")
+        console.print(f"deploy lock: held by {holder.describe()}", markup=False)
         if not release:
             return
         if not yes:
@@ -67,7 +67,7 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
             if answer != "release":
                 console.print("left in place")
                 return
-        lock_mod.release(ex, lay)
+        lock_mod.release_if_still(ex, lay, holder)
         from .. import audit
         audit.append(ex, lay, audit.audit_line(settings.operator, "lock-release", holder.version, "ok",
                                                f"released lock held by {holder.operator}"))
@@ -84,4 +84,4 @@ def config(c, json=False):
         print_json(data)
     else:
         for k, v in data.items():
-            console.print(f"{k}: {v}")
+            console.print(f"{k}: {v}", markup=False)

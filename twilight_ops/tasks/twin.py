@@ -20,7 +20,7 @@ def up(c, dir=DEFAULT_DIR):
     """Build and start the twin (sshd, dockerd, registry, v0.2.0 running healthy); idempotent."""
     from ..twin import build
 
-    build.up(_dir(dir), say=console.print)
+    build.up(_dir(dir), say=lambda line: console.print(line, markup=False))
 
 
 @task(help={"dir": "where the twin lives (default ./.twin)", "purge": "also delete its files and account"})
@@ -29,7 +29,7 @@ def down(c, dir=DEFAULT_DIR, purge=False):
     """Stop everything the twin started, by PID; leave no process or mount behind."""
     from ..twin import build
 
-    build.down(_dir(dir), purge=purge, say=console.print)
+    build.down(_dir(dir), purge=purge, say=lambda line: console.print(line, markup=False))
 
 
 @task(help={"dir": "where the twin lives (default ./.twin)"})
@@ -64,7 +64,7 @@ def _twin_settings(c, dir):
     "dir": "where the twin lives (default ./.twin)",
 }, iterable=["name"])
 @operation
-def fault(c, name=None, clear=False, slow_ms=0, dir=DEFAULT_DIR):
+def fault(c, name=None, clear=False, slow_ms="0", dir=DEFAULT_DIR):
     """Switch the twin backend's /price faults on or off (read per request)."""
     from ..errors import BadInput
     from ..remote import SSHExecutor
@@ -79,7 +79,10 @@ def fault(c, name=None, clear=False, slow_ms=0, dir=DEFAULT_DIR):
             control.clear_faults(ex, settings)
             console.print("faults cleared")
         else:
-            params = {"slow_ms": int(slow_ms)} if slow_ms else {}
+            from .. import validate
+
+            ms = validate.positive_int(slow_ms, "--slow-ms", 60_000) if str(slow_ms) != "0" else 0
+            params = {"slow_ms": ms} if ms else {}
             control.set_faults(ex, settings, names, **params)
             console.print("faults on: " + ", ".join(names))
 

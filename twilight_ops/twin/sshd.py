@@ -173,8 +173,9 @@ def start_sshd(ssh_dir: Path, port: int, log: Path, deadline_s: float = 10.0) ->
     """Start sshd in the foreground (-D) as our own child's session; return its PID."""
     pidfile = ssh_dir / "sshd.pid"
     if pidfile.exists():
-        pid = int(pidfile.read_text().split()[0] or 0)
-        if pid and pid_alive(pid) and _port_open(port):
+        text = pidfile.read_text().split()
+        pid = int(text[0]) if text and text[0].isdigit() else 0
+        if pid and pid_alive(pid) and is_our_sshd(pid, ssh_dir) and _port_open(port):
             return pid
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -215,10 +216,25 @@ def stop_pid(pid: int, grace_s: float = 10.0) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
+def is_our_sshd(pid: int, ssh_dir: Path) -> bool:
+    """The PID runs sshd with our own config (a recycled PID after a reboot is not ours)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    args = [a.decode(errors="replace") for a in argv if a]
+    if not args:
+        return False
+    # sshd rewrites its title: "sshd: /usr/sbin/sshd -D -f <config> -E <log> [listener] …"
+    line = " ".join(args)
+    first = args[0].split()[0].rstrip(":")
+    return Path(first).name == "sshd" and f" -f {ssh_dir / 'sshd_config'} " in f" {line} "
+
+
 def stop_sshd(ssh_dir: Path) -> None:
     pidfile = ssh_dir / "sshd.pid"
     if pidfile.exists():
         text = pidfile.read_text().split()
-        if text:
+        if text and text[0].isdigit() and is_our_sshd(int(text[0]), ssh_dir):
             stop_pid(int(text[0]))
         pidfile.unlink(missing_ok=True)
