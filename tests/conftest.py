@@ -26,6 +26,29 @@ def twin():
     state = build.up(TWIN_DIR, say=lambda line: print(line, file=sys.stderr))
     yield state
     build.down(TWIN_DIR, say=lambda line: None)
+    # twin.down must leave no process and no mount behind (checked on every session)
+    left = leftovers_of(TWIN_DIR)
+    assert not left, f"twin.down left behind: {left}"
+
+
+def leftovers_of(base: Path) -> list[str]:
+    from twilight_ops.twin import dockerd
+
+    found = list(dockerd.leftovers(base))
+    needle = str(base)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if needle in cmdline and state != "Z":
+            found.append(f"process {entry.name}: {cmdline[:120]}")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if needle in line.split()[4]]
+    return sorted(set(found))
 
 
 @pytest.fixture(scope="session")
