@@ -41,10 +41,6 @@ class Layout:
     def journal_path(self, version: str) -> str:
         return posixpath.join(self.cutover_dir, f"journal-{version}.json")
 
-    @property
-    def snapshot_dir(self) -> str:
-        return posixpath.join(posixpath.dirname(self.warehouse), "snapshots")
-
 
 def layout(settings: Settings, home: str) -> Layout:
     def ex(p: str) -> str:
@@ -82,10 +78,6 @@ def compose(lay: Layout, *args: str, version: str | None = None) -> list[str]:
 
 def compose_ps(lay: Layout) -> list[str]:
     return compose(lay, "ps", "--all", "--format", "json")
-
-
-def compose_images(lay: Layout) -> list[str]:
-    return compose(lay, "images", "--format", "json")
 
 
 def compose_logs(lay: Layout, tail: int = 200) -> list[str]:

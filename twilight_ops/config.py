@@ -281,7 +281,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
     raw = dict(config)
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
-        raise _bad(unknown[0], "is not a known key", f"remove it or check the spelling against `inv config`")
+        raise _bad(unknown[0], "is not a known key", "remove it or fix the spelling; the known keys are DEFAULTS in twilight_ops/config.py")
 
     def rpath(key: str) -> str:
         try:
@@ -315,7 +315,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
 
     th_raw = raw.get("thresholds")
     if not isinstance(th_raw, Mapping):
-        raise _bad("thresholds", "is not a mapping", "see the defaults with `inv config`")
+        raise _bad("thresholds", "is not a mapping", "see DEFAULTS in twilight_ops/config.py")
     extra = sorted(set(th_raw) - _THRESHOLD_KEYS)
     if extra:
         raise _bad(f"thresholds.{extra[0]}", "is not a known key", "remove it or check the spelling")
@@ -329,7 +329,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
 
     b_raw = raw.get("budgets")
     if not isinstance(b_raw, Mapping):
-        raise _bad("budgets", "is not a mapping", "see the defaults with `inv config`")
+        raise _bad("budgets", "is not a mapping", "see DEFAULTS in twilight_ops/config.py")
     extra = sorted(set(b_raw) - _BUDGET_KEYS)
     if extra:
         raise _bad(f"budgets.{extra[0]}", "is not a known key", "remove it or check the spelling")

@@ -22,7 +22,6 @@ from .errors import TwilightError
 from .remote import Executor
 from .secret import Secret, scrub
 
-OUTCOMES = ("running", "ok", "failed", "skipped", "red")
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -56,7 +55,7 @@ class Step:
     name: str
     started_at: str
     ended_at: str | None = None
-    outcome: str = "running"
+    outcome: str = "running"        # running | ok | failed | red | skipped
     evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
     note: str = ""
 

@@ -4,7 +4,7 @@ import pytest
 
 from twilight_ops import commands
 from twilight_ops.config import DEFAULTS, load_settings
-from twilight_ops.journal import Journal, JournalStore, new_journal
+from twilight_ops.journal import JournalStore, new_journal
 from twilight_ops.secret import Secret, scrub
 from twilight_ops.lock import Holder
 

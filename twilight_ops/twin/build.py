@@ -7,8 +7,6 @@ Each part is idempotent; a failure names the part.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import secrets as pysecrets
 import shutil
@@ -41,11 +39,6 @@ def part(name: str, say: Say) -> Iterator[None]:
         raise TwilightError(f"twin.up: {name} failed: {str(detail).strip().splitlines()[-1] if str(detail).strip() else e}",
                             "fix the cause and re-run `inv twin.up`; finished parts are reused") from None
     say(f"  {name:<10} ok  ({time.monotonic() - t0:.1f}s)")
-
-
-def docker_env(st: TwinState) -> dict[str, str]:
-    from . import dockerd
-    return dockerd.info_for(st.base).env()
 
 
 def check_traversable(base: Path) -> None:

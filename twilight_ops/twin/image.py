@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from .. import validate
+from .. import facts, validate
 from ..errors import BadInput, TwilightError, Unreachable
 from .dockerd import docker_binary, file_lock, mounts_under, unmount_all
 
@@ -105,11 +105,9 @@ def image_ref(registry_host_port: str, repo_path: str, version: str) -> str:
 
 def pick_repo_digest(repo_digests: Sequence[str], repo: str) -> str | None:
     """The sha256:… of `repo` among `docker image inspect`'s RepoDigests."""
-    for entry in repo_digests:
-        name, _, digest = entry.partition("@")
-        if name == repo and digest:
-            return validate.digest(digest, f"repo digest of {repo}")
-    return None
+    ref = facts.pick_digest(list(repo_digests), repo)
+    name, _, digest = ref.partition("@")
+    return validate.digest(digest, f"repo digest of {repo}") if name == repo and digest else None
 
 
 # --------------------------------------------------------------------------- docker

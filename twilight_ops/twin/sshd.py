@@ -6,11 +6,9 @@ twin's invoke.yaml).  Keys, configs, pidfile and log live under <twin>/ssh.
 """
 from __future__ import annotations
 
-import dataclasses
 import grp
 import os
 import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,17 +18,6 @@ from pathlib import Path
 from ..errors import TwilightError, Unreachable
 
 SSHD = "/usr/sbin/sshd"
-
-
-@dataclasses.dataclass(frozen=True)
-class SshdInfo:
-    port: int
-    user: str
-    home: Path
-    pid: int
-    ssh_config: Path       # client config: Host tvps → 127.0.0.1:port
-    known_hosts: Path
-    client_key: Path
 
 
 def free_port() -> int:

@@ -34,14 +34,6 @@ class TwinState:
         return self.base / "ssh"
 
     @property
-    def docker_dir(self) -> Path:
-        return self.base / "docker"
-
-    @property
-    def registry_dir(self) -> Path:
-        return self.base / "registry"
-
-    @property
     def invoke_yaml(self) -> Path:
         return self.base / "invoke.yaml"
 
