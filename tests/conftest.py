@@ -1,19 +1,18 @@
 """Shared fixtures.  `twin` brings up the real staging twin once per session."""
 from __future__ import annotations
 
-import copy
+import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # Under /var/tmp: the twin account must traverse every ancestor of its home, which a
 # checkout under a private directory (mode 700) would not allow.
-_TAG = __import__("hashlib").sha256(str(REPO).encode()).hexdigest()[:6]
+_TAG = hashlib.sha256(str(REPO).encode()).hexdigest()[:6]
 TWIN_DIR = Path(os.environ.get("TWILIGHT_TEST_TWIN", f"/var/tmp/twilight-ops/test-{_TAG}"))
 
 
@@ -27,37 +26,15 @@ def twin():
     yield state
     build.down(TWIN_DIR, say=lambda line: None)
     # twin.down must leave no process and no mount behind (checked on every session)
-    left = leftovers_of(TWIN_DIR)
+    left = build.leftovers(TWIN_DIR)
     assert not left, f"twin.down left behind: {left}"
-
-
-def leftovers_of(base: Path) -> list[str]:
-    from twilight_ops.twin import dockerd
-
-    found = list(dockerd.leftovers(base))
-    needle = str(base)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:
-            continue
-        if needle in cmdline and state != "Z":
-            found.append(f"process {entry.name}: {cmdline[:120]}")
-    mounts = Path("/proc/self/mountinfo").read_text()
-    found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if needle in line.split()[4]]
-    return sorted(set(found))
 
 
 @pytest.fixture(scope="session")
 def twin_settings(twin):
-    from twilight_ops.config import DEFAULTS, load_settings
+    from twilight_ops.twin import build
 
-    raw = copy.deepcopy(DEFAULTS)
-    raw.update(yaml.safe_load(twin.invoke_yaml.read_text())["twilight"])
-    return load_settings(raw)
+    return build.settings_for(twin.invoke_yaml)
 
 
 @pytest.fixture

@@ -42,19 +42,13 @@ def status(c, dir=DEFAULT_DIR):
 
 
 def _twin_settings(c, dir):
-    import copy
-
-    import yaml
-
-    from ..config import DEFAULTS, load_settings
     from ..errors import BadInput
+    from ..twin import build
 
     path = _dir(dir) / "invoke.yaml"
     if not path.exists():
         raise BadInput(f"no twin at {_dir(dir)}", "run `inv twin.up` first")
-    raw = copy.deepcopy(DEFAULTS)
-    raw.update(yaml.safe_load(path.read_text())["twilight"])
-    return load_settings(raw), path
+    return build.settings_for(path), path
 
 
 @task(help={

@@ -7,6 +7,7 @@ Each part is idempotent; a failure names the part.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import secrets as pysecrets
 import shutil
@@ -17,8 +18,9 @@ from typing import Callable, Iterator
 
 import yaml
 
+from ..config import Settings
 from ..errors import TwilightError
-from . import sshd
+from . import procs, sshd
 from .state import TwinState, load_or_new
 
 VERSIONS = ("v0.2.0", "v0.3.0-w4-cutover")
@@ -60,8 +62,8 @@ def up(base: Path, say: Say = print) -> TwinState:
     base.mkdir(parents=True, exist_ok=True)
     base.chmod(0o755)
     st = load_or_new(base)
-    st.ssh_port = st.ssh_port or sshd.free_port()
-    st.api_port = st.api_port or sshd.free_port()
+    st.ssh_port = st.ssh_port or procs.free_port()
+    st.api_port = st.api_port or procs.free_port()
     st.save()
     t0 = time.monotonic()
 
@@ -154,15 +156,21 @@ def write_invoke_yaml(st: TwinState) -> None:
     os.replace(tmp, path)
 
 
+def settings_for(invoke_yaml: Path) -> Settings:
+    """The Settings the tasks get with `inv -f <twin>/invoke.yaml` (defaults + the twin's keys)."""
+    from ..config import DEFAULTS, load_settings
+
+    raw = copy.deepcopy(DEFAULTS)
+    raw.update((yaml.safe_load(invoke_yaml.read_text()) or {}).get("twilight", {}))
+    return load_settings(raw)
+
+
 def deploy_previous(st: TwinState) -> None:
     """Bring v0.2.0 up healthy through the tasks' own SSH path (no-op when already up)."""
     from .. import commands
-    from ..config import DEFAULTS, load_settings
     from ..remote import SSHExecutor
 
-    raw = dict(DEFAULTS)
-    raw.update(yaml.safe_load(st.invoke_yaml.read_text())["twilight"])
-    settings = load_settings(raw)
+    settings = settings_for(st.invoke_yaml)
     with SSHExecutor(settings) as ex:
         lay = commands.layout(settings, ex.home)
         ex.run(commands.compose(lay, "pull", "--quiet", lay.service, version=VERSIONS[0]), timeout=300)
@@ -216,12 +224,11 @@ def status(base: Path) -> dict:
     if not (base / "state.json").exists():
         return {"twin": "absent", "dir": str(base)}
     st = load_or_new(base)
-    pidfile = st.ssh_dir / "sshd.pid"
-    sshd_pid = int(pidfile.read_text().split()[0]) if pidfile.exists() and pidfile.read_text().split() else 0
+    sshd_pid = procs.read_pidfile(st.ssh_dir / "sshd.pid") or 0
     return {
         "dir": str(base),
         "user": st.user,
-        "sshd": {"port": st.ssh_port, "pid": sshd_pid, "alive": bool(sshd_pid) and sshd.pid_alive(sshd_pid)},
+        "sshd": {"port": st.ssh_port, "pid": sshd_pid, "alive": bool(sshd_pid) and sshd.is_our_sshd(sshd_pid, st.ssh_dir)},
         "dockerd": {"pid": dockerd.info_for(st.base).pid, "alive": dockerd.is_running(st.base),
                     "host": dockerd.info_for(st.base).host},
         "registry": {"port": st.registry_port, "alive": registry.is_running(st.base)},
@@ -229,3 +236,17 @@ def status(base: Path) -> dict:
         "digests": st.digests,
         "invoke_yaml": str(st.invoke_yaml),
     }
+
+
+def leftovers(base: Path) -> list[str]:
+    """Every process (not a zombie) whose command line names the twin dir, and every mount
+    under it; empty after a clean twin.down."""
+    from . import dockerd
+
+    needle = str(base.resolve())
+    found = set(dockerd.leftovers(base))
+    for pid in procs.all_pids():
+        if pid != os.getpid() and procs.pid_alive(pid) and needle in " ".join(procs.cmdline(pid)):
+            found.add(f"process {pid}: {' '.join(procs.cmdline(pid))[:120]}")
+    found.update(f"mount {m}" for m in procs.mounts_under([base.resolve()]))
+    return sorted(found)

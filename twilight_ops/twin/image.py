@@ -30,7 +30,8 @@ from pathlib import Path
 
 from .. import facts, validate
 from ..errors import BadInput, TwilightError, Unreachable
-from .dockerd import docker_binary, file_lock, mounts_under, unmount_all
+from .dockerd import docker_binary
+from .procs import file_lock, mounts_under, unmount_all
 
 log = logging.getLogger(__name__)
 

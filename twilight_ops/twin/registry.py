@@ -16,17 +16,17 @@ import dataclasses
 import json
 import logging
 import shutil
-import socket
 import time
 from pathlib import Path
 
 import httpx
 
 from ..errors import BadInput, Unreachable
-from .dockerd import (
-    DAEMON_ENV,
+from .dockerd import DAEMON_ENV
+from .procs import (
     cmdline,
     file_lock,
+    free_port,
     has_option,
     log_tail,
     pid_alive,
@@ -100,12 +100,6 @@ def registry_argv(config: Path) -> list[str]:
     return [binary, "serve", str(config)]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _port_of(config: Path) -> int:
     return int(json.loads(config.read_text())["http"]["addr"].rsplit(":", 1)[1])
 
@@ -113,7 +107,7 @@ def _port_of(config: Path) -> int:
 def _candidate_ports(paths: RegistryPaths) -> list[int]:
     """The port of a previous run first (image references keep working), then free ones."""
     previous = [_port_of(paths.config)] if paths.config.exists() else []
-    return previous + [_free_port() for _ in range(PORT_ATTEMPTS)]
+    return previous + [free_port() for _ in range(PORT_ATTEMPTS)]
 
 
 def _answers(port: int) -> bool:

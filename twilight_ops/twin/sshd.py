@@ -9,21 +9,14 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from ..errors import TwilightError, Unreachable
+from .procs import cmdline, pid_alive, read_pidfile, spawn, terminate, wait_until
 
 SSHD = "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess:
@@ -133,21 +126,6 @@ def write_client_config(ssh_dir: Path, alias: str, port: int, user: str, key: Pa
     return path
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as dead
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        return state != "Z"
-    except OSError:
-        return False
-
-
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
@@ -156,61 +134,10 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def start_sshd(ssh_dir: Path, port: int, log: Path, deadline_s: float = 10.0) -> int:
-    """Start sshd in the foreground (-D) as our own child's session; return its PID."""
-    pidfile = ssh_dir / "sshd.pid"
-    if pidfile.exists():
-        text = pidfile.read_text().split()
-        pid = int(text[0]) if text and text[0].isdigit() else 0
-        if pid and pid_alive(pid) and is_our_sshd(pid, ssh_dir) and _port_open(port):
-            return pid
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    test = subprocess.run([SSHD, "-t", "-f", str(ssh_dir / "sshd_config")], capture_output=True, text=True)
-    if test.returncode != 0:
-        raise TwilightError(f"twin sshd config is invalid: {test.stderr.strip()}", f"see {ssh_dir / 'sshd_config'}")
-    proc = subprocess.Popen(
-        [SSHD, "-D", "-f", str(ssh_dir / "sshd_config"), "-E", str(log)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    pidfile.write_text(f"{proc.pid}\n")
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise Unreachable(f"twin sshd exited with {proc.returncode}", f"see {log}")
-        if _port_open(port):
-            return proc.pid
-        time.sleep(0.02)
-    stop_pid(proc.pid)
-    raise Unreachable(f"twin sshd did not answer on 127.0.0.1:{port} within {deadline_s:g} s", f"see {log}")
-
-
-def stop_pid(pid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM a PID we started, wait, SIGKILL after the grace period."""
-    if not pid_alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    end = time.monotonic() + grace_s
-    while time.monotonic() < end:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = 0
-        if done == pid or not pid_alive(pid):
-            return
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-
-
 def is_our_sshd(pid: int, ssh_dir: Path) -> bool:
     """The PID runs sshd with our own config (a recycled PID after a reboot is not ours)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    args = [a.decode(errors="replace") for a in argv if a]
-    if not args:
+    args = cmdline(pid)
+    if not args or not pid_alive(pid):
         return False
     # sshd rewrites its title: "sshd: /usr/sbin/sshd -D -f <config> -E <log> [listener] …"
     line = " ".join(args)
@@ -218,10 +145,35 @@ def is_our_sshd(pid: int, ssh_dir: Path) -> bool:
     return Path(first).name == "sshd" and f" -f {ssh_dir / 'sshd_config'} " in f" {line} "
 
 
-def stop_sshd(ssh_dir: Path) -> None:
+def start_sshd(ssh_dir: Path, port: int, log: Path, deadline_s: float = 10.0) -> int:
+    """Start sshd in the foreground (-D) in its own session; return its PID (reused if ours runs)."""
     pidfile = ssh_dir / "sshd.pid"
-    if pidfile.exists():
-        text = pidfile.read_text().split()
-        if text and text[0].isdigit() and is_our_sshd(int(text[0]), ssh_dir):
-            stop_pid(int(text[0]))
-        pidfile.unlink(missing_ok=True)
+    pid = read_pidfile(pidfile)
+    if pid and is_our_sshd(pid, ssh_dir) and _port_open(port):
+        return pid
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    test = subprocess.run([SSHD, "-t", "-f", str(ssh_dir / "sshd_config")], capture_output=True, text=True)
+    if test.returncode != 0:
+        raise TwilightError(f"twin sshd config is invalid: {test.stderr.strip()}", f"see {ssh_dir / 'sshd_config'}")
+    pid = spawn([SSHD, "-D", "-f", str(ssh_dir / "sshd_config"), "-E", str(log)], log)
+    pidfile.write_text(f"{pid}\n")
+
+    def answers() -> bool:
+        if not pid_alive(pid):
+            raise Unreachable("twin sshd exited at start", f"see {log}")
+        return _port_open(port)
+
+    if wait_until(answers, deadline_s, "twin sshd to answer") is None:
+        terminate(pid, 10.0)
+        raise Unreachable(f"twin sshd did not answer on 127.0.0.1:{port} within {deadline_s:g} s", f"see {log}")
+    return pid
+
+
+def stop_sshd(ssh_dir: Path) -> None:
+    """SIGTERM (then SIGKILL) the sshd in our pidfile — only if that PID is still our sshd."""
+    pidfile = ssh_dir / "sshd.pid"
+    pid = read_pidfile(pidfile)
+    if pid and is_our_sshd(pid, ssh_dir):
+        terminate(pid, 10.0)
+    pidfile.unlink(missing_ok=True)
