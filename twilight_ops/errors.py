@@ -55,6 +55,7 @@ class RemoteCommandFailed(TwilightError):
 
     def __init__(self, command: str, exited: int, stderr: str, hint: str | None = None):
         tail = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
+        hint = hint or "run the same command by hand on tvps (`ssh tvps`) to see its full output"
         super().__init__(f"on tvps `{command}` exited {exited}: {tail}", hint)
         self.command = command
         self.exited = exited

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.container_scripts import on_a_copy
 from tests.conftest import inv
 from twilight_ops import commands, lock
 from twilight_ops.errors import LockHeld
@@ -15,20 +16,9 @@ from twilight_ops.journal import JournalStore, new_journal
 
 pytestmark = pytest.mark.twin
 
-COUNT_ROWS = r"""
-import duckdb, glob, os, shutil, tempfile
-src = "/data/warehouse.duckdb"
-d = tempfile.mkdtemp()
-for _ in range(20):
-    before = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in glob.glob(src + "*")]
-    for p in glob.glob(src + "*"):
-        shutil.copy(p, d)
-    after = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in glob.glob(src + "*")]
-    if before == after:
-        break
-con = duckdb.connect(os.path.join(d, "warehouse.duckdb"))
+COUNT_ROWS = on_a_copy("""
 print(con.execute("select count(*) from provider_audit_log").fetchone()[0])
-"""
+""")
 
 
 def audit_rows(ex, settings) -> int:

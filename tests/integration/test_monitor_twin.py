@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.container_scripts import on_a_copy
 from tests.conftest import REPO, TWIN_DIR, inv
 from twilight_ops import commands
 from twilight_ops.twin import control, seed_remote, sshd
@@ -30,24 +31,9 @@ W4 = "v0.3.0-w4-cutover"
 PREVIOUS = "v0.2.0"
 CST = dt.timezone(dt.timedelta(hours=8))
 
-USED_DAYS = r"""
-import duckdb, json, os, shutil, tempfile
-src = "/data/warehouse.duckdb"
-d = tempfile.mkdtemp()
-try:
-    for _ in range(20):
-        before = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
-        for p in (src, src + ".wal"):
-            if os.path.exists(p):
-                shutil.copy(p, d)
-        after = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
-        if before == after:
-            break
-    con = duckdb.connect(os.path.join(d, "warehouse.duckdb"))
-    print(json.dumps([str(r[0]) for r in con.execute("SELECT DISTINCT CAST(ts AS DATE) FROM provider_audit_log").fetchall()]))
-finally:
-    shutil.rmtree(d, ignore_errors=True)
-"""
+USED_DAYS = on_a_copy("""
+print(json.dumps([str(r[0]) for r in con.execute("SELECT DISTINCT CAST(ts AS DATE) FROM provider_audit_log").fetchall()]))
+""")
 
 RUNBOOK_AS_WRITTEN = r"""
 import duckdb
@@ -59,33 +45,18 @@ except Exception as e:
 """
 
 # The runbook §3 error-rate query, verbatim, on a consistent copy (the lock forbids the original).
-RUNBOOK_ON_A_COPY = r"""
-import duckdb, os, shutil, tempfile
-src = "/data/warehouse.duckdb"
-d = tempfile.mkdtemp()
-try:
-    for _ in range(20):
-        before = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
-        for p in (src, src + ".wal"):
-            if os.path.exists(p):
-                shutil.copy(p, d)
-        after = [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in (src, src + ".wal") if os.path.exists(p)]
-        if before == after:
-            break
-    con = duckdb.connect(os.path.join(d, "warehouse.duckdb"))
-    tz = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
-    total = con.execute('''
-      SELECT
-        COUNT(*) AS total,
-        SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) AS errors,
-        ROUND(100.0 * SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) / NULLIF(COUNT(*),0), 2) AS err_pct
-      FROM provider_audit_log
-      WHERE ts > now() - INTERVAL 1 HOUR
-    ''').fetchone()[0]
-    print(tz, total)
-finally:
-    shutil.rmtree(d, ignore_errors=True)
-"""
+RUNBOOK_ON_A_COPY = on_a_copy('''
+tz = con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+total = con.execute("""
+  SELECT
+    COUNT(*) AS total,
+    SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) AS errors,
+    ROUND(100.0 * SUM(CASE WHEN error IS NOT NULL THEN 1 ELSE 0 END) / NULLIF(COUNT(*),0), 2) AS err_pct
+  FROM provider_audit_log
+  WHERE ts > now() - INTERVAL 1 HOUR
+""").fetchone()[0]
+print(tz, total)
+''')
 
 
 # ---------------------------------------------------------------- helpers and fixtures
