@@ -53,3 +53,8 @@ def inv(*args: str, cfg: Path | None = None, env: dict | None = None, timeout: f
     argv += list(args)
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without the `target: …` line a task prints before it first reaches tvps."""
+    return [line for line in stderr.splitlines() if not line.startswith("target: ")]

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 
+from .builders import files
+from .builders.layout import Layout
 from .clock import iso, now_utc
-from .commands import Layout
 from .errors import Unreachable
-from .remote import SSHExecutor
+from .executor import Executor
 
 
 def audit_line(operator: str, action: str, version: str | None, outcome: str, detail: str = "") -> str:
@@ -15,19 +16,16 @@ def audit_line(operator: str, action: str, version: str | None, outcome: str, de
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def append(ex: SSHExecutor, lay: Layout, line: str) -> None:
-    """Append one line over sftp in O_APPEND mode: no shell, never rewritten."""
+def append(ex: Executor, lay: Layout, line: str) -> None:
+    """Append one line in O_APPEND mode (sftp on tvps): no shell, never rewritten."""
     if "\n" in line[:-1]:
         raise ValueError("an audit line is one line")
-    sftp = ex.sftp()
     try:
-        with sftp.open(lay.audit_log, "ab") as fh:
-            fh.write(line.encode())
+        ex.append_file(lay.audit_log, line.encode())
     except FileNotFoundError:
-        ex.run(["mkdir", "-p", "--", lay.cutover_dir])
+        ex.run(files.mkdir_p(lay.cutover_dir))
         try:
-            with sftp.open(lay.audit_log, "ab") as fh:
-                fh.write(line.encode())
+            ex.append_file(lay.audit_log, line.encode())
         except OSError as e:
             raise Unreachable(f"cannot append to {lay.audit_log}: {e}", "check the cutover dir on tvps") from None
     except OSError as e:

@@ -2,7 +2,7 @@
 
 Evidence is plain values: the monitor's `Metrics` (one probe pass; it carries
 the status / chain-length / CanonicalUnitViolation aggregates these checks
-need), /price responses as `ApiResponse`, backend log text, agent transcripts.
+need), /price responses as `Observation`, backend log text, agent transcripts.
 Each check returns a `Finding` with the runbook's exact cause and action text
 (and a `detail` saying what in the evidence matched), or None.
 
@@ -32,7 +32,7 @@ class Finding:
 
 
 @dataclasses.dataclass(frozen=True)
-class ApiResponse:
+class Observation:
     """One /price call as observed: HTTP status and the parsed JSON body (or None)."""
 
     ts_code: str
@@ -51,7 +51,7 @@ class ApiResponse:
 @dataclasses.dataclass(frozen=True)
 class Evidence:
     metrics: Metrics | None = None
-    responses: Sequence[ApiResponse] = ()
+    responses: Sequence[Observation] = ()
     backend_log: str = ""
     expected_chain: Sequence[str] = ()          # spec §6.2 chain, e.g. ("akshare-spot", "tushare-daily")
     liquid_codes: Sequence[str] = ("600519.SH",)
@@ -100,13 +100,13 @@ def finding(code: str, detail: str) -> Finding:
     return Finding(code, symptom, cause, action, detail)
 
 
-def _codes(responses: Sequence[ApiResponse]) -> str:
+def _codes(responses: Sequence[Observation]) -> str:
     return ", ".join(f"{c} ×{n}" if n > 1 else c for c, n in Counter(r.ts_code for r in responses).most_common(5))
 
 
 # ---------------------------------------------------------------- checks
 
-def close_raw_null_qfq_set(responses: Sequence[ApiResponse]) -> Finding | None:
+def close_raw_null_qfq_set(responses: Sequence[Observation]) -> Finding | None:
     hits = [
         r for r in responses
         if r.status == 200 and r.body is not None and r.body.get("close_raw") is None and r.body.get("close_qfq") is not None
@@ -117,7 +117,7 @@ def close_raw_null_qfq_set(responses: Sequence[ApiResponse]) -> Finding | None:
     return finding("close_raw_null_qfq_set", f"{len(hits)} of {len(responses)} responses ({_codes(hits)}); {recurring}")
 
 
-def freshness_stuck_zero(responses: Sequence[ApiResponse], metrics: Metrics | None, min_samples: int = 2) -> Finding | None:
+def freshness_stuck_zero(responses: Sequence[Observation], metrics: Metrics | None, min_samples: int = 2) -> Finding | None:
     """freshness_seconds 0 on every call; the audit's market_state says which cause."""
     samples = [
         r.body["freshness_seconds"] for r in responses
@@ -138,7 +138,7 @@ def freshness_stuck_zero(responses: Sequence[ApiResponse], metrics: Metrics | No
     return finding("freshness_stuck_zero", f"freshness_seconds 0 on {len(samples)} calls; {why}")
 
 
-def chain_exhausted_502(responses: Sequence[ApiResponse], metrics: Metrics | None, liquid_codes: Sequence[str]) -> Finding | None:
+def chain_exhausted_502(responses: Sequence[Observation], metrics: Metrics | None, liquid_codes: Sequence[str]) -> Finding | None:
     liquid = set(liquid_codes)
     market_open = metrics is not None and bool(metrics.open_total)
     seen = [
@@ -156,7 +156,7 @@ def chain_exhausted_502(responses: Sequence[ApiResponse], metrics: Metrics | Non
     return finding("chain_exhausted_502", "; ".join(parts))
 
 
-def canonical_unit_violation(responses: Sequence[ApiResponse], metrics: Metrics | None, backend_log: str) -> Finding | None:
+def canonical_unit_violation(responses: Sequence[Observation], metrics: Metrics | None, backend_log: str) -> Finding | None:
     answered_500 = [r for r in responses if r.status == 500]
     audited_500 = sum(s.n for s in (metrics.status or ()) if s.status == 500) if metrics is not None else 0
     if not answered_500 and not audited_500:

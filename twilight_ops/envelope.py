@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
 from .errors import TwilightError
+from .secret import redact
 
 Envelope = Literal["w4", "legacy", "mixed", "unknown"]
 Expect = Literal["w4", "legacy"]
@@ -392,7 +393,7 @@ def _judge_w4(body: Any, envelope: Envelope, now: dt.datetime, tolerance: float)
     raw_missing = envelope == "w4" and body.get("close_raw") is None
     if raw_missing:
         state = "absent" if "close_raw" not in body else "null"
-        if _number(body.get("close_qfq")) is not None:
+        if _json_number(body.get("close_qfq")) is not None:
             red.append(_flag("close_raw_missing", f"close_raw is {state} but close_qfq is populated",
                              pointer="/close_raw", meaning=_QFQ_WITHOUT_RAW))
         else:
@@ -451,7 +452,7 @@ def _w4_warnings(body: Mapping[str, Any], now: dt.datetime, tolerance: float) ->
         out.append(_flag("source_not_in_chain", _clip(redact(f"source {source!r} is not in source_chain {chain!r}")),
                          pointer="/source"))
 
-    o, h, l, c = (_number(body.get(k)) for k in ("open_raw", "high_raw", "low_raw", "close_raw"))
+    o, h, l, c = (_json_number(body.get(k)) for k in ("open_raw", "high_raw", "low_raw", "close_raw"))
     if o is not None and h is not None and l is not None and c is not None and not (l <= o <= h and l <= c <= h):
         out.append(_flag("ohlc_inconsistent", f"open {o:g} high {h:g} low {l:g} close {c:g}"))
 
@@ -465,7 +466,7 @@ def _w4_warnings(body: Mapping[str, Any], now: dt.datetime, tolerance: float) ->
 
     # The runbook says "outside CLOSED_FINAL"; over a weekend or before the open the last
     # close is legitimately older than a day, so only an in-session quote can be stale.
-    freshness = _number(body.get("freshness_seconds"))
+    freshness = _json_number(body.get("freshness_seconds"))
     state = body.get("market_state")
     if freshness is not None and freshness > STALE_SECONDS and state in IN_SESSION:
         out.append(_flag("stale_quote", f"freshness_seconds {freshness:.0f} > {STALE_SECONDS} with market_state {_clip(repr(state), 40)}",
@@ -475,7 +476,7 @@ def _w4_warnings(body: Mapping[str, Any], now: dt.datetime, tolerance: float) ->
 
 def _adjustment_warnings(body: Mapping[str, Any], tolerance: float) -> list[Flag]:
     raw, qfq, hfq, factor, latest = (
-        _number(body.get(k)) for k in ("close_raw", "close_qfq", "close_hfq", "adj_factor", "adj_factor_latest"))
+        _json_number(body.get(k)) for k in ("close_raw", "close_qfq", "close_hfq", "adj_factor", "adj_factor_latest"))
     if raw is None or factor is None:
         return []
     out = []
@@ -527,7 +528,7 @@ def _flag(code: str, detail: str, *, pointer: str | None = None, meaning: Meanin
     return Flag(code=code, detail=detail, meaning=m.meaning, next_step=m.next_step, action=m.action, pointer=pointer)
 
 
-def _number(value: object) -> float | None:
+def _json_number(value: object) -> float | None:
     """A JSON number as a finite float, else None (bools, strings, huge ints are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -570,18 +571,3 @@ def _excerpt(text: str) -> str:
 def _clip(text: str, limit: int = 240) -> str:
     one_line = " ".join(text.split())
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
-
-
-_TOKENISH = (
-    (re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"), "Bearer ***"),
-    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "***"),   # JWT
-    (re.compile(r"(?i)\b(token|api[_-]?key|secret|password|authorization)(\"?\s*[:=]\s*\"?)[^\s\"',;&]+"), r"\1\2***"),
-    (re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{32,}"), "***"),   # long opaque strings (Tushare tokens are 56 hex)
-)
-
-
-def redact(text: str) -> str:
-    """Mask anything in response-derived text that looks like a credential."""
-    for pattern, replacement in _TOKENISH:
-        text = pattern.sub(replacement, text)
-    return text

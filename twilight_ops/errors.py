@@ -4,8 +4,11 @@
     ├── BadInput             exit 2  (bad argument or config; nothing was touched)
     ├── CheckFailed          exit 1  (a check or a red flag stops the phase)
     ├── LockHeld             exit 1  (another operator holds the deploy lock)
-    └── Unreachable          exit 3  (cannot reach tvps, the API, the registry…)
-        └── HostKeyRejected  exit 3  (unknown or changed host key)
+    ├── Unreachable          exit 3  (cannot reach tvps, the API, the registry…)
+    │   └── HostKeyRejected  exit 3  (unknown or changed host key)
+    └── CommandFailed        exit 1  (a command exited non-zero where success was required)
+        ├── RemoteCommandFailed      (on tvps)
+        └── LocalCommandFailed       (on the operator's machine)
 
 Every message is one line a tired operator understands; `hint` is the next
 command to run.
@@ -48,15 +51,26 @@ class HostKeyRejected(Unreachable):
     exit_code = 3
 
 
-class RemoteCommandFailed(TwilightError):
-    """A remote command exited non-zero where success was required."""
+class CommandFailed(TwilightError):
+    """A command exited non-zero where success was required."""
 
     exit_code = 1
+    where = "a host"
+    default_hint = "run the same command by hand to see its full output"
 
     def __init__(self, command: str, exited: int, stderr: str, hint: str | None = None):
         tail = stderr.strip().splitlines()[-1] if stderr.strip() else "no stderr"
-        hint = hint or "run the same command by hand on tvps (`ssh tvps`) to see its full output"
-        super().__init__(f"on tvps `{command}` exited {exited}: {tail}", hint)
+        super().__init__(f"{self.where} `{command}` exited {exited}: {tail}", hint or self.default_hint)
         self.command = command
         self.exited = exited
         self.stderr = stderr
+
+
+class RemoteCommandFailed(CommandFailed):
+    where = "on tvps"
+    default_hint = "run the same command by hand on tvps (`ssh tvps`) to see its full output"
+
+
+class LocalCommandFailed(CommandFailed):
+    where = "locally"
+    default_hint = "run the same command by hand in that directory to see its full output"

@@ -1,11 +1,29 @@
-"""Facts: a command plus a parser.  Parsers take the raw text of real output."""
+"""Facts: a command plus a parser (pyinfra's shape).  Parsers take the raw text of real
+output (tests: tests/data/captured).  A phase asks the target for a fact:
+
+    target.fact(facts.COMPOSE_PS, target.layout)   -> list[ComposeService]
+
+Composite facts that take several commands (the running services with restart count
+and repo digest) and the health wait live in health.py.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Callable, Generic, TypeVar
 
+from .builders import compose as compose_cmd
 from .errors import TwilightError
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fact(Generic[T]):
+    name: str
+    command: Callable[..., list[str]]   # a builder: its arguments come from the caller
+    parse: Callable[[str], T]           # the command's stdout -> a value
+    timeout: float = 60.0
 
 
 class ParseError(TwilightError):
@@ -109,3 +127,8 @@ def pick_digest(digests: list[str], repo: str) -> str:
         if d.split("@", 1)[0] == repo:
             return d
     return digests[0] if digests else ""
+
+
+COMPOSE_PS: Fact[list[ComposeService]] = Fact("compose services", compose_cmd.compose_ps, parse_compose_ps)
+CONTAINERS: Fact[dict[str, ContainerDetail]] = Fact("container details", compose_cmd.docker_inspect, parse_container_inspect)
+REPO_DIGESTS: Fact[dict[str, list[str]]] = Fact("image repo digests", compose_cmd.docker_image_inspect, parse_repo_digests)

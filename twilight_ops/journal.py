@@ -14,12 +14,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .clock import iso, now_utc
-from .commands import Layout
+from .builders import files
+from .builders.layout import Layout
 from .errors import TwilightError
-from .remote import Executor
+from .executor import Executor
 from .secret import Secret, scrub
 
 
@@ -139,7 +140,7 @@ class JournalStore:
         atomic_write(self.local_path(journal.version), data)
         if self.ex is not None:
             if not self._remote_dir_ready:  # a fresh tvps has no ~/twilight/cutover yet
-                self.ex.run(["mkdir", "-p", "--", self.lay.cutover_dir])
+                self.ex.run(files.mkdir_p(self.lay.cutover_dir))
                 self._remote_dir_ready = True
             self.ex.write_file(self.lay.journal_path(journal.version), data, mode=0o600)
 
@@ -166,10 +167,34 @@ class JournalStore:
             step.ended_at = iso(now_utc())
             self.save(journal)
 
+    def once(self, journal: Journal, name: str, action: Callable[[Step], None], *,
+             verify: Callable[[Step], bool] | None = None) -> tuple[Step, str]:
+        """Run a side-effecting step once across re-runs; (step, how) with how one of
+        "skipped" (an earlier run finished it), "verified" (an earlier run was cut off in it,
+        or failed, and `verify` found its effect in place) or "ran".
+
+        `action(step)` does the work and fills step.evidence; `verify(previous)` looks at
+        the host (never at the journal alone) and says whether the effect is already there.
+        """
+        previous = journal.last(name)
+        if previous is not None and previous.outcome == "ok":
+            return previous, "skipped"
+        if previous is not None and previous.outcome in ("running", "failed") and verify is not None:
+            with self.step(journal, name) as step:
+                step.evidence["resumed_from"] = previous.started_at
+                if verify(step):
+                    step.note = f"found done after an interrupted run ({previous.outcome} at {previous.started_at})"
+                    return step, "verified"
+                action(step)
+            return step, "ran"
+        with self.step(journal, name) as step:
+            action(step)
+        return step, "ran"
+
     def list_remote(self) -> list[str]:
         """Versions with a journal mirrored on tvps."""
         if self.ex is None:
             return []
-        r = self.ex.run(["ls", "-1", "--", self.lay.cutover_dir], check=False)
+        r = self.ex.run(files.list_dir(self.lay.cutover_dir), check=False)
         names = r.stdout.split() if r.ok else []
         return sorted(n[len("journal-"):-len(".json")] for n in names if n.startswith("journal-") and n.endswith(".json"))

@@ -7,11 +7,11 @@ import json
 import os
 from typing import Iterator
 
-from . import commands
+from .builders import files
 from .clock import iso, now_utc
-from .commands import Layout
+from .builders.layout import Layout
 from .errors import LockHeld, RemoteCommandFailed
-from .remote import Executor
+from .executor import Executor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,7 @@ def new_holder(operator: str, version: str, reason: str) -> Holder:
 
 def read_holder(ex: Executor, lay: Layout) -> Holder | None:
     """The current holder, None when unlocked; a lock without a record reads as unknown."""
-    if not ex.run(["test", "-d", lay.lock_dir], check=False).ok:
+    if not ex.run(files.is_dir(lay.lock_dir), check=False).ok:
         return None
     try:
         return Holder.parse(ex.read_file(lay.lock_info).decode())
@@ -57,8 +57,8 @@ def acquire(ex: Executor, lay: Layout, holder: Holder, *, reentrant: bool = True
     Re-entry is allowed only for the same operator and version (resuming an
     interrupted run); anyone else gets LockHeld with the holder's details.
     """
-    ex.run(commands.mkdir_p(lay.cutover_dir))
-    made = ex.run(commands.mkdir_atomic(lay.lock_dir), check=False)
+    ex.run(files.mkdir_p(lay.cutover_dir))
+    made = ex.run(files.mkdir_atomic(lay.lock_dir), check=False)
     if made.ok:
         ex.write_file(lay.lock_info, json.dumps(dataclasses.asdict(holder), indent=2).encode(), mode=0o644)
         return True
@@ -78,7 +78,7 @@ def acquire(ex: Executor, lay: Layout, holder: Holder, *, reentrant: bool = True
 
 
 def release(ex: Executor, lay: Layout) -> None:
-    ex.run(commands.remove_lock(lay))
+    ex.run(files.remove_lock(lay))
 
 
 def release_if_still(ex: Executor, lay: Layout, seen: Holder) -> None:

@@ -1,24 +1,50 @@
-"""Console output and the one place where errors become exit codes."""
+"""Console output and the one place where errors become exit codes.
+
+rich is imported on first use, so `inv --list` does not pay for it.
+"""
 from __future__ import annotations
 
 import functools
 import json
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from invoke.exceptions import Exit
-from rich.console import Console
-from rich.markup import escape
 
 from .errors import TwilightError
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich Console made on first use (stdout or stderr)."""
+
+    def __init__(self, stderr: bool):
+        self._stderr = stderr
+        self._console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return getattr(self._console, name)
+
+
+console: Any = _LazyConsole(stderr=False)
+err_console: Any = _LazyConsole(stderr=True)
 
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def finish(results: Iterable[Any]) -> None:
+    """End a task with the one reducer's exit code (results.exit_code over CheckResults)."""
+    from .results import exit_code
+
+    code = exit_code(results)
+    if code:
+        raise Exit(code=code)
 
 
 def operation(fn: Callable) -> Callable:
@@ -29,6 +55,8 @@ def operation(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except TwilightError as e:
+            from rich.markup import escape
+
             err_console.print(f"[bold red]error:[/] {escape(e.line())}", markup=True, highlight=False)
             raise Exit(code=e.exit_code) from None
         except KeyboardInterrupt:

@@ -10,16 +10,14 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import posixpath
 import select
-import shlex
 import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import paramiko
 import tenacity
@@ -28,45 +26,8 @@ from fabric import Connection
 
 from .config import Settings
 from .errors import BadInput, HostKeyRejected, RemoteCommandFailed, Unreachable
+from .executor import Result, render, secret_from_bytes
 from .secret import Secret
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
-    command: str
-    exited: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exited == 0
-
-
-class Executor(Protocol):
-    home: str
-
-    def expand(self, path: str) -> str: ...
-
-    def run(self, argv: Sequence[str], *, stdin: str | bytes | None = None, check: bool = True,
-            timeout: float | None = None) -> Result: ...
-
-    def read_file(self, path: str) -> bytes: ...
-
-    def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None: ...
-
-
-def render(argv: Sequence[str]) -> str:
-    """argv → one shell-safe command line.  The only way a command is built."""
-    if isinstance(argv, (str, bytes)):
-        raise TypeError("commands are argv sequences, never shell text")
-    parts = [str(a) for a in argv]
-    if not parts:
-        raise ValueError("empty argv")
-    for a in parts:
-        if "\x00" in a:
-            raise BadInput("a command argument holds a NUL byte", "remove control characters from the input")
-    return shlex.join(parts)
 
 
 _TRANSIENT = (socket.timeout, ConnectionError, OSError, EOFError, paramiko.ssh_exception.NoValidConnectionsError)
@@ -272,16 +233,24 @@ class SSHExecutor:
                 pass
             raise Unreachable(f"cannot write {p} on {self.settings.host}: {e}", "check the directory exists and is writable") from None
 
+    def append_file(self, path: str, data: bytes) -> None:
+        """Append in O_APPEND mode over sftp (no shell); FileNotFoundError when the dir is missing."""
+        p = self.expand(path)
+        try:
+            with self.sftp().open(p, "ab") as fh:
+                fh.write(data)
+        except FileNotFoundError:
+            raise
+        except (OSError, paramiko.SSHException) as e:
+            raise Unreachable(f"cannot append to {p} on {self.settings.host}: {e}", "check the directory and its permissions") from None
+
     def read_secret(self, path: str) -> Secret:
         """Read a token file into a Secret; its value never reaches argv or output."""
         try:
             raw = self.read_file(path)
         except FileNotFoundError:
             raise BadInput(f"token file {path} does not exist on {self.settings.host}", "create it (mode 600) or set twilight.token_file") from None
-        value = raw.decode("utf-8", "replace").strip()
-        if not value:
-            raise BadInput(f"token file {path} on {self.settings.host} is empty", "put the operator token in it")
-        return Secret(value)
+        return secret_from_bytes(raw, path, self.settings.host)
 
 
 def _drain(chan: paramiko.Channel, timeout: float | None, command: str) -> tuple[bytes, bytes]:

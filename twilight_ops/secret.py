@@ -1,5 +1,12 @@
-"""A masked secret: prints as *** everywhere; the value only through reveal()."""
+"""Secrets: a masked type, and the two ways text is cleaned of credentials.
+
+    Secret      prints as *** everywhere; the value only through reveal()
+    scrub       replaces the values of known secrets in text
+    redact      masks anything in response-derived text that looks like a credential
+"""
 from __future__ import annotations
+
+import re
 
 
 class Secret:
@@ -40,4 +47,19 @@ def scrub(text: str, *secrets: "Secret | None") -> str:
     for s in secrets:
         if s is not None and s.reveal():
             text = text.replace(s.reveal(), "***")
+    return text
+
+
+_TOKENISH = (
+    (re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"), "Bearer ***"),
+    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "***"),   # JWT
+    (re.compile(r"(?i)\b(token|api[_-]?key|secret|password|authorization)(\"?\s*[:=]\s*\"?)[^\s\"',;&]+"), r"\1\2***"),
+    (re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{32,}"), "***"),   # long opaque strings (Tushare tokens are 56 hex)
+)
+
+
+def redact(text: str) -> str:
+    """Mask anything in response-derived text that looks like a credential."""
+    for pattern, replacement in _TOKENISH:
+        text = pattern.sub(replacement, text)
     return text

@@ -61,6 +61,17 @@ def hours(value: object, what: str = "--hours", maximum: float = 24 * 30) -> flo
     return h
 
 
+def number(value: object, what: str) -> float:
+    """A finite number given on the command line (e.g. --seconds 10)."""
+    try:
+        n = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise BadInput(f"{what} {_show(value)} is not a number", f"e.g. {what} 10") from None
+    if not math.isfinite(n):
+        raise BadInput(f"{what} {_show(value)} is not a number", f"e.g. {what} 10")
+    return n
+
+
 def positive_int(value: object, what: str, maximum: int = 10**6) -> int:
     try:
         n = int(str(value), 10)

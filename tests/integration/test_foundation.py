@@ -10,7 +10,9 @@ import yaml
 
 from tests.container_scripts import on_a_copy
 from tests.conftest import inv
-from twilight_ops import commands, lock
+from twilight_ops import lock
+from twilight_ops.builders.layout import layout
+from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.errors import LockHeld
 from twilight_ops.journal import JournalStore, new_journal
 
@@ -22,8 +24,8 @@ print(con.execute("select count(*) from provider_audit_log").fetchone()[0])
 
 
 def audit_rows(ex, settings) -> int:
-    lay = commands.layout(settings, ex.home)
-    return int(ex.run(commands.compose_exec_python(lay), stdin=COUNT_ROWS, timeout=60).stdout.strip())
+    lay = layout(settings, ex.home)
+    return int(ex.run(compose_cmd.compose_exec_python(lay), stdin=COUNT_ROWS, timeout=60).stdout.strip())
 
 
 def test_status_shows_previous_release_running_healthy(twin):
@@ -102,7 +104,7 @@ def test_bad_config_is_exit_2_before_connecting(twin):
 
 
 def test_each_price_call_adds_one_audit_row(ex, twin_settings):
-    token = ex.read_secret(commands.layout(twin_settings, ex.home).token_file)
+    token = ex.read_secret(layout(twin_settings, ex.home).token_file)
     before = audit_rows(ex, twin_settings)
     with httpx.Client(base_url=twin_settings.api_base, timeout=10) as client:
         for code in ("600519.SH", "000001.SZ", "999999.SH"):
@@ -111,7 +113,7 @@ def test_each_price_call_adds_one_audit_row(ex, twin_settings):
 
 
 def test_second_lock_holder_is_refused(ex, twin_settings, twin):
-    lay = commands.layout(twin_settings, ex.home)
+    lay = layout(twin_settings, ex.home)
     alice = lock.new_holder("alice@laptop", "v0.3.0-w4-cutover", "W4 cutover")
     assert lock.acquire(ex, lay, alice) is True
     try:
@@ -131,7 +133,7 @@ def test_second_lock_holder_is_refused(ex, twin_settings, twin):
 
 
 def test_lock_released_on_failure(ex, twin_settings):
-    lay = commands.layout(twin_settings, ex.home)
+    lay = layout(twin_settings, ex.home)
     with pytest.raises(RuntimeError):
         with lock.held(ex, lay, lock.new_holder("carol", "v0.3.0", "drill")):
             assert lock.read_holder(ex, lay).operator == "carol"
@@ -157,7 +159,7 @@ def test_lock_cli_cycle_writes_audit_lines(twin):
 
 
 def test_journal_is_mirrored_and_survives_losing_the_laptop_copy(ex, twin_settings, tmp_path):
-    lay = commands.layout(twin_settings, ex.home)
+    lay = layout(twin_settings, ex.home)
     store = JournalStore(tmp_path / "state", "tvps", lay, ex)
     j = new_journal("v9.9.9-journal-test", "tvps", "ops")
     j.facts["pre_cutover_digest"] = "x@sha256:" + "b" * 64
@@ -172,7 +174,7 @@ def test_journal_is_mirrored_and_survives_losing_the_laptop_copy(ex, twin_settin
 
 
 def test_a_file_in_the_way_of_the_lock_is_one_clear_error(twin, ex, twin_settings):
-    lay = commands.layout(twin_settings, ex.home)
+    lay = layout(twin_settings, ex.home)
     ex.write_file(lay.lock_dir, b"not a directory\n")
     try:
         r = inv("lock", "--acquire", "--version", "v0.3.0-w4-cutover", "--reason", "x", cfg=twin.invoke_yaml)
@@ -198,7 +200,7 @@ def test_markup_in_a_lock_reason_is_printed_as_text(twin, ex, twin_settings):
 
 
 def test_first_smoke_on_a_fresh_tvps_creates_the_cutover_dir(twin, ex, twin_settings):
-    lay = commands.layout(twin_settings, ex.home)
+    lay = layout(twin_settings, ex.home)
     ex.run(["mv", "--", lay.cutover_dir, lay.cutover_dir + ".aside"])
     try:
         r = inv("smoke", "--expect", "legacy", "--json", cfg=twin.invoke_yaml)
@@ -211,7 +213,7 @@ def test_first_smoke_on_a_fresh_tvps_creates_the_cutover_dir(twin, ex, twin_sett
 
 
 def test_journal_files_are_written_private(ex, twin_settings, tmp_path):
-    lay = commands.layout(twin_settings, ex.home)
+    lay = layout(twin_settings, ex.home)
     store = JournalStore(tmp_path / "state", "tvps", lay, ex)
     store.save(new_journal("v9.9.8-mode-test", "tvps", "ops"))
     try:

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from tests.container_scripts import on_a_copy
-from tests.conftest import REPO, TWIN_DIR, inv
-from twilight_ops import commands
+from tests.conftest import REPO, TWIN_DIR, error_lines, inv
+from twilight_ops.builders.layout import layout
+from twilight_ops.builders import compose as compose_cmd
+from twilight_ops import health
 from twilight_ops.twin import control, seed_remote, sshd
 
 pytestmark = pytest.mark.twin
@@ -94,8 +96,8 @@ def load(*args: str) -> dict:
 
 
 def in_container(ex, settings, script: str) -> str:
-    lay = commands.layout(settings, ex.home)
-    return ex.run(commands.compose_exec_python(lay), stdin=script, timeout=120).stdout.strip()
+    lay = layout(settings, ex.home)
+    return ex.run(compose_cmd.compose_exec_python(lay), stdin=script, timeout=120).stdout.strip()
 
 
 def accepted(twin) -> int:
@@ -133,7 +135,7 @@ def leave_previous_release_running(twin, twin_settings):
 
     with SSHExecutor(twin_settings) as ex:
         deploy(ex, twin_settings, PREVIOUS)
-        seed_remote.wait_healthy(ex, twin_settings)
+        health.wait_healthy(ex, layout(twin_settings, ex.home), 90.0)
 
 
 @pytest.fixture(autouse=True)
@@ -217,14 +219,15 @@ def test_seeded_scenarios_land_in_their_bands(twin, days, scenario, bands, exit_
 
 
 def test_monitor_with_the_backend_stopped_is_exit_3(twin, ex, twin_settings):
-    lay = commands.layout(twin_settings, ex.home)
-    ex.run(commands.compose(lay, "stop", lay.service), timeout=120)
+    lay = layout(twin_settings, ex.home)
+    ex.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
     try:
         r = monitor(twin, "--hours", "1")
     finally:
-        ex.run(commands.compose(lay, "start", lay.service), timeout=120)
-        seed_remote.wait_healthy(ex, twin_settings)
-    assert r.returncode == 3 and "not running" in r.stderr and r.stderr.count("\n") == 1
+        ex.run(compose_cmd.compose(lay, "start", lay.service), timeout=120)
+        health.wait_healthy(ex, layout(twin_settings, ex.home), 90.0)
+    assert r.returncode == 3 and "not running" in r.stderr and len(error_lines(r.stderr)) == 1
+    assert r.stderr.startswith("target: tvps (") and str(twin.invoke_yaml) in r.stderr.splitlines()[0]
 
 
 # ---------------------------------------------------------------- the container's TZ
@@ -232,13 +235,13 @@ def test_monitor_with_the_backend_stopped_is_exit_3(twin, ex, twin_settings):
 @pytest.fixture
 def shanghai_tz(twin, ex, twin_settings):
     """TZ=Asia/Shanghai in the backend container's environment (compose env_file), recreated."""
-    lay = commands.layout(twin_settings, ex.home)
+    lay = layout(twin_settings, ex.home)
     env_path = f"{twin_settings.remote_root}/.env"
     original = ex.read_file(env_path)
     version = seed_remote.running_version(ex, twin_settings)
 
     def recreate():
-        ex.run(commands.compose(lay, "up", "-d", "--wait", "--force-recreate", lay.service, version=version), timeout=300)
+        ex.run(compose_cmd.compose(lay, "up", "-d", "--wait", "--force-recreate", lay.service, version=version), timeout=300)
 
     ex.write_file(env_path, original.rstrip(b"\n") + b"\nTZ=Asia/Shanghai\n", mode=0o600)
     try:
@@ -250,8 +253,8 @@ def shanghai_tz(twin, ex, twin_settings):
 
 
 def test_windows_are_right_with_the_container_in_shanghai_time(twin, ex, twin_settings, shanghai_tz):
-    lay = commands.layout(twin_settings, ex.home)
-    assert ex.run(commands.compose(lay, "exec", "-T", lay.service, "printenv", "TZ")).stdout.strip() == "Asia/Shanghai"
+    lay = layout(twin_settings, ex.home)
+    assert ex.run(compose_cmd.compose(lay, "exec", "-T", lay.service, "printenv", "TZ")).stdout.strip() == "Asia/Shanghai"
     _, before = monitor_json(twin)                    # real clock: whatever the last hour holds
     report = load("--seconds", "2", "--rps", "10", "--unknown-pct", "0", "--history-pct", "0")
     _, after = monitor_json(twin)

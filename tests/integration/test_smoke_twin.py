@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import inv
-from twilight_ops import commands
+from tests.conftest import error_lines, inv
+from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import control
 
@@ -162,7 +162,7 @@ def test_bad_input_is_exit_2_before_any_connection(twin, args, says):
 def test_green_w4_json_is_exactly_one_verdict_object(w4_running, twin_settings):
     r = smoke(w4_running, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stderr == ""
+    assert error_lines(r.stderr) == [] and r.stderr.startswith("target: tvps (")
     assert verdict_of(r) == {"verdict": "green", "envelope": "w4", "status": 200, "red_flags": [], "warnings": []}
     step = last_step(local_journal(w4_running, twin_settings, W4), "smoke-w4")   # journalled under the running tag
     assert step["outcome"] == "ok" and step["note"] == "continue"
@@ -346,7 +346,7 @@ def test_token_never_in_output_or_journals(w4_running, fault, twin_settings):
     token = (w4_running.remote_root / ".tokens" / "operator-test").read_text().strip()
     assert len(token) >= 16
     with SSHExecutor(twin_settings) as ex:   # the tool reads the same file over SSH
-        assert ex.read_secret(commands.layout(twin_settings, ex.home).token_file).reveal() == token
+        assert ex.read_secret(layout(twin_settings, ex.home).token_file).reveal() == token
 
     secrets_ = [token, *WRONG_TOKENS]
     assert RUNS

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from monitor_samples import metrics
-from twilight_ops.diagnose import RUNBOOK, ApiResponse, Evidence, diagnose, hermes_value_and_close_raw
+from twilight_ops.diagnose import RUNBOOK, Observation, Evidence, diagnose, hermes_value_and_close_raw
 from twilight_ops.monitor.metrics import ChainLenCount, StateCount, StatusCount
 
 CHAIN = ("akshare-spot", "tushare-daily")
 
 
-def ok(code: str = "600519.SH", **body) -> ApiResponse:
+def ok(code: str = "600519.SH", **body) -> Observation:
     base = {"ts_code": code, "close_raw": 1700.5, "close_qfq": 1700.5, "freshness_seconds": 42, "market_state": "open"}
-    return ApiResponse(code, 200, {**base, **body})
+    return Observation(code, 200, {**base, **body})
 
 
 def codes(evidence: Evidence) -> list[str]:
@@ -57,7 +57,7 @@ def test_freshness_not_stuck():
 
 
 def test_chain_exhausted_502_from_responses_during_open():
-    r = ApiResponse("600519.SH", 502, {"detail": "chain exhausted"})
+    r = Observation("600519.SH", 502, {"detail": "chain exhausted"})
     [f] = diagnose(Evidence(metrics(), [r, r], liquid_codes=("600519.SH",)))
     assert f.code == "chain_exhausted_502" and "rollback won't help" in f.action and "600519.SH ×2" in f.detail
 
@@ -67,15 +67,15 @@ def test_chain_exhausted_502_from_the_audit():
 
 
 def test_502_not_liquid_or_not_open_is_not_chain_exhausted():
-    illiquid = ApiResponse("831234.BJ", 502, None)
+    illiquid = Observation("831234.BJ", 502, None)
     assert codes(Evidence(metrics(), [illiquid], liquid_codes=("600519.SH",))) == []
     closed = metrics(open_total=0, market_state=(StateCount("closed", 200),), akshare_spot_share_open_pct=None)
-    assert codes(Evidence(closed, [ApiResponse("600519.SH", 502, None)])) == []
+    assert codes(Evidence(closed, [Observation("600519.SH", 502, None)])) == []
 
 
 def test_canonical_unit_violation_needs_500_and_the_error():
     log = "ERROR composer: CanonicalUnitViolation: amount in yuan, expected kyuan\n"
-    r500 = ApiResponse("600519.SH", 500, {"detail": "internal error"})
+    r500 = Observation("600519.SH", 500, {"detail": "internal error"})
     [f] = diagnose(Evidence(metrics(), [r500], log))
     assert f.code == "canonical_unit_violation" and "do not roll back" in f.action and "1 log lines" in f.detail
     assert codes(Evidence(metrics(), [r500], "ERROR something else")) == []

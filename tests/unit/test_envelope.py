@@ -21,7 +21,7 @@ from rich.console import Console
 from twilight_ops import envelope
 from twilight_ops.config import DEFAULTS, load_settings
 from twilight_ops.envelope import MEANINGS, Verdict, classify, classify_text, evaluate, load_schema
-from twilight_ops.smoke_render import render
+from twilight_ops.render.smoke import render
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "envelopes"
 NOW = dt.datetime(2026, 5, 11, 8, 0, tzinfo=dt.timezone.utc)   # after every fixture's as_of

@@ -5,7 +5,7 @@ from rich.console import Console
 
 from monitor_samples import THRESHOLDS, metrics
 from twilight_ops.monitor.metrics import assess
-from twilight_ops.monitor.render import CROSSED, render_report, round_line
+from twilight_ops.render.monitor import CROSSED, render_report, round_line
 
 
 def text_of(m) -> str:

@@ -18,14 +18,15 @@ from rich.console import Console
 from monitor_samples import metrics
 from twilight_ops import api
 from twilight_ops.config import DEFAULTS, load_settings
-from twilight_ops.diagnose import ApiResponse, Evidence, diagnose
+from twilight_ops.diagnose import Observation, Evidence, diagnose
 from twilight_ops.errors import BadInput, CheckFailed, Unreachable
-from twilight_ops.monitor import diagnose_render
+from twilight_ops.render import diagnose as diagnose_render
 from twilight_ops.monitor.metrics import StateCount
-from twilight_ops.monitor.remote import (FRESHNESS_GAP_S, UNKNOWN_CODE, Call, Gathered, interpret, live_calls,
-                                         to_diagnose_response)
+from twilight_ops.phases.diagnose import FRESHNESS_GAP_S, UNKNOWN_CODE, Call, Gathered, check, live_calls, to_diagnose_response
+from twilight_ops.phases.monitor import interpret
+from twilight_ops.results import exit_code
 from twilight_ops.monitor.script import run_local
-from twilight_ops.remote import Result
+from twilight_ops.executor import Result
 from twilight_ops.secret import Secret
 from twilight_ops.twin import load as load_mod
 from twilight_ops.twin import seed_remote
@@ -91,9 +92,9 @@ def test_interpret_garbage_is_one_line():
 
 def test_to_diagnose_response():
     ok = api.ApiResponse("u", 200, '{"close_raw": 1.0, "market_state": "open"}', 3.0)
-    assert to_diagnose_response("600519.SH", ok) == ApiResponse("600519.SH", 200, {"close_raw": 1.0, "market_state": "open"})
+    assert to_diagnose_response("600519.SH", ok) == Observation("600519.SH", 200, {"close_raw": 1.0, "market_state": "open"})
     text = api.ApiResponse("u", 500, "Internal Server Error", 3.0)
-    assert to_diagnose_response("600519.SH", text) == ApiResponse("600519.SH", 500, None)
+    assert to_diagnose_response("600519.SH", text) == Observation("600519.SH", 500, None)
     assert to_diagnose_response("600519.SH", api.ApiResponse("u", None, "", 3.0, "ConnectError: refused")) is None
 
 
@@ -120,7 +121,7 @@ def gathered(evidence: Evidence, calls=(), notes=()) -> Gathered:
 
 
 def w4(**body):
-    return ApiResponse("600519.SH", 200, {"close_raw": 1.0, "close_qfq": 1.0, "freshness_seconds": 3, "market_state": "open", **body})
+    return Observation("600519.SH", 200, {"close_raw": 1.0, "close_qfq": 1.0, "freshness_seconds": 3, "market_state": "open", **body})
 
 
 def test_diagnose_json_and_exit_for_a_symptom():
@@ -133,12 +134,12 @@ def test_diagnose_json_and_exit_for_a_symptom():
     assert out["checks"]["freshness_stuck_zero"] == "clear"
     assert out["checks"]["hermes_value_and_close_raw"].startswith("not evaluated")
     assert out["read_via"] == "direct" and out["backend_log_lines"] == 12
-    assert diagnose_render.exit_code(g, found) == 1
+    assert exit_code([check(g, found)]) == 1
     json.dumps(out)
 
 
 def test_diagnose_legacy_bodies_leave_w4_checks_not_evaluated():
-    legacy = ApiResponse("600519.SH", 200, {"code": "600519.SH", "metric": "close", "value": 1.0})
+    legacy = Observation("600519.SH", 200, {"code": "600519.SH", "metric": "close", "value": 1.0})
     ev = Evidence(metrics(), [legacy, legacy], "", ("akshare-spot", "tushare-daily"))
     checks = diagnose_render.outcomes(ev, diagnose(ev))
     assert checks["close_raw_null_qfq_set"].startswith("not evaluated")
@@ -149,7 +150,7 @@ def test_diagnose_legacy_bodies_leave_w4_checks_not_evaluated():
 def test_diagnose_without_audit_or_api():
     ev = Evidence(None, [], "", ("akshare-spot", "tushare-daily"))
     g = gathered(ev, calls=[Call("600519.SH", "liquid", None, 5000.0, "ConnectError: refused")])
-    assert g.api_unreachable and diagnose_render.exit_code(g, []) == 3
+    assert g.api_unreachable and exit_code([check(g, [])]) == 3
     checks = diagnose_render.outcomes(ev, [])
     assert all(v.startswith("not evaluated") for v in checks.values())
 
@@ -307,10 +308,10 @@ def test_cli_db_bad_window_is_exit_2(local_db):
 
 def test_diagnose_is_not_clear_when_the_audit_or_the_logs_were_not_read():
     healthy = Evidence(metrics(), [w4(), w4()], "", ("akshare-spot", "tushare-daily"))
-    assert diagnose_render.exit_code(gathered(healthy), []) == 0
+    assert exit_code([check(gathered(healthy), [])]) == 0
     no_audit = Evidence(None, [w4(), w4()], "", ("akshare-spot", "tushare-daily"))
     g = gathered(no_audit, notes=("audit log not read: no table",))
-    assert g.incomplete and diagnose_render.exit_code(g, []) == 1
+    assert g.incomplete and exit_code([check(g, [])]) == 1
     assert diagnose_render.to_json(g, [])["verdict"] == "incomplete"
     g = Gathered(healthy, gathered(healthy).calls, 0, ("backend logs not read: denied",), 1.0, logs_read=False)
-    assert g.incomplete and diagnose_render.exit_code(g, []) == 1
+    assert g.incomplete and exit_code([check(g, [])]) == 1

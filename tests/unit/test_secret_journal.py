@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from twilight_ops import commands
+from twilight_ops.builders.layout import layout
 from twilight_ops.config import DEFAULTS, load_settings
 from twilight_ops.journal import JournalStore, new_journal
 from twilight_ops.secret import Secret, scrub
@@ -20,7 +20,7 @@ def test_secret_is_masked_everywhere():
 
 def _store(tmp_path):
     settings = load_settings(dict(DEFAULTS, state_dir=str(tmp_path)))
-    return JournalStore(tmp_path, "tvps", commands.layout(settings, "/home/ops"), None)
+    return JournalStore(tmp_path, "tvps", layout(settings, "/home/ops"), None)
 
 
 def test_journal_roundtrip_and_atomic_save(tmp_path):

@@ -2,7 +2,7 @@
 
 SELF-CONTAINED (Python 3.11, stdlib + duckdb). `build_probe_script()` in
 twilight_ops/monitor/script.py sends this file's text on stdin to
-`docker compose exec -T backend python -`, with the PARAMS line below replaced
+`docker compose exec -T backend python3 -`, with the PARAMS line below replaced
 by the caller's parameters as one JSON string literal. Values never reach SQL
 text: they are DuckDB parameters.
 

@@ -3,13 +3,14 @@
 `build_probe_script(params)` is pure: probe.py's text with its PARAMS line
 replaced by `PARAMS = json.loads('<json>')` — the parameters travel as one
 Python string literal (repr of ASCII JSON), so no value is ever formatted into
-code or SQL. The remote wiring sends the result on stdin:
+code or SQL. The remote wiring (phases/monitor.py) sends the result on stdin:
 
-    argv  = ("docker", "compose", "-f", compose_file, "exec", "-T", service, "python", "-")
-    res   = executor.run(argv, stdin=build_probe_script(params), check=False)
-    m     = parse_probe_output(res.stdout)        # Metrics, or a domain error
+    argv  = ("docker", "compose", "-f", compose_file, "exec", "-T", service, "python3", "-")
+    res   = t.ssh.run(argv, stdin=build_probe_script(params), check=False)
+    m     = interpret(res)                        # Metrics, or a domain error
 
-`run_local()` runs the very same script with this interpreter for `--db FILE`.
+`run_local()` runs the very same script with this interpreter for `--db FILE`,
+through the LocalExecutor.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import datetime as dt
 import functools
 import json
 import posixpath
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -99,7 +99,7 @@ def _strip_docstrings(source: str) -> str:
 
 
 def build_probe_script(params: ProbeParams, *, compact: bool = True) -> str:
-    """probe.py with PARAMS bound; the exact text sent to `python -`."""
+    """probe.py with PARAMS bound; the exact text sent to `python3 -`."""
     wire = json.dumps(params.to_wire(), sort_keys=True, ensure_ascii=True, allow_nan=False)
     lines = probe_source(compact).splitlines(keepends=True)
     return "".join(f"PARAMS = json.loads({wire!r})\n" if line.rstrip("\n") == UNBOUND else line for line in lines)
@@ -126,11 +126,11 @@ def run_local(
         local=True,
         liquid_codes=tuple(liquid_codes),
     )
+    from ..local import LocalExecutor
+
     script = build_probe_script(params)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-"], input=script, capture_output=True, text=True, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired:
+        res = LocalExecutor().run([sys.executable, "-"], stdin=script, check=False, timeout=timeout_s)
+    except CheckFailed:
         raise CheckFailed(f"the monitor probe ran longer than {timeout_s:g} s on {db_path}", "try a shorter --hours") from None
-    return parse_probe_json(proc.stdout, exited=proc.returncode, stderr=proc.stderr)
+    return parse_probe_json(res.stdout, exited=res.exited, stderr=res.stderr)

@@ -5,26 +5,24 @@ import sys
 
 from invoke import task
 
-from .. import commands, lock as lock_mod
-from ..config import settings_from_context
-from .. import validate
 from ..errors import BadInput
 from ..output import console, operation, print_json
-from ..remote import SSHExecutor
-from .. import status as status_mod
 
 
 @task(help={"json": "print one JSON object instead of tables"})
 @operation
 def status(c, json=False):
     """Show compose services, the /price envelope served now, the deploy lock and journals."""
-    settings = settings_from_context(c)
-    with SSHExecutor(settings) as ex:
-        report = status_mod.collect(ex, settings)
+    from ..phases import status as phase
+    from ..render.status import render
+    from ..target import Target
+
+    with Target.from_context(c) as t:
+        report = phase.run(t)
     if json:
         print_json(report.to_json())
     else:
-        status_mod.render(report, console)
+        render(report, console)
 
 
 @task(help={
@@ -37,23 +35,23 @@ def status(c, json=False):
 @operation
 def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
     """Show who holds the deploy lock on tvps, take it, or release it."""
-    settings = settings_from_context(c)
+    from .. import lock as lock_mod
+    from .. import validate
+    from ..target import Target
+
     if acquire and release:
         raise BadInput("--acquire and --release together make no sense", "give one of them")
     if acquire:
         version = validate.version(version)
         reason = validate.one_line(reason or "manual lock", "--reason")
-    with SSHExecutor(settings) as ex:
+    with Target.from_context(c, version=version if acquire else None) as t:
         if acquire:
-            lay = commands.layout(settings, ex.home)
-            holder = lock_mod.new_holder(settings.operator, version, reason)
-            fresh = lock_mod.acquire(ex, lay, holder)
-            from .. import audit
-            audit.append(ex, lay, audit.audit_line(settings.operator, "lock-acquire", version, "ok", reason))
+            holder = lock_mod.new_holder(t.settings.operator, t.version, reason)
+            fresh = lock_mod.acquire(t.ssh, t.layout, holder)
+            t.audit("lock-acquire", "ok", reason)
             console.print(f"deploy lock {'taken' if fresh else 'already yours'}: {holder.describe()}", markup=False)
             return
-        lay = commands.layout(settings, ex.home)
-        holder = lock_mod.read_holder(ex, lay)
+        holder = lock_mod.read_holder(t.ssh, t.layout)
         if holder is None:
             console.print("deploy lock: free")
             return
@@ -67,10 +65,8 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
             if answer != "release":
                 console.print("left in place")
                 return
-        lock_mod.release_if_still(ex, lay, holder)
-        from .. import audit
-        audit.append(ex, lay, audit.audit_line(settings.operator, "lock-release", holder.version, "ok",
-                                               f"released lock held by {holder.operator}"))
+        lock_mod.release_if_still(t.ssh, t.layout, holder)
+        t.audit("lock-release", "ok", f"released lock held by {holder.operator}", version=holder.version)
         console.print("deploy lock released")
 
 
@@ -78,6 +74,8 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
 @operation
 def config(c, json=False):
     """Show the effective twilight configuration (validated)."""
+    from ..config import settings_from_context
+
     settings = settings_from_context(c)
     data = settings.as_dict()
     if json:

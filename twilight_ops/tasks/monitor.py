@@ -4,21 +4,14 @@ from __future__ import annotations
 import json as jsonlib
 import sys
 import time
+from typing import Any
 
 from invoke import task
 from invoke.exceptions import Exit
 
-from .. import diagnose as diagnose_mod
 from .. import validate
-from ..config import Settings, settings_from_context
-from ..errors import BadInput, Unreachable
-from ..monitor import diagnose_render
-from ..monitor.metrics import Assessment, Metrics, assess, to_json
-from ..monitor.remote import ReconnectingFetch, fetch_local, fetch_metrics, gather_evidence
-from ..monitor.render import render_report, round_line
-from ..monitor.watch import RetryPolicy, WatchSummary, watch as watch_loop
-from ..output import console, err_console, operation, print_json
-from ..remote import SSHExecutor
+from ..errors import BadInput
+from ..output import console, err_console, finish, operation, print_json
 
 MAX_WATCH_MINUTES = 24 * 60
 DEFAULT_UNTIL_HOURS = "48"
@@ -34,7 +27,9 @@ def _minutes(value: object) -> float:
     return m
 
 
-def _emit_json(m: Metrics, a: Assessment, hours: float, **extra: object) -> None:
+def _emit_json(m: Any, a: Any, hours: float, **extra: object) -> None:
+    from ..monitor.metrics import to_json
+
     obj = {**to_json(m, a.bands, a.verdict, hours, m.read_via), **extra}
     if extra:
         sys.stdout.write(jsonlib.dumps(obj, default=str) + "\n")
@@ -53,7 +48,13 @@ def _emit_json(m: Metrics, a: Assessment, hours: float, **extra: object) -> None
 @operation
 def monitor(c, hours="1", json=False, watch="", until="", db=""):
     """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN."""
-    settings = settings_from_context(c)
+    from ..monitor.metrics import assess
+    from ..phases.monitor import check, fetch_metrics
+    from ..render.monitor import render_report
+    from ..target import Target
+
+    t = Target.from_context(c)
+    settings = t.settings
     h = validate.hours(hours, "--hours")
     every_s = _minutes(watch) * 60 if watch else None
     if until and every_s is None:
@@ -61,36 +62,43 @@ def monitor(c, hours="1", json=False, watch="", until="", db=""):
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
     local = _local_fetch(settings, db, h) if db else None   # checked before anything runs
     if every_s is not None:
-        _, crossed = _watch(settings, h, every_s, until_s, json, local)
+        _, crossed = _watch(t, h, every_s, until_s, json, local)
         if crossed:
             raise Exit(code=1)
         return
     if local is not None:
         m = local()
     else:
-        with SSHExecutor(settings) as ex:
-            m = fetch_metrics(ex, settings, h)
+        with t:
+            m = fetch_metrics(t, h)
     a = assess(m, settings.thresholds)
     if json:
         _emit_json(m, a, h)
     else:
         render_report(console, a)
-    if a.verdict == "investigate":
-        raise Exit(code=1)
+    finish([check(a)])
 
 
-def _local_fetch(settings: Settings, db: str, hours: float):
+def _local_fetch(settings: Any, db: str, hours: float):
     from pathlib import Path
+
+    from ..phases.monitor import fetch_local
 
     if not Path(db).expanduser().is_file():
         raise BadInput(f"--db {db!r} is not a file", "give a local DuckDB file, e.g. a copy of the warehouse snapshot")
     return lambda: fetch_local(settings, db, hours)
 
 
-def _watch(settings: Settings, hours: float, every_s: float, until_s: float | None, as_json: bool,
-           local_fetch) -> tuple[WatchSummary, bool]:
+def _watch(t: Any, hours: float, every_s: float, until_s: float | None, as_json: bool,
+           local_fetch) -> tuple[Any, bool]:
     """The watch loop wired to the console; (summary, whether any round was at investigate)."""
-    th = settings.thresholds
+    from ..errors import Unreachable
+    from ..monitor.metrics import Assessment, Metrics, assess
+    from ..monitor.watch import RetryPolicy, WatchSummary, watch as watch_loop
+    from ..phases.monitor import ReconnectingFetch
+    from ..render.monitor import round_line
+
+    th = t.settings.thresholds
     prev: Assessment | None = None
     first: tuple[int, str] | None = None      # (round, window end) of the first round at investigate
     policy = RetryPolicy()
@@ -117,8 +125,8 @@ def _watch(settings: Settings, hours: float, every_s: float, until_s: float | No
     if local_fetch is not None:
         summary = run(local_fetch)
     else:
-        with SSHExecutor(settings) as ex:
-            summary = run(ReconnectingFetch(ex, settings, hours))
+        with t:
+            summary = run(ReconnectingFetch(t, hours))
     crossed = f"first investigate: round {first[0]} at {first[1]}" if first else "never at investigate"
     err_console.print(
         f"watch stopped ({summary.stopped}) after {summary.rounds} rounds in {summary.elapsed_s:.0f} s, "
@@ -133,16 +141,19 @@ def _watch(settings: Settings, hours: float, every_s: float, until_s: float | No
 @operation
 def diagnose(c, hours="1", json=False):
     """§4 known failure modes: audit aggregates, backend logs and 3 live /price calls; cause and action."""
-    settings = settings_from_context(c)
+    from ..diagnose import diagnose as find
+    from ..phases.diagnose import check, gather_evidence
+    from ..render import diagnose as view
+    from ..target import Target
+
+    t = Target.from_context(c)
     h = validate.hours(hours, "--hours")
-    with SSHExecutor(settings) as ex:
-        gathered = gather_evidence(ex, settings, h)
-    findings = diagnose_mod.diagnose(gathered.evidence)
+    with t:
+        gathered = gather_evidence(t, h)
+    findings = find(gathered.evidence)
     if json:
-        print_json(diagnose_render.to_json(gathered, findings))
+        print_json(view.to_json(gathered, findings))
     else:
-        diagnose_render.render(console, gathered, findings)
-    code = diagnose_render.exit_code(gathered, findings)
-    if code:
-        raise Exit(code=code)
+        view.render(console, gathered, findings)
+    finish([check(gathered, findings)])
 

@@ -2,15 +2,9 @@
 from __future__ import annotations
 
 from invoke import task
-from invoke.exceptions import Exit
 
-from .. import smoke as smoke_mod
-from .. import validate
-from ..config import settings_from_context
 from ..errors import BadInput
-from ..output import console, operation, print_json
-from ..remote import SSHExecutor
-from ..smoke_render import render
+from ..output import console, finish, operation, print_json
 
 
 @task(help={
@@ -24,12 +18,15 @@ from ..smoke_render import render
 @operation
 def smoke(c, code="", expect="w4", json=False, from_file="", status="200", version=""):
     """Call /price and judge the envelope: green, or red flags with the runbook's next step."""
-    settings = settings_from_context(c)
+    from .. import validate
+    from ..phases import smoke as phase
+    from ..render.smoke import render
+    from ..target import Target
+
     if expect not in ("w4", "legacy"):
         raise BadInput(f"--expect {expect!r} is not w4 or legacy", "use --expect w4 (cutover) or --expect legacy (rollback)")
-    code = validate.ts_code(code or settings.smoke_code)
-    if version:
-        version = validate.version(version)
+    t = Target.from_context(c, version=version)
+    code = validate.ts_code(code or t.settings.smoke_code)
     try:
         # a str default on purpose: an int default makes Invoke cast `--status abc` itself,
         # which crashes with a traceback before this check can answer with one line
@@ -37,21 +34,19 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
     except (TypeError, ValueError):
         raise BadInput(f"--status {status!r} is not a number", "e.g. --status 200") from None
     if from_file:
-        result = smoke_mod.from_file(settings, from_file, status, expect)
+        result = phase.from_file(t.settings, from_file, status, expect)
     else:
-        with SSHExecutor(settings) as ex:
-            result = smoke_mod.live(settings, ex, code, expect, version or None)
+        with t:
+            result = phase.live(t, code, expect)
     if json:
         print_json(result.verdict.to_json())
     else:
         render(result.verdict, console)
         if result.logs:
             lines = result.logs.rstrip().splitlines()
-            tail = lines[-smoke_mod.LOG_TAIL_SHOWN:]
+            tail = lines[-phase.LOG_TAIL_SHOWN:]
             console.print(f"backend logs (last {len(tail)} of {len(lines)} lines; all {len(lines)} are in the journal):",
                           markup=False)
             for line in tail:
                 console.print("  " + line, markup=False, highlight=False)
-    code_out = smoke_mod.exit_code(result)
-    if code_out:
-        raise Exit(code=code_out)
+    finish([result.check()])

@@ -102,20 +102,6 @@ def clock(c, at="", clear=False, dir=DEFAULT_DIR):
     console.print(f"clock offset {offset:+.0f} s" + (f" (now reads {at})" if at else ""))
 
 
-def _number(value, what: str) -> float:
-    import math
-
-    from ..errors import BadInput
-
-    try:
-        n = float(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"{what} {value!r} is not a number", f"e.g. {what} 10") from None
-    if not math.isfinite(n):
-        raise BadInput(f"{what} {value!r} is not a number", f"e.g. {what} 10")
-    return n
-
-
 @task(help={
     "seconds": "how long to send, at most 600 (default 10)",
     "rps": "requests per second, at most 200 (default 5)",
@@ -130,20 +116,20 @@ def load(c, seconds="10", rps="5", unknown_pct="2", history_pct="10", seed="1", 
     """Drive /price on the twin's loopback API (liquid, unknown codes, history); bounded, stops by itself."""
     import datetime as dt
 
-    from .. import commands, validate
+    from .. import validate
     from ..clock import now_utc
-    from ..remote import SSHExecutor
+    from ..target import Target
     from ..twin import load as load_mod
 
-    numbers = {k: _number(v, f"--{k.replace('_', '-')}") for k, v in
+    numbers = {k: validate.number(v, f"--{k.replace('_', '-')}") for k, v in
                {"seconds": seconds, "rps": rps, "unknown_pct": unknown_pct, "history_pct": history_pct}.items()}
     seed_n = validate.positive_int(seed, "--seed")
     settings, _ = _twin_settings(c, dir)
     plan = load_mod.LoadPlan(liquid_codes=settings.liquid_codes, seed=seed_n, **numbers).checked()
     api_base = load_mod.check_loopback(settings.api_base)
     today = now_utc(settings.clock_offset_seconds).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-    with SSHExecutor(settings) as ex:
-        token = ex.read_secret(commands.layout(settings, ex.home).token_file)
+    with Target(settings) as t:
+        token = t.token
     report = load_mod.run_load(api_base, token, plan, today)
     if json:
         print_json(report.as_dict())
@@ -167,7 +153,7 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
     from ..twin import seed_remote
 
     n = validate.positive_int(rows, "--rows", seed_remote.MAX_ROWS)
-    span = _number(minutes, "--minutes")
+    span = validate.number(minutes, "--minutes")
     seed_n = validate.positive_int(seed, "--seed")
     settings, _ = _twin_settings(c, dir)
     end = now_utc(settings.clock_offset_seconds)

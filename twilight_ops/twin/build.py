@@ -167,14 +167,15 @@ def settings_for(invoke_yaml: Path) -> Settings:
 
 def deploy_previous(st: TwinState) -> None:
     """Bring v0.2.0 up healthy through the tasks' own SSH path (no-op when already up)."""
-    from .. import commands
+    from ..builders.layout import layout
+    from ..builders import compose as compose_cmd
     from ..remote import SSHExecutor
 
     settings = settings_for(st.invoke_yaml)
     with SSHExecutor(settings) as ex:
-        lay = commands.layout(settings, ex.home)
-        ex.run(commands.compose(lay, "pull", "--quiet", lay.service, version=VERSIONS[0]), timeout=300)
-        ex.run(commands.compose_up(lay, VERSIONS[0], wait_timeout=120), timeout=300)
+        lay = layout(settings, ex.home)
+        ex.run(compose_cmd.compose(lay, "pull", "--quiet", lay.service, version=VERSIONS[0]), timeout=300)
+        ex.run(compose_cmd.compose_up(lay, VERSIONS[0], wait_timeout=120), timeout=300)
 
 
 def down(base: Path, purge: bool = False, say: Say = print) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from .. import commands
+from ..builders.layout import layout
+from ..builders import compose as compose_cmd
 from ..config import Settings
 from ..errors import BadInput
 from ..remote import SSHExecutor
@@ -34,7 +35,7 @@ def known_faults() -> list[str]:
 
 
 def _data_dir(ex: SSHExecutor, settings: Settings) -> str:
-    return posixpath.dirname(commands.layout(settings, ex.home).warehouse)
+    return posixpath.dirname(layout(settings, ex.home).warehouse)
 
 
 def set_faults(ex: SSHExecutor, settings: Settings, names: list[str], **params: object) -> None:
@@ -79,6 +80,6 @@ def set_clock(ex: SSHExecutor, settings: Settings, offset_seconds: float, invoke
 
 def run_version(ex: SSHExecutor, settings: Settings, version: str, timeout: int = 120) -> None:
     """compose pull + up --wait of one release (test set-up; the deploy phase does more)."""
-    lay = commands.layout(settings, ex.home)
-    ex.run(commands.compose_pull(lay, version), timeout=300)
-    ex.run(commands.compose_up(lay, version, wait_timeout=timeout), timeout=timeout + 60)
+    lay = layout(settings, ex.home)
+    ex.run(compose_cmd.compose_pull(lay, version), timeout=300)
+    ex.run(compose_cmd.compose_up(lay, version, wait_timeout=timeout), timeout=timeout + 60)

@@ -23,16 +23,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable
 
-import tenacity
-
-from .. import commands, facts, status as status_mod
+from .. import health
+from ..builders.layout import layout
+from ..builders import compose as compose_cmd
 from ..config import Settings
 from ..errors import BadInput, CheckFailed
-from ..remote import Executor
+from ..executor import Executor
 from .seed import AuditSpec
 
 SEED_FILE = Path(__file__).with_name("seed.py")
@@ -113,49 +112,26 @@ class SeedReport:
 
 
 def running_version(ex: Executor, settings: Settings) -> str:
-    lay = commands.layout(settings, ex.home)
-    svcs = [s for s in status_mod.services(ex, lay, settings.image_repo) if s.service == settings.service]  # type: ignore[arg-type]
-    if not svcs or svcs[0].state != "running" or not svcs[0].version:
+    """The tag the twin's backend runs (through the production services fact)."""
+    svc = health.service_of(health.read_services(ex, layout(settings, ex.home), settings.image_repo), settings.service)
+    if svc is None or svc.state != "running" or not svc.version:
         raise CheckFailed(f"the {settings.service} service is not running in the twin", "run `inv twin.up` first")
-    return svcs[0].version
-
-
-def wait_healthy(ex: Executor, settings: Settings, timeout_s: float = 90.0, say: Callable[[str], None] = lambda s: None) -> float:
-    """Poll `compose ps` until the service is running and healthy; seconds waited."""
-    lay = commands.layout(settings, ex.home)
-    started = time.monotonic()
-
-    def healthy() -> bool:
-        ps = facts.parse_compose_ps(ex.run(commands.compose_ps(lay), timeout=30).stdout)
-        mine = [s for s in ps if s.service == settings.service]
-        return bool(mine) and mine[0].state == "running" and mine[0].health in ("healthy", "")
-
-    retry = tenacity.Retrying(
-        retry=tenacity.retry_if_result(lambda ok: not ok),
-        stop=tenacity.stop_after_delay(timeout_s),
-        wait=tenacity.wait_fixed(0.5),
-        before_sleep=lambda st: say(f"  waiting for {settings.service} to be healthy … {time.monotonic() - started:.1f}s"),
-        retry_error_callback=lambda st: False,
-    )
-    if not retry(healthy):
-        raise CheckFailed(f"{settings.service} not healthy within {timeout_s:g} s after the seed",
-                          "see `docker compose logs backend --tail=200` in the twin")
-    return time.monotonic() - started
+    return svc.version
 
 
 def seed_backend(ex: Executor, settings: Settings, spec: AuditSpec, say: Callable[[str], None] = lambda s: None) -> SeedReport:
     """Stop the backend, seed its warehouse from a one-off container, start it, wait healthy."""
-    lay = commands.layout(settings, ex.home)
+    lay = layout(settings, ex.home)
     version = running_version(ex, settings)
     script = seed_script(spec, settings.container_warehouse)
-    ex.run(commands.compose(lay, "stop", lay.service), timeout=120)
+    ex.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
     result = None
     try:
-        result = ex.run(commands.compose(lay, "run", "--rm", "--no-deps", "-T", lay.service, "python3", "-", version=version),
+        result = ex.run(compose_cmd.compose(lay, "run", "--rm", "--no-deps", "-T", lay.service, "python3", "-", version=version),
                         stdin=script, check=False, timeout=600)
     finally:
-        ex.run(commands.compose(lay, "start", lay.service), timeout=120)
-        waited = wait_healthy(ex, settings, say=say)
+        ex.run(compose_cmd.compose(lay, "start", lay.service), timeout=120)
+        waited = health.wait_healthy(ex, lay, 90.0, say=say)
     try:
         out = json.loads(result.stdout.strip().splitlines()[-1])
         return SeedReport(int(out["inserted"]), int(out["total"]), version, round(waited, 1))

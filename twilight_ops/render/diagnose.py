@@ -3,8 +3,9 @@
     coverage(evidence)            {check code: "checked" | "not evaluated: why"}
     outcomes(evidence, findings)  {check code: "found" | "clear" | "not evaluated: why"}
     to_json(gathered, findings)   the `inv diagnose --json` object
-    exit_code(gathered, findings) 1 a symptom found · 3 the API could not be reached · 0 clear
     render(console, gathered, findings)
+
+The exit code comes from phases.diagnose.check(gathered, findings) and results.exit_code.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from rich.console import Console
 from rich.text import Text
 
 from ..diagnose import RUNBOOK, Evidence, Finding
-from .remote import Gathered
-from .render import read_line
+from ..phases.diagnose import Gathered
+from .monitor import read_line
 
 HERMES = "hermes_value_and_close_raw"
 AGENT_PHASE = "not evaluated: belongs to the agent-smoke phase, runbook T+00:35"
@@ -58,16 +59,6 @@ def outcomes(e: Evidence, findings: Sequence[Finding]) -> dict[str, str]:
     found = {f.code for f in findings}
     return {code: "found" if code in found else ("clear" if how == "checked" else how)
             for code, how in coverage(e).items()}
-
-
-def exit_code(g: Gathered, findings: Sequence[Finding]) -> int:
-    if findings:
-        return 1
-    if g.api_unreachable:
-        return 3
-    if g.incomplete:
-        return 1
-    return 0
 
 
 def to_json(g: Gathered, findings: Sequence[Finding]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Render a /price smoke Verdict for the operator (rich).
 
 Only response-derived text reaches the screen, and all of it passes
-`envelope.redact`; every cell is a `Text`, so body values are never read as markup.
+`secret.redact`; every cell is a `Text`, so body values are never read as markup.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .envelope import Flag, Verdict, redact
+from ..envelope import Flag, Verdict
+from ..secret import redact
 
 W4_FIELDS = (
     "ts_code", "trade_date", "close_raw", "close_qfq", "close_hfq", "open_raw", "high_raw", "low_raw",

@@ -5,7 +5,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .metrics import Assessment, Band, Metrics
+from ..monitor.metrics import Assessment, Band, Metrics
 
 BAND_STYLE = {Band.HEALTHY: "green", Band.WATCH: "yellow", Band.INVESTIGATE: "bold red", Band.NA: "dim"}
 CROSSED = "◆ crossed into INVESTIGATE"

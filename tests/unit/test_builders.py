@@ -1,0 +1,72 @@
+import copy
+
+from twilight_ops.builders.layout import layout
+from twilight_ops.builders import compose as compose_cmd
+from twilight_ops.builders import files
+from twilight_ops.config import DEFAULTS, load_settings
+from twilight_ops.executor import render
+
+
+def lay():
+    return layout(load_settings(copy.deepcopy(DEFAULTS)), "/home/ops")
+
+
+def test_layout_expands_home():
+    lo = lay()
+    assert lo.compose_file == "/home/ops/twilight/source/deploy/compose.yml"
+    assert lo.warehouse == "/home/ops/twilight/data/warehouse.duckdb"
+    assert lo.lock_dir == "/home/ops/twilight/cutover/lock"
+    assert lo.journal_path("v0.3.0-w4-cutover") == "/home/ops/twilight/cutover/journal-v0.3.0-w4-cutover.json"
+
+
+def test_compose_ps_text():
+    assert render(compose_cmd.compose_ps(lay())) == (
+        "docker compose -f /home/ops/twilight/source/deploy/compose.yml ps --all --format json"
+    )
+
+
+def test_compose_up_sets_version_through_env_argv():
+    assert render(compose_cmd.compose_up(lay(), "v0.3.0-w4-cutover", 90)) == (
+        "env TWILIGHT_VERSION=v0.3.0-w4-cutover docker compose -f /home/ops/twilight/source/deploy/compose.yml"
+        " up -d --wait --wait-timeout=90 backend"
+    )
+
+
+def test_logs_and_exec():
+    assert render(compose_cmd.compose_logs(lay())).endswith("logs backend --tail=200 --no-color")
+    assert render(compose_cmd.compose_exec_python(lay())).endswith("exec -T backend python3 -")
+
+
+def test_lock_primitives():
+    lo = lay()
+    assert render(files.mkdir_atomic(lo.lock_dir)) == "mkdir -- /home/ops/twilight/cutover/lock"
+    assert render(files.remove_lock(lo)) == "rm -rf -- /home/ops/twilight/cutover/lock"
+
+
+def test_render_quotes_hostile_values():
+    assert render(["echo", "$(id)", "a b;c", "x'y"]) == "echo '$(id)' 'a b;c' 'x'\"'\"'y'"
+
+
+def test_render_refuses_shell_text():
+    import pytest
+    with pytest.raises(TypeError):
+        render("rm -rf ~")
+
+
+def test_git_builders_exact_text():
+    from twilight_ops.builders import git
+
+    assert render(git.rev_parse("origin/main")) == "git rev-parse --verify --quiet 'origin/main^{commit}'"
+    assert render(git.fetch("origin", "main")) == "git fetch --quiet --tags origin main"
+    assert render(git.show_file("origin/main", "scripts/install-skill.sh")) == "git show origin/main:scripts/install-skill.sh"
+    assert render(git.status_porcelain("skill/stock-research/")) == "git status --porcelain -- skill/stock-research/"
+    assert render(git.rev_list_count("main..origin/main")) == "git rev-list --count main..origin/main"
+
+
+def test_hermes_builders_exact_text():
+    from twilight_ops.builders import hermes
+
+    assert render(hermes.install_skill()) == "bash scripts/install-skill.sh"
+    assert render(hermes.skills_list()) == "hermes skills list"
+    assert render(hermes.chat("What is the price of 999999.SH?", skill="stock-research")) == (
+        "hermes chat -s stock-research -q 'What is the price of 999999.SH?'")

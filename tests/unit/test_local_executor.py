@@ -1,0 +1,91 @@
+"""The local executor on real processes and a real git repo (the runbook's Terminal A)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from twilight_ops.builders import git
+from twilight_ops.errors import BadInput, CheckFailed, LocalCommandFailed
+from twilight_ops.local import LocalExecutor
+
+GIT_ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull,
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    ex = LocalExecutor(tmp_path, GIT_ENV)
+    ex.run(git.git("init", "-q", "-b", "main"))
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "install-skill.sh").write_text("echo skill installed\n")
+    ex.run(git.git("add", "-A"))
+    ex.run(git.git("commit", "-q", "-m", "first"))
+    ex.run(git.git("tag", "v0.2.0"))
+    return ex
+
+
+def test_git_through_the_local_executor(repo):
+    head = repo.run(git.rev_parse("HEAD")).stdout.strip()
+    assert len(head) == 40 and repo.run(git.rev_parse("v0.2.0")).stdout.strip() == head
+    assert repo.run(git.show_file("v0.2.0", "scripts/install-skill.sh")).stdout == "echo skill installed\n"
+    assert repo.run(git.status_porcelain()).stdout == ""
+    (repo.cwd / "scripts" / "install-skill.sh").write_text("changed\n")
+    assert repo.run(git.status_porcelain("scripts")).stdout.strip() == "M scripts/install-skill.sh"
+    missing = repo.run(git.rev_parse("v9.9.9"), check=False)
+    assert missing.exited != 0 and missing.stdout == ""
+
+
+def test_argv_is_never_a_shell(tmp_path):
+    ex = LocalExecutor(tmp_path)
+    r = ex.run(["echo", "a; touch pwned", "$(id)", "`id`"])
+    assert r.stdout == "a; touch pwned $(id) `id`\n" and not (tmp_path / "pwned").exists()
+    with pytest.raises(TypeError):
+        ex.run("echo hi")   # type: ignore[arg-type]
+
+
+def test_stdin_goes_to_the_process(tmp_path):
+    assert LocalExecutor(tmp_path).run(["cat"], stdin="token-on-stdin\n").stdout == "token-on-stdin\n"
+
+
+def test_a_failure_names_the_command(tmp_path):
+    with pytest.raises(LocalCommandFailed) as e:
+        LocalExecutor(tmp_path).run(["sh", "-c", "echo nope >&2; exit 3"])
+    assert e.value.exited == 3 and "nope" in e.value.line() and e.value.exit_code == 1
+    assert LocalExecutor(tmp_path).run(["false"], check=False).exited == 1
+
+
+def test_a_timeout_kills_the_process_group(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    with pytest.raises(CheckFailed) as e:
+        LocalExecutor(tmp_path).run(["sh", "-c", f"sleep 30 & echo $! > {pidfile}; wait"], timeout=0.5)
+    assert "did not finish within 0.5 s" in e.value.line()
+    child = int(pidfile.read_text())
+    # the backgrounded grandchild went with the group (a zombie at most, reaped by init)
+    try:
+        state = open(f"/proc/{child}/stat").read().split()[2]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z")
+
+
+def test_a_missing_program_or_directory_is_one_line(tmp_path):
+    with pytest.raises(CheckFailed) as e:
+        LocalExecutor(tmp_path).run(["no-such-program-xyz"])
+    assert "not installed or not on PATH" in e.value.line()
+    (tmp_path / "f").write_text("")
+    with pytest.raises(BadInput):
+        LocalExecutor(tmp_path / "f").run(["true"])
+
+
+def test_files_and_secrets(tmp_path):
+    ex = LocalExecutor(tmp_path)
+    ex.write_file(str(tmp_path / "a" / "tok"), b"  s3cret \n")
+    assert oct((tmp_path / "a" / "tok").stat().st_mode & 0o777) == "0o600"
+    assert ex.read_secret(str(tmp_path / "a" / "tok")).reveal() == "s3cret"
+    ex.append_file(str(tmp_path / "log"), b"one\n")
+    ex.append_file(str(tmp_path / "log"), b"two\n")
+    assert (tmp_path / "log").read_text() == "one\ntwo\n"
+    with pytest.raises(BadInput):
+        ex.read_secret(str(tmp_path / "missing"))

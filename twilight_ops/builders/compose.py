@@ -1,0 +1,47 @@
+"""docker compose and docker argv on tvps."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .layout import Layout
+
+
+def compose(lay: Layout, *args: str, version: str | None = None) -> list[str]:
+    """`docker compose -f <compose_file> ARGS`, with TWILIGHT_VERSION set via env(1).
+
+    TWILIGHT_VERSION is not a secret, so passing it through env(1) in argv is fine;
+    secrets never travel this way.
+    """
+    argv = ["docker", "compose", "-f", lay.compose_file, *args]
+    if version is not None:
+        argv = ["env", f"TWILIGHT_VERSION={version}", *argv]
+    return argv
+
+
+def compose_ps(lay: Layout) -> list[str]:
+    return compose(lay, "ps", "--all", "--format", "json")
+
+
+def compose_logs(lay: Layout, tail: int = 200) -> list[str]:
+    return compose(lay, "logs", lay.service, f"--tail={int(tail)}", "--no-color")
+
+
+def compose_pull(lay: Layout, version: str) -> list[str]:
+    return compose(lay, "pull", lay.service, version=version)
+
+
+def compose_up(lay: Layout, version: str, wait_timeout: int = 120) -> list[str]:
+    return compose(lay, "up", "-d", "--wait", f"--wait-timeout={int(wait_timeout)}", lay.service, version=version)
+
+
+def compose_exec_python(lay: Layout) -> list[str]:
+    """Run a Python script fed on stdin inside the backend container (no tty)."""
+    return compose(lay, "exec", "-T", lay.service, "python3", "-")
+
+
+def docker_inspect(ids: Sequence[str]) -> list[str]:
+    return ["docker", "inspect", "--type", "container", *ids]
+
+
+def docker_image_inspect(refs: Sequence[str]) -> list[str]:
+    return ["docker", "image", "inspect", *refs]

@@ -1,0 +1,26 @@
+"""Files and the deploy lock dir on tvps."""
+from __future__ import annotations
+
+from .layout import Layout
+
+
+def mkdir_p(path: str) -> list[str]:
+    return ["mkdir", "-p", "--", path]
+
+
+def mkdir_atomic(path: str) -> list[str]:
+    """Plain mkdir: fails if the directory exists — the atomic lock primitive."""
+    return ["mkdir", "--", path]
+
+
+def is_dir(path: str) -> list[str]:
+    return ["test", "-d", path]
+
+
+def list_dir(path: str) -> list[str]:
+    return ["ls", "-1", "--", path]
+
+
+def remove_lock(lay: Layout) -> list[str]:
+    """Release: the lock dir holds only holder.json (and maybe a temp of it)."""
+    return ["rm", "-rf", "--", lay.lock_dir]

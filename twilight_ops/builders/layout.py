@@ -1,0 +1,60 @@
+"""Layout: the absolute remote paths of one tvps (Settings + the remote $HOME)."""
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+
+from ..config import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    source_dir: str
+    compose_file: str        # absolute path of deploy/compose.yml
+    service: str
+    warehouse: str
+    container_warehouse: str
+    env_file: str
+    token_file: str
+    cutover_dir: str
+    image_repo: str
+
+    @property
+    def lock_dir(self) -> str:
+        return posixpath.join(self.cutover_dir, "lock")
+
+    @property
+    def lock_info(self) -> str:
+        return posixpath.join(self.lock_dir, "holder.json")
+
+    @property
+    def audit_log(self) -> str:
+        return posixpath.join(self.cutover_dir, "audit.log")
+
+    @property
+    def data_dir(self) -> str:
+        return posixpath.dirname(self.warehouse)
+
+    def journal_path(self, version: str) -> str:
+        return posixpath.join(self.cutover_dir, f"journal-{version}.json")
+
+
+def expand_home(path: str, home: str) -> str:
+    if path == "~":
+        return home
+    return posixpath.join(home, path[2:]) if path.startswith("~/") else path
+
+
+def layout(settings: Settings, home: str) -> Layout:
+    source = expand_home(settings.source_dir, home)
+    return Layout(
+        source_dir=source,
+        compose_file=posixpath.join(source, settings.compose_file),
+        service=settings.service,
+        warehouse=expand_home(settings.warehouse, home),
+        container_warehouse=settings.container_warehouse,
+        env_file=expand_home(settings.env_file, home),
+        token_file=expand_home(settings.token_file, home),
+        cutover_dir=expand_home(settings.cutover_dir, home),
+        image_repo=settings.image_repo,
+    )

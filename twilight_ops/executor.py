@@ -1,0 +1,69 @@
+"""The executor contract shared by both sides of a cutover.
+
+    SSHExecutor   (remote.py)  tvps, over one strict Fabric/paramiko connection
+    LocalExecutor (local.py)   the operator's machine (the runbook's Terminal A)
+
+Both take argv only (never shell text), send stdin on the process's stdin, honour a
+timeout, and return the same `Result`.  `render(argv)` is the one way a command
+line is built: shlex.join of the argv.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from typing import Protocol, Sequence
+
+from .errors import BadInput
+from .secret import Secret
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    command: str      # the shlex.join'ed argv, as run
+    exited: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exited == 0
+
+
+class Executor(Protocol):
+    """What a phase may ask of either side.  Paths may start with `~/`."""
+
+    where: str       # one line naming the side, for messages
+
+    def expand(self, path: str) -> str: ...
+
+    def run(self, argv: Sequence[str], *, stdin: str | bytes | None = None, check: bool = True,
+            timeout: float | None = None) -> Result: ...
+
+    def read_file(self, path: str) -> bytes: ...
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None: ...
+
+    def append_file(self, path: str, data: bytes) -> None: ...
+
+    def read_secret(self, path: str) -> Secret: ...
+
+
+def render(argv: Sequence[str]) -> str:
+    """argv → one shell-safe command line.  The only way a command is built."""
+    if isinstance(argv, (str, bytes)):
+        raise TypeError("commands are argv sequences, never shell text")
+    parts = [str(a) for a in argv]
+    if not parts:
+        raise ValueError("empty argv")
+    for a in parts:
+        if "\x00" in a:
+            raise BadInput("a command argument holds a NUL byte", "remove control characters from the input")
+    return shlex.join(parts)
+
+
+def secret_from_bytes(raw: bytes, path: str, where: str) -> Secret:
+    """A token file's content as a Secret: one line, stripped, not empty."""
+    value = raw.decode("utf-8", "replace").strip()
+    if not value:
+        raise BadInput(f"token file {path} on {where} is empty", "put the token in it")
+    return Secret(value)

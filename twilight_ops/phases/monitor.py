@@ -1,0 +1,117 @@
+"""§3 against tvps: the monitoring probe inside the backend container.
+
+    fetch_metrics(t, hours)           one probe round over SSH -> Metrics
+    fetch_local(settings, db, hours)  the same probe on a local DuckDB file (--db), no connection
+    ReconnectingFetch(t, hours)       watch's fetch: reconnects after a dropped SSH
+
+The probe (monitor/probe.py, parameters bound by build_probe_script) travels on stdin
+to `docker compose -f F exec -T backend python3 -`; only its one JSON object of
+aggregates comes back, never rows, never the database.  `now` is the tool's clock
+(`clock.now_utc(settings.clock_offset_seconds)`), sent as a parameter, so the window
+is the same whatever the container's TZ or its clock.
+
+`interpret(result)` is pure: the exec's Result -> Metrics or one domain error (the
+probe's own error kinds via metrics.parse_probe_json; a stopped container or a lost
+connection -> Unreachable; anything else -> CheckFailed).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..builders.compose import compose_exec_python
+from ..builders.layout import Layout
+from ..clock import now_utc
+from ..config import Settings
+from ..errors import BadInput, CheckFailed, Unreachable
+from ..executor import Result
+from ..monitor.metrics import Assessment, Metrics, parse_probe_json
+from ..results import CheckResult, Status
+from ..monitor.script import ProbeParams, build_probe_script, run_local
+from ..target import Target
+
+_NOT_RUNNING = ("is not running", "No such container", "no such service", "has no container")
+
+
+# ---------------------------------------------------------------- the probe
+
+def probe_params(settings: Settings, hours: float, now=None) -> ProbeParams:
+    return ProbeParams(
+        db_path=settings.container_warehouse,
+        hours=hours,
+        now_utc=now if now is not None else now_utc(settings.clock_offset_seconds),
+        copy_dir=settings.monitor_copy_dir,
+        liquid_codes=settings.liquid_codes,
+    )
+
+
+def probe_command(lay: Layout) -> list[str]:
+    return compose_exec_python(lay)
+
+
+def interpret(result: Result, service: str = "backend") -> Metrics:
+    """The exec's Result -> Metrics, or the one domain error that explains it."""
+    out = result.stdout.strip()
+    if out.startswith("{"):
+        return Metrics.from_probe(parse_probe_json(out, exited=result.exited, stderr=result.stderr))
+    err = result.stderr.strip()
+    if result.exited == -1:
+        raise Unreachable("the SSH session ended before the monitor probe reported", "check the network; re-run (watch mode reconnects)")
+    if any(s in err for s in _NOT_RUNNING):
+        raise Unreachable(f"the {service} container is not running, so the monitor probe cannot run in it",
+                          "see `inv status`; start it as the runbook says, then re-run")
+    if result.exited in (126, 127) or "executable file not found" in err:
+        raise CheckFailed(f"python3 is not available in the {service} container ({_last(err)})",
+                          "the probe needs the backend image's python3 with duckdb; or use --db on a copied file")
+    if "not a docker command" in err or "unknown shorthand flag" in err:
+        raise CheckFailed(f"docker compose v2 is not available on tvps ({_last(err)})", "install the compose plugin there")
+    return Metrics.from_probe(parse_probe_json(out, exited=result.exited, stderr=result.stderr))
+
+
+def _last(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1][:200] if lines else "no output"
+
+
+def fetch_metrics(t: Target, hours: float, *, now=None) -> Metrics:
+    """One probe round inside the backend container (only aggregates cross SSH)."""
+    settings = t.settings
+    script = build_probe_script(probe_params(settings, hours, now))
+    result = t.ssh.run(probe_command(t.layout), stdin=script, check=False, timeout=settings.monitor_timeout)
+    return interpret(result, settings.service)
+
+
+def fetch_local(settings: Settings, db: str | Path, hours: float, *, now=None) -> Metrics:
+    """`--db FILE`: the same probe on a local file, in a subprocess of this Python."""
+    path = Path(db).expanduser()
+    if not path.is_file():
+        raise BadInput(f"--db {str(db)!r} is not a file", "give a local DuckDB file, e.g. a copy of the warehouse snapshot")
+    when = now if now is not None else now_utc(settings.clock_offset_seconds)
+    return Metrics.from_probe(run_local(path, hours, when, liquid_codes=settings.liquid_codes,
+                                        timeout_s=settings.monitor_timeout))
+
+
+class ReconnectingFetch:
+    """Watch's fetch: after an Unreachable round, the next attempt reconnects first."""
+
+    def __init__(self, t: Target, hours: float):
+        self.t, self.hours = t, hours
+        self.dirty = False
+        self.reconnects = 0
+
+    def __call__(self) -> Metrics:
+        if self.dirty:
+            self.reconnects += 1
+            self.t.ssh.reconnect()       # raises Unreachable while tvps stays away
+            self.dirty = False
+        try:
+            return fetch_metrics(self.t, self.hours)
+        except Unreachable:
+            self.dirty = True
+            raise
+
+
+def check(a: Assessment) -> CheckResult:
+    """The §3 verdict as the one result type: investigate → FAIL (exit 1)."""
+    status = Status.FAIL if a.verdict == "investigate" else Status.PASS
+    return CheckResult("monitor", status, a.verdict, {k: b.value for k, b in a.bands.items()},
+                       "run `inv diagnose` for the §4 known failure modes" if status is Status.FAIL else "")

@@ -1,0 +1,196 @@
+"""The per-run target: everything one task run knows about where it acts, built once.
+
+    t = Target.from_context(c, version=...)     # in a task body
+    t.settings      validated Settings
+    t.ssh           the SSH executor for tvps (connects on first use; announces the target)
+    t.local         the local executor (the operator's machine, Terminal A)
+    t.layout        absolute remote paths (builders.layout.Layout)
+    t.token         the operator token, read once from tvps, as a Secret
+    t.version       the run's release tag, fixed once (see resolve_version)
+    t.journals      the journal store (local + tvps mirror); t.journal() the run's journal
+    t.audit(...)    one append-only line in tvps's audit log
+    t.fact(F, ...)  a (command, parser) fact read over SSH
+    t.services()    the running services (compose ps + inspect + image digests), cached
+    t.wait_healthy  the health gate (health.wait_healthy)
+
+Phases take a Target and never rebuild any of this.  Heavy imports (paramiko, httpx)
+happen only when a property is first used, so `inv --list` stays fast.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, TextIO
+
+from . import validate
+from .config import Settings, settings_from_context
+from .errors import BadInput
+from .local import LocalExecutor
+from .secret import Secret
+
+UNKNOWN_VERSION = "unknown"
+
+
+class Target:
+    def __init__(self, settings: Settings, *, version: str | None = None, config_files: tuple[str, ...] = (),
+                 announce: TextIO | None = sys.stderr):
+        self.settings = settings
+        self.config_files = config_files
+        self.local = LocalExecutor()
+        self._announce_to = announce
+        self._version = validate.version(version) if version else None
+        self._ssh: Any = None
+        self._layout: Any = None
+        self._token: Secret | None = None
+        self._services: list | None = None
+        self._journals: Any = None
+
+    @classmethod
+    def from_context(cls, c: Any, *, version: str | None = None) -> "Target":
+        """Settings from the task's Invoke config; the version validated before anything connects."""
+        settings = settings_from_context(c)
+        return cls(settings, version=version or None, config_files=config_files_in_effect(c.config))
+
+    # -- sides --------------------------------------------------------------
+    @property
+    def ssh(self):
+        if self._ssh is None:
+            from .remote import SSHExecutor
+
+            self._ssh = SSHExecutor(self.settings)
+            if self._announce_to is not None:
+                self._announce_to.write(self.target_line() + "\n")
+                self._announce_to.flush()
+        return self._ssh
+
+    def target_line(self) -> str:
+        files = ", ".join(self.config_files) if self.config_files else "built-in defaults only"
+        return f"target: {self.ssh.where} · config: {files}"
+
+    @property
+    def connected(self) -> bool:
+        return self._ssh is not None
+
+    def close(self) -> None:
+        if self._ssh is not None:
+            self._ssh.close()
+
+    def __enter__(self) -> "Target":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what the run knows ---------------------------------------------------
+    @property
+    def layout(self):
+        if self._layout is None:
+            from .builders.layout import layout
+
+            self._layout = layout(self.settings, self.ssh.home)
+        return self._layout
+
+    @property
+    def token(self) -> Secret:
+        if self._token is None:
+            self._token = self.ssh.read_secret(self.layout.token_file)
+            if self._journals is not None:
+                self._journals.secrets.append(self._token)
+        return self._token
+
+    @property
+    def token_if_read(self) -> Secret | None:
+        return self._token
+
+    def fact(self, fact: Any, *args: object) -> Any:
+        from .health import read_fact
+
+        return read_fact(self.ssh, fact, *args)
+
+    def services(self, refresh: bool = False) -> list:
+        if self._services is None or refresh:
+            from .health import read_services
+
+            self._services = read_services(self.ssh, self.layout, self.settings.image_repo)
+        return self._services
+
+    def service(self, refresh: bool = False):
+        """The configured service (backend), or None when compose lists none."""
+        from .health import service_of
+
+        return service_of(self.services(refresh), self.settings.service)
+
+    def wait_healthy(self, deadline_s: float, *, poll_s: float = 0.5, say: Callable[[str], None] | None = None) -> float:
+        from .health import wait_healthy
+
+        waited = wait_healthy(self.ssh, self.layout, deadline_s, poll_s=poll_s, say=say)
+        self._services = None
+        return waited
+
+    # -- the run's version, journal and audit --------------------------------
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self._version = self.resolve_version()
+        return self._version
+
+    @property
+    def version_given(self) -> bool:
+        return self._version is not None
+
+    def resolve_version(self) -> str:
+        """The release this run belongs to when --version is not given: the running tag;
+        when pinned by digest (after a rollback) the version the deploy lock names;
+        else 'unknown'.  Anything read from tvps is validated like --version."""
+        from . import lock
+
+        svc = self.service()
+        if svc is not None and svc.version and _valid_version(svc.version):
+            return svc.version
+        holder = lock.read_holder(self.ssh, self.layout)
+        if holder is not None and _valid_version(holder.version):
+            return holder.version
+        return UNKNOWN_VERSION
+
+    @property
+    def journals(self):
+        if self._journals is None:
+            from .journal import JournalStore
+
+            self._journals = JournalStore(self.settings.state_dir, self.settings.host, self.layout, self.ssh)
+            if self._token is not None:
+                self._journals.secrets.append(self._token)
+        return self._journals
+
+    def journal(self):
+        from .journal import new_journal
+
+        return self.journals.load(self.version) or new_journal(self.version, self.settings.host, self.settings.operator)
+
+    def audit(self, action: str, outcome: str, detail: str = "", version: str | None = None) -> None:
+        from . import audit
+
+        audit.append(self.ssh, self.layout,
+                     audit.audit_line(self.settings.operator, action, version or self.version, outcome, detail))
+
+
+def _valid_version(value: str) -> bool:
+    try:
+        validate.version(value)
+    except BadInput:
+        return False
+    return True
+
+
+def config_files_in_effect(config: Any) -> tuple[str, ...]:
+    """The config files Invoke loaded (system, user, project, -f), plus INVOKE_TWILIGHT_* env vars."""
+    out = []
+    for level in ("system", "user", "project", "runtime"):
+        path = getattr(config, f"_{level}_path", None)
+        # invoke marks a missing *.py config "found"; trust the file system instead
+        if path and getattr(config, f"_{level}_found", False) and os.path.isfile(path):
+            out.append(str(path))
+    env = sorted(k for k in os.environ if k.startswith("INVOKE_TWILIGHT_"))
+    if env:
+        out.append("env " + " ".join(env))
+    return tuple(out)
