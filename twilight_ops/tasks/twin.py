@@ -163,3 +163,33 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
     console.print(f"seeded {report.inserted} rows ({scenario}) over ({span:g} min before {end.isoformat(timespec='seconds')}]; "
                   f"{report.total} rows in provider_audit_log; {settings.service} {report.version} healthy again after "
                   f"{report.healthy_after_s:.1f} s", markup=False)
+
+
+@task(help={
+    "name": "pr-unmerged | check-run-failed | tushare-token-invalid | source-pinned-elsewhere | "
+            "install-skill-outdated | local-main-behind",
+    "pr": "with pr-unmerged: which PR (default 41)",
+    "clear": "undo every preflight switch",
+    "dir": "where the twin lives (default ./.twin)",
+})
+@operation
+def preflight_fault(c, name="", pr="", clear=False, dir=DEFAULT_DIR):
+    """Make one `inv preflight` check fail on the twin (GitHub, Tushare, git), or --clear them all."""
+    from .. import validate
+    from ..errors import BadInput
+    from ..twin import preflight_faults
+    from ..twin.state import load_or_new
+
+    if bool(name) == bool(clear):
+        raise BadInput("give exactly one of --name NAME or --clear", "known: " + ", ".join(preflight_faults.NAMES))
+    base = _dir(dir)
+    if not (base / "state.json").exists():
+        raise BadInput(f"no twin at {base}", "run `inv twin.up` first")
+    st = load_or_new(base)
+    if clear:
+        preflight_faults.clear(st)
+        console.print("preflight faults cleared")
+        return
+    number = validate.positive_int(pr, "--pr", 100_000) if str(pr) else None
+    preflight_faults.apply(st, name, number)
+    console.print(f"preflight fault on: {name}" + (f" (PR #{number})" if number else ""), markup=False)

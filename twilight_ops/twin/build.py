@@ -1,7 +1,7 @@
 """twin.up / twin.down / twin.status: a real copy of tvps on this machine.
 
-Parts, in order: account → dockerd → registry → sshd → images → tvps tree →
-compose up v0.2.0 (through the same SSH code path the tasks use) → invoke.yaml.
+Parts, in order: account → dockerd → registry → sshd → images → git repos →
+standins (GitHub + Tushare) → tvps tree → compose up v0.2.0 (through the same SSH code path the tasks use) → invoke.yaml.
 Each part is idempotent; a failure names the part.
 """
 from __future__ import annotations
@@ -93,6 +93,12 @@ def up(base: Path, say: Say = print) -> TwinState:
         st.digests = image.publish_versions(denv, st.registry, "lacatfly/twilight-drive", list(VERSIONS))
         st.save()
 
+    with part("git repos", say):
+        ensure_drive_repos(st, uid, gid)
+
+    with part("standins", say):
+        start_standins(st)
+
     with part("tvps tree", say):
         write_tree(st, uid, gid)
 
@@ -105,16 +111,44 @@ def up(base: Path, say: Say = print) -> TwinState:
     return st
 
 
+def render_compose(st: TwinState) -> str:
+    """deploy/compose.yml for this twin (its registry, the default version, its API port)."""
+    compose = (TEMPLATES / "compose.yml").read_text()
+    return (compose.replace("@IMAGE_REPO@", st.image_repo)
+            .replace("@DEFAULT_VERSION@", VERSIONS[0])
+            .replace("@API_PORT@", str(st.api_port)))
+
+
+def ensure_drive_repos(st: TwinState, uid: int, gid: int) -> None:
+    """Bare origin, the operator's clone, tvps' ~/twilight/source pinned to the cutover commit."""
+    from . import drive_repos
+
+    drive_repos.build_origin(st.origin_repo, render_compose(st))
+    drive_repos.build_operator_clone(st.origin_repo, st.operator_clone)
+    if not st.drive_commits:
+        now = drive_repos.commits(st.origin_repo)
+        st.drive_commits = {drive_repos.TAG: now[drive_repos.TAG], "w4": now["main"]}
+        st.save()
+    drive_repos.pin_source(st.tvps_source, st.origin_repo, st.drive_commits["w4"], uid, gid)
+
+
+def start_standins(st: TwinState) -> None:
+    """The GitHub and Tushare stand-ins (one process, pidfile; state read per request)."""
+    from . import drive_repos, github_api, standins
+
+    commits = {"main": st.drive_commits["w4"], drive_repos.TAG: st.drive_commits[drive_repos.TAG]}
+    info = standins.start_standins(st.base, st.remote_root / ".env", st.data_dir / "clock.json",
+                                   lambda: github_api.initial_state(commits, st.github_repo))
+    st.github_port, st.tushare_port = info.github_port, info.tushare_port
+    st.save()
+
+
 def write_tree(st: TwinState, uid: int, gid: int) -> None:
     """~/twilight as on tvps: source/deploy/compose.yml, data/, .env, .tokens/, cutover/."""
     root = st.remote_root
     for d in ("source/deploy", "data", ".tokens", "cutover"):
         (root / d).mkdir(parents=True, exist_ok=True)
-    compose = (TEMPLATES / "compose.yml").read_text()
-    compose = (compose.replace("@IMAGE_REPO@", st.image_repo)
-               .replace("@DEFAULT_VERSION@", VERSIONS[0])
-               .replace("@API_PORT@", str(st.api_port)))
-    (root / "source/deploy/compose.yml").write_text(compose)
+    (root / "source/deploy/compose.yml").write_text(render_compose(st))
     token_file = root / ".tokens/operator-test"
     if not token_file.exists():
         token_file.write_text(pysecrets.token_urlsafe(24) + "\n")
@@ -138,7 +172,7 @@ def twin_config(st: TwinState) -> dict:
         "api_base": f"http://127.0.0.1:{st.api_port}",
         "image_repo": st.image_repo,
         "state_dir": str(st.base / "state"),
-        "local_repo": str(st.base / "twilight-drive"),
+        "local_repo": str(st.operator_clone),
         "connect_attempts": 2,
     }
     return cfg
@@ -205,12 +239,19 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
 
     attempt("backend", compose_down)
     attempt("sshd", lambda: sshd.stop_sshd(st.ssh_dir))
+    attempt("standins", lambda: _stop_standins(st))
     attempt("registry", lambda: registry.stop_registry(st.base))
     attempt("dockerd", lambda: dockerd.stop_dockerd(st.base))
     if purge:
         attempt("files", lambda: _purge(st))
     if errors:
         raise TwilightError("twin.down left parts behind: " + "; ".join(errors), "see the logs under " + str(base))
+
+
+def _stop_standins(st: TwinState) -> None:
+    from . import standins
+
+    standins.stop_standins(st.base)
 
 
 def _purge(st: TwinState) -> None:
@@ -236,6 +277,21 @@ def status(base: Path) -> dict:
         "api": f"http://127.0.0.1:{st.api_port}",
         "digests": st.digests,
         "invoke_yaml": str(st.invoke_yaml),
+        **_standins_status(st),
+    }
+
+
+def _standins_status(st: TwinState) -> dict:
+    from . import standins
+
+    pid = procs.read_pidfile(standins.StandinPaths.under(st.base).pidfile) or 0
+    alive = standins.is_running(st.base)
+    return {
+        "standins": {"pid": pid, "alive": alive},
+        "github": {"api": st.github_api, "repo": st.github_repo, "token_file": str(st.github_token_file)},
+        "tushare": {"url": st.tushare_url},
+        "git": {"origin": str(st.origin_repo), "operator_clone": str(st.operator_clone),
+                "tvps_source": str(st.tvps_source), "commits": st.drive_commits},
     }
 
 

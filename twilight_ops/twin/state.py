@@ -18,6 +18,9 @@ class TwinState:
     api_port: int = 0
     registry_port: int = 0
     digests: dict[str, str] = dataclasses.field(default_factory=dict)
+    github_port: int = 0
+    tushare_port: int = 0
+    drive_commits: dict[str, str] = dataclasses.field(default_factory=dict)  # "v0.2.0", "w4" → SHA
 
     @property
     def base(self) -> Path:
@@ -52,6 +55,33 @@ class TwinState:
     @property
     def image_repo(self) -> str:
         return f"{self.registry}/lacatfly/twilight-drive"
+
+    # the stand-ins and the twilight-drive repos (preflight, tag-push)
+    github_repo = "lacatfly/twilight-drive"
+
+    @property
+    def github_api(self) -> str:
+        return f"http://127.0.0.1:{self.github_port}"
+
+    @property
+    def github_token_file(self) -> Path:
+        return self.base / "operator" / "gh-token"
+
+    @property
+    def tushare_url(self) -> str:
+        return f"http://127.0.0.1:{self.tushare_port}/"
+
+    @property
+    def origin_repo(self) -> Path:
+        return self.base / "git" / "twilight-drive.git"
+
+    @property
+    def operator_clone(self) -> Path:
+        return self.base / "operator" / "twilight-drive"
+
+    @property
+    def tvps_source(self) -> Path:
+        return self.remote_root / "source"
 
     def save(self) -> None:
         path = self.base / "state.json"

@@ -1,0 +1,267 @@
+"""The twin's GitHub REST API stand-in: pure state, response builders and routing.
+
+Shapes follow GitHub's REST API (docs.github.com/rest), trimmed to the fields the
+tasks read:
+
+    GET /repos/{owner}/{repo}/pulls/{n}                  pull object (number, state, merged, …)
+    GET /repos/{owner}/{repo}/commits/{ref}/check-runs   {"total_count", "check_runs": […]}
+    GET /repos/{owner}/{repo}/actions/runs               {"total_count", "workflow_runs": […]}
+        ?head_sha= &branch= &event= &status=  (status matches a run's status or conclusion)
+    GET /repos/{owner}/{repo}/actions/runs/{id}          one workflow run
+
+`route()` is the whole API as a pure function over the state (a JSON-able dict, see
+`initial_state`); the HTTP server (standins_server.py) only reads the state file per
+request and writes what `route()` returns.  Errors are GitHub's `{"message",
+"documentation_url"}` bodies: 401 "Bad credentials", 404 "Not Found", 422 for a ref
+that names no commit.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Any, Mapping
+from urllib.parse import parse_qs
+
+OWNER_REPO = "lacatfly/twilight-drive"
+DEPENDENCY_PRS = (38, 39, 41, 42, 43, 44, 46, 47, 48)
+LIFESPAN_PR = 45
+LIFESPAN_TITLE = "T2.7 lifespan injection"
+INTEGRATION_CHECK = "integration (core/tests/integration/test_service_price_route.py)"
+OTHER_CHECK = "lint (ruff + mypy)"
+WORKFLOW_NAME = "CI"
+DOCS = "https://docs.github.com/rest"
+
+Response = tuple[int, dict[str, Any]]
+
+PR_TITLES = {
+    38: "T1.1 canonical units for close/volume",
+    39: "T1.2 close_raw alongside close_qfq",
+    41: "T2.1 provider chain: akshare-spot then tushare-daily",
+    42: "T2.2 market_state from session hours",
+    43: "T2.3 quote cache TTL during OPEN",
+    44: "T2.4 provider_audit_log rows per /price call",
+    46: "T3.1 envelope freshness fields",
+    47: "T3.2 ChainExhausted maps to 502",
+    48: "T3.3 stock-research skill reads close_raw/close_qfq",
+    LIFESPAN_PR: LIFESPAN_TITLE,
+}
+
+
+def fake_sha(seed: str) -> str:
+    """A stable 40-hex SHA for objects that have no commit in the twin's repo."""
+    return hashlib.sha1(seed.encode()).hexdigest()
+
+
+def pull_object(owner_repo: str, number: int, title: str, *, merged: bool, merged_at: str | None,
+                merge_commit_sha: str, head_ref: str, base_ref: str = "main", created_at: str = "2026-04-20T02:00:00Z") -> dict:
+    """A pull request as `GET /repos/{owner}/{repo}/pulls/{n}` returns it (the fields we use)."""
+    closed = merged_at if merged else None
+    return {
+        "url": f"https://api.github.com/repos/{owner_repo}/pulls/{number}",
+        "id": 2_000_000_000 + number,
+        "number": number,
+        "state": "closed" if merged else "open",
+        "locked": False,
+        "title": title,
+        "html_url": f"https://github.com/{owner_repo}/pull/{number}",
+        "created_at": created_at,
+        "updated_at": closed or created_at,
+        "closed_at": closed,
+        "merged_at": merged_at if merged else None,
+        "merged": merged,
+        "mergeable": None if merged else True,
+        "merge_commit_sha": merge_commit_sha,
+        "draft": False,
+        "head": {"label": f"{owner_repo.split('/')[0]}:{head_ref}", "ref": head_ref, "sha": fake_sha(f"head-{number}")},
+        "base": {"label": f"{owner_repo.split('/')[0]}:{base_ref}", "ref": base_ref, "sha": fake_sha(f"base-{number}")},
+    }
+
+
+def check_run(owner_repo: str, run_id: int, name: str, head_sha: str, conclusion: str | None,
+              started_at: str = "2026-05-08T02:10:00Z", completed_at: str | None = "2026-05-08T02:16:40Z") -> dict:
+    status = "completed" if conclusion else "in_progress"
+    return {
+        "id": run_id,
+        "name": name,
+        "head_sha": head_sha,
+        "status": status,
+        "conclusion": conclusion,
+        "html_url": f"https://github.com/{owner_repo}/actions/runs/{run_id // 10}/job/{run_id}",
+        "details_url": f"https://github.com/{owner_repo}/actions/runs/{run_id // 10}/job/{run_id}",
+        "started_at": started_at,
+        "completed_at": completed_at if conclusion else None,
+    }
+
+
+def workflow_run(owner_repo: str, run_id: int, head_sha: str, head_branch: str, *, event: str = "push",
+                 status: str = "completed", conclusion: str | None = "success", name: str = WORKFLOW_NAME,
+                 created_at: str = "2026-05-08T02:09:30Z", updated_at: str = "2026-05-08T02:17:00Z", run_attempt: int = 1) -> dict:
+    """A workflow run as `GET …/actions/runs` lists it (the fields we use)."""
+    return {
+        "id": run_id,
+        "name": name,
+        "head_branch": head_branch,
+        "head_sha": head_sha,
+        "run_number": run_id % 1000,
+        "event": event,
+        "status": status,
+        "conclusion": conclusion if status == "completed" else None,
+        "workflow_id": 1001,
+        "url": f"https://api.github.com/repos/{owner_repo}/actions/runs/{run_id}",
+        "html_url": f"https://github.com/{owner_repo}/actions/runs/{run_id}",
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "run_started_at": created_at,
+        "run_attempt": run_attempt,
+    }
+
+
+def initial_state(commits: Mapping[str, str], owner_repo: str = OWNER_REPO) -> dict:
+    """The twin's GitHub: every dependency PR and the T2.7 lifespan PR merged; CI green on
+    main (the cutover commit) and on v0.2.0.  `commits` maps refs to SHAs: "main", "v0.2.0"."""
+    cutover, previous = commits["main"], commits["v0.2.0"]
+    pulls = {}
+    for i, n in enumerate(sorted((*DEPENDENCY_PRS, LIFESPAN_PR))):
+        merged_at = f"2026-05-0{1 + i // 3}T0{i % 3 + 1}:30:00Z"
+        pulls[str(n)] = pull_object(owner_repo, n, PR_TITLES[n], merged=True, merged_at=merged_at,
+                                    merge_commit_sha=fake_sha(f"merge-{n}"), head_ref=f"w4/pr-{n}")
+    return {
+        "owner_repo": owner_repo,
+        "refs": dict(commits),
+        "pulls": pulls,
+        "check_runs": {
+            cutover: [check_run(owner_repo, 90_000_011, INTEGRATION_CHECK, cutover, "success"),
+                      check_run(owner_repo, 90_000_012, OTHER_CHECK, cutover, "success")],
+            previous: [check_run(owner_repo, 80_000_011, INTEGRATION_CHECK, previous, "success",
+                                 "2026-04-10T02:10:00Z", "2026-04-10T02:15:00Z")],
+        },
+        "workflow_runs": [
+            workflow_run(owner_repo, 9_000_001, cutover, "main"),
+            workflow_run(owner_repo, 8_000_001, previous, "v0.2.0", created_at="2026-04-10T02:09:30Z",
+                         updated_at="2026-04-10T02:15:30Z"),
+        ],
+    }
+
+
+# ---- errors (GitHub's bodies)
+
+def error(status: int, message: str, doc: str = DOCS) -> Response:
+    return status, {"message": message, "documentation_url": doc, "status": str(status)}
+
+
+def bad_credentials() -> Response:
+    return error(401, "Bad credentials")
+
+
+def not_found(doc: str = DOCS) -> Response:
+    return error(404, "Not Found", doc)
+
+
+# ---- auth
+
+def presented_token(authorization: str | None) -> str | None:
+    """The token of `Authorization: Bearer T` or `token T` (GitHub accepts both)."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() not in ("bearer", "token") or not value.strip():
+        return None
+    return value.strip()
+
+
+def authorized(authorization: str | None, expected: str) -> bool:
+    token = presented_token(authorization)
+    return bool(token and expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+# ---- routing
+
+_PULL = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/([^/]+)$")
+_CHECKS = re.compile(r"^/repos/([^/]+)/([^/]+)/commits/([^/]+)/check-runs$")
+_RUNS = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/runs$")
+_RUN = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/runs/([^/]+)$")
+
+
+def _query(raw: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+
+
+def resolve_ref(state: Mapping[str, Any], ref: str) -> str | None:
+    """A full SHA, a known branch or tag, or a unique SHA prefix (>= 7) → the SHA."""
+    refs = state.get("refs", {})
+    for name in (ref, ref.removeprefix("heads/"), ref.removeprefix("tags/"), ref.removeprefix("refs/heads/"),
+                 ref.removeprefix("refs/tags/")):
+        if name in refs:
+            return refs[name]
+    known = set(refs.values()) | set(state.get("check_runs", {})) | {r["head_sha"] for r in state.get("workflow_runs", [])}
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref if ref in known else None
+    if re.fullmatch(r"[0-9a-f]{7,39}", ref):
+        hits = [s for s in known if s.startswith(ref)]
+        return hits[0] if len(hits) == 1 else None
+    return None
+
+
+def filter_runs(runs: list[dict], query: Mapping[str, str]) -> list[dict]:
+    """GitHub's filters: head_sha, branch (head_branch), event, status (status or conclusion)."""
+    out = []
+    for run in runs:
+        if query.get("head_sha") and run.get("head_sha") != query["head_sha"]:
+            continue
+        if query.get("branch") and run.get("head_branch") != query["branch"]:
+            continue
+        if query.get("event") and run.get("event") != query["event"]:
+            continue
+        if query.get("status") and query["status"] not in (run.get("status"), run.get("conclusion")):
+            continue
+        out.append(run)
+    return sorted(out, key=lambda r: (r.get("created_at", ""), r["id"]), reverse=True)
+
+
+def route(method: str, path: str, query: str, authorization: str | None, state: Mapping[str, Any], token: str) -> Response:
+    """The stand-in API: (status, JSON body) for one request."""
+    if not authorized(authorization, token):
+        return bad_credentials()
+    path = path.rstrip("/") or "/"
+    if method not in ("GET", "HEAD"):
+        return not_found()
+    if path == "/":
+        return 200, {"current_user_url": "https://api.github.com/user"}
+    owner_repo = state.get("owner_repo", OWNER_REPO)
+
+    def mine(owner: str, repo: str) -> bool:
+        return f"{owner}/{repo}".lower() == owner_repo.lower()
+
+    if m := _PULL.match(path):
+        doc = "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"
+        if not mine(m[1], m[2]):
+            return not_found(doc)
+        pull = state.get("pulls", {}).get(m[3]) if m[3].isdigit() else None
+        return (200, pull) if pull else not_found(doc)
+    if m := _CHECKS.match(path):
+        if not mine(m[1], m[2]):
+            return not_found("https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference")
+        sha = resolve_ref(state, m[3])
+        if sha is None:
+            return error(422, f"No commit found for SHA: {m[3]}",
+                         "https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference")
+        runs = list(state.get("check_runs", {}).get(sha, []))
+        q = _query(query)
+        if q.get("check_name"):
+            runs = [r for r in runs if r["name"] == q["check_name"]]
+        if q.get("status"):
+            runs = [r for r in runs if r["status"] == q["status"]]
+        return 200, {"total_count": len(runs), "check_runs": runs}
+    if m := _RUNS.match(path):
+        if not mine(m[1], m[2]):
+            return not_found("https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository")
+        runs = filter_runs(list(state.get("workflow_runs", [])), _query(query))
+        return 200, {"total_count": len(runs), "workflow_runs": runs}
+    if m := _RUN.match(path):
+        doc = "https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run"
+        if not mine(m[1], m[2]) or not m[3].isdigit():
+            return not_found(doc)
+        hits = [r for r in state.get("workflow_runs", []) if r["id"] == int(m[3])]
+        return (200, hits[0]) if hits else not_found(doc)
+    return not_found()
