@@ -45,6 +45,18 @@ DEFAULTS: dict[str, Any] = {
     "local_repo": "~/twilight-drive",
     "dependency_prs": "38,39,41,42,43,44,46,47,48",
     "dependency_changes": "T2.7 lifespan injection",
+    # §0 preflight: GitHub (PRs, CI), Tushare, traffic, the T+00:00 snapshot
+    "github_api": "https://api.github.com",
+    "github_repo": "LaCatFly/twilight-drive",
+    "github_token_file": "",       # "" = $GH_TOKEN, else `gh auth token`
+    "ci_check_name": "integration",  # the check run that runs core/tests/integration/test_service_price_route.py
+    "lifespan_pr": "",             # the T2.7 lifespan-injection PR number ("" = not configured: the check fails)
+    "tushare_url": "http://api.tushare.pro",
+    "traffic_minutes": "10",       # no /price calls in the last N minutes …
+    "traffic_max_calls": "0",      # … beyond this many
+    "batch_check": "",             # optional argv on tvps; exit 0 = no scheduled batch (e.g. a crontab check script)
+    "snapshot_name": "warehouse.duckdb.pre-w4",   # beside the warehouse (runbook T+00:00)
+    "snapshot_margin_mb": "256",   # free disk needed beyond the database's size
     # API
     "api_base": "https://api.fsagent.cc",
     "api_ca_bundle": "",
@@ -137,6 +149,17 @@ class Settings:
     expected_chain: tuple[str, ...] = ()
     monitor_copy_dir: str | None = None
     monitor_timeout: float = 300.0
+    github_api: str = "https://api.github.com"
+    github_repo: str = "LaCatFly/twilight-drive"
+    github_token_file: Path | None = None
+    ci_check_name: str = "integration"
+    lifespan_pr: int | None = None
+    tushare_url: str = "http://api.tushare.pro"
+    traffic_minutes: float = 10.0
+    traffic_max_calls: int = 0
+    batch_check: tuple[str, ...] = ()
+    snapshot_name: str = "warehouse.duckdb.pre-w4"
+    snapshot_margin_mb: int = 256
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -271,6 +294,90 @@ def _container_dir(value: Any) -> str | None:
         raise _bad("monitor_copy_dir", f"is {value!r}, not a safe path", e.hint or "") from None
 
 
+_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+_CHECK_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,200}$")
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+
+
+def _http_url(value: Any, key: str, fix: str) -> str:
+    import httpx
+
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise _bad(key, f"is {value!r}, not an http(s) URL", fix)
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise _bad(key, f"is {value!r}, not a valid URL", fix) from None
+    if url.scheme not in ("https", "http") or not url.host or url.userinfo or url.query or url.fragment:
+        raise _bad(key, f"is {value!r}, not a plain http(s) URL with a host", fix)
+    return value.rstrip("/")
+
+
+def _preflight(raw: Mapping[str, Any]) -> dict[str, Any]:
+    repo = raw.get("github_repo")
+    if not isinstance(repo, str) or not _REPO_RE.fullmatch(repo):
+        raise _bad("github_repo", f"is {repo!r}, not OWNER/NAME", "e.g. LaCatFly/twilight-drive")
+    github_api = _http_url(raw.get("github_api"), "github_api", "e.g. https://api.github.com")
+    if github_api.startswith("http://") and not _loopback_url(github_api):
+        raise _bad("github_api", f"is {github_api!r}: plain http would send the GitHub token in cleartext",
+                   "use https (http only for loopback, e.g. the twin)")
+    check = raw.get("ci_check_name")
+    if not isinstance(check, str) or not _CHECK_NAME_RE.fullmatch(check):
+        raise _bad("ci_check_name", f"is {check!r}, not a check run name", "one printable line, e.g. integration")
+    lifespan = raw.get("lifespan_pr")
+    pr = None
+    if lifespan not in (None, ""):
+        prs = _int_list(str(lifespan))
+        if not prs or len(prs) != 1:
+            raise _bad("lifespan_pr", f"is {lifespan!r}, not a PR number", "the number of the T2.7 lifespan-injection PR, e.g. 45")
+        pr = prs[0]
+    name = raw.get("snapshot_name")
+    if not isinstance(name, str) or not _FILE_NAME_RE.fullmatch(name) or name in (".", ".."):
+        raise _bad("snapshot_name", f"is {name!r}, not a plain file name", "e.g. warehouse.duckdb.pre-w4 (it lives beside the warehouse)")
+    batch = raw.get("batch_check")
+    if isinstance(batch, str):
+        import shlex
+
+        try:
+            batch_argv = shlex.split(batch)
+        except ValueError as e:
+            raise _bad("batch_check", f"is {batch!r}: {e}", "an argv, e.g. /usr/local/bin/no-batch-scheduled") from None
+    elif isinstance(batch, (list, tuple)) and all(isinstance(a, str) for a in batch):
+        batch_argv = list(batch)
+    else:
+        raise _bad("batch_check", f"is {batch!r}, not a command", "a command line or a list of arguments, or \"\"")
+    if any("\x00" in a or "\n" in a for a in batch_argv):
+        raise _bad("batch_check", "holds a control character", "one command line")
+    token_file = raw.get("github_token_file")
+    return dict(
+        github_api=github_api,
+        github_repo=repo,
+        github_token_file=_path(token_file, "github_token_file") if token_file else None,
+        ci_check_name=check,
+        lifespan_pr=pr,
+        tushare_url=_http_url(raw.get("tushare_url"), "tushare_url", "e.g. http://api.tushare.pro"),
+        traffic_minutes=float(_number(raw, "traffic_minutes", minimum=1)),
+        traffic_max_calls=int(_number(raw, "traffic_max_calls", minimum=0, integer=True)),
+        batch_check=tuple(batch_argv),
+        snapshot_name=name,
+        snapshot_margin_mb=int(_number(raw, "snapshot_margin_mb", minimum=0, integer=True)),
+    )
+
+
+def _loopback_url(value: str) -> bool:
+    import ipaddress
+
+    import httpx
+
+    host = httpx.URL(value).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "twilight-ops"
@@ -375,6 +482,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         expected_chain=_expected_chain(raw.get("expected_chain")),
         monitor_copy_dir=_container_dir(raw.get("monitor_copy_dir")),
         monitor_timeout=float(_number(raw, "monitor_timeout", minimum=5)),
+        **_preflight(raw),
     )
 
 

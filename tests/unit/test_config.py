@@ -102,3 +102,37 @@ def test_clock_offset_bounded(offset):
     with pytest.raises(BadInput) as e:
         load_settings(cfg(clock_offset_seconds=offset))
     assert "clock_offset_seconds" in e.value.line()
+
+
+def test_preflight_defaults():
+    s = load_settings(cfg())
+    assert (s.github_api, s.github_repo, s.tushare_url) == ("https://api.github.com", "LaCatFly/twilight-drive",
+                                                            "http://api.tushare.pro")
+    assert s.lifespan_pr is None and s.batch_check == () and s.traffic_minutes == 10 and s.traffic_max_calls == 0
+    assert s.snapshot_name == "warehouse.duckdb.pre-w4"
+    assert load_settings(cfg(lifespan_pr="45", batch_check="/usr/local/bin/no-batch --today")).batch_check == (
+        "/usr/local/bin/no-batch", "--today")
+
+
+@pytest.mark.parametrize("key,value,says", [
+    ("github_api", "http://github.example.com", "cleartext"),
+    ("github_api", "https://user:pw@api.github.com", "plain http(s) URL"),
+    ("github_repo", "lacatfly", "OWNER/NAME"),
+    ("github_repo", "a/b;rm", "OWNER/NAME"),
+    ("lifespan_pr", "#45", "not a PR number"),
+    ("lifespan_pr", "45,46", "not a PR number"),
+    ("snapshot_name", "../warehouse.duckdb", "plain file name"),
+    ("snapshot_name", "snap/x", "plain file name"),
+    ("ci_check_name", "integration\x1b[31m", "check run name"),
+    ("batch_check", "check 'unterminated", "batch_check"),
+    ("traffic_minutes", "0", "below 1"),
+    ("traffic_max_calls", "-1", "below 0"),
+])
+def test_bad_preflight_keys_are_one_line(key, value, says):
+    with pytest.raises(BadInput) as e:
+        load_settings(cfg(**{key: value}))
+    assert says in e.value.line() and f"twilight.{key}" in e.value.line()
+
+
+def test_loopback_http_is_allowed_for_the_twin():
+    assert load_settings(cfg(github_api="http://127.0.0.1:8080")).github_api == "http://127.0.0.1:8080"

@@ -9,6 +9,7 @@ from . import monitor
 
 ns = Collection()
 ns.add_task(core.status)
+ns.add_task(core.preflight)
 ns.add_task(core.lock)
 ns.add_task(core.config)
 ns.add_task(smoke.smoke)

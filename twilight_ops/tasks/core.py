@@ -6,7 +6,7 @@ import sys
 from invoke import task
 
 from ..errors import BadInput
-from ..output import console, operation, print_json
+from ..output import console, finish, operation, print_json
 
 
 @task(help={"json": "print one JSON object instead of tables"})
@@ -23,6 +23,30 @@ def status(c, json=False):
         print_json(report.to_json())
     else:
         render(report, console)
+
+
+@task(help={
+    "version": "the release tag of the cutover, e.g. v0.3.0-w4-cutover",
+    "commit": "the cutover commit (default: local origin/main after a fetch)",
+    "no_snapshot": "run the six §0 checks only; record no T+00:00 facts",
+    "json": "print one JSON object instead of tables",
+})
+@operation
+def preflight(c, version="", commit="", no_snapshot=False, json=False):
+    """§0 prerequisites (six checks) and the T+00:00 snapshot; any FAIL exits 1 and changes nothing on tvps."""
+    from ..phases import preflight as phase
+    from ..render.preflight import render
+    from ..target import Target
+    from .. import validate
+
+    validate.version(version)
+    with Target.from_context(c, version=version) as t:
+        report = phase.run(t, commit=commit or None, snapshot=not no_snapshot)
+    if json:
+        print_json(report.to_json())
+    else:
+        render(report, console)
+    finish(report.results)
 
 
 @task(help={

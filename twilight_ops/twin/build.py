@@ -175,6 +175,9 @@ def twin_config(st: TwinState) -> dict:
         "local_repo": str(st.operator_clone),
         "connect_attempts": 2,
     }
+    from .preflight_faults import preflight_config
+
+    cfg.update(preflight_config(st))
     return cfg
 
 

@@ -1,0 +1,200 @@
+"""`inv preflight` through the twin: the six §0 checks (each failing on its own switch,
+with nothing on tvps changed), the T+00:00 snapshot under live writes, its reuse, and no
+token in output, the journal or tvps's process list."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.conftest import TWIN_DIR, error_lines, inv
+from twilight_ops.builders import compose as compose_cmd
+from twilight_ops.builders.layout import layout
+from twilight_ops.twin import preflight_faults
+from twilight_ops.twin.state import load_or_new
+
+pytestmark = pytest.mark.twin
+
+VERSION = "v0.3.0-w4-cutover"
+QUIET = {"INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000"}   # other tests' /price calls are not "traffic" here
+
+
+def preflight(twin, *args, env=None, version=VERSION):
+    return inv("preflight", "--version", version, "--json", *args, cfg=twin.invoke_yaml, env={**QUIET, **(env or {})})
+
+
+def report(r) -> dict:
+    assert "Traceback" not in r.stderr, r.stderr
+    return json.loads(r.stdout)
+
+
+def rows(rep: dict) -> dict[str, dict]:
+    return {c["id"]: c for c in rep["checks"] + rep["t0"]}
+
+
+def remote_exists(ex, path: str) -> bool:
+    return ex.run(["test", "-e", path], check=False).ok
+
+
+def journal_paths(settings, ex, version):
+    lay = layout(settings, ex.home)
+    return settings.state_dir / "journals" / settings.host / f"{version}.json", lay.journal_path(version)
+
+
+@pytest.fixture(scope="module")
+def st(twin):
+    preflight_faults.clear(load_or_new(TWIN_DIR))
+    yield load_or_new(TWIN_DIR)
+    preflight_faults.clear(load_or_new(TWIN_DIR))
+
+
+def test_a_clean_idle_twin_passes_all_six_and_records_t0(twin, st, ex, twin_settings):
+    r = preflight(twin)
+    rep = report(r)
+    assert r.returncode == 0 and rep["verdict"] == "go", r.stdout
+    by = rows(rep)
+    assert [c["id"] for c in rep["checks"]] == ["commit_pinned", "dependency_prs", "ci_green", "tushare_token",
+                                                "install_skill_latest", "no_traffic"]
+    assert all(c["status"] == "PASS" for c in rep["checks"] + rep["t0"])
+    assert by["service"]["evidence"]["restart_count"] == 0 and "@sha256:" in by["service"]["evidence"]["repo_digest"]
+    local, remote = journal_paths(twin_settings, ex, VERSION)
+    facts = json.loads(local.read_text())["facts"]
+    mirror = json.loads(ex.read_file(remote))["facts"]
+    assert facts["pre_digest"] == by["service"]["evidence"]["repo_digest"] == mirror["pre_digest"]
+    assert facts["pre_digest"].split("@")[0].endswith("/lacatfly/twilight-drive")
+    assert facts["cutover_commit"] == rep["commit"] == st.drive_commits["w4"]
+    snap = facts["snapshot"]
+    assert snap["host_path"].endswith("/twilight/data/warehouse.duckdb.pre-w4") and len(snap["sha256"]) == 64
+    assert "provider_audit_log" in snap["tables"]
+
+    # a second preflight verifies and reuses the snapshot: same sha256, same bytes
+    again = report(preflight(twin))
+    assert rows(again)["snapshot"]["status"] == "PASS" and rows(again)["snapshot"]["evidence"]["sha256"] == snap["sha256"]
+    assert json.loads(local.read_text())["facts"]["snapshot"]["sha256"] == snap["sha256"]
+
+
+SWITCHES = [
+    ("pr-unmerged", "dependency_prs", "#41"),
+    ("check-run-failed", "ci_green", "failure"),
+    ("tushare-token-invalid", "tushare_token", "40001"),
+    ("source-pinned-elsewhere", "commit_pinned", "tvps source is at"),
+    ("install-skill-outdated", "install_skill_latest", "differs from origin/main"),
+    ("local-main-behind", "install_skill_latest", "behind origin/main"),
+]
+
+
+@pytest.mark.parametrize("switch,check,says", SWITCHES)
+def test_each_check_fails_on_its_switch_and_tvps_is_untouched(twin, st, ex, twin_settings, switch, check, says):
+    version = f"v0.3.0-pf-{switch}"
+    snapshot = f"warehouse.duckdb.pf-{switch}"
+    preflight_faults.apply(load_or_new(TWIN_DIR), switch)
+    try:
+        r = preflight(twin, env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": snapshot}, version=version)
+    finally:
+        preflight_faults.clear(load_or_new(TWIN_DIR))
+    rep = report(r)
+    assert r.returncode == 1 and rep["verdict"] == "no-go"
+    failed = {c["id"]: c for c in rep["checks"] if c["status"] == "FAIL"}
+    assert set(failed) == {check}, failed
+    assert says in failed[check]["reason"] and failed[check]["next_step"]
+    assert rep["t0"] == []
+    local, remote = journal_paths(twin_settings, ex, version)
+    assert not local.exists() and not remote_exists(ex, remote)
+    assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
+
+
+def test_traffic_fails_no_traffic_and_takes_no_snapshot(twin, st, ex, twin_settings):
+    version, snapshot = "v0.3.0-pf-traffic", "warehouse.duckdb.pf-traffic"
+    load = subprocess.run([str(os.path.join(os.path.dirname(os.sys.executable), "inv")), "twin.load", "--dir", str(TWIN_DIR),
+                           "--seconds", "2", "--rps", "5"], capture_output=True, text=True, timeout=120)
+    assert load.returncode == 0, load.stderr
+    r = inv("preflight", "--version", version, "--json", cfg=twin.invoke_yaml,
+            env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": snapshot, "INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "0"})
+    rep = report(r)
+    assert r.returncode == 1
+    row = rows(rep)["no_traffic"]
+    assert row["status"] == "FAIL" and row["evidence"]["calls"] >= 5 and "provider_audit_log" in row["evidence"]["source"]
+    assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
+
+
+COUNT_SNAPSHOT = r"""
+import duckdb, json, sys
+con = duckdb.connect(sys.argv[1] if len(sys.argv) > 1 else {path!r}, read_only=True)
+print(json.dumps({{"provider_audit_log": con.execute("SELECT count(*) FROM provider_audit_log").fetchone()[0]}}))
+"""
+
+
+def test_the_snapshot_holds_up_under_writes(twin, st, ex, twin_settings):
+    """Live /price load while preflight snapshots: the snapshot opens in the container with
+    exactly the counts recorded in the journal."""
+    version, name = "v0.3.0-pf-load", "warehouse.duckdb.pf-load"
+    inv_bin = os.path.join(os.path.dirname(os.sys.executable), "inv")
+    load = subprocess.Popen([inv_bin, "twin.load", "--dir", str(TWIN_DIR), "--seconds", "12", "--rps", "40"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)    # let the load start writing audit rows (a sampling delay, not a wait for a condition)
+        r = inv("preflight", "--version", version, "--json", cfg=twin.invoke_yaml,
+                env={**QUIET, "INVOKE_TWILIGHT_SNAPSHOT_NAME": name})
+        running_while = load.poll() is None
+    finally:
+        out, err = load.communicate(timeout=120)
+    assert load.returncode == 0, err
+    rep = report(r)
+    assert r.returncode == 0, r.stdout
+    assert running_while, "the load generator had stopped before the snapshot finished"
+    snap = rows(rep)["snapshot"]["evidence"]
+    lay = layout(twin_settings, ex.home)
+    res = ex.run(compose_cmd.compose_exec_python(lay),
+                 stdin=COUNT_SNAPSHOT.format(path=f"/data/{name}"), timeout=120)
+    assert json.loads(res.stdout) == {"provider_audit_log": snap["tables"]["provider_audit_log"]}
+    assert snap["tables"]["provider_audit_log"] > 0
+
+
+def test_no_token_in_output_journal_or_tvps_process_list(twin, st, ex, twin_settings):
+    env_text = ex.read_file(layout(twin_settings, ex.home).env_file).decode()
+    tushare = [line.split("=", 1)[1].strip() for line in env_text.splitlines() if line.startswith("TUSHARE_TOKEN=")][0]
+    github = st.github_token_file.read_text().strip()
+    seen: list[str] = []
+    done = threading.Event()
+
+    def sample() -> None:          # the twin's tvps is this host: its process list is ours to read
+        while not done.is_set():
+            seen.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        r = inv("preflight", "--version", VERSION, cfg=twin.invoke_yaml, env=QUIET)     # the table form
+        rj = preflight(twin)
+    finally:
+        done.set()
+        sampler.join()
+    assert r.returncode == 0 and rj.returncode == 0, r.stdout + r.stderr
+    local, remote = journal_paths(twin_settings, ex, VERSION)
+    texts = [r.stdout, r.stderr, rj.stdout, rj.stderr, local.read_text(), ex.read_file(remote).decode(), *seen]
+    assert len(seen) > 5
+    for token in (tushare, github):
+        assert len(token) >= 16
+        assert not any(token in t for t in texts)
+
+
+def test_bad_input_touches_nothing(twin):
+    for args, says in [(("--version", "v1;rm -rf ~"), "is not a release tag"),
+                       (("--version", VERSION, "--commit", "HEAD~1"), "is not a commit id")]:
+        r = inv("preflight", *args, cfg=twin.invoke_yaml)
+        assert r.returncode == 2 and says in r.stderr and len(error_lines(r.stderr)) == 1, r.stderr
+
+
+def test_no_snapshot_runs_the_six_checks_only(twin, st, ex, twin_settings):
+    version = "v0.3.0-pf-nosnap"
+    r = preflight(twin, "--no-snapshot", version=version, env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": "warehouse.duckdb.pf-nosnap"})
+    rep = report(r)
+    assert r.returncode == 0 and [(c["id"], c["status"]) for c in rep["t0"]] == [("snapshot", "SKIP")]
+    local, remote = journal_paths(twin_settings, ex, version)
+    assert not local.exists() and not remote_exists(ex, remote)
+    assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/warehouse.duckdb.pf-nosnap")

@@ -1,0 +1,53 @@
+"""The Tushare token check, run on tvps by `python3 -` with this script on stdin.
+
+The token never leaves tvps and never appears in an argv there: the script reads
+TUSHARE_TOKEN from the env file itself, POSTs Tushare's documented body
+({"api_name", "token", "params", "fields"}) and prints one JSON line with the reply's
+code and msg only.  Parameters travel as one JSON string literal, never formatted
+into code.
+"""
+from __future__ import annotations
+
+import json
+
+ARGV = ["python3", "-"]
+
+_SCRIPT = r'''
+import json, sys, urllib.request, urllib.error
+P = json.loads(PARAMS)
+
+def out(**kw):
+    print(json.dumps(kw)); sys.exit(0)
+
+token = None
+try:
+    with open(P["env_file"], encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("export "):
+                line = line[7:].lstrip()
+            if line.startswith("TUSHARE_TOKEN="):
+                token = line.split("=", 1)[1].strip().strip('"').strip("'")
+except OSError as e:
+    out(ok=False, kind="env_file", detail=f"cannot read {P['env_file']}: {e.strerror}")
+if not token:
+    out(ok=False, kind="no_token", detail=f"no TUSHARE_TOKEN in {P['env_file']}")
+body = json.dumps({"api_name": "trade_cal", "token": token, "params": {"exchange": "SSE", "start_date": P["start"], "end_date": P["end"]},
+                   "fields": "exchange,cal_date,is_open"}).encode()
+req = urllib.request.Request(P["url"], data=body, headers={"Content-Type": "application/json"}, method="POST")
+try:
+    with urllib.request.urlopen(req, timeout=P["timeout"]) as resp:
+        reply = json.loads(resp.read().decode("utf-8", "replace"))
+except (urllib.error.URLError, OSError, ValueError) as e:
+    out(ok=False, kind="unreachable", detail=str(getattr(e, "reason", e)).replace(token, "***"))
+code = reply.get("code") if isinstance(reply, dict) else None
+msg = str(reply.get("msg", "")) if isinstance(reply, dict) else "not a JSON object"
+items = ((reply.get("data") or {}).get("items") or []) if isinstance(reply, dict) else []
+out(ok=code == 0, kind="reply", code=code, msg=msg.replace(token, "***")[:200], rows=len(items))
+'''
+
+
+def check_script(env_file: str, url: str, start: str, end: str, timeout: float = 15.0) -> str:
+    params = json.dumps({"env_file": env_file, "url": url, "start": start, "end": end, "timeout": timeout},
+                        ensure_ascii=True, sort_keys=True)
+    return f"PARAMS = {params!r}\n" + _SCRIPT

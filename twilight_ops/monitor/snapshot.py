@@ -1,0 +1,131 @@
+"""T+00:00 snapshot of the warehouse, run INSIDE the backend container (appended to
+probe.py's text, whose verified consistent-copy routine it reuses).
+
+The backend holds /data/warehouse.duckdb open read-write, so the runbook's `cp` can
+be torn by a checkpoint.  Instead:
+  1. free space first: the database (+ WAL) plus a margin, or refuse;
+  2. copy_once() into a private temp dir beside the destination: inode, size, mtimes
+     and a hash of the headers before and after must match, the WAL must not shrink;
+     bounded retries;
+  3. open the copy read-write once and CHECKPOINT, folding a copied WAL into the one
+     file (the snapshot is then self-contained); reopen it read-only and record every
+     table and its row count; sha256 of the bytes;
+  4. os.link() the copy to the destination: fails if the destination exists, so a
+     snapshot is never overwritten, not even by a race.
+An existing destination is never touched: it is opened read-only and its tables,
+counts and sha256 are reported (`reused`), for the caller to compare with its journal.
+
+Output: one JSON object.  Exit 0 ok; 2 bad params / missing file; 3 no space or no
+consistent copy.
+"""
+
+SNAPSHOT_PARAMS = None  # replaced by phases/snapshot.snapshot_script()
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _quote(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _inspect(duckdb, path):
+    con = duckdb.connect(path, read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2").fetchall()
+        tables = {}
+        for schema, name in rows:
+            key = name if schema == "main" else f"{schema}.{name}"
+            tables[key] = con.execute(f"SELECT count(*) FROM {_quote(schema)}.{_quote(name)}").fetchone()[0]
+        return tables
+    finally:
+        con.close()
+
+
+def _describe(duckdb, path, **extra):
+    st = os.stat(path)
+    return {"ok": True, "path": path, "bytes": st.st_size, "sha256": _sha256(path),
+            "modified": iso_utc(dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)),
+            "tables": _inspect(duckdb, path), **extra}
+
+
+def take_snapshot(p, sleep=time.sleep, copy_file=shutil.copyfile):
+    import duckdb
+
+    src, dest = p["db_path"], p["dest"]
+    if os.path.lexists(dest):
+        if os.path.exists(dest + ".wal"):
+            raise ProbeError("snapshot_wal", f"{dest}.wal exists beside the snapshot: it is not the file this tool made",
+                             EXIT_BAD_INPUT)
+        return _describe(duckdb, dest, reused=True)
+    if not os.path.exists(src):
+        raise ProbeError("missing_file", f"no DuckDB file at {src}", EXIT_BAD_INPUT)
+    parent = os.path.dirname(dest)
+    need = sum(os.path.getsize(f) for f in (src, src + ".wal") if os.path.exists(f))
+    free = shutil.disk_usage(parent).free
+    if free < need + p["margin_bytes"]:
+        raise ProbeError("no_space", f"{parent} has {free / 2**20:.0f} MiB free; the snapshot needs "
+                         f"{need / 2**20:.0f} MiB plus a {p['margin_bytes'] / 2**20:.0f} MiB margin", EXIT_UNREADABLE)
+    tmp = tempfile.mkdtemp(prefix=".twilight-snapshot-", dir=parent)
+    copy = os.path.join(tmp, "snapshot.duckdb")
+    reason = ""
+    try:
+        for attempt in range(1, p["attempts"] + 1):
+            if attempt > 1:
+                sleep(0.05 * 2 ** (attempt - 2))
+            why = copy_once(src, copy, copy_file)
+            if why is not None:
+                reason = why
+                continue
+            copied_at = dt.datetime.now(dt.timezone.utc)
+            had_wal = os.path.exists(copy + ".wal")
+            try:
+                con = duckdb.connect(copy, read_only=False)
+                con.execute("CHECKPOINT")
+                con.close()
+            except duckdb.Error as e:
+                reason = f"the copy did not open: {one_line(e)}"
+                continue
+            if os.path.exists(copy + ".wal"):
+                os.remove(copy + ".wal")     # empty after the checkpoint
+            desc = _describe(duckdb, copy)
+            try:
+                os.link(copy, dest)
+            except FileExistsError:
+                raise ProbeError("snapshot_exists", f"{dest} appeared while the snapshot was taken; left it untouched",
+                                 EXIT_BAD_INPUT) from None
+            os.chmod(dest, 0o640)
+            dfd = os.open(parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+            return {**desc, "path": dest, "reused": False, "copy_attempts": attempt, "wal_folded": had_wal,
+                    "copied_at": iso_utc(copied_at)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    raise ProbeError("torn_copy", f"no consistent copy of {src} after {p['attempts']} attempts (last: {reason})",
+                     EXIT_UNREADABLE)
+
+
+def snapshot_main(p, out=None):
+    stream = out if out is not None else sys.stdout
+    try:
+        result, code = take_snapshot(p), EXIT_OK
+    except ProbeError as e:
+        result, code = {"ok": False, "error": e.message, "kind": e.kind}, e.exit_code
+    except OSError as e:
+        result, code = {"ok": False, "error": one_line(e), "kind": "os_error"}, EXIT_UNREADABLE
+    stream.write(json.dumps(result, separators=(",", ":")) + "\n")
+    stream.flush()
+    return code
+
+
+sys.exit(snapshot_main(json.loads(SNAPSHOT_PARAMS)))

@@ -1,0 +1,284 @@
+"""§0 prerequisites and the T+00:00 snapshot: `inv preflight`.
+
+    run(t, commit=None, snapshot=True) -> PreflightReport
+
+Six checks, each a CheckResult (PASS / FAIL / SKIP with evidence and the fix):
+  commit_pinned         ~/twilight/source HEAD on tvps == the cutover commit (local origin/main after a fetch, or --commit)
+  dependency_prs        every configured PR and the T2.7 lifespan PR merged (GitHub REST: pulls/{n}.merged)
+  ci_green              the configured check run on the cutover commit concluded success
+  tushare_token         a real trade_cal call made from tvps with TUSHARE_TOKEN from ~/twilight/.env answers code 0
+  install_skill_latest  the local scripts/install-skill.sh equals origin/main's, and local main is not behind
+  no_traffic            at most traffic_max_calls /price calls in the last traffic_minutes (audit log, else logs)
+Nothing on tvps changes unless all six pass; then the T+00:00 facts: the backend running,
+healthy, restart count 0, its pullable repo digest, and the snapshot (phases/snapshot.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from typing import Any
+
+from ..builders import git
+from ..builders.compose import compose
+from ..clock import iso, now_utc
+from ..errors import BadInput, CheckFailed, TwilightError, Unreachable
+from ..results import CheckResult, Status, exit_code
+from ..target import Target
+
+SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+INSTALL_SKILL = "scripts/install-skill.sh"
+CHECK_IDS = ("commit_pinned", "dependency_prs", "ci_green", "tushare_token", "install_skill_latest", "no_traffic")
+TITLES = {
+    "commit_pinned": "commit pinned in ~/twilight/source",
+    "dependency_prs": "W4 dependency PRs merged",
+    "ci_green": "integration tests green in CI",
+    "tushare_token": "Tushare token valid",
+    "install_skill_latest": "install-skill.sh is the latest",
+    "no_traffic": "no active /price traffic",
+    "service": "backend running, healthy, 0 restarts",
+    "snapshot": "warehouse snapshot",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PreflightReport:
+    version: str
+    commit: str
+    checks: tuple[CheckResult, ...]
+    t0: tuple[CheckResult, ...]          # T+00:00: service state and snapshot (empty when not reached)
+
+    @property
+    def results(self) -> tuple[CheckResult, ...]:
+        return self.checks + self.t0
+
+    @property
+    def go(self) -> bool:
+        return exit_code(self.results) == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "commit": self.commit,
+                "checks": [r.to_json() for r in self.checks], "t0": [r.to_json() for r in self.t0],
+                "verdict": "go" if self.go else "no-go"}
+
+
+def _fail(id: str, reason: str, fix: str, **evidence: Any) -> CheckResult:
+    return CheckResult(id, Status.FAIL, reason, evidence, fix)
+
+
+def _guard(id: str, fn, *args) -> CheckResult:
+    """A check that could not ask its source is a FAIL naming why (one line), never a traceback."""
+    try:
+        return fn(*args)
+    except (Unreachable, CheckFailed, BadInput, TwilightError) as e:
+        return _fail(id, e.message, e.hint or "fix the cause and re-run `inv preflight`")
+
+
+# ---------------------------------------------------------------- the local repo
+
+def local_repo(t: Target):
+    path = t.settings.local_repo
+    if not (path / ".git").exists():
+        raise BadInput(f"twilight.local_repo {path} is not a git checkout",
+                       "clone twilight-drive there or set twilight.local_repo")
+    return t.local.child(cwd=path)
+
+
+def cutover_commit(t: Target, repo, commit: str | None) -> str:
+    repo.run(git.fetch("origin", "main"), timeout=120)
+    ref = commit or "origin/main"
+    r = repo.run(git.rev_parse(ref), check=False)
+    if not r.ok or not r.stdout.strip():
+        raise BadInput(f"--commit {commit!r} is not a commit in {t.settings.local_repo}" if commit else
+                       f"{t.settings.local_repo} has no origin/main", "fetch the repo, or give a commit it has")
+    return r.stdout.strip()
+
+
+# ---------------------------------------------------------------- the six checks
+
+def commit_pinned(t: Target, cutover: str) -> CheckResult:
+    r = t.ssh.run(git.git("-C", t.layout.source_dir, "rev-parse", "HEAD"), check=False, timeout=30)
+    head = r.stdout.strip()
+    if not r.ok or not re.fullmatch(r"[0-9a-f]{40}", head):
+        return _fail("commit_pinned", f"{t.layout.source_dir} on tvps is not a git checkout ({r.stderr.strip()[:120]})",
+                     f"clone twilight-drive into {t.layout.source_dir} on tvps and check out {cutover[:12]}")
+    if head != cutover:
+        return _fail("commit_pinned", f"tvps source is at {head[:12]}, the cutover commit is {cutover[:12]}",
+                     f"on tvps: git -C {t.layout.source_dir} fetch && git -C {t.layout.source_dir} checkout {cutover}",
+                     tvps_head=head, cutover=cutover)
+    return CheckResult("commit_pinned", Status.PASS, f"tvps source at {head[:12]} = cutover commit", {"commit": head})
+
+
+def dependency_prs(t: Target, gh) -> CheckResult:
+    wanted = list(t.settings.dependency_prs)
+    if t.settings.lifespan_pr is None:
+        return _fail("dependency_prs", "the T2.7 lifespan-injection PR is not configured",
+                     "set twilight.lifespan_pr to its number in invoke.yaml", prs=wanted)
+    wanted.append(t.settings.lifespan_pr)
+    open_, missing, merged = [], [], {}
+    for n in wanted:
+        pull = gh.pull(n)
+        if pull is None:
+            missing.append(n)
+        elif pull.get("merged") is True:
+            merged[n] = str(pull.get("merge_commit_sha") or "")[:12]
+        else:
+            open_.append(f"#{n} ({pull.get('state', '?')}: {str(pull.get('title', ''))[:60]})")
+    if open_ or missing:
+        parts = ([f"not merged: {', '.join(open_)}"] if open_ else []) + (
+            [f"not found: {', '.join(f'#{n}' for n in missing)}"] if missing else [])
+        return _fail("dependency_prs", "; ".join(parts), "merge them first (runbook §0: do not start)",
+                     merged=sorted(merged), not_merged=open_, not_found=missing)
+    return CheckResult("dependency_prs", Status.PASS, f"{len(merged)} PRs merged (incl. T2.7 #{t.settings.lifespan_pr})",
+                       {"merged": sorted(merged)})
+
+
+def ci_green(t: Target, gh, cutover: str) -> CheckResult:
+    name = t.settings.ci_check_name
+    runs = [r for r in gh.check_runs(cutover) if r.get("name") == name]
+    if not runs:
+        return _fail("ci_green", f"no check run named {name!r} on {cutover[:12]}",
+                     "wait for CI on the cutover commit, or set twilight.ci_check_name", commit=cutover)
+    latest = max(runs, key=lambda r: str(r.get("started_at") or ""))
+    ev = {k: latest.get(k) for k in ("name", "status", "conclusion", "html_url")}
+    if latest.get("status") != "completed":
+        return _fail("ci_green", f"{name!r} is still {latest.get('status')} on {cutover[:12]}", "wait for it to finish", **ev)
+    if latest.get("conclusion") != "success":
+        return _fail("ci_green", f"{name!r} concluded {latest.get('conclusion')} on {cutover[:12]}",
+                     f"fix CI first: {latest.get('html_url')}", **ev)
+    return CheckResult("ci_green", Status.PASS, f"{name!r} success on {cutover[:12]}", ev)
+
+
+def tushare_token(t: Target) -> CheckResult:
+    from ..builders import tushare
+    import json
+
+    today = now_utc(t.settings.clock_offset_seconds).date()
+    script = tushare.check_script(t.layout.env_file, t.settings.tushare_url,
+                                  (today - dt.timedelta(days=7)).strftime("%Y%m%d"), today.strftime("%Y%m%d"))
+    r = t.ssh.run(tushare.ARGV, stdin=script, check=False, timeout=60)
+    try:
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:160]
+        return _fail("tushare_token", f"the check could not run on tvps (exit {r.exited}: {tail})",
+                     "tvps needs python3 on PATH for this check")
+    if out.get("ok"):
+        return CheckResult("tushare_token", Status.PASS, f"trade_cal answered code 0 ({out.get('rows')} rows) from tvps",
+                           {"code": 0, "url": t.settings.tushare_url})
+    if out.get("kind") == "reply":
+        return _fail("tushare_token", f"Tushare answered code {out.get('code')}: {out.get('msg')}",
+                     f"renew the token and update TUSHARE_TOKEN in {t.layout.env_file} on tvps",
+                     code=out.get("code"))
+    return _fail("tushare_token", str(out.get("detail")), f"check {t.layout.env_file} and tvps's network",
+                 kind=out.get("kind"))
+
+
+def install_skill_latest(t: Target, repo) -> CheckResult:
+    theirs = repo.run(git.show_file("origin/main", INSTALL_SKILL), check=False)
+    if not theirs.ok:
+        return _fail("install_skill_latest", f"origin/main has no {INSTALL_SKILL}", "check the repo layout")
+    path = t.settings.local_repo / INSTALL_SKILL
+    mine = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+    behind = int(repo.run(git.rev_list_count("main..origin/main"), check=False).stdout.strip() or "0")
+    if mine != theirs.stdout or behind:
+        why = []
+        if mine is None:
+            why.append(f"{path} is missing")
+        elif mine != theirs.stdout:
+            why.append(f"{INSTALL_SKILL} differs from origin/main's")
+        if behind:
+            why.append(f"local main is {behind} commit(s) behind origin/main")
+        return _fail("install_skill_latest", "; ".join(why),
+                     f"in {t.settings.local_repo}: git checkout main && git pull (keep or stash local changes first)",
+                     behind=behind)
+    return CheckResult("install_skill_latest", Status.PASS, "same as origin/main; local main up to date", {"behind": 0})
+
+
+def no_traffic(t: Target) -> CheckResult:
+    from ..phases.monitor import fetch_metrics
+
+    minutes, limit = t.settings.traffic_minutes, t.settings.traffic_max_calls
+    source, calls = "", 0
+    try:
+        m = fetch_metrics(t, minutes / 60)
+        source, calls = f"provider_audit_log (read {m.read_via})", m.total
+    except BadInput as e:          # the running version writes no audit rows (no table): count log lines
+        r = t.ssh.run(compose(t.layout, "logs", t.layout.service, f"--since={int(minutes)}m", "--no-color"),
+                      check=False, timeout=60)
+        if not r.ok:
+            return _fail("no_traffic", f"neither the audit log ({e.message}) nor the backend logs could be read",
+                         "see `inv status`")
+        source = "backend logs (the running version writes no audit rows)"
+        calls = sum("GET /price" in line for line in r.stdout.splitlines())
+    ev: dict[str, Any] = {"source": source, "calls": calls, "minutes": minutes, "max": limit}
+    if calls > limit:
+        return _fail("no_traffic", f"{calls} /price calls in the last {minutes:g} min ({source})",
+                     "wait until the agent is idle and no batch runs (runbook §0), then re-run", **ev)
+    if t.settings.batch_check:
+        b = t.ssh.run(list(t.settings.batch_check), check=False, timeout=60)
+        ev["batch_check"] = {"exit": b.exited, "output": (b.stdout + b.stderr).strip()[-200:]}
+        if not b.ok:
+            return _fail("no_traffic", f"the batch check says a batch is scheduled (exit {b.exited})",
+                         "wait for it or disable it for the cutover window", **ev)
+    return CheckResult("no_traffic", Status.PASS, f"{calls} /price calls in the last {minutes:g} min ({source})", ev)
+
+
+# ---------------------------------------------------------------- T+00:00
+
+def service_state(t: Target, journal_facts: dict) -> CheckResult:
+    svc = t.service(refresh=True)
+    if svc is None:
+        return _fail("service", f"compose lists no {t.settings.service} service", "see `inv status`; abort (runbook T+00:00)")
+    ev = {"state": svc.state, "health": svc.health, "restart_count": svc.restart_count, "version": svc.version,
+          "repo_digest": svc.repo_digest}
+    from ..health import is_healthy
+
+    if not is_healthy(svc.state, svc.health) or svc.restart_count != 0:
+        return _fail("service", f"{svc.service} is {svc.state}, health {svc.health}, restarts {svc.restart_count}",
+                     "abort: the cutover assumes a healthy service (runbook T+00:00); investigate first", **ev)
+    if not svc.repo_digest:
+        return _fail("service", f"the running image {svc.image} has no pullable repo digest",
+                     "it was not pulled from the registry: a rollback could not pin it; investigate first", **ev)
+    recorded = journal_facts.get("pre_digest")
+    if recorded and recorded != svc.repo_digest:
+        return _fail("service", f"the journal's T+00:00 digest is {recorded} but {svc.repo_digest} runs now: "
+                     "the cutover has begun, and T+00:00 facts are recorded once", 
+                     "carry on with the cutover, or `inv rollback` to go back to the recorded digest", **ev)
+    return CheckResult("service", Status.PASS, f"{svc.service} {svc.version} running, healthy, 0 restarts; {svc.repo_digest}", ev)
+
+
+def run(t: Target, commit: str | None = None, snapshot: bool = True) -> PreflightReport:
+    from .. import github
+    from . import snapshot as snap
+
+    if commit is not None and not SHA_RE.fullmatch(commit):
+        raise BadInput(f"--commit {commit!r} is not a commit id", "give 7 to 40 lower-case hex digits")
+    repo = local_repo(t)
+    cutover = cutover_commit(t, repo, commit)
+    gh_token = github.token(t.settings, t.local)
+    checks: list[CheckResult] = []
+    checks.append(_guard("commit_pinned", commit_pinned, t, cutover))
+    with github.GitHub(t.settings, gh_token) as gh:
+        checks.append(_guard("dependency_prs", dependency_prs, t, gh))
+        checks.append(_guard("ci_green", ci_green, t, gh, cutover))
+    checks.append(_guard("tushare_token", tushare_token, t))
+    checks.append(_guard("install_skill_latest", install_skill_latest, t, repo))
+    checks.append(_guard("no_traffic", no_traffic, t))
+    t0: list[CheckResult] = []
+    if exit_code(checks) == 0:
+        if not snapshot:
+            t0.append(CheckResult("snapshot", Status.SKIP, "--no-snapshot: T+00:00 facts not recorded"))
+        else:
+            journal = t.journal()
+            t0.append(service_state(t, journal.facts))
+            if t0[-1].status is Status.PASS:
+                t0.append(_guard("snapshot", snap.take, t, journal))
+                if t0[-1].status is Status.PASS:
+                    svc = t0[0].evidence
+                    journal.facts.update({"pre_version": svc["version"], "pre_digest": svc["repo_digest"],
+                                          "cutover_commit": cutover, "preflight_at": iso(now_utc())})
+                    with t.journals.step(journal, "preflight") as step:
+                        step.evidence.update({"checks": [c.to_json() for c in checks], "commit": cutover})
+                    t.audit("preflight", "go", f"commit {cutover[:12]} pre {svc['repo_digest']}")
+    return PreflightReport(t.version, cutover, tuple(checks), tuple(t0))

@@ -1,0 +1,22 @@
+"""`inv preflight` output: the six §0 rows, then the T+00:00 rows, then go / no-go."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..phases.preflight import TITLES, PreflightReport
+from .checks import table
+
+
+def render(report: PreflightReport, console: Any) -> None:
+    from rich.text import Text
+
+    console.print(table(f"§0 prerequisites for {report.version} (cutover commit {report.commit[:12]})",
+                        report.checks, TITLES))
+    if report.t0:
+        console.print(table("T+00:00 pre-flight snapshot", report.t0, TITLES))
+    if report.go:
+        console.print(Text("verdict: GO — the T+00:00 facts are in the journal; next: inv tag-push --version "
+                           + report.version, style="bold green"))
+    else:
+        console.print(Text("verdict: NO-GO — resolve the FAIL rows first (runbook §0: do not start); nothing on tvps changed"
+                           if not report.t0 else "verdict: NO-GO — see the T+00:00 rows", style="bold red"))
