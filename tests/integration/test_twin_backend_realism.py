@@ -113,7 +113,7 @@ def test_healthy_live_traffic_puts_the_akshare_share_inside_the_band(twin, days)
     assert report["by_status"] == {"200": report["sent"]} and k["liquid"] >= 50
 
     code, out = monitor_json(twin)
-    assert out["total"] == report["sent"] and out["open_total"] == k["liquid"]
+    assert out["total"] == report["sent"] and by(out["market_state"], "market_state") == {"open": k["liquid"], "closed_final": k["history"]}
     assert 50 <= out["akshare_spot_share_open_pct"] <= 90
     assert out["akshare_spot_share_open_pct"] == pytest.approx(70, abs=100 / k["liquid"] + 0.01)  # every-Nth: 7 of 10
     assert out["bands"]["akshare_share"] == "healthy"
@@ -129,7 +129,7 @@ def test_akshare_broken_drops_the_share_to_zero(twin, days):
     report = load("--seconds", "2", "--rps", "20", "--unknown-pct", "0", "--history-pct", "0", "--seed", "12")
     assert report["by_status"] == {"200": report["sent"]}
     code, out = monitor_json(twin)
-    assert out["total"] == out["open_total"] == report["sent"]
+    assert out["total"] == report["sent"] and by(out["market_state"], "market_state") == {"open": report["sent"]}
     assert out["akshare_spot_share_open_pct"] == 0.0
     assert out["bands"]["akshare_share"] == "investigate" and code == 1
     assert by(out["served_by"], "served_by") == {"tushare-daily": report["sent"]}
@@ -141,21 +141,23 @@ def test_akshare_broken_drops_the_share_to_zero(twin, days):
 def test_a_six_percent_500_rate_shows_on_live_traffic(twin, days):
     clock_at(next(days), 13, 30)
     twin_task("twin.fault", "--name", "http_500", "--rate", "0.06")
-    report = load("--seconds", "5", "--rps", "40", "--unknown-pct", "0", "--history-pct", "10", "--seed", "13")
-    assert report["sent"] == 200
-    assert report["by_status"] == {"200": 188, "500": 12}              # every-Nth: 6 of every 100
+    report = load("--seconds", "10", "--rps", "20", "--unknown-pct", "0", "--history-pct", "10", "--seed", "13")
+    sent, failed = report["sent"], report["by_status"].get("500", 0)
+    assert sent >= 100 and set(report["by_status"]) == {"200", "500"}
+    assert abs(failed - 0.06 * sent) < 1                               # every-Nth: 6 of every 100 consecutive
     code, out = monitor_json(twin)
-    assert out["total"] == 200 and by(out["status"], "status") == {200: 188, 500: 12}
-    assert out["err_pct"] == pytest.approx(6.0) and out["bands"]["err_pct"] == "investigate" and code == 1
+    assert out["total"] == sent and out["errors"] == failed
+    assert out["err_pct"] > 5 and out["bands"]["err_pct"] == "investigate" and code == 1
 
 
 def test_audit_write_failures_answer_500_log_it_and_leave_no_row(twin, ex, twin_settings, days):
     clock_at(next(days), 10)
     twin_task("twin.fault", "--name", "audit_write_failed", "--rate", "0.1")
     report = load("--seconds", "2", "--rps", "25", "--unknown-pct", "0", "--history-pct", "0", "--seed", "14")
-    assert report["by_status"] == {"200": 45, "500": 5}
+    failed = report["by_status"].get("500", 0)
+    assert set(report["by_status"]) == {"200", "500"} and abs(failed - 0.1 * report["sent"]) < 1
     _, out = monitor_json(twin)
-    assert out["total"] == 45 and out["errors"] == 0                   # the failed writes are not in the audit
+    assert out["total"] == report["by_status"]["200"] and out["errors"] == 0   # failed writes leave no row
     lay = commands.layout(twin_settings, ex.home)
     logs = ex.run(commands.compose(lay, "logs", "--tail", "200", lay.service), timeout=120).stdout
     assert "ERROR AuditLog write failed" in logs and "error=AuditLogWriteError" in logs
@@ -169,7 +171,7 @@ def test_a_stale_trade_cal_makes_every_call_closing_and_diagnose_says_so(twin, d
     load("--seconds", "2", "--rps", "10", "--unknown-pct", "0", "--history-pct", "0", "--seed", "15")
     _, out = monitor_json(twin)
     assert by(out["market_state"], "market_state") == {"closing": out["total"]} and out["total"] == 20
-    assert out["open_total"] == 0
+    assert out["akshare_spot_share_open_pct"] is None             # no call was "open"
 
     r = inv("diagnose", "--json", cfg=twin.invoke_yaml)
     assert r.returncode == 1, r.stderr
