@@ -165,6 +165,7 @@ def test_runbook_query_as_written_fails_on_the_lock(ex, twin_settings):
 
 def test_monitor_totals_match_the_traffic_sent(twin, days):
     clock_at(next(days), 10)
+    twin_task("twin.fault", "--akshare-fail-rate", "0")            # no fallback: every count below is known
     report = load("--seconds", "3", "--rps", "20", "--unknown-pct", "10", "--history-pct", "20", "--seed", "7")
     assert report["transport_errors"] == 0 and report["sent"] == 60
     k = {"liquid": 0, "unknown": 0, "history": 0, **report["by_kind"]}
@@ -296,6 +297,7 @@ def test_canonical_unit_violation_in_the_logs(twin, twin_settings):
 
 def test_source_chain_length_1_always(twin, days):
     clock_at(next(days), 10)
+    twin_task("twin.fault", "--akshare-fail-rate", "0")            # the Composer never falls back
     load("--seconds", "1", "--rps", "10", "--unknown-pct", "0", "--history-pct", "0")
     code, out = diagnose(twin)
     assert code == 1

@@ -218,8 +218,11 @@ def test_each_fault_changes_what_it_names(tmp_path):
 
 
 def test_every_fault_is_covered_above():
+    # the issue-11 faults are covered in tests/unit/test_twin_backend_realism.py
     assert set(app.FAULTS) == {"close_raw_null", "qfq_without_raw", "legacy_body", "mixed_envelope", "http_500",
-                               "canonical_unit_violation", "chain_exhausted", "slow", "stale_freshness_zero"}
+                               "canonical_unit_violation", "chain_exhausted", "slow", "stale_freshness_zero",
+                               "close_qfq_null_history", "as_of_backwards", "unknown_code_500", "audit_write_failed"}
+    assert set(app.FETCH_FAULTS) == {"akshare_down"}
 
 
 def test_unknown_fault_is_ignored_with_a_warning():

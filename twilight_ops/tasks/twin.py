@@ -52,21 +52,27 @@ def _twin_settings(c, dir):
 
 
 @task(help={
-    "name": "fault to switch on (repeatable), e.g. close_raw_null, http_500, canonical_unit_violation",
-    "clear": "switch every fault off",
+    "name": "fault to switch on (repeatable), e.g. close_raw_null, http_500, akshare_down, audit_write_failed",
+    "clear": "switch every fault off (and the akshare failure share back to its default)",
     "slow_ms": "extra latency for the 'slow' fault",
+    "rate": "fire each named fault on this share (0..1) of the replies it applies to, e.g. 0.06",
+    "akshare_fail_rate": "share (0..1) of akshare-spot calls that fail and fall back to tushare-daily (default 0.3)",
     "dir": "where the twin lives (default ./.twin)",
 }, iterable=["name"])
 @operation
-def fault(c, name=None, clear=False, slow_ms="0", dir=DEFAULT_DIR):
+def fault(c, name=None, clear=False, slow_ms="0", rate="", akshare_fail_rate="", dir=DEFAULT_DIR):
     """Switch the twin backend's /price faults on or off (read per request)."""
     from ..errors import BadInput
     from ..remote import SSHExecutor
     from ..twin import control
 
     names = list(name or [])
-    if not clear and not names:
-        raise BadInput("name a fault or give --clear", "known: " + ", ".join(control.known_faults()))
+    if not clear and not names and akshare_fail_rate == "":
+        raise BadInput("name a fault, give --akshare-fail-rate, or give --clear", "known: " + ", ".join(control.known_faults()))
+    if rate != "" and not names:
+        raise BadInput("--rate needs the fault it applies to", "e.g. --name http_500 --rate 0.06")
+    rates = {n: control.share(rate, "--rate") for n in names} if rate != "" else None
+    ak = control.share(akshare_fail_rate, "--akshare-fail-rate") if akshare_fail_rate != "" else None
     settings, _ = _twin_settings(c, dir)
     with SSHExecutor(settings) as ex:
         if clear:
@@ -77,8 +83,76 @@ def fault(c, name=None, clear=False, slow_ms="0", dir=DEFAULT_DIR):
 
             ms = validate.positive_int(slow_ms, "--slow-ms", 60_000) if str(slow_ms) != "0" else 0
             params = {"slow_ms": ms} if ms else {}
-            control.set_faults(ex, settings, names, **params)
-            console.print("faults on: " + ", ".join(names))
+            control.set_faults(ex, settings, names, rates=rates, akshare_fail_rate=ak, **params)
+            console.print("faults on: " + (", ".join(names) or "none")
+                          + (f" at rate {rates[names[0]]:g}" if rates else "")
+                          + (f"; akshare-spot fails on {ak:g} of calls" if ak is not None else ""))
+
+
+@task(help={
+    "ttl": "quote cache TTL during OPEN, seconds (0..86400), e.g. 5 for a quick cache check",
+    "clear": "back to the image's CACHE_TTL_SECONDS (60)",
+    "dir": "where the twin lives (default ./.twin)",
+})
+@operation
+def cache(c, ttl="", clear=False, dir=DEFAULT_DIR):
+    """Set the twin backend's quote cache TTL (cache.json, read per request)."""
+    from ..errors import BadInput
+    from ..remote import SSHExecutor
+    from ..twin import control
+
+    if (ttl == "") == (not clear):
+        raise BadInput("give exactly one of --ttl SECONDS or --clear", "e.g. --ttl 5")
+    seconds = None if clear else _number(ttl, "--ttl")
+    settings, _ = _twin_settings(c, dir)
+    with SSHExecutor(settings) as ex:
+        control.set_cache_ttl(ex, settings, seconds)
+    console.print("cache TTL back to the default" if clear else f"cache TTL {seconds:g} s")
+
+
+@task(help={
+    "stale": "end the trade_cal seed before the twin's today: every call then says market_state 'closing'",
+    "fresh": "the fresh seed twin.up writes (every weekday 2015..2035)",
+    "dir": "where the twin lives (default ./.twin)",
+})
+@operation
+def trade_cal(c, stale=False, fresh=False, dir=DEFAULT_DIR):
+    """Make the twin backend's trade_cal seed stale or fresh (runbook §4: all 'closing')."""
+    import datetime as dt
+
+    from ..clock import now_utc
+    from ..errors import BadInput
+    from ..remote import SSHExecutor
+    from ..twin import control
+
+    if stale == fresh:
+        raise BadInput("give exactly one of --stale or --fresh", "e.g. --stale")
+    settings, _ = _twin_settings(c, dir)
+    today = now_utc(settings.clock_offset_seconds).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    seed = control.trade_cal_seed(stale_before=today if stale else None)
+    with SSHExecutor(settings) as ex:
+        control.set_trade_cal(ex, settings, seed)
+    console.print(f"trade_cal seed ends {today - dt.timedelta(days=1)} (stale)" if stale else "trade_cal seed fresh")
+
+
+@task(help={
+    "name": "skill_missing | legacy_prompt | price_unavailable",
+    "clear": "switch the Hermes fault off",
+    "dir": "where the twin lives (default ./.twin)",
+})
+@operation
+def hermes_fault(c, name="", clear=False, dir=DEFAULT_DIR):
+    """Switch the operator-side Hermes stand-in's fault on or off."""
+    from ..errors import BadInput
+    from ..twin.operator_side import HERMES_FAULTS, set_hermes_fault
+    from ..twin.state import load_or_new
+
+    if bool(name) == bool(clear):
+        raise BadInput("give exactly one of --name FAULT or --clear", "known: " + ", ".join(HERMES_FAULTS))
+    if not (_dir(dir) / "state.json").exists():
+        raise BadInput(f"no twin at {_dir(dir)}", "run `inv twin.up` first")
+    set_hermes_fault(load_or_new(_dir(dir)).hermes_home, None if clear else name)
+    console.print("hermes fault cleared" if clear else f"hermes fault on: {name}")
 
 
 @task(help={

@@ -21,7 +21,7 @@ import yaml
 from ..config import Settings
 from ..errors import TwilightError
 from . import procs, sshd
-from .state import TwinState, load_or_new
+from .state import TwinState, hermes_config, load_or_new
 
 VERSIONS = ("v0.2.0", "v0.3.0-w4-cutover")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -102,6 +102,13 @@ def up(base: Path, say: Say = print) -> TwinState:
     with part("tvps tree", say):
         write_tree(st, uid, gid)
 
+    with part("operator", say):  # the Hermes stand-in on the operator's side
+        from ..secret import Secret
+        from .operator_side import install_hermes
+
+        token = Secret((st.remote_root / ".tokens/operator-test").read_text().strip())
+        install_hermes(st, f"http://127.0.0.1:{st.api_port}", token)
+
     write_invoke_yaml(st)
 
     with part("backend", say):
@@ -156,6 +163,9 @@ def write_tree(st: TwinState, uid: int, gid: int) -> None:
     env_file = root / ".env"
     if not env_file.exists():
         env_file.write_text(f"TUSHARE_TOKEN={pysecrets.token_hex(20)}\nOPERATOR_TOKEN={operator_token}\n")
+    from .control import trade_cal_seed
+
+    (root / "data/trade_cal.json").write_bytes(trade_cal_seed())  # fresh on every up (twin.trade-cal --stale ages it)
     for p in [root, *root.rglob("*")]:
         os.chown(p, uid, gid)
     for p in (token_file, env_file):
@@ -295,6 +305,7 @@ def _standins_status(st: TwinState) -> dict:
         "tushare": {"url": st.tushare_url},
         "git": {"origin": str(st.origin_repo), "operator_clone": str(st.operator_clone),
                 "tvps_source": str(st.tvps_source), "commits": st.drive_commits},
+        "hermes": hermes_config(st),
     }
 
 

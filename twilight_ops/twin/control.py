@@ -20,7 +20,8 @@ from ..errors import BadInput
 from ..remote import SSHExecutor
 
 
-def known_faults() -> list[str]:
+def backend_app():
+    """The stand-in backend's app.py as a module (it ships in the image as a script)."""
     import importlib.util
     import sys
 
@@ -31,18 +32,44 @@ def known_faults() -> list[str]:
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules[name] = module
         spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sorted(module.FAULTS)
+    return module
+
+
+def known_faults() -> list[str]:
+    return list(backend_app().KNOWN_FAULTS)
+
+
+def share(value: object, what: str) -> float:
+    """A share 0..1 given on the command line (0.06 = 6 %); BadInput otherwise."""
+    import math
+
+    try:
+        n = float(str(value))
+    except ValueError:
+        raise BadInput(f"{what} {str(value)[:20]!r} is not a number", f"give a share from 0 to 1, e.g. {what} 0.06") from None
+    if not math.isfinite(n) or not 0 <= n <= 1:
+        raise BadInput(f"{what} {str(value)[:20]!r} is not a share from 0 to 1", f"e.g. {what} 0.06 for 6 %")
+    return n
 
 
 def _data_dir(ex: SSHExecutor, settings: Settings) -> str:
     return posixpath.dirname(layout(settings, ex.home).warehouse)
 
 
-def set_faults(ex: SSHExecutor, settings: Settings, names: list[str], **params: object) -> None:
+def set_faults(ex: SSHExecutor, settings: Settings, names: list[str], *, rates: dict[str, float] | None = None,
+               akshare_fail_rate: float | None = None, **params: object) -> None:
+    """Write faults.json: `names` on every reply they apply to, or on `rates[name]` of them;
+    `akshare_fail_rate` replaces the backend's default share of failing akshare-spot calls."""
     known = known_faults()
-    for n in names:
+    for n in [*names, *(rates or {})]:
         if n not in known:
             raise BadInput(f"fault {n!r} is unknown", "known: " + ", ".join(known))
+    for n, r in (rates or {}).items():
+        share(r, f"rate of {n}")
+    if akshare_fail_rate is not None:
+        params["akshare_fail_rate"] = share(akshare_fail_rate, "--akshare-fail-rate")
+    if rates:
+        params["rates"] = dict(rates)
     body = {"price": names, **params}
     ex.write_file(posixpath.join(_data_dir(ex, settings), "faults.json"), json.dumps(body).encode(), mode=0o644)
 
@@ -83,3 +110,33 @@ def run_version(ex: SSHExecutor, settings: Settings, version: str, timeout: int 
     lay = layout(settings, ex.home)
     ex.run(compose_cmd.compose_pull(lay, version), timeout=300)
     ex.run(compose_cmd.compose_up(lay, version, wait_timeout=timeout), timeout=timeout + 60)
+
+
+def set_cache_ttl(ex: SSHExecutor, settings: Settings, seconds: float | None) -> None:
+    """cache.json {"ttl_seconds": N} (read per request); None removes it (back to CACHE_TTL_SECONDS)."""
+    path = posixpath.join(_data_dir(ex, settings), "cache.json")
+    if seconds is None:
+        ex.run(["rm", "-f", "--", path])
+        return
+    if not 0 <= seconds <= 86400:
+        raise BadInput(f"--ttl {seconds:g} is out of range", "give 0 to 86400 seconds")
+    ex.write_file(path, json.dumps({"ttl_seconds": seconds}).encode(), mode=0o644)
+
+
+TRADE_CAL_FIRST = dt.date(2015, 1, 1)
+TRADE_CAL_LAST = dt.date(2035, 12, 31)
+
+
+def trade_cal_seed(stale_before: dt.date | None = None, holidays: tuple[dt.date, ...] = ()) -> bytes:
+    """The twin's trade_cal seed: every weekday open over 2015..2035 (the tool's weekday fallback
+    agrees, so any weekday can be chosen with twin.clock), minus `holidays`; with `stale_before`
+    it ends the day before that date, so from then on the backend says "closing" on every call."""
+    app = backend_app()
+    last = TRADE_CAL_LAST if stale_before is None else stale_before - dt.timedelta(days=1)
+    if last < TRADE_CAL_FIRST:
+        raise BadInput(f"a seed ending {last} would be empty", f"choose a date after {TRADE_CAL_FIRST}")
+    return json.dumps(app.trade_cal_seed(TRADE_CAL_FIRST, last, tuple(holidays)), separators=(",", ":")).encode()
+
+
+def set_trade_cal(ex: SSHExecutor, settings: Settings, seed: bytes) -> None:
+    ex.write_file(posixpath.join(_data_dir(ex, settings), "trade_cal.json"), seed, mode=0o644)

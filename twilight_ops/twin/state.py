@@ -82,12 +82,37 @@ class TwinState:
     @property
     def tvps_source(self) -> Path:
         return self.remote_root / "source"
+    @property
+    def operator_dir(self) -> Path:
+        """The operator's machine: the Hermes stand-in and its home (and the local twilight-drive repo)."""
+        return self.base / "operator"
+
+    @property
+    def hermes_home(self) -> Path:
+        return self.operator_dir / "hermes-home"
+
+    @property
+    def hermes_bin_dir(self) -> Path:
+        return self.operator_dir / "bin"
 
     def save(self) -> None:
         path = self.base / "state.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2))
         os.replace(tmp, path)
+
+
+def hermes_config(st: TwinState) -> dict:
+    """Where the twin's Hermes stand-in lives, as the config keys agent-smoke and
+    hermes-reinstall will read (HERMES_HOME for the commands' environment, the bin dir for PATH)."""
+    return {
+        "hermes_home": str(st.hermes_home),
+        "hermes_bin": str(st.hermes_bin_dir / "hermes"),
+        "hermes_path": str(st.hermes_bin_dir),
+        "hermes_skills_dir": str(st.hermes_home / "skills"),
+        "hermes_startup_log": str(st.hermes_home / "logs" / "startup.log"),
+        "hermes_register_pattern": r"registered skill stock-research\b",
+    }
 
 
 def load_or_new(base: Path) -> TwinState:

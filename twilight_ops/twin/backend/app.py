@@ -13,26 +13,43 @@ Environment (read once at start-up)
     TWILIGHT_DATA_DIR       where clock.json and faults.json live, default /data
 
 Files (read on every request, so a test or an operator flips them without a restart)
-    clock.json   {"offset_seconds": N}   backend now = wall clock + N (same as the tool's
-                                         twilight.clock_offset_seconds)
-    faults.json  {"price": "<fault>" | ["<fault>", ...], "slow_ms": 800}   (FAULTS below)
+    clock.json      {"offset_seconds": N}   backend now = wall clock + N (same as the tool's
+                                            twilight.clock_offset_seconds)
+    cache.json      {"ttl_seconds": N}      quote cache TTL during "open" (overrides CACHE_TTL_SECONDS)
+    trade_cal.json  Tushare's trade_cal answer {"data": {"fields": [...], "items": [...]}}: the
+                    MarketState resolver's seed.  Its closed days are "closed"; a day it does not
+                    cover (a stale seed) is "closing" on every call.  Absent: every weekday trades.
+    faults.json     {"price": "<fault>" | ["<fault>", ...], "slow_ms": 800,
+                     "rates": {"<fault>": 0.06}, "akshare_fail_rate": 0.3}   (KNOWN_FAULTS below)
         close_raw_null  qfq_without_raw  legacy_body  mixed_envelope  stale_freshness_zero
         http_500  canonical_unit_violation  chain_exhausted (502)  slow (+slow_ms latency)
-        Unknown names are ignored with one stderr warning.
+        close_qfq_null_history  as_of_backwards  unknown_code_500  audit_write_failed (500, no audit row)
+        akshare_down (every akshare-spot call fails: tushare-daily serves)
+        "rates" makes a fault fire on that share of the replies it applies to, every-Nth style
+        (0.06: 6 of every 100), so a test knows the count.  Unknown names are ignored with one
+        stderr warning.
 
-Known market states (Asia/Shanghai session hours, Mon-Fri; holidays are not modelled):
+The Composer chain: in a live state (open, closing) akshare-spot is asked first and fails on
+akshare_fail_rate of the calls (default 0.3, every-Nth: calls 4, 7, 10 of every 10); then
+tushare-daily serves the same snapshot and source_chain is [akshare-spot, tushare-daily].
+Only cache misses ask the chain; a cache hit reports the provider that served the cached quote.
+
+Known market states (Asia/Shanghai session hours; trading days from trade_cal.json, else Mon-Fri):
     pre_open      before 09:30
     open          09:30-11:30 and 13:00-15:00
     lunch_break   11:30-13:00
     closed_final  from 15:00; also every historical (?date=) quote
-    closed        Saturday and Sunday
+    closed        a non-trading day (Saturday, Sunday, a closed day of the calendar)
+    closing       every call while the trade_cal seed does not cover today (stale); quotes are
+                  fetched live (as_of = now) and never cached, so freshness_seconds stays 0
 
 Warehouse file: opened once at start-up and held read-write until SIGTERM (CHECKPOINT, then
 close), so no other process can open it meanwhile.  When running as root it is chowned to the
 owner of its directory (the operator on the host), like a file the operator could restore.
 
 Audit: one provider_audit_log row per /price request that passed authentication —
-successes and every error (400, 404, 5xx, 502).  401s are not recorded: unauthenticated
+successes and every error (400, 404, 5xx, 502) — except when the audit write itself fails
+(audit_write_failed: 500, logged "ERROR AuditLog write failed", no row).  401s are not recorded: unauthenticated
 callers must not be able to write to the warehouse.  Each request logs one stderr line
 "HTTP <status> GET /price ..." (a 502 reads "HTTP 502 ... error=ChainExhausted").
 
@@ -64,7 +81,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-MARKET_STATES = ("pre_open", "open", "lunch_break", "closed_final", "closed")
+MARKET_STATES = ("pre_open", "open", "lunch_break", "closed_final", "closed", "closing")
+LIVE_STATES = ("open", "closing")  # the Composer asks akshare-spot first and quotes as_of = now
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991; needs no tzdata
 SESSIONS = ((dtime(9, 30), dtime(11, 30)), (dtime(13, 0), dtime(15, 0)))
 SESSION_MINUTES = 240
@@ -77,10 +95,67 @@ CODE_RE = re.compile(r"^\d{6}\.(?:SH|SZ|BJ)$")
 # ----------------------------------------------------------------------------- clock and sessions
 
 
-def market_state(now: datetime) -> str:
-    """The session state at `now` (any timezone-aware instant)."""
+@dataclasses.dataclass(frozen=True)
+class TradeCalendar:
+    """The trade_cal seed: which days in [first, last] the exchange is open (Tushare's trade_cal rows)."""
+
+    first: date
+    last: date
+    closed: frozenset[date]  # days in [first, last] with is_open = 0
+
+    def is_open(self, day: date) -> bool | None:
+        """True / False for a day the seed covers; None past its ends (the seed is stale there)."""
+        if not self.first <= day <= self.last:
+            return None
+        return day not in self.closed
+
+
+TRADE_CAL_FIELDS = ["exchange", "cal_date", "is_open", "pretrade_date"]
+
+
+def trade_cal_seed(first: date, last: date, holidays: tuple[date, ...] = (), exchange: str = "SSE") -> dict[str, Any]:
+    """A trade_cal seed as Tushare's API answers it: weekdays open except `holidays`."""
+    items, day, previous = [], first, None
+    while day <= last:
+        is_open = day.weekday() < 5 and day not in holidays
+        items.append([exchange, day.strftime("%Y%m%d"), int(is_open), previous.strftime("%Y%m%d") if previous else None])
+        if is_open:
+            previous = day
+        day += timedelta(days=1)
+    return {"api_name": "trade_cal", "data": {"fields": TRADE_CAL_FIELDS, "items": items}}
+
+
+def parse_trade_cal(raw: Any) -> TradeCalendar:
+    """A trade_cal seed -> TradeCalendar; ValueError naming what is wrong."""
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("fields"), list) or not isinstance(data.get("items"), list):
+        raise ValueError('not a trade_cal answer: expected {"data": {"fields": [...], "items": [...]}}')
+    fields = data["fields"]
+    if "cal_date" not in fields or "is_open" not in fields:
+        raise ValueError("trade_cal fields lack cal_date or is_open")
+    i_date, i_open = fields.index("cal_date"), fields.index("is_open")
+    days: dict[date, bool] = {}
+    for item in data["items"]:
+        try:
+            days[datetime.strptime(str(item[i_date]), "%Y%m%d").date()] = int(item[i_open]) == 1
+        except (IndexError, TypeError, ValueError):
+            raise ValueError(f"trade_cal item {str(item)[:60]} is not [exchange, YYYYMMDD, 0|1, ...]") from None
+    if not days:
+        raise ValueError("trade_cal has no items")
+    return TradeCalendar(min(days), max(days), frozenset(d for d, is_open in days.items() if not is_open))
+
+
+def market_state(now: datetime, calendar: TradeCalendar | None = None) -> str:
+    """The session state at `now` (any timezone-aware instant).
+
+    Without a calendar every weekday trades.  With one, its closed days are "closed", and a
+    day it does not cover is "closing" (the resolver's answer when the trade_cal seed is stale).
+    """
     local = now.astimezone(SHANGHAI)
-    if local.weekday() >= 5:
+    trading = calendar.is_open(local.date()) if calendar is not None else local.weekday() < 5
+    if trading is None:
+        return "closing"
+    if not trading:
         return "closed"
     t = local.time()
     (am_open, am_close), (pm_open, pm_close) = SESSIONS
@@ -98,19 +173,32 @@ def previous_weekday(day: date) -> date:
     return day
 
 
+def previous_trading_day(day: date, calendar: TradeCalendar | None = None) -> date:
+    """The trading day before `day`: from the calendar where it covers, else the previous weekday."""
+    day -= timedelta(days=1)
+    while not _trades(day, calendar):
+        day -= timedelta(days=1)
+    return day
+
+
+def _trades(day: date, calendar: TradeCalendar | None) -> bool:
+    known = calendar.is_open(day) if calendar is not None else None
+    return day.weekday() < 5 if known is None else known
+
+
 def at_shanghai(day: date, t: dtime) -> datetime:
     return datetime.combine(day, t, SHANGHAI)
 
 
-def served_session(now: datetime) -> tuple[date, datetime]:
+def served_session(now: datetime, calendar: TradeCalendar | None = None) -> tuple[date, datetime]:
     """Outside "open": (trade_date, close instant) of the session whose data is served."""
     local = now.astimezone(SHANGHAI)
-    state = market_state(now)
+    state = market_state(now, calendar)
     if state == "lunch_break":
         return local.date(), at_shanghai(local.date(), SESSIONS[0][1])
     if state == "closed_final":
         return local.date(), at_shanghai(local.date(), SESSIONS[1][1])
-    day = previous_weekday(local.date())  # pre_open and weekends serve the last full session
+    day = previous_trading_day(local.date(), calendar)  # pre_open and closed days serve the last full session
     return day, at_shanghai(day, SESSIONS[1][1])
 
 
@@ -209,6 +297,7 @@ class Quote:
     source: str
     source_chain: tuple[str, ...]
     market_state: str
+    historical: bool = False  # answered a ?date= before today
 
 
 class QuoteError(Exception):
@@ -220,30 +309,36 @@ class QuoteError(Exception):
 
 
 def provider_chain(state: str) -> tuple[str, ...]:
-    return (SPOT, DAILY) if state == "open" else (DAILY, SPOT)
+    return (SPOT, DAILY) if state in LIVE_STATES else (DAILY, SPOT)
 
 
-def fetch_quote(code: str, now: datetime, day: date | None = None) -> Quote:
-    """What the provider chain returns for `code` at `now` (latest) or on `day` (history)."""
+def fetch_quote(code: str, now: datetime, day: date | None = None, *,
+                calendar: TradeCalendar | None = None, akshare_ok: bool = True) -> Quote:
+    """What the Composer's provider chain returns for `code` at `now` (latest) or on `day` (history).
+
+    In a live state (open, closing) akshare-spot is asked first; when it fails (`akshare_ok`
+    False) tushare-daily serves the same intraday snapshot and source_chain holds both.
+    """
     if not CODE_RE.fullmatch(code or ""):
         raise QuoteError(400, "BadRequest", f"code {code[:32]!r} is not a ts_code like 600519.SH")
     today = now.astimezone(SHANGHAI).date()
     if day is not None and day > today:
         raise QuoteError(400, "BadRequest", f"date {day} is in the future")
-    state = "closed_final" if day is not None and day < today else market_state(now)
+    state = "closed_final" if day is not None and day < today else market_state(now, calendar)
     chain = provider_chain(state)
     if code not in LISTINGS:
         raise QuoteError(502, "ChainExhausted", f"no provider in {list(chain)} knows {code}", chain)
     latest = adj_factor(code, today)
     if day is not None and day < today:
-        if day.weekday() >= 5:
+        if day.weekday() >= 5 or (calendar is not None and calendar.is_open(day) is False):
             raise QuoteError(404, "NoTradingDay", f"{day} is not a trading day")
         close_at = at_shanghai(day, SESSIONS[1][1])
-        return Quote(code, day, daily_bar(code, day), adj_factor(code, day), latest, close_at, DAILY, chain[:1], state)
-    if state == "open":
+        return Quote(code, day, daily_bar(code, day), adj_factor(code, day), latest, close_at, DAILY, chain[:1], state, historical=True)
+    if state in LIVE_STATES:
         bar = daily_bar(code, today, session_progress(now))
-        return Quote(code, today, bar, latest, latest, now, SPOT, chain[:1], state)
-    trade_date, close_at = served_session(now)
+        tried = chain[:1] if akshare_ok else chain[:2]
+        return Quote(code, today, bar, latest, latest, now, tried[-1], tried, state)
+    trade_date, close_at = served_session(now, calendar)
     bar = daily_bar(code, trade_date, session_progress(close_at))
     return Quote(code, trade_date, bar, adj_factor(code, trade_date), latest, close_at, DAILY, chain[:1], state)
 
@@ -303,17 +398,24 @@ def new_tool_call_id() -> str:
 
 
 class QuoteCache:
-    """Per-code cache of quotes fetched during "open"; an entry lives `ttl` seconds."""
+    """Per-code cache of quotes fetched during "open"; an entry lives `ttl` seconds.
+
+    Nothing is cached in any other state, "closing" included: there every call is a fetch
+    and freshness_seconds stays 0 (runbook §4, "always-CLOSING state").
+    """
 
     def __init__(self, ttl: float):
         self.ttl = ttl
         self._entries: dict[str, Quote] = {}
         self._lock = threading.Lock()
 
-    def get(self, code: str, now: datetime, fetch: Callable[[], Quote]) -> Quote:
+    def get(self, code: str, now: datetime, fetch: Callable[[], Quote], ttl: float | None = None,
+            state: str | None = None) -> Quote:
+        ttl = self.ttl if ttl is None else ttl
+        state = market_state(now) if state is None else state
         with self._lock:
             hit = self._entries.get(code)
-            if hit is not None and 0 <= (now - hit.as_of).total_seconds() < self.ttl and market_state(now) == "open":
+            if hit is not None and 0 <= (now - hit.as_of).total_seconds() < ttl and state == "open":
                 return hit
             quote = fetch()
             if quote.market_state == "open":
@@ -321,6 +423,25 @@ class QuoteCache:
             else:
                 self._entries.pop(code, None)
             return quote
+
+
+class EveryNth:
+    """Deterministic shares: of every run of calls under one key, a `rate` share fires, spread
+    evenly (rate 0.3: calls 4, 7, 10 of every 10; rate 0.06: 6 of every 100).  Same calls, same
+    answers, so a test knows how many fired; the count restarts when the rate changes."""
+
+    SCALE = 1_000_000
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def fires(self, key: str, rate: float) -> bool:
+        r = round(min(1.0, max(0.0, rate)) * self.SCALE)
+        with self._lock:
+            k = self._counts.get((key, r), 0)
+            self._counts[(key, r)] = k + 1
+        return (k + 1) * r // self.SCALE > k * r // self.SCALE
 
 
 # ----------------------------------------------------------------------------- replies and faults
@@ -335,6 +456,7 @@ class Reply:
     chain: tuple[str, ...] = ()
     delay: float = 0.0  # seconds the handler waits before answering (fault "slow")
     note: str | None = None  # an extra stderr line
+    audited: bool = True  # False: the audit write failed, so no provider_audit_log row
 
 
 Fault = Callable[[Reply, Mapping[str, Any]], Reply]
@@ -377,9 +499,49 @@ def _slow(reply: Reply, params: Mapping[str, Any]) -> Reply:
     return dataclasses.replace(reply, delay=reply.delay + slow_ms / 1000)
 
 
+def _close_qfq_null_history(reply: Reply, params: Mapping[str, Any]) -> Reply:
+    """The adj_factor lookup for past dates is broken: history keeps close_raw, loses close_qfq."""
+    if reply.quote is None or not reply.quote.historical or "close_qfq" not in reply.body:
+        return reply
+    return dataclasses.replace(reply, body={**reply.body, "close_qfq": None})
+
+
+AS_OF_STEP_BACK = 60  # seconds
+
+
+def _as_of_backwards(reply: Reply, params: Mapping[str, Any]) -> Reply:
+    """A clock bug: the served as_of moves back as the cached quote ages (age g -> as_of - 60 - 2g)."""
+    if reply.quote is None or "as_of" not in reply.body:
+        return reply
+    age = reply.body.get("freshness_seconds")
+    age = age if isinstance(age, int) else 0
+    served = reply.quote.as_of - timedelta(seconds=AS_OF_STEP_BACK + 2 * age)
+    body = {**reply.body, "as_of": rfc3339(served)}
+    if "freshness_seconds" in body:
+        body["freshness_seconds"] = AS_OF_STEP_BACK + 3 * age
+    return dataclasses.replace(reply, body=body)
+
+
+def _unknown_code_500(reply: Reply, params: Mapping[str, Any]) -> Reply:
+    """The Composer's unknown-code path raises instead of answering 502 ChainExhausted."""
+    code = str(reply.body.get("ts_code") or "")
+    return dataclasses.replace(reply, status=500, body={"error": "InternalServerError", "detail": "KeyError"},
+                               error="InternalServerError",
+                               note=f"ERROR unhandled: KeyError: {code!r} in Composer.resolve (fault injected: unknown_code_500)")
+
+
+def _audit_write_failed(reply: Reply, params: Mapping[str, Any]) -> Reply:
+    """The AuditLog insert fails inside the request, so the request fails: 500, and no audit row."""
+    return dataclasses.replace(reply, status=500, body={"error": "AuditLogWriteError", "detail": "provider_audit_log insert failed"},
+                               error="AuditLogWriteError", audited=False,
+                               note="ERROR AuditLog write failed: IOException: could not append to provider_audit_log "
+                                    "(fault injected: audit_write_failed); answering 500")
+
+
 _UNIT_DETAIL = "akshare-spot returned amount in yuan; canonical unit is kyuan"
 
-# name -> transform of a successful reply.  Add a fault by adding an entry.
+# name -> transform of a reply.  Add a fault by adding an entry (and, unless it changes only
+# successful replies, a predicate in APPLIES_TO).
 FAULTS: dict[str, Fault] = {
     "close_raw_null": _close_raw_null,
     "qfq_without_raw": _qfq_without_raw,
@@ -390,17 +552,87 @@ FAULTS: dict[str, Fault] = {
     "canonical_unit_violation": _error(500, "CanonicalUnitViolation", _UNIT_DETAIL, f"ERROR CanonicalUnitViolation: {_UNIT_DETAIL}"),
     "chain_exhausted": _error(502, "ChainExhausted", "fault injected: every provider in the chain failed"),
     "slow": _slow,
+    "close_qfq_null_history": _close_qfq_null_history,
+    "as_of_backwards": _as_of_backwards,
+    "unknown_code_500": _unknown_code_500,
+    "audit_write_failed": _audit_write_failed,
 }
-ALWAYS = {"slow"}  # faults that also apply to error replies
+# Faults that act before a reply exists (App.price reads them), not as reply transforms.
+FETCH_FAULTS: dict[str, str] = {
+    "akshare_down": "akshare-spot fails on every call (or on faults.json rates.akshare_down of them): "
+                    "the Composer falls back to tushare-daily",
+}
+KNOWN_FAULTS = sorted({*FAULTS, *FETCH_FAULTS})
+ALWAYS = {"slow", "audit_write_failed"}  # faults that also apply to error replies
 
 
-def apply_faults(reply: Reply, names: list[str], params: Mapping[str, Any], warn: Callable[[str], None]) -> Reply:
+def _is_chain_exhausted(reply: Reply) -> bool:
+    return reply.status == 502 and reply.error == "ChainExhausted" and reply.quote is None
+
+
+# name -> which replies the fault changes; default: successful ones
+APPLIES_TO: dict[str, Callable[[Reply], bool]] = {
+    **{name: (lambda reply: True) for name in ALWAYS},
+    "unknown_code_500": _is_chain_exhausted,
+}
+
+
+def _successful(reply: Reply) -> bool:
+    return reply.status == 200
+
+
+AKSHARE_FAIL_RATE = 0.3  # default share of akshare-spot calls that fail (faults.json akshare_fail_rate)
+
+
+def valid_rate(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def fault_rates(params: Mapping[str, Any], warn: Callable[[str], None]) -> dict[str, float]:
+    """faults.json "rates": {fault: share 0..1}; bad entries are dropped with a warning."""
+    raw = params.get("rates")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        warn(f"WARNING faults.json rates {str(raw)[:40]!r} is not an object; ignored")
+        return {}
+    rates = {}
+    for name, rate in raw.items():
+        if valid_rate(rate):
+            rates[str(name)] = float(rate)
+        else:
+            warn(f"WARNING faults.json rates.{name} {rate!r} is not a share between 0 and 1; ignored")
+    return rates
+
+
+def akshare_fail_rate(names: list[str], params: Mapping[str, Any], warn: Callable[[str], None]) -> float:
+    """The share of akshare-spot calls that fail: 1 (or its rate) under akshare_down, else
+    faults.json akshare_fail_rate, else AKSHARE_FAIL_RATE."""
+    if "akshare_down" in names:
+        return fault_rates(params, warn).get("akshare_down", 1.0)
+    rate = params.get("akshare_fail_rate", AKSHARE_FAIL_RATE)
+    if not valid_rate(rate):
+        warn(f"WARNING faults.json akshare_fail_rate {rate!r} is not a share between 0 and 1; using {AKSHARE_FAIL_RATE}")
+        return AKSHARE_FAIL_RATE
+    return float(rate)
+
+
+def apply_faults(reply: Reply, names: list[str], params: Mapping[str, Any], warn: Callable[[str], None],
+                 gate: EveryNth | None = None) -> Reply:
+    """Apply each named fault the reply qualifies for; a fault with a rate (faults.json "rates")
+    fires on that share of the replies it qualifies for (needs `gate`; without one it always fires)."""
+    rates = fault_rates(params, warn) if gate is not None else {}
     for name in names:
         fault = FAULTS.get(name)
         if fault is None:
-            warn(f"WARNING unknown fault {name!r} ignored; known: {', '.join(sorted(FAULTS))}")
-        elif reply.status == 200 or name in ALWAYS:
-            reply = fault(reply, params)
+            if name not in FETCH_FAULTS:
+                warn(f"WARNING unknown fault {name!r} ignored; known: {', '.join(KNOWN_FAULTS)}")
+            continue
+        if not APPLIES_TO.get(name, _successful)(reply):
+            continue
+        if gate is not None and name in rates and not gate.fires(name, rates[name]):
+            continue
+        reply = fault(reply, params)
     return reply
 
 
@@ -521,7 +753,9 @@ class App:
         self.config = config
         self.audit = audit
         self.cache = QuoteCache(config.cache_ttl)
+        self.gate = EveryNth()
         self._warned: set[str] = set()
+        self._calendar: tuple[tuple[int, int], TradeCalendar | None] | None = None  # (mtime_ns, size), parsed
 
     def _read_json(self, name: str) -> Any:
         path = self.config.data_dir / name
@@ -546,29 +780,65 @@ class App:
             offset = 0
         return datetime.now(timezone.utc) + timedelta(seconds=offset)
 
+    def cache_ttl(self) -> float:
+        """cache.json {"ttl_seconds": N} if present and valid, else CACHE_TTL_SECONDS."""
+        raw = self._read_json("cache.json")
+        ttl = raw.get("ttl_seconds") if isinstance(raw, dict) else None
+        if ttl is None:
+            return self.config.cache_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 <= ttl <= 86400:
+            self.warn_once(f"WARNING cache.json ttl_seconds {ttl!r} is not 0..86400 seconds; using {self.config.cache_ttl:g}")
+            return self.config.cache_ttl
+        return float(ttl)
+
+    def calendar(self) -> TradeCalendar | None:
+        """trade_cal.json, parsed again only when the file changes; None without one (weekdays trade)."""
+        path = self.config.data_dir / "trade_cal.json"
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        key = (st.st_mtime_ns, st.st_size)
+        if self._calendar is None or self._calendar[0] != key:
+            try:
+                parsed: TradeCalendar | None = parse_trade_cal(json.loads(path.read_text()))
+            except (OSError, ValueError) as e:
+                self.warn_once(f"WARNING ignoring trade_cal seed {path}: {e}; every weekday trades")
+                parsed = None
+            self._calendar = (key, parsed)
+        return self._calendar[1]
+
     def authorized(self, header: str | None) -> bool:
         if not self.config.token or not header or not header.startswith("Bearer "):
             return False
         return hmac.compare_digest(header[7:].strip().encode(), self.config.token.encode())
 
-    def price(self, query: Mapping[str, list[str]], now: datetime, faults: list[str], params: Mapping[str, Any]) -> Reply:
-        """The /price reply for an authorized request (pure given `now` and the faults)."""
+    def price(self, query: Mapping[str, list[str]], now: datetime, faults: list[str], params: Mapping[str, Any],
+              calendar: TradeCalendar | None = None, ttl: float | None = None) -> Reply:
+        """The /price reply for an authorized request (pure given `now`, the faults, the calendar
+        and the App's counters: the cache and the every-Nth gate)."""
         code = (query.get("code") or [""])[0]
         try:
             day = _parse_date(query)
             if day is not None and day != now.astimezone(SHANGHAI).date():
-                quote = fetch_quote(code, now, day)  # history (or a future date: 400)
+                quote = fetch_quote(code, now, day, calendar=calendar)  # history (or a future date: 400)
             elif code in LISTINGS:
-                quote = self.cache.get(code, now, lambda: fetch_quote(code, now))
+                state = market_state(now, calendar)
+
+                def fetch() -> Quote:  # a cache miss: the Composer walks its chain
+                    ok = state not in LIVE_STATES or not self.gate.fires("akshare", akshare_fail_rate(faults, params, self.warn_once))
+                    return fetch_quote(code, now, calendar=calendar, akshare_ok=ok)
+
+                quote = self.cache.get(code, now, fetch, ttl=ttl, state=state)
             else:
-                quote = fetch_quote(code, now)  # raises: malformed (400) or unknown (502)
+                quote = fetch_quote(code, now, calendar=calendar)  # raises: malformed (400) or unknown (502)
         except QuoteError as e:
             reply = Reply(e.status, {"error": e.error, "detail": e.detail, "ts_code": code[:32] or None, "source_chain": list(e.chain)},
                           error=e.error, chain=e.chain)
-            return apply_faults(reply, faults, params, self.warn_once)
+            return apply_faults(reply, faults, params, self.warn_once, self.gate)
         body = legacy_envelope(quote) if is_legacy(self.config.version) else w4_envelope(quote, now, new_tool_call_id())
         reply = Reply(200, body, quote=quote, chain=quote.source_chain)
-        return apply_faults(reply, faults, params, self.warn_once)
+        return apply_faults(reply, faults, params, self.warn_once, self.gate)
 
     def serve_price(self, query: Mapping[str, list[str]], auth: str | None) -> Reply:
         """Authenticate, answer, audit and log one /price request."""
@@ -579,8 +849,9 @@ class App:
             return reply
         now = self.now()
         faults, params = parse_faults(self._read_json("faults.json"))
+        calendar = self.calendar()
         try:
-            reply = self.price(query, now, faults, params)
+            reply = self.price(query, now, faults, params, calendar=calendar, ttl=self.cache_ttl())
         except Exception as e:  # a bug here must still answer, log and audit like any 500
             reply = Reply(500, {"error": "InternalServerError", "detail": type(e).__name__}, error="InternalServerError",
                           note="ERROR unhandled: " + " | ".join(traceback.format_exception(e)[-3:]).replace("\n", " "))
@@ -589,14 +860,17 @@ class App:
         latency_ms = (time.monotonic() - started) * 1000
         quote = reply.quote
         code = (query.get("code") or [""])[0] or None
-        state = quote.market_state if quote else market_state(now)
+        state = quote.market_state if quote else market_state(now, calendar)
         served_by = quote.source if quote and reply.status == 200 else None
-        if self.audit is not None:
+        if self.audit is not None and reply.audited:
             self.audit.record(now, code[:32] if code else None, served_by, reply.chain, state, latency_ms,
                               reply.status, reply.error, self.config.version, ",".join(faults) or None)
         if reply.note:
             log_line(reply.note)
-        detail = f"served_by={served_by}" if reply.status == 200 else f"error={reply.error} chain={','.join(reply.chain) or '-'}"
+        if reply.status == 200:
+            detail = f"served_by={served_by}" + (f" chain={','.join(reply.chain)}" if len(reply.chain) > 1 else "")
+        else:
+            detail = f"error={reply.error} chain={','.join(reply.chain) or '-'}"
         log_line(f"HTTP {reply.status} GET /price code={code} state={state} {detail} latency_ms={latency_ms:.1f}")
         return reply
 
