@@ -57,6 +57,14 @@ DEFAULTS: dict[str, Any] = {
     "batch_check": "",             # optional argv on tvps; exit 0 = no scheduled batch (e.g. a crontab check script)
     "snapshot_name": "warehouse.duckdb.pre-w4",   # beside the warehouse (runbook T+00:00)
     "snapshot_margin_mb": "256",   # free disk needed beyond the database's size
+    # T+00:05 tag-push: where the published image is polled; "" = https://<image_repo's host>
+    "registry_api": "",
+    "publish_deadline": "1200",    # seconds tag-push waits for CI to publish the image (20 min)
+    "publish_poll": "5",           # seconds between polls of the CI run and the registry
+    # T+00:05 deploy and §2.1 revert
+    "deploy_deadline": "180",      # seconds the health gate waits for healthy
+    "health_poll": "0.5",          # seconds between health polls (at most 1)
+    "pull_timeout": "600",         # seconds a `compose pull` may take
     # API
     "api_base": "https://api.fsagent.cc",
     "api_ca_bundle": "",
@@ -160,6 +168,12 @@ class Settings:
     batch_check: tuple[str, ...] = ()
     snapshot_name: str = "warehouse.duckdb.pre-w4"
     snapshot_margin_mb: int = 256
+    registry_api: str = ""
+    publish_deadline_s: float = 1200.0
+    publish_poll_s: float = 5.0
+    deploy_deadline_s: float = 180.0
+    health_poll_s: float = 0.5
+    pull_timeout_s: float = 600.0
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -361,7 +375,29 @@ def _preflight(raw: Mapping[str, Any]) -> dict[str, Any]:
         batch_check=tuple(batch_argv),
         snapshot_name=name,
         snapshot_margin_mb=int(_number(raw, "snapshot_margin_mb", minimum=0, integer=True)),
+        registry_api=_registry_api(raw.get("registry_api")),
+        publish_deadline_s=float(_number(raw, "publish_deadline", minimum=10)),
+        publish_poll_s=float(_number(raw, "publish_poll", minimum=0.2)),
+        deploy_deadline_s=float(_number(raw, "deploy_deadline", minimum=5)),
+        health_poll_s=_poll(raw),
+        pull_timeout_s=float(_number(raw, "pull_timeout", minimum=10)),
     )
+
+
+def _registry_api(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    url = _http_url(value, "registry_api", "e.g. https://ghcr.io, or \"\" to derive it from image_repo")
+    if url.startswith("http://") and not _loopback_url(url):
+        raise _bad("registry_api", f"is {url!r}: plain http only for loopback (the twin)", "use https")
+    return url
+
+
+def _poll(raw: Mapping[str, Any]) -> float:
+    poll = float(_number(raw, "health_poll", minimum=0.1))
+    if poll > 1:
+        raise _bad("health_poll", f"is {poll:g}, more than 1 s", "the health gate polls at 1 s or faster, e.g. 0.5")
+    return poll
 
 
 def _loopback_url(value: str) -> bool:

@@ -107,6 +107,20 @@ def parse_repo_digests(text: str) -> dict[str, list[str]]:
         raise ParseError(f"cannot parse `docker image inspect` output: {e}", "re-run; report if it persists") from None
 
 
+def parse_health_log(text: str) -> list[str]:
+    """`docker inspect` of one container → its healthcheck log, oldest first, one line per probe."""
+    try:
+        docs = json.loads(text)
+        health = ((docs[0].get("State") or {}).get("Health") or {}) if docs else {}
+        out = []
+        for entry in health.get("Log") or []:
+            output = " ".join(str(entry.get("Output", "")).split())[:300]
+            out.append(f"{entry.get('Start', '?')[:19]} exit {entry.get('ExitCode', '?')}: {output}")
+        return out
+    except (ValueError, TypeError, AttributeError, IndexError) as e:
+        raise ParseError(f"cannot parse `docker inspect` output: {e}", "re-run; report if it persists") from None
+
+
 def detail_for(details: dict[str, ContainerDetail], short_id: str) -> ContainerDetail | None:
     for cid, d in details.items():
         if cid.startswith(short_id):
@@ -132,3 +146,4 @@ def pick_digest(digests: list[str], repo: str) -> str:
 COMPOSE_PS: Fact[list[ComposeService]] = Fact("compose services", compose_cmd.compose_ps, parse_compose_ps)
 CONTAINERS: Fact[dict[str, ContainerDetail]] = Fact("container details", compose_cmd.docker_inspect, parse_container_inspect)
 REPO_DIGESTS: Fact[dict[str, list[str]]] = Fact("image repo digests", compose_cmd.docker_image_inspect, parse_repo_digests)
+HEALTH_LOG: Fact[list[str]] = Fact("healthcheck log", compose_cmd.docker_inspect, parse_health_log)

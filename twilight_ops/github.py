@@ -82,6 +82,15 @@ class GitHub:
             raise CheckFailed(f"GitHub answered HTTP {status} for PR #{number}", "retry; check GitHub's status page")
         return body
 
+    def workflow_runs(self, *, head_sha: str, event: str = "push") -> list[dict[str, Any]]:
+        """GET /repos/{repo}/actions/runs?head_sha=…&event=… (newest first, as GitHub lists them)."""
+        status, body = self.get(f"/repos/{self.settings.github_repo}/actions/runs", head_sha=head_sha, event=event,
+                                per_page=20)
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("workflow_runs"), list):
+            raise CheckFailed(f"GitHub answered HTTP {status} for the workflow runs of {head_sha[:12]}",
+                              "retry; check GitHub's status page")
+        return [r for r in body["workflow_runs"] if isinstance(r, dict)]
+
     def check_runs(self, sha: str) -> list[dict[str, Any]]:
         status, body = self.get(f"/repos/{self.settings.github_repo}/commits/{sha}/check-runs", per_page=100)
         if status == 404:

@@ -67,6 +67,7 @@ class SSHExecutor:
             hop = hop.gateway
         self._home: str | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self.commands_run = 0        # remote commands this executor ran (journalled by deploy)
 
     # -- connection -------------------------------------------------------
     def _known_hosts_path(self) -> Path:
@@ -180,6 +181,7 @@ class SSHExecutor:
             timeout: float | None = None) -> Result:
         command = render(argv)
         self.open()
+        self.commands_run += 1
         transport = self.conn.client.get_transport()
         try:
             chan = transport.open_session()  # type: ignore[union-attr]

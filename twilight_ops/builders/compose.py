@@ -34,6 +34,11 @@ def compose_up(lay: Layout, version: str, wait_timeout: int = 120) -> list[str]:
     return compose(lay, "up", "-d", "--wait", f"--wait-timeout={int(wait_timeout)}", lay.service, version=version)
 
 
+def compose_up_detached(lay: Layout, version: str) -> list[str]:
+    """`up -d` of the one service; the health gate is ours (short polls, progress), not --wait."""
+    return compose(lay, "up", "-d", "--no-deps", lay.service, version=version)
+
+
 def compose_exec_python(lay: Layout) -> list[str]:
     """Run a Python script fed on stdin inside the backend container (no tty)."""
     return compose(lay, "exec", "-T", lay.service, "python3", "-")

@@ -27,3 +27,29 @@ def status_porcelain(*paths: str) -> list[str]:
 
 def rev_list_count(range_: str) -> list[str]:
     return git("rev-list", "--count", range_)
+
+
+def tag(name: str, commit: str) -> list[str]:
+    """A lightweight tag, as the runbook's `git tag v0.3.0-w4-cutover`, at an explicit commit."""
+    return git("tag", "--no-sign", name, commit)
+
+
+def ls_remote_tag(remote: str, name: str) -> list[str]:
+    """The remote's tag ref and, for an annotated tag, its peeled commit (`…^{}`)."""
+    return git("ls-remote", "--tags", remote, f"refs/tags/{name}", f"refs/tags/{name}^{{}}")
+
+
+def push_tag(remote: str, name: str) -> list[str]:
+    return git("push", "--quiet", remote, f"refs/tags/{name}:refs/tags/{name}")
+
+
+def parse_ls_remote(text: str, name: str) -> str | None:
+    """The commit a remote tag names (the peeled line wins for an annotated tag), or None."""
+    plain = peeled = None
+    for line in text.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/tags/{name}^{{}}":
+            peeled = sha
+        elif ref == f"refs/tags/{name}":
+            plain = sha
+    return peeled or plain

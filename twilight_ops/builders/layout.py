@@ -35,6 +35,12 @@ class Layout:
     def data_dir(self) -> str:
         return posixpath.dirname(self.warehouse)
 
+    @property
+    def compose_env(self) -> str:
+        """The compose project's .env (beside compose.yml): where a deploy persists TWILIGHT_VERSION,
+        so a later bare `docker compose up -d` keeps the deployed version."""
+        return posixpath.join(posixpath.dirname(self.compose_file), ".env")
+
     def journal_path(self, version: str) -> str:
         return posixpath.join(self.cutover_dir, f"journal-{version}.json")
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 from invoke import Collection
 
 from ..config import DEFAULTS
-from . import core, smoke, twin
+from . import core, release, smoke, twin
 from . import monitor
 
 ns = Collection()
 ns.add_task(core.status)
 ns.add_task(core.preflight)
+ns.add_task(release.tag_push)
+ns.add_task(release.deploy)
 ns.add_task(core.lock)
 ns.add_task(core.config)
 ns.add_task(smoke.smoke)

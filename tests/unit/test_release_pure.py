@@ -1,0 +1,85 @@
+"""Pure parts of tag-push and deploy: the publish decision, git ls-remote parsing, the
+registry's token challenge, the compose .env edit, the deploy attempt, the same-day rule."""
+from __future__ import annotations
+
+import pytest
+
+from twilight_ops import envfile, registry
+from twilight_ops.builders import git
+from twilight_ops.executor import render
+from twilight_ops.journal import Step, new_journal
+from twilight_ops.phases import deploy, tag_push
+from twilight_ops.phases.tag_push import Poll, decide
+
+D = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize("poll,verdict", [
+    (Poll("", "", "", None), "wait"),
+    (Poll("queued", "", "u", None), "wait"),
+    (Poll("in_progress", "", "u", D), "wait"),               # the image can land before the run ends
+    (Poll("completed", "success", "u", None), "wait"),       # the run says done, the registry not yet
+    (Poll("completed", "success", "u", D), "done"),
+    (Poll("completed", "failure", "u", None), "failed"),
+    (Poll("completed", "cancelled", "u", D), "failed"),
+    (Poll("completed", "timed_out", "u", None), "failed"),
+])
+def test_publish_decision(poll, verdict):
+    assert decide(poll) == verdict
+
+
+def test_progress_line_names_run_and_registry():
+    assert Poll("in_progress", "", "u", None).line(42.4) == "waiting for the image: CI in_progress, registry not yet — 42s"
+
+
+def test_ls_remote_parsing():
+    lightweight = "c058ef83d32414e23940f88209ef06f44906a53f\trefs/tags/v0.3.0-w4-cutover\n"
+    annotated = ("bb76a973681ae3d36dda887c49addb7e8ab2c6bb\trefs/tags/v0.2.0\n"
+                 "98a9b2fff3a952ee507c60089fc4cf959db93f25\trefs/tags/v0.2.0^{}\n")
+    assert git.parse_ls_remote(lightweight, "v0.3.0-w4-cutover").startswith("c058ef83")
+    assert git.parse_ls_remote(annotated, "v0.2.0").startswith("98a9b2ff")
+    assert git.parse_ls_remote("", "v0.2.0") is None
+    assert render(git.push_tag("origin", "v0.3.0-w4-cutover")) == (
+        "git push --quiet origin refs/tags/v0.3.0-w4-cutover:refs/tags/v0.3.0-w4-cutover")
+    assert render(git.tag("v0.3.0-w4-cutover", "c058ef8")) == "git tag --no-sign v0.3.0-w4-cutover c058ef8"
+
+
+def test_registry_challenge():
+    ghcr = 'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:lacatfly/twilight-drive:pull"'
+    assert registry.parse_challenge(ghcr) == {"realm": "https://ghcr.io/token", "service": "ghcr.io",
+                                              "scope": "repository:lacatfly/twilight-drive:pull"}
+    assert registry.parse_challenge('Basic realm="Registry"') is None
+    assert registry.parse_challenge("") is None
+    assert registry.split_repo("ghcr.io/lacatfly/twilight-drive") == ("ghcr.io", "lacatfly/twilight-drive")
+
+
+def test_env_file_edit_keeps_every_other_line():
+    text = "# deploy env\nCOMPOSE_PROJECT_NAME=twilight\nexport TWILIGHT_VERSION=v0.2.0\nTWILIGHT_VERSION=v0.1.9\n"
+    assert envfile.get(text, "TWILIGHT_VERSION") == "v0.1.9"
+    out = envfile.set_var(text, "TWILIGHT_VERSION", "v0.3.0-w4-cutover")
+    assert out == "# deploy env\nCOMPOSE_PROJECT_NAME=twilight\nTWILIGHT_VERSION=v0.3.0-w4-cutover\n"
+    assert envfile.set_var("", "TWILIGHT_VERSION", "v0.2.0") == "TWILIGHT_VERSION=v0.2.0\n"
+    assert envfile.get(envfile.set_var("", "TWILIGHT_VERSION", "v0.2.0@" + D), "TWILIGHT_VERSION").endswith(D)
+    with pytest.raises(ValueError):
+        envfile.set_var("", "TWILIGHT_VERSION", "v1 $(id)")
+
+
+def test_deploy_attempts_resume_or_start_anew():
+    j = new_journal("v0.3.0-w4-cutover", "tvps", "ops")
+    assert deploy.attempt(j) == 1
+    j.steps.append(Step("deploy#1:pull", "t", outcome="failed"))
+    assert deploy.attempt(j) == 1                      # resume the unfinished attempt
+    j.steps.append(Step("deploy#1", "t", outcome="ok"))
+    assert deploy.attempt(j) == 2                      # the last one finished
+    j.facts["rolled_back"] = {"at": "2026-12-01T02:00:00+00:00", "attempt": 2}
+    assert deploy.attempt(j) == 3                      # the last one was rolled back
+
+
+def test_rolled_back_today_is_the_shanghai_calendar_day():
+    # 2026-12-01 17:30 UTC is already 2026-12-02 in Asia/Shanghai
+    assert deploy.shanghai_day("2026-12-01T17:30:00+00:00") == "2026-12-02"
+    assert deploy.shanghai_day("2026-12-01T15:59:59+00:00") == "2026-12-01"
+
+
+def test_commit_ids():
+    assert tag_push.git_sha("c058ef8") and not tag_push.git_sha("HEAD~1") and not tag_push.git_sha("C058EF8")

@@ -1,0 +1,265 @@
+"""T+00:05 deploy: `inv deploy --version V` behind a health gate, on one SSH connection.
+
+    plan(t) -> [PlanStep]          the remote commands in order (for --plan / --dry), nothing run
+    run(t, say) -> DeployReport    the deploy; DeployFailed carries the evidence and the rollback line
+
+Steps, each a journal step (a re-run skips what finished and redoes what was cut off):
+  0. refuse without the T+00:00 facts (pre_digest, snapshot) — `inv preflight` makes them;
+     refuse a same-day retry after a rollback (unless --force)
+  1. the deploy lock (re-entrant for the same operator and version) and an audit line
+  2. already running V healthy with restart count 0 and V persisted: a no-op that says so
+  3. `compose pull` of V; a failed pull stops before anything restarts
+  4. persist TWILIGHT_VERSION=V in the compose project's .env (the previous file kept as
+     .env.before-V[-N]), so a later bare `docker compose up -d` keeps V
+  5. `compose up -d --no-deps backend`
+  6. the health gate: `compose ps` every poll (≤ 1 s) until healthy against a deadline, failing
+     fast on a restart loop; then restart count 0 and the running image is V; the new repo
+     digest goes into the journal
+On failure: the last 200 log lines and the healthcheck log, the lock released, and the exact
+`inv rollback` line to run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from typing import Any, Callable
+
+from .. import envfile, facts, lock
+from ..builders import compose as compose_cmd
+from ..builders import files
+from ..clock import iso, now_utc
+from ..errors import BadInput, CheckFailed, TwilightError
+from ..health import is_healthy
+from ..target import Target
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanStep:
+    name: str
+    command: str
+    depends_on_live_output: str = ""     # why the real run may take another path here
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployReport:
+    version: str
+    outcome: str          # deployed | already-running
+    digest: str
+    healthy_after_s: float
+    remote_commands: int
+    previous_env: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class DeployFailed(TwilightError):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str, *, logs: str = "", health_log: list[str] | None = None):
+        super().__init__(message, hint)
+        self.logs = logs
+        self.health_log = health_log or []
+
+
+def rollback_line(t: Target, reason: str) -> str:
+    cfg = f"-f {t.config_files[-1]} " if t.config_files and t.config_files[-1].endswith((".yaml", ".yml", ".json")) else ""
+    safe = reason.replace("'", "")[:150]
+    return f"inv {cfg}rollback --version {t.version} --reason '{safe}'"
+
+
+def plan(t: Target) -> list[PlanStep]:
+    from ..builders.layout import layout
+    from ..executor import render
+
+    lay = layout(t.settings, "~")
+    v = t.version
+    return [
+        PlanStep("lock", render(files.mkdir_atomic(lay.lock_dir)), "re-entered when this operator already holds it for " + v),
+        PlanStep("facts", render(compose_cmd.compose_ps(lay)), "a no-op when " + v + " already runs healthy"),
+        PlanStep("pull", render(compose_cmd.compose_pull(lay, v))),
+        PlanStep("persist", f"write {lay.compose_env} (TWILIGHT_VERSION={v}; previous kept as .env.before-{v})",
+                 "skipped when it already says " + v),
+        PlanStep("up", render(compose_cmd.compose_up_detached(lay, v))),
+        PlanStep("health", render(compose_cmd.compose_ps(lay)) + "   # every 0.5 s until healthy, deadline "
+                 f"{t.settings.deploy_deadline_s:g} s", "on failure: logs, healthcheck log, lock released, rollback line"),
+        PlanStep("digest", render(compose_cmd.docker_inspect(["<container id>"])) + " ; " +
+                 render(compose_cmd.docker_image_inspect(["<image id>"]))),
+        PlanStep("unlock", render(files.remove_lock(lay))),
+    ]
+
+
+def shanghai_day(ts: str) -> str:
+    return dt.datetime.fromisoformat(ts).astimezone(SHANGHAI).date().isoformat()
+
+
+def check_ready(t: Target, journal, force: bool) -> None:
+    missing = [k for k in ("pre_digest", "snapshot") if not journal.facts.get(k)]
+    if missing:
+        raise CheckFailed(f"the journal of {t.version} has no T+00:00 facts ({', '.join(missing)})",
+                          f"run `inv preflight --version {t.version}` first")
+    rolled = journal.facts.get("rolled_back")
+    if rolled and not force:
+        today = now_utc(t.settings.clock_offset_seconds).astimezone(SHANGHAI).date().isoformat()
+        if shanghai_day(rolled["at"]) == today:
+            raise CheckFailed(f"{t.version} was rolled back today ({rolled['at']}, Asia/Shanghai day {today}): "
+                              "the runbook says do not retry the cutover the same day",
+                              "file the follow-up issue and retry tomorrow, or --force if you must")
+
+
+def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s: None) -> DeployReport:
+    v, lay, ssh = t.version, t.layout, t.ssh
+    journal = t.journal()
+    check_ready(t, journal, force)
+    started = time.monotonic()
+    holder = lock.new_holder(t.settings.operator, v, "deploy")
+    with lock.held(ssh, lay, holder):
+        t.audit("deploy-start", "started", f"pre {journal.facts['pre_digest']}")
+        svc = t.service(refresh=True)
+        env_text = _read_env(t)
+        if (svc is not None and svc.version == v and is_healthy(svc.state, svc.health) and svc.restart_count == 0
+                and envfile.get(env_text, "TWILIGHT_VERSION") == v):
+            with t.journals.step(journal, "deploy-noop") as step:
+                step.evidence.update({"outcome": "already-running", "digest": svc.repo_digest})
+                step.note = f"{v} already runs healthy; nothing to do"
+            t.audit("deploy", "noop", f"{v} already running healthy")
+            return DeployReport(v, "already-running", svc.repo_digest, 0.0, ssh.commands_run)
+        n = attempt(journal)
+        t.journals.save(journal)
+        try:
+            return _deploy(t, journal, n, say, started)
+        except TwilightError as e:
+            t.audit("deploy", "failed", e.message[:300])
+            raise
+
+
+def attempt(journal) -> int:
+    """The deploy attempt this run belongs to: the unfinished one (resume), else a new one
+    (the first, or after one that finished or was rolled back)."""
+    n = int(journal.facts.get("deploy_attempt", 0))
+    rolled = (journal.facts.get("rolled_back") or {}).get("attempt")
+    if n == 0 or journal.done(f"deploy#{n}") or rolled == n:
+        n += 1
+        journal.facts["deploy_attempt"] = n
+    return n
+
+
+def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: float) -> DeployReport:
+    v, lay, ssh = t.version, t.layout, t.ssh
+
+    def pull(step) -> None:
+        say(f"pulling {t.settings.image_repo}:{v} …")
+        r = ssh.run(compose_cmd.compose_pull(lay, v), check=False, timeout=t.settings.pull_timeout_s)
+        step.evidence["exited"] = r.exited
+        if not r.ok:
+            tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            raise _fail(t, f"pull of {v} failed: {tail}", "nothing was restarted; " + v + " keeps not running")
+    t.journals.once(journal, f"deploy#{n}:pull", pull)
+
+    previous: dict[str, str] = {}
+
+    def persist(step) -> None:
+        text = _read_env(t)
+        before = envfile.get(text, "TWILIGHT_VERSION")
+        step.evidence["previous_value"] = before
+        if before == v:
+            step.note = f"{lay.compose_env} already says TWILIGHT_VERSION={v}"
+            return
+        backup = ""
+        if text:
+            backup = _free_name(t, f"{lay.compose_env}.before-{v}")
+            ssh.write_file(backup, text.encode(), mode=0o600)
+        ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", v).encode(), mode=0o640)
+        step.evidence["backup"] = backup
+        previous.update(value=before or "", backup=backup)
+        step.note = f"TWILIGHT_VERSION={v} (was {before or 'unset'}; previous file kept at {backup or 'none (new file)'})"
+        say(step.note)
+    t.journals.once(journal, f"deploy#{n}:persist-version", persist)
+
+    def up(step) -> None:
+        say(f"compose up -d {lay.service} ({v}) …")
+        r = ssh.run(compose_cmd.compose_up_detached(lay, v), check=False, timeout=300)
+        step.evidence["exited"] = r.exited
+        if not r.ok:
+            tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            raise _fail(t, f"`compose up` of {v} failed: {tail}", "see the logs above")
+    t.journals.once(journal, f"deploy#{n}:up", up)
+
+    def gate(step) -> None:
+        t0 = time.monotonic()
+        waited = _health_gate(t, say)
+        svc = t.service(refresh=True)
+        if svc is None or svc.version != v:
+            raise _fail(t, f"{lay.service} runs {svc.image if svc else 'nothing'}, not {v}", "see `inv status`")
+        if svc.restart_count:
+            raise _fail(t, f"{lay.service} {v} is healthy but restarted {svc.restart_count} time(s)",
+                        "a restart loop: roll back")
+        step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
+                              "gate_s": round(time.monotonic() - t0, 2)})
+        journal.facts["post_digest"] = svc.repo_digest
+        journal.facts["deployed_at"] = iso(now_utc())
+    step, _ = t.journals.once(journal, f"deploy#{n}:health-gate", gate)
+    with t.journals.step(journal, f"deploy#{n}") as done:
+        done.evidence.update({"outcome": "deployed", "digest": journal.facts.get("post_digest", ""),
+                              "remote_commands": ssh.commands_run, "elapsed_s": round(time.monotonic() - started, 1)})
+    t.audit("deploy", "ok", f"{v} healthy, {journal.facts.get('post_digest', '')}")
+    return DeployReport(v, "deployed", journal.facts.get("post_digest", ""), step.evidence.get("healthy_after_s", 0.0),
+                        ssh.commands_run, previous.get("backup", ""))
+
+
+def _read_env(t: Target) -> str:
+    try:
+        return t.ssh.read_file(t.layout.compose_env).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _free_name(t: Target, base: str) -> str:
+    """base, or base-2, base-3 …: a kept file is never overwritten."""
+    n, name = 1, base
+    while t.ssh.run(["test", "-e", name], check=False).ok:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _health_gate(t: Target, say: Callable[[str], None]) -> float:
+    """Poll compose ps (≤ 1 s) until healthy; fail fast when the container restarts or exits."""
+    lay, deadline_s, poll = t.layout, t.settings.deploy_deadline_s, t.settings.health_poll_s
+    started = time.monotonic()
+    while True:
+        ps = [s for s in t.fact(facts.COMPOSE_PS, lay) if s.service == lay.service]
+        cur = ps[0] if ps else None
+        elapsed = time.monotonic() - started
+        if cur is not None and is_healthy(cur.state, cur.health):
+            say(f"{lay.service} healthy after {elapsed:.1f} s")
+            return elapsed
+        state = f"{cur.state}, health {cur.health or 'none'}" if cur else "not listed"
+        if cur is not None and (cur.state in ("restarting", "exited", "dead") or cur.health == "unhealthy"):
+            raise _fail(t, f"{lay.service} {cur.state} (health {cur.health or 'none'}) {elapsed:.1f} s after up: "
+                        f"{'a restart loop' if cur.state == 'restarting' else 'it will not turn healthy'}",
+                        "roll back")
+        if elapsed > deadline_s:
+            raise _fail(t, f"{lay.service} not healthy within {deadline_s:g} s ({state})", "roll back")
+        say(f"waiting for {lay.service}: {state} … {elapsed:.1f}s")
+        time.sleep(poll)
+
+
+def _fail(t: Target, message: str, hint: str) -> DeployFailed:
+    """The failure with its evidence: last 200 log lines and the healthcheck log."""
+    logs = ""
+    health: list[str] = []
+    try:
+        r = t.ssh.run(compose_cmd.compose_logs(t.layout, 200), check=False, timeout=60)
+        from ..secret import redact
+
+        logs = redact(r.stdout + r.stderr)
+        ps = [s for s in t.fact(facts.COMPOSE_PS, t.layout) if s.service == t.layout.service and s.container_id]
+        if ps:
+            health = t.fact(facts.HEALTH_LOG, [ps[0].container_id])
+    except TwilightError:
+        pass
+    return DeployFailed(message, f"{hint} — run: {rollback_line(t, message)}", logs=logs, health_log=health)

@@ -1,0 +1,145 @@
+"""T+00:05 in Terminal A: tag the cutover commit, push the tag, wait until CI publishes the image.
+
+    run(t, commit=None, progress=…) -> TagPushReport
+
+1. Tag V at the cutover commit (the journal's, from preflight; else --commit; else
+   origin/main) in the local twilight-drive repo.  V already on that commit: nothing to do;
+   V on another commit: refuse, showing both.
+2. Push the tag.  The remote already has V on the same commit: a no-op; on another: refuse.
+3. Poll, until `publish_deadline` (20 min): the CI run for the tag (GitHub Actions REST:
+   runs for the head SHA, event push) — status, conclusion, html_url — and the registry
+   (OCI HEAD manifests with the token challenge).  A failed or cancelled run stops at once
+   with its URL.  Done when the run succeeded and the manifest answers with a digest.
+4. The published digest goes into the journal facts (`published_digest`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+from .. import registry
+from ..builders import git
+from ..errors import BadInput, CheckFailed, TwilightError
+from ..target import Target
+
+def git_sha(value: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[0-9a-f]{7,40}", value))
+
+
+FAILED = {"failure", "cancelled", "timed_out", "startup_failure", "action_required", "stale"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TagPushReport:
+    version: str
+    commit: str
+    tagged: str        # created | already
+    pushed: str        # pushed | already
+    run_url: str
+    digest: str
+    waited_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Poll:
+    """One look at CI and the registry (pure data for the progress line and the decision)."""
+
+    run_status: str          # "" = no run yet
+    conclusion: str
+    run_url: str
+    digest: str | None
+
+    def line(self, elapsed: float) -> str:
+        run = f"CI {self.run_status or 'not started'}" + (f"/{self.conclusion}" if self.conclusion else "")
+        reg = f"registry {'has ' + self.digest[:19] + '…' if self.digest else 'not yet'}"
+        return f"waiting for the image: {run}, {reg} — {elapsed:.0f}s"
+
+
+def decide(p: Poll) -> str:
+    """wait | done | failed (pure)."""
+    if p.conclusion in FAILED:
+        return "failed"
+    if p.run_status == "completed" and p.conclusion == "success" and p.digest:
+        return "done"
+    return "wait"
+
+
+def cutover_commit(t: Target, repo, journal, commit: str | None) -> str:
+    wanted = commit or journal.facts.get("cutover_commit") or "origin/main"
+    r = repo.run(git.rev_parse(wanted), check=False)
+    if not r.ok or not r.stdout.strip():
+        raise BadInput(f"{wanted} is not a commit in {t.settings.local_repo}", "fetch the repo, or give --commit")
+    return r.stdout.strip()
+
+
+def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = lambda s: None) -> TagPushReport:
+    from .. import github
+    from .preflight import local_repo
+
+    v = t.version
+    repo = local_repo(t)
+    journal = t.journal()
+    repo.run(git.fetch("origin", "main"), timeout=120)
+    target = cutover_commit(t, repo, journal, commit)
+
+    existing = repo.run(git.rev_parse(f"refs/tags/{v}"), check=False).stdout.strip()
+    if existing and existing != target:
+        raise CheckFailed(f"tag {v} already exists on {existing[:12]}, not on the cutover commit {target[:12]}",
+                          f"check which is right; delete the wrong tag by hand (`git tag -d {v}`) only if it was never pushed")
+    tagged = "already" if existing else "created"
+    if not existing:
+        repo.run(git.tag(v, target))
+
+    remote = git.parse_ls_remote(repo.run(git.ls_remote_tag("origin", v), timeout=60).stdout, v)
+    if remote and remote != target:
+        raise CheckFailed(f"origin already has tag {v} on {remote[:12]}, not on {target[:12]}",
+                          "a tag that moved is a red flag: stop and find out who pushed it")
+    pushed = "already" if remote else "pushed"
+    if not remote:
+        repo.run(git.push_tag("origin", v), timeout=120)
+    t.audit("tag-push", "pushed" if pushed == "pushed" else "noop", f"{v} at {target[:12]}")
+
+    started = time.monotonic()
+    tok = github.token(t.settings, t.local)
+    last = Poll("", "", "", None)
+    with github.GitHub(t.settings, tok) as gh:
+        while True:
+            last = poll_once(t, gh, target)
+            verdict = decide(last)
+            elapsed = time.monotonic() - started
+            if verdict == "failed":
+                t.audit("publish", "failed", f"{v} CI {last.conclusion} {last.run_url}")
+                raise CheckFailed(f"the CI run for {v} ended {last.conclusion}: {last.run_url}",
+                                  "fix CI and push a new tag; nothing was deployed")
+            if verdict == "done":
+                break
+            if elapsed > t.settings.publish_deadline_s:
+                raise CheckFailed(f"{v} not published within {t.settings.publish_deadline_s:g} s "
+                                  f"({last.line(elapsed)})", f"watch the run: {last.run_url or 'GitHub Actions'}; re-run to keep waiting")
+            progress(last.line(elapsed))
+            time.sleep(t.settings.publish_poll_s)
+    waited = time.monotonic() - started
+    digest_ref = f"{t.settings.image_repo}@{last.digest}"
+    journal.facts["published_digest"] = digest_ref
+    with t.journals.step(journal, "tag-push") as step:
+        step.evidence.update({"commit": target, "tagged": tagged, "pushed": pushed, "run_url": last.run_url,
+                              "digest": digest_ref, "waited_s": round(waited, 1)})
+    t.audit("publish", "ok", f"{v} {digest_ref}")
+    return TagPushReport(v, target, tagged, pushed, last.run_url, digest_ref, round(waited, 1))
+
+
+def poll_once(t: Target, gh, sha: str) -> Poll:
+    runs = gh.workflow_runs(head_sha=sha, event="push")
+    mine = [r for r in runs if r.get("head_branch") == t.version]    # a tag push's run names the tag
+    run_ = max(mine, key=lambda r: str(r.get("created_at") or "")) if mine else {}
+    try:
+        digest = registry.manifest_digest(t.settings, t.version)
+    except TwilightError:
+        digest = None          # the registry blinks: keep polling until the deadline
+    return Poll(str(run_.get("status") or ""), str(run_.get("conclusion") or ""), str(run_.get("html_url") or ""), digest)

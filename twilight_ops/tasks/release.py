@@ -1,0 +1,107 @@
+"""The release phases: deploy (T+00:05)."""
+from __future__ import annotations
+
+import sys
+
+from invoke import task
+
+from ..errors import BadInput
+from ..output import console, err_console, operation, print_json
+
+
+def _dry(c) -> bool:
+    """Invoke's --dry (run.dry): never run a remote command, print the plan instead."""
+    try:
+        return bool(c.config.run.dry)
+    except AttributeError:
+        return False
+
+
+def confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput(f"refusing to {question} without confirmation", "re-run with --yes")
+    if input(f"{question}? type 'yes' to go on: ").strip() != "yes":
+        raise BadInput("not confirmed; nothing changed", "re-run and type yes, or pass --yes")
+
+
+@task(auto_shortflags=False, help={
+    "version": "the release tag to deploy, e.g. v0.3.0-w4-cutover",
+    "yes": "do not ask for confirmation",
+    "force": "deploy even though this version was rolled back today (the runbook says: do not)",
+    "plan": "print the remote commands in order without running any (also: inv --dry deploy …)",
+    "json": "print the result as one JSON object",
+})
+@operation
+def deploy(c, version="", yes=False, force=False, plan=False, json=False):
+    """T+00:05: pull the version, persist it, up -d, health gate; on failure the logs and the rollback line."""
+    from .. import validate
+    from ..phases import deploy as phase
+    from ..render import deploy as view
+    from ..target import Target
+
+    validate.version(version)
+    t = Target.from_context(c, version=version)
+    if plan or _dry(c):
+        view.render_plan(phase.plan(t), console)
+        return
+    confirm(f"deploy {version} to {t.settings.host}", yes)
+    with t:
+        try:
+            report = phase.run(t, force=force, say=lambda line: err_console.print(line, markup=False, highlight=False))
+        except phase.DeployFailed as e:
+            view.render_failure(e, console)
+            raise
+    if json:
+        print_json(report.to_json())
+    else:
+        view.render(report, console)
+
+
+@task(auto_shortflags=False, help={
+    "version": "the release tag, e.g. v0.3.0-w4-cutover",
+    "commit": "tag this commit (default: the journal's cutover commit from preflight, else origin/main)",
+    "json": "print the result as one JSON object",
+})
+@operation
+def tag_push(c, version="", commit="", json=False):
+    """T+00:05 in Terminal A: tag the cutover commit, push it, wait (with progress) until CI publishes the image."""
+    from .. import validate
+    from ..phases import tag_push as phase
+    from ..target import Target
+
+    validate.version(version)
+    if commit and not phase.git_sha(commit):
+        raise BadInput(f"--commit {commit!r} is not a commit id", "give 7 to 40 lower-case hex digits")
+    t = Target.from_context(c, version=version)
+    with t, _status(f"waiting for {version} to be published") as update:
+        report = phase.run(t, commit or None, progress=update)
+    if json:
+        print_json(report.to_json())
+    else:
+        console.print(f"{report.version} at {report.commit[:12]}: tag {report.tagged}, {report.pushed}; CI {report.run_url}; "
+                      f"published {report.digest} after {report.waited_s:.0f} s", markup=False)
+        console.print(f"next: inv deploy --version {report.version}", markup=False)
+
+
+def _status(first: str):
+    """A rich status line on a terminal (elapsed time and the run's state); plain lines otherwise."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def cm():
+        if err_console.is_terminal:
+            with err_console.status(first) as st:
+                yield lambda line: st.update(line)
+        else:
+            last = [0.0]
+            import time
+
+            def say(line: str) -> None:
+                now = time.monotonic()
+                if now - last[0] >= 10:      # a line every 10 s in logs and CI
+                    err_console.print(line, markup=False, highlight=False)
+                    last[0] = now
+            yield say
+    return cm()
