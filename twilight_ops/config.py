@@ -380,6 +380,9 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
 
 def settings_from_context(c: Any) -> Settings:
     """Settings from an Invoke Context (its merged config's `twilight` section)."""
+    runtime = getattr(c.config, "_runtime_path", None)
+    if runtime is not None and not getattr(c.config, "_runtime_found", None):
+        raise BadInput(f"config file {str(runtime)!r} (-f) was not loaded", "fix the path given to -f or drop -f")
     section = c.config.get("twilight", None)
     if section is None:
         raise BadInput("config has no twilight section", "run tasks through tasks.py (inv) or pass -f invoke.yaml")

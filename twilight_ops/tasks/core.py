@@ -12,6 +12,7 @@ from ..errors import BadInput
 from ..output import console, operation, print_json
 from ..remote import SSHExecutor
 from .. import status as status_mod
+from ..target import announce
 
 
 @task(help={"json": "print one JSON object instead of tables"})
@@ -19,6 +20,7 @@ from .. import status as status_mod
 def status(c, json=False):
     """Show compose services, the /price envelope served now, the deploy lock and journals."""
     settings = settings_from_context(c)
+    announce(c, settings)
     with SSHExecutor(settings) as ex:
         report = status_mod.collect(ex, settings)
     if json:
@@ -43,6 +45,7 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
     if acquire:
         version = validate.version(version)
         reason = validate.one_line(reason or "manual lock", "--reason")
+    announce(c, settings)
     with SSHExecutor(settings) as ex:
         if acquire:
             lay = commands.layout(settings, ex.home)

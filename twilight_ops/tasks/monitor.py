@@ -19,6 +19,7 @@ from ..monitor.render import render_report, round_line
 from ..monitor.watch import RetryPolicy, WatchSummary, watch as watch_loop
 from ..output import console, err_console, operation, print_json
 from ..remote import SSHExecutor
+from ..target import announce
 
 MAX_WATCH_MINUTES = 24 * 60
 DEFAULT_UNTIL_HOURS = "48"
@@ -60,6 +61,8 @@ def monitor(c, hours="1", json=False, watch="", until="", db=""):
         raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
     local = _local_fetch(settings, db, h) if db else None   # checked before anything runs
+    if local is None:
+        announce(c, settings)
     if every_s is not None:
         _, crossed = _watch(settings, h, every_s, until_s, json, local)
         if crossed:
@@ -135,6 +138,7 @@ def diagnose(c, hours="1", json=False):
     """§4 known failure modes: audit aggregates, backend logs and 3 live /price calls; cause and action."""
     settings = settings_from_context(c)
     h = validate.hours(hours, "--hours")
+    announce(c, settings)
     with SSHExecutor(settings) as ex:
         gathered = gather_evidence(ex, settings, h)
     findings = diagnose_mod.diagnose(gathered.evidence)

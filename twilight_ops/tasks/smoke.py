@@ -11,6 +11,7 @@ from ..errors import BadInput
 from ..output import console, operation, print_json
 from ..remote import SSHExecutor
 from ..smoke_render import render
+from ..target import announce
 
 
 @task(help={
@@ -39,6 +40,7 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
     if from_file:
         result = smoke_mod.from_file(settings, from_file, status, expect)
     else:
+        announce(c, settings)
         with SSHExecutor(settings) as ex:
             result = smoke_mod.live(settings, ex, code, expect, version or None)
     if json:
