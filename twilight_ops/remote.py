@@ -28,7 +28,7 @@ from fabric import Connection
 
 from .config import Settings
 from .errors import BadInput, HostKeyRejected, RemoteCommandFailed, Unreachable
-from .secret import Secret
+from .secret import Secret, header_problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +281,10 @@ class SSHExecutor:
         value = raw.decode("utf-8", "replace").strip()
         if not value:
             raise BadInput(f"token file {path} on {self.settings.host} is empty", "put the operator token in it")
+        bad = header_problem(value)
+        if bad is not None:   # named by file, never by value: headers would refuse it and echo it
+            raise BadInput(f"token file {path} on {self.settings.host} {bad}",
+                           "put the token alone on one line, printable ASCII only (mode 600)")
         return Secret(value)
 
 
