@@ -39,7 +39,9 @@ class Layout:
         return posixpath.join(self.cutover_dir, "audit.log")
 
     def journal_path(self, version: str) -> str:
-        return posixpath.join(self.cutover_dir, f"journal-{version}.json")
+        from . import validate
+
+        return posixpath.join(self.cutover_dir, f"journal-{validate.journal_version(version)}.json")
 
 
 def layout(settings: Settings, home: str) -> Layout:

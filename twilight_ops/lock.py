@@ -12,6 +12,7 @@ from .clock import iso, now_utc
 from .commands import Layout
 from .errors import LockHeld, RemoteCommandFailed
 from .remote import Executor
+from .sanitize import printable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,17 +24,27 @@ class Holder:
     client_pid: int = 0
 
     def describe(self) -> str:
-        return f"{self.operator} since {self.acquired_at} for {self.version} ({self.reason})"
+        """One line; the fields come from a file on tvps, so controls are neutralised."""
+        return printable(f"{self.operator} since {self.acquired_at} for {self.version} ({self.reason})")
 
     @classmethod
     def parse(cls, text: str) -> "Holder":
-        data = json.loads(text)
+        """The holder record; ValueError for anything that is not one (a list, a string, bad types)."""
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("holder record nests too deeply") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"holder record is a {type(data).__name__}, not an object")
+        pid = data.get("client_pid", 0) or 0
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid < 2**31:
+            raise ValueError("holder record's client_pid is not a process id")
         return cls(
             operator=str(data.get("operator", "?")),
             version=str(data.get("version", "?")),
             reason=str(data.get("reason", "?")),
             acquired_at=str(data.get("acquired_at", "?")),
-            client_pid=int(data.get("client_pid", 0) or 0),
+            client_pid=pid,
         )
 
 
@@ -46,8 +57,8 @@ def read_holder(ex: Executor, lay: Layout) -> Holder | None:
     if not ex.run(["test", "-d", lay.lock_dir], check=False).ok:
         return None
     try:
-        return Holder.parse(ex.read_file(lay.lock_info).decode())
-    except (FileNotFoundError, ValueError):
+        return Holder.parse(ex.read_file(lay.lock_info).decode("utf-8"))
+    except (FileNotFoundError, ValueError):  # UnicodeDecodeError is a ValueError
         return Holder(operator="unknown", version="?", reason="holder record missing or unreadable", acquired_at="?")
 
 

@@ -94,7 +94,11 @@ class SSHExecutor:
         ssh_config = _ssh_config(settings)
         fcfg = FabricConfig(ssh_config=ssh_config, overrides={"load_ssh_configs": False})
         fcfg.load_ssh_config()
-        self.conn = Connection(settings.host, config=fcfg, connect_timeout=settings.connect_timeout, inline_ssh_env=False)
+        try:  # Fabric parses the ssh config here: `Port notanumber` is a ValueError
+            self.conn = Connection(settings.host, config=fcfg, connect_timeout=settings.connect_timeout, inline_ssh_env=False)
+        except (ValueError, TypeError) as e:
+            raise BadInput(f"ssh config {settings.ssh_config or ''} for {settings.host} is not usable: {e}",
+                           "fix the Host entry (Port must be a number); `ssh -G tvps` shows what OpenSSH makes of it") from None
         # Fabric installs AutoAddPolicy and loads no known_hosts: replace both, on tvps
         # and on every ProxyJump hop Fabric built from the ssh config.
         self.known_hosts = self._known_hosts_path()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import audit, commands, status as status_mod
+from . import audit, commands, status as status_mod, validate
 from .api import get_price
 from .clock import now_utc
 from .config import Settings
@@ -20,6 +20,7 @@ from .remote import SSHExecutor
 from .secret import scrub
 
 LOG_TAIL_SHOWN = 20
+MAX_BODY_BYTES = 4 * 1024 * 1024   # --from-file: a /price body is a few kB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,14 @@ def from_file(settings: Settings, path: str, status: int, expect: str) -> SmokeR
         raise BadInput(f"--from-file {path!r} is not a readable file", "give the path of a saved /price response body")
     if not 100 <= status <= 599:
         raise BadInput(f"--status {status} is not an HTTP status", "give a number from 100 to 599")
-    body = p.read_bytes()
+    size = p.stat().st_size
+    if size > MAX_BODY_BYTES:
+        raise BadInput(f"--from-file {path!r} is {size} bytes, more than a /price body ({MAX_BODY_BYTES} bytes at most)",
+                       "give the saved response body only")
+    with p.open("rb") as fh:
+        body = fh.read(MAX_BODY_BYTES + 1)   # a file that grew since stat() is still capped
+    if len(body) > MAX_BODY_BYTES:
+        raise BadInput(f"--from-file {path!r} is larger than {MAX_BODY_BYTES} bytes", "give the saved response body only")
     return SmokeResult(evaluate(status, body, expect, now_utc(settings.clock_offset_seconds),
                                 settings.thresholds.adj_tolerance))
 
@@ -60,7 +68,8 @@ def _journal_version(ex: SSHExecutor, lay: commands.Layout, settings: Settings) 
         return running[0].version
     holder = lock.read_holder(ex, lay)
     if holder is not None and holder.version not in ("?", ""):
-        return holder.version
+        # read from tvps and about to name a local file: the same validator as --version
+        return validate.version(holder.version, "the deploy lock's version on tvps")
     return "unknown"
 
 

@@ -22,16 +22,19 @@ from ..remote import SSHExecutor
 from ..target import announce
 
 MAX_WATCH_MINUTES = 24 * 60
+MIN_WATCH_MINUTES = 0.25     # a floor: --watch 1e-300 would probe production back to back
+MIN_WATCH_MINUTES_LOCAL = 0.005   # --db reads a local file: nothing remote to spare, still no busy loop
 DEFAULT_UNTIL_HOURS = "48"
 
 
-def _minutes(value: object) -> float:
+def _minutes(value: object, floor: float = MIN_WATCH_MINUTES) -> float:
     try:
-        m = float(value)  # type: ignore[arg-type]
+        m = float(validate.ascii_number(value, "--watch", "e.g. --watch 5"))
     except (TypeError, ValueError):
         raise BadInput(f"--watch {value!r} is not a number of minutes", "e.g. --watch 5") from None
-    if not (0 < m <= MAX_WATCH_MINUTES):
-        raise BadInput(f"--watch {value!r} is out of range", f"give more than 0 and at most {MAX_WATCH_MINUTES} minutes")
+    if not (floor <= m <= MAX_WATCH_MINUTES):
+        raise BadInput(f"--watch {value!r} is out of range",
+                       f"give from {floor:g} to {MAX_WATCH_MINUTES} minutes (--watch is in minutes)")
     return m
 
 
@@ -56,7 +59,7 @@ def monitor(c, hours="1", json=False, watch="", until="", db=""):
     """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN."""
     settings = settings_from_context(c)
     h = validate.hours(hours, "--hours")
-    every_s = _minutes(watch) * 60 if watch else None
+    every_s = _minutes(watch, MIN_WATCH_MINUTES_LOCAL if db else MIN_WATCH_MINUTES) * 60 if watch else None
     if until and every_s is None:
         raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None

@@ -11,6 +11,7 @@ from ..errors import BadInput
 from ..output import console, operation, print_json
 from ..remote import SSHExecutor
 from ..smoke_render import render
+from ..sanitize import printable
 from ..target import announce
 
 
@@ -31,12 +32,9 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
     code = validate.ts_code(code or settings.smoke_code)
     if version:
         version = validate.version(version)
-    try:
-        # a str default on purpose: an int default makes Invoke cast `--status abc` itself,
-        # which crashes with a traceback before this check can answer with one line
-        status = int(str(status).strip(), 10)
-    except (TypeError, ValueError):
-        raise BadInput(f"--status {status!r} is not a number", "e.g. --status 200") from None
+    # a str default on purpose: an int default makes Invoke cast `--status abc` itself,
+    # which crashes with a traceback before this check can answer with one line
+    status = validate.http_status(status)
     if from_file:
         result = smoke_mod.from_file(settings, from_file, status, expect)
     else:
@@ -53,7 +51,7 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
             console.print(f"backend logs (last {len(tail)} of {len(lines)} lines; all {len(lines)} are in the journal):",
                           markup=False)
             for line in tail:
-                console.print("  " + line, markup=False, highlight=False)
+                console.print("  " + printable(line), markup=False, highlight=False)
     code_out = smoke_mod.exit_code(result)
     if code_out:
         raise Exit(code=code_out)
