@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "expected_chain": "akshare-spot,tushare-daily",     # spec §6.2 provider chain, in order
     "monitor_copy_dir": "",        # inside the backend container; "" = its temp dir (locked-file copy)
     "monitor_timeout": "300",      # seconds one probe round may take over SSH
+    "watch_floor_minutes": "0.25", # the shortest `inv monitor --watch` against a host (the twin lowers it)
     # §3 thresholds
     "thresholds": {
         "err_pct_healthy": "1",
@@ -137,6 +138,7 @@ class Settings:
     expected_chain: tuple[str, ...] = ()
     monitor_copy_dir: str | None = None
     monitor_timeout: float = 300.0
+    watch_floor_minutes: float = 0.25
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -400,6 +402,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         expected_chain=_expected_chain(raw.get("expected_chain")),
         monitor_copy_dir=_container_dir(raw.get("monitor_copy_dir")),
         monitor_timeout=float(_number(raw, "monitor_timeout", minimum=5, maximum=MAX_MONITOR_TIMEOUT)),
+        watch_floor_minutes=float(_number(raw, "watch_floor_minutes", minimum=0.005, maximum=60)),
     )
 
 

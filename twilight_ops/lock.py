@@ -107,12 +107,15 @@ def release_if_still(ex: Executor, lay: Layout, seen: Holder) -> None:
 
 @contextlib.contextmanager
 def held(ex: Executor, lay: Layout, holder: Holder, *, keep_on_failure: bool = False) -> Iterator[bool]:
-    """Hold the lock for a block; released afterwards, on failure too (unless asked)."""
+    """Hold the lock for a block; released afterwards, on failure too (unless asked).
+
+    Only a lock this call took is released: a re-entered one (same operator and version,
+    e.g. a second terminal) stays with whoever took it."""
     fresh = acquire(ex, lay, holder)
     ok = False
     try:
         yield fresh
         ok = True
     finally:
-        if ok or not keep_on_failure:
+        if fresh and (ok or not keep_on_failure):
             release(ex, lay)

@@ -293,29 +293,22 @@ class SSHExecutor:
 
 
 def _drain(chan: paramiko.Channel, timeout: float | None, command: str) -> tuple[bytes, bytes]:
+    """stdout and stderr until the exit status AND the end of output; every wait, including
+    the one for EOF after the exit status (a background child can hold stdout open), is
+    bounded by the deadline.  Only non-blocking reads: recv is called only when data is ready."""
     out, err = bytearray(), bytearray()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        got = False
         while chan.recv_ready():
             out += chan.recv(65536)
-            got = True
         while chan.recv_stderr_ready():
             err += chan.recv_stderr(65536)
-            got = True
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            # drain whatever arrived with EOF
-            while True:
-                chunk = chan.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
+        ended = chan.eof_received or chan.closed
+        if chan.exit_status_ready() and ended and not chan.recv_ready() and not chan.recv_stderr_ready():
             return bytes(out), bytes(err)
-        if got:
-            continue
-        if deadline is not None and time.monotonic() > deadline:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
             chan.close()
-            raise Unreachable(f"`{command}` did not finish within {timeout:g} s", "check the service on tvps; re-run the task")
-        select.select([chan], [], [], 0.2)
+            why = " (it exited, but a child it left in the background still holds its output)" if chan.exit_status_ready() else ""
+            raise Unreachable(f"`{command}` did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
+        select.select([chan], [], [], 0.2 if left is None else min(0.2, left))

@@ -13,7 +13,7 @@ from .. import validate
 from ..config import Settings, settings_from_context
 from ..errors import BadInput, Unreachable
 from ..monitor import diagnose_render
-from ..monitor.metrics import Assessment, Metrics, assess, to_json
+from ..monitor.metrics import NO_DATA_HINT, Assessment, Metrics, assess, to_json
 from ..monitor.remote import ReconnectingFetch, fetch_local, fetch_metrics, gather_evidence
 from ..monitor.render import render_report, round_line
 from ..monitor.watch import RetryPolicy, WatchSummary, watch as watch_loop
@@ -22,12 +22,13 @@ from ..remote import SSHExecutor
 from ..target import announce
 
 MAX_WATCH_MINUTES = 24 * 60
-MIN_WATCH_MINUTES = 0.25     # a floor: --watch 1e-300 would probe production back to back
 MIN_WATCH_MINUTES_LOCAL = 0.005   # --db reads a local file: nothing remote to spare, still no busy loop
 DEFAULT_UNTIL_HOURS = "48"
 
 
-def _minutes(value: object, floor: float = MIN_WATCH_MINUTES) -> float:
+def _minutes(value: object, floor: float) -> float:
+    """--watch in minutes, at least `floor` (config watch_floor_minutes, 0.25: --watch 1e-300
+    would probe production back to back)."""
     try:
         m = float(validate.ascii_number(value, "--watch", "e.g. --watch 5"))
     except (TypeError, ValueError):
@@ -59,7 +60,7 @@ def monitor(c, hours="1", json=False, watch="", until="", db=""):
     """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN."""
     settings = settings_from_context(c)
     h = validate.hours(hours, "--hours")
-    every_s = _minutes(watch, MIN_WATCH_MINUTES_LOCAL if db else MIN_WATCH_MINUTES) * 60 if watch else None
+    every_s = _minutes(watch, MIN_WATCH_MINUTES_LOCAL if db else settings.watch_floor_minutes) * 60 if watch else None
     if until and every_s is None:
         raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
@@ -79,9 +80,11 @@ def monitor(c, hours="1", json=False, watch="", until="", db=""):
     a = assess(m, settings.thresholds)
     if json:
         _emit_json(m, a, h)
+        if a.verdict == "no_data":
+            err_console.print(f"no data: {NO_DATA_HINT}", markup=False, highlight=False)
     else:
         render_report(console, a)
-    if a.verdict == "investigate":
+    if a.verdict in ("investigate", "no_data"):
         raise Exit(code=1)
 
 

@@ -140,6 +140,7 @@ def twin_config(st: TwinState) -> dict:
         "state_dir": str(st.base / "state"),
         "local_repo": str(st.base / "twilight-drive"),
         "connect_attempts": 2,
+        "watch_floor_minutes": "0.01",   # a local twin: the tests watch in seconds
     }
     return cfg
 
