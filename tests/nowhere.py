@@ -33,6 +33,10 @@ class CountingListener:
 
     def close(self) -> None:
         self._stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # wakes the accept() in the thread
+        except OSError:
+            pass
         self.sock.close()
         self._thread.join(timeout=5)
 
