@@ -97,3 +97,18 @@ def test_offline_tasks_print_no_target(tmp_path, listener):
     r = inv("smoke", "--from-file", str(body), cfg=cfg)
     assert "target:" not in r.stderr
     assert listener.attempts == 0
+
+
+def test_settings_double_check_a_runtime_file_invoke_did_not_load(tmp_path):
+    """Without the CLI guard (a Program embedded elsewhere), settings_from_context refuses too."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("from invoke import Program; from twilight_ops.tasks import ns; "
+            f"Program(namespace=ns).run(['embedded', '-f', {str(tmp_path / 'nope.yaml')!r}, 'config'])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "was not loaded" in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout == ""
