@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.twin_skips import (pytest_runtest_logreport, pytest_sessionfinish,  # noqa: F401  loud twin skips
+                              pytest_terminal_summary)
+
 REPO = Path(__file__).resolve().parents[1]
 # Under /var/tmp: the twin account must traverse every ancestor of its home, which a
 # checkout under a private directory (mode 700) would not allow.

@@ -8,7 +8,7 @@ import httpx
 import tenacity
 
 from .config import Settings
-from .secret import Secret, scrub
+from .secret import Secret, header_problem, scrub, scrub_error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +46,9 @@ def get_price(settings: Settings, token: Secret, code: str, date: str | None = N
         reraise=True,
     )
     t0 = time.monotonic()
+    bad = header_problem(token.reveal())
+    if bad is not None:   # httpx would raise UnicodeEncodeError, or h11 echo the token escaped
+        return ApiResponse(url, None, "", 0.0, transport_error=f"the token {bad}; it cannot be sent in a header")
     try:
         with _client(settings) as client:
             resp = retry(
@@ -54,5 +57,5 @@ def get_price(settings: Settings, token: Secret, code: str, date: str | None = N
             )
         return ApiResponse(url, resp.status_code, scrub(resp.text, token), (time.monotonic() - t0) * 1000)
     except httpx.TransportError as e:
-        msg = scrub(f"{type(e).__name__}: {e}", token)
+        msg = scrub_error(f"{type(e).__name__}: {e}", token)
         return ApiResponse(url, None, "", (time.monotonic() - t0) * 1000, transport_error=msg)

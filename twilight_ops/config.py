@@ -75,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "expected_chain": "akshare-spot,tushare-daily",     # spec §6.2 provider chain, in order
     "monitor_copy_dir": "",        # inside the backend container; "" = its temp dir (locked-file copy)
     "monitor_timeout": "300",      # seconds one probe round may take over SSH
+    "watch_floor_minutes": "0.25", # the shortest `inv monitor --watch` against a host (the twin lowers it)
     # §3 thresholds
     "thresholds": {
         "err_pct_healthy": "1",
@@ -174,6 +175,7 @@ class Settings:
     deploy_deadline_s: float = 180.0
     health_poll_s: float = 0.5
     pull_timeout_s: float = 600.0
+    watch_floor_minutes: float = 0.25
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -184,12 +186,13 @@ def _bad(key: str, problem: str, fix: str) -> BadInput:
     return BadInput(f"config twilight.{key} {problem}", fix)
 
 
-def _number(raw: Mapping[str, Any], key: str, *, minimum: float | None = None, integer: bool = False, label: str | None = None) -> Any:
+def _number(raw: Mapping[str, Any], key: str, *, minimum: float | None = None, integer: bool = False, label: str | None = None,
+            maximum: float | None = None) -> Any:
     label = label or key
     value = raw.get(key)
     try:
-        if isinstance(value, bool):
-            raise ValueError
+        if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+            raise ValueError  # float() accepts Arabic-Indic and full-width digits
         num = float(value)
         if not math.isfinite(num):
             raise ValueError
@@ -197,10 +200,12 @@ def _number(raw: Mapping[str, Any], key: str, *, minimum: float | None = None, i
             if num != int(num):
                 raise ValueError
             num = int(num)
-    except (TypeError, ValueError):
-        raise _bad(label, f"is {value!r}, not a number", f"set twilight.{label} to a number in invoke.yaml") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
+        raise _bad(label, f"is {validate._show(value)}, not a number", f"set twilight.{label} to a number in invoke.yaml") from None
     if minimum is not None and num < minimum:
         raise _bad(label, f"is {num}, below {minimum}", f"set twilight.{label} to at least {minimum}")
+    if maximum is not None and num > maximum:
+        raise _bad(label, f"is {num:g}, above {maximum:g}", f"set twilight.{label} to at most {maximum:g}")
     return num
 
 
@@ -210,7 +215,24 @@ def _path(value: Any, key: str) -> Path:
     return Path(os.path.expanduser(str(value)))
 
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+LOOPBACK_NAMES = {"localhost"}
+MAX_CONNECT_TIMEOUT = 120        # seconds
+MAX_CONNECT_ATTEMPTS = 10
+MAX_HTTP_TIMEOUT = 120           # seconds
+MAX_MONITOR_TIMEOUT = 3600       # seconds
+MAX_BUDGET = 24 * 60             # minutes
+
+
+def _is_loopback(host: str) -> bool:
+    """localhost or a loopback IP literal (127.0.0.0/8, ::1); never a name like 127.evil.example."""
+    import ipaddress
+
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 MAX_CLOCK_OFFSET = 10 * 366 * 86400  # ten years either way
 
 
@@ -226,7 +248,9 @@ def _api_base(value: Any) -> str:
         raise _bad("api_base", f"is {value!r}, not a valid URL", fix) from None
     if url.scheme not in ("https", "http") or not url.host:
         raise _bad("api_base", f"is {value!r}, not an http(s) URL with a host", fix)
-    if url.scheme == "http" and url.host not in LOOPBACK_HOSTS and not url.host.startswith("127."):
+    if url.userinfo:
+        raise _bad("api_base", "holds credentials (user:password@)", "drop them: the operator token is sent as a Bearer header")
+    if url.scheme == "http" and not _is_loopback(url.host):
         raise _bad("api_base", f"is {value!r}: plain http would send the bearer token in cleartext",
                    "use https (http is allowed only for loopback, e.g. the twin)")
     if url.query or url.fragment:
@@ -255,6 +279,8 @@ def _int_list(value: Any) -> list[int] | None:
     out = []
     for item in items:
         try:
+            if not str(item).isascii():
+                raise ValueError
             n = int(str(item), 10)
         except ValueError:
             return None
@@ -476,7 +502,8 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
     extra = sorted(set(b_raw) - _BUDGET_KEYS)
     if extra:
         raise _bad(f"budgets.{extra[0]}", "is not a known key", "remove it or check the spelling")
-    budgets = {k: int(_number(b_raw, k, minimum=1, integer=True, label=f"budgets.{k}")) for k in sorted(_BUDGET_KEYS)}
+    budgets = {k: int(_number(b_raw, k, minimum=1, integer=True, label=f"budgets.{k}", maximum=MAX_BUDGET))
+               for k in sorted(_BUDGET_KEYS)}
 
     ssh_cfg_raw = raw.get("ssh_config")
     ssh_config = _path(ssh_cfg_raw, "ssh_config") if ssh_cfg_raw else None
@@ -489,8 +516,8 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         host=host,
         ssh_config=ssh_config,
         known_hosts=_path(raw.get("known_hosts"), "known_hosts"),
-        connect_timeout=float(_number(raw, "connect_timeout", minimum=1)),
-        connect_attempts=int(_number(raw, "connect_attempts", minimum=1, integer=True)),
+        connect_timeout=float(_number(raw, "connect_timeout", minimum=1, maximum=MAX_CONNECT_TIMEOUT)),
+        connect_attempts=int(_number(raw, "connect_attempts", minimum=1, integer=True, maximum=MAX_CONNECT_ATTEMPTS)),
         remote_root=rpath("remote_root"),
         source_dir=rpath("source_dir"),
         compose_file=compose_file,
@@ -507,7 +534,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         dependency_changes=tuple(changes),
         api_base=api.rstrip("/"),
         api_ca_bundle=_ca_bundle(ca) if ca else None,
-        http_timeout=float(_number(raw, "http_timeout", minimum=0.1)),
+        http_timeout=float(_number(raw, "http_timeout", minimum=0.1, maximum=MAX_HTTP_TIMEOUT)),
         smoke_code=smoke_code,
         thresholds=th,
         budgets=budgets,
@@ -517,13 +544,17 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         liquid_codes=_liquid_codes(raw.get("liquid_codes")),
         expected_chain=_expected_chain(raw.get("expected_chain")),
         monitor_copy_dir=_container_dir(raw.get("monitor_copy_dir")),
-        monitor_timeout=float(_number(raw, "monitor_timeout", minimum=5)),
+        monitor_timeout=float(_number(raw, "monitor_timeout", minimum=5, maximum=MAX_MONITOR_TIMEOUT)),
+        watch_floor_minutes=float(_number(raw, "watch_floor_minutes", minimum=0.005, maximum=60)),
         **_preflight(raw),
     )
 
 
 def settings_from_context(c: Any) -> Settings:
     """Settings from an Invoke Context (its merged config's `twilight` section)."""
+    runtime = getattr(c.config, "_runtime_path", None)
+    if runtime is not None and not getattr(c.config, "_runtime_found", None):
+        raise BadInput(f"config file {str(runtime)!r} (-f) was not loaded", "fix the path given to -f or drop -f")
     section = c.config.get("twilight", None)
     if section is None:
         raise BadInput("config has no twilight section", "run tasks through tasks.py (inv) or pass -f invoke.yaml")

@@ -11,6 +11,7 @@ Each check returns a `Finding` with the runbook's exact cause and action text
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
@@ -193,13 +194,19 @@ def source_chain_len_1_always(metrics: Metrics | None, expected_chain: Sequence[
 
 
 def hermes_value_and_close_raw(agent_transcripts: Sequence[str]) -> Finding | None:
-    """HOOK — filled in by the Hermes phase (agent smoke test, runbook T+00:35).
+    """The agent transcripts (collected by the Hermes phase, runbook T+00:35; until then
+    none arrive and the check is "not evaluated"): a finding when an answer carries both
+    the old `value` and the new `close_raw` key."""
+    both = [i for i, t in enumerate(agent_transcripts)
+            if isinstance(t, str) and _KEY_VALUE.search(t) and _KEY_CLOSE_RAW.search(t)]
+    if not both:
+        return None
+    return finding("hermes_value_and_close_raw",
+                   f"{len(both)} of {len(agent_transcripts)} agent answers carry both `value` and `close_raw`")
 
-    Takes the agent transcripts; returns finding("hermes_value_and_close_raw",
-    detail) when an answer carries both the old `value` and the new `close_raw`.
-    Until then it reports nothing.
-    """
-    return None
+
+_KEY_VALUE = re.compile(r"""["']value["']\s*:""")
+_KEY_CLOSE_RAW = re.compile(r"""["']close_raw["']\s*:""")
 
 
 def diagnose(evidence: Evidence) -> list[Finding]:

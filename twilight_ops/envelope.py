@@ -238,6 +238,21 @@ def _finite_float(text: str) -> float:
     return number
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all distinct: a repeated key (`close_raw` twice, the first
+    null) would otherwise be judged on its last value alone."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def parse_body(body_text: str | bytes | None) -> ParsedBody:
     """Strict JSON (no NaN/Infinity, bounded depth); never raises."""
     if body_text is None:
@@ -249,7 +264,10 @@ def parse_body(body_text: str | bytes | None) -> ParsedBody:
     if not body_text.strip():
         return ParsedBody(None, "body is empty")
     try:
-        value = json.loads(body_text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(body_text, parse_constant=_reject_constant, parse_float=_finite_float,
+                           object_pairs_hook=_unique_keys)
+    except _DuplicateKey as e:
+        return ParsedBody(None, f"body repeats the key {_clip(redact(str(e.args[0])), 60)!r}: an envelope bug")
     except (ValueError, RecursionError) as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return ParsedBody(None, f"body is not JSON: {_clip(str(e) or type(e).__name__)}")
     if _depth_exceeds(value, MAX_DEPTH):

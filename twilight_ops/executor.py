@@ -62,8 +62,15 @@ def render(argv: Sequence[str]) -> str:
 
 
 def secret_from_bytes(raw: bytes, path: str, where: str) -> Secret:
-    """A token file's content as a Secret: one line, stripped, not empty."""
+    """A token file's content as a Secret: one line, stripped, not empty, fit for an HTTP
+    header.  A bad token is named by its file, never by its value."""
+    from .secret import header_problem
+
     value = raw.decode("utf-8", "replace").strip()
     if not value:
-        raise BadInput(f"token file {path} on {where} is empty", "put the token in it")
+        raise BadInput(f"token file {path} on {where} is empty", "put the operator token in it")
+    bad = header_problem(value)
+    if bad is not None:   # headers would refuse it and echo it
+        raise BadInput(f"token file {path} on {where} {bad}",
+                       "put the token alone on one line, printable ASCII only (mode 600)")
     return Secret(value)

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .clock import iso, now_utc
+from . import validate
 from .builders import files
 from .builders.layout import Layout
-from .errors import TwilightError
+from .errors import BadInput, TwilightError
 from .executor import Executor
 from .secret import Secret, scrub
 
@@ -89,9 +90,19 @@ class Journal:
 
     @classmethod
     def from_json(cls, text: str) -> "Journal":
+        """ValueError/TypeError for anything that is not a journal (its version is validated:
+        it becomes a local file name)."""
         data = json.loads(text)
-        steps = [Step(**s) for s in data.pop("steps", [])]
-        return cls(steps=steps, **data)
+        if not isinstance(data, dict):
+            raise ValueError(f"a journal is an object, not a {type(data).__name__}")
+        steps = data.pop("steps", [])
+        if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+            raise ValueError("its steps are not a list of objects")
+        journal = cls(steps=[Step(**s) for s in steps], **data)
+        validate.journal_version(journal.version, "its version")
+        if not isinstance(journal.updated_at, str) or not isinstance(journal.facts, dict):
+            raise ValueError("its updated_at or facts have the wrong type")
+        return journal
 
 
 def new_journal(version: str, host: str, operator: str) -> Journal:
@@ -110,17 +121,18 @@ class JournalStore:
         self._remote_dir_ready = False
 
     def local_path(self, version: str) -> Path:
-        return self.local_dir / f"{version}.json"
+        # a version can come from tvps (lock holder, journal mirror): never a path outside local_dir
+        return self.local_dir / f"{validate.journal_version(version)}.json"
 
     def load(self, version: str) -> Journal | None:
         """The newer of the local copy and the tvps mirror; None if neither exists."""
         found: list[Journal] = []
         lp = self.local_path(version)
         if lp.exists():
-            found.append(self._parse(lp.read_text(), str(lp)))
+            found.append(self._parse(lp.read_bytes(), str(lp), version))
         if self.ex is not None:
             try:
-                found.append(self._parse(self.ex.read_file(self.lay.journal_path(version)).decode(), "tvps mirror"))
+                found.append(self._parse(self.ex.read_file(self.lay.journal_path(version)), "tvps mirror", version))
             except FileNotFoundError:
                 pass
         if not found:
@@ -128,11 +140,16 @@ class JournalStore:
         return max(found, key=lambda j: (j.updated_at, len(j.steps)))
 
     @staticmethod
-    def _parse(text: str, where: str) -> Journal:
+    def _parse(data: bytes, where: str, version: str) -> Journal:
         try:
-            return Journal.from_json(text)
-        except (ValueError, TypeError) as e:
-            raise TwilightError(f"journal at {where} is unreadable: {e}", "move it aside and re-run; the other copy is used") from None
+            journal = Journal.from_json(data.decode("utf-8"))
+        except (ValueError, TypeError, RecursionError, BadInput) as e:  # UnicodeDecodeError is a ValueError
+            why = e.message if isinstance(e, BadInput) else (str(e) or type(e).__name__)
+            raise BadInput(f"journal at {where} is unreadable: {why[:200]}",
+                           "move it aside and re-run; the other copy is used") from None
+        if journal.version != version:
+            raise BadInput(f"journal at {where} is for {journal.version}, not {version}", "move it aside and re-run")
+        return journal
 
     def save(self, journal: Journal) -> None:
         journal.updated_at = iso(now_utc())
@@ -197,4 +214,5 @@ class JournalStore:
             return []
         r = self.ex.run(files.list_dir(self.lay.cutover_dir), check=False)
         names = r.stdout.split() if r.ok else []
-        return sorted(n[len("journal-"):-len(".json")] for n in names if n.startswith("journal-") and n.endswith(".json"))
+        found = (n[len("journal-"):-len(".json")] for n in names if n.startswith("journal-") and n.endswith(".json"))
+        return sorted(v for v in found if v == validate.UNKNOWN_VERSION or validate.VERSION_RE.fullmatch(v))   # names from tvps are printed

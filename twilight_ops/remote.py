@@ -55,7 +55,11 @@ class SSHExecutor:
         ssh_config = _ssh_config(settings)
         fcfg = FabricConfig(ssh_config=ssh_config, overrides={"load_ssh_configs": False})
         fcfg.load_ssh_config()
-        self.conn = Connection(settings.host, config=fcfg, connect_timeout=settings.connect_timeout, inline_ssh_env=False)
+        try:  # Fabric parses the ssh config here: `Port notanumber` is a ValueError
+            self.conn = Connection(settings.host, config=fcfg, connect_timeout=settings.connect_timeout, inline_ssh_env=False)
+        except (ValueError, TypeError) as e:
+            raise BadInput(f"ssh config {settings.ssh_config or ''} for {settings.host} is not usable: {e}",
+                           "fix the Host entry (Port must be a number); `ssh -G tvps` shows what OpenSSH makes of it") from None
         # Fabric installs AutoAddPolicy and loads no known_hosts: replace both, on tvps
         # and on every ProxyJump hop Fabric built from the ssh config.
         self.known_hosts = self._known_hosts_path()
@@ -256,29 +260,22 @@ class SSHExecutor:
 
 
 def _drain(chan: paramiko.Channel, timeout: float | None, command: str) -> tuple[bytes, bytes]:
+    """stdout and stderr until the exit status AND the end of output; every wait, including
+    the one for EOF after the exit status (a background child can hold stdout open), is
+    bounded by the deadline.  Only non-blocking reads: recv is called only when data is ready."""
     out, err = bytearray(), bytearray()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        got = False
         while chan.recv_ready():
             out += chan.recv(65536)
-            got = True
         while chan.recv_stderr_ready():
             err += chan.recv_stderr(65536)
-            got = True
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            # drain whatever arrived with EOF
-            while True:
-                chunk = chan.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
+        ended = chan.eof_received or chan.closed
+        if chan.exit_status_ready() and ended and not chan.recv_ready() and not chan.recv_stderr_ready():
             return bytes(out), bytes(err)
-        if got:
-            continue
-        if deadline is not None and time.monotonic() > deadline:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
             chan.close()
-            raise Unreachable(f"`{command}` did not finish within {timeout:g} s", "check the service on tvps; re-run the task")
-        select.select([chan], [], [], 0.2)
+            why = " (it exited, but a child it left in the background still holds its output)" if chan.exit_status_ready() else ""
+            raise Unreachable(f"`{command}` did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
+        select.select([chan], [], [], 0.2 if left is None else min(0.2, left))

@@ -50,6 +50,44 @@ def scrub(text: str, *secrets: "Secret | None") -> str:
     return text
 
 
+def header_problem(value: str) -> str | None:
+    """Why value cannot travel in an HTTP header (`Bearer <value>`), or None.
+
+    httpx/h11 refuse control characters (a CR, a newline, a second line) and
+    non-ASCII; their error text shows the value, escaped.  Never returns the value.
+    """
+    for ch in value:
+        if ch in "\r\n":
+            return "holds a line break (a second line?)"
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            return "holds a control character"
+        if ord(ch) > 0x7E:
+            return "holds a non-ASCII character"
+    return None
+
+
+def scrub_error(text: str, *secrets: "Secret | None") -> str:
+    """A transport error string with every secret masked, raw or escaped.
+
+    h11 quotes a rejected header as `Illegal header value b'Bearer ab\\r\\ncd'`, so
+    the raw value is not in the text: mask its repr forms too, and anything that
+    follows `Bearer`.
+    """
+    import re
+
+    text = scrub(text, *secrets)
+    for s in secrets:
+        if s is None or not s.reveal():
+            continue
+        value = s.reveal()
+        forms = {repr(value)[1:-1], repr(value.encode("utf-8", "backslashreplace"))[2:-1],
+                 value.encode("unicode_escape").decode("ascii")}
+        for form in sorted(forms, key=len, reverse=True):
+            if form:
+                text = text.replace(form, "***")
+    return re.sub(r"(?i)(bearer\s+)(?!\*\*\*)[^\s'\"]+", r"\1***", text)
+
+
 _TOKENISH = (
     (re.compile(r"(?i)\bbearer\s+[^\s\"',;]+"), "Bearer ***"),
     (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "***"),   # JWT

@@ -2,7 +2,8 @@
 
     t = Target.from_context(c, version=...)     # in a task body
     t.settings      validated Settings
-    t.ssh           the SSH executor for tvps (connects on first use; announces the target)
+    t.ssh           the SSH executor for tvps (connects on first use; announces the target first:
+                    `target: tvps = user@host:port · config: defaults + F (-f) · ssh config: P`, on stderr)
     t.local         the local executor (the operator's machine, Terminal A)
     t.layout        absolute remote paths (builders.layout.Layout)
     t.token         the operator token, read once from tvps, as a Secret
@@ -18,6 +19,7 @@ happen only when a property is first used, so `inv --list` stays fast.
 """
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 from typing import Any, Callable, TextIO
@@ -26,6 +28,7 @@ from . import validate
 from .config import Settings, settings_from_context
 from .errors import BadInput
 from .local import LocalExecutor
+from .sanitize import printable
 from .secret import Secret
 
 UNKNOWN_VERSION = "unknown"
@@ -57,15 +60,22 @@ class Target:
         if self._ssh is None:
             from .remote import SSHExecutor
 
-            self._ssh = SSHExecutor(self.settings)
-            if self._announce_to is not None:
+            if self._announce_to is not None:      # before anything connects, even before a bad ssh config fails
                 self._announce_to.write(self.target_line() + "\n")
                 self._announce_to.flush()
+            self._ssh = SSHExecutor(self.settings)
         return self._ssh
 
     def target_line(self) -> str:
-        files = ", ".join(self.config_files) if self.config_files else "built-in defaults only"
-        return f"target: {self.ssh.where} · config: {files}"
+        """One line naming the host alias, its address and the config in effect."""
+        user, hostname, port = address(self.settings)
+        files = " + ".join(["defaults", *self.config_files])
+        env = sorted(k for k in os.environ if k.startswith("INVOKE_TWILIGHT_"))
+        line = f"target: {self.settings.host} = {user}@{hostname}:{port} · config: {files}"
+        if env:
+            line += f" + env {', '.join(env)}"
+        line += f" · ssh config: {self.settings.ssh_config or 'none'}"
+        return printable(line)
 
     @property
     def connected(self) -> bool:
@@ -182,15 +192,32 @@ def _valid_version(value: str) -> bool:
     return True
 
 
+_LEVELS = (("system", "system"), ("user", "user"), ("project", "project"), ("runtime", "-f"))
+
+
 def config_files_in_effect(config: Any) -> tuple[str, ...]:
-    """The config files Invoke loaded (system, user, project, -f), plus INVOKE_TWILIGHT_* env vars."""
+    """The Invoke config files that were loaded, lowest precedence first, with their level."""
     out = []
-    for level in ("system", "user", "project", "runtime"):
+    for level, label in _LEVELS:
         path = getattr(config, f"_{level}_path", None)
-        # invoke marks a missing *.py config "found"; trust the file system instead
-        if path and getattr(config, f"_{level}_found", False) and os.path.isfile(path):
-            out.append(str(path))
-    env = sorted(k for k in os.environ if k.startswith("INVOKE_TWILIGHT_"))
-    if env:
-        out.append("env " + " ".join(env))
+        # Invoke 2.2 marks a missing system/user invoke.py as found: trust only real files
+        if path and getattr(config, f"_{level}_found", None) and os.path.isfile(os.path.expanduser(str(path))):
+            out.append(f"{path} ({label})")
     return tuple(out)
+
+
+def address(settings: Settings) -> tuple[str, str, int]:
+    """(user, hostname, port) the ssh config gives the host alias, as Fabric will use them."""
+    from .remote import _ssh_config
+
+    found = _ssh_config(settings).lookup(settings.host)
+    port_raw = found.get("port", "22")
+    try:
+        port = int(str(port_raw), 10)
+        if not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        where = settings.ssh_config or "the ssh config"
+        raise BadInput(f"ssh config {where}: Port {port_raw!r} for {settings.host} is not a port number",
+                       "set Port to a number from 1 to 65535") from None
+    return found.get("user") or getpass.getuser(), found.get("hostname") or settings.host, port

@@ -9,14 +9,14 @@ import re
 
 from .errors import BadInput
 
-VERSION_RE = re.compile(r"^v\d{1,4}\.\d{1,4}\.\d{1,4}(?:-[0-9A-Za-z][0-9A-Za-z.-]{0,63})?$")
-TS_CODE_RE = re.compile(r"^\d{6}\.(?:SH|SZ|BJ)$")
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-HOST_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+VERSION_RE = re.compile(r"^v\d{1,4}\.\d{1,4}\.\d{1,4}(?:-[0-9A-Za-z][0-9A-Za-z.-]{0,63})?$", re.ASCII)
+TS_CODE_RE = re.compile(r"^\d{6}\.(?:SH|SZ|BJ)$", re.ASCII)
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+HOST_ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$", re.ASCII)
 # remote paths: absolute or ~/-relative, plain characters only, no '..' segment
-REMOTE_PATH_RE = re.compile(r"^(?:~(?:/[A-Za-z0-9._/@+-]*)?|/[A-Za-z0-9._/@+-]*)$")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$")
+REMOTE_PATH_RE = re.compile(r"^(?:~(?:/[A-Za-z0-9._/@+-]*)?|/[A-Za-z0-9._/@+-]*)$", re.ASCII)
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$", re.ASCII)
+IMAGE_REPO_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$", re.ASCII)
 
 
 def _show(value: object) -> str:
@@ -31,6 +31,14 @@ def version(value: object, what: str = "--version") -> str:
             "use the form v0.3.0 or v0.3.0-w4-cutover (letters, digits, '.', '-')",
         )
     return value
+
+
+UNKNOWN_VERSION = "unknown"   # the journal of a smoke whose release could not be told
+
+
+def journal_version(value: object, what: str = "journal version") -> str:
+    """A version that names a journal file: a release tag, or "unknown"."""
+    return value if value == UNKNOWN_VERSION else version(value, what)
 
 
 def ts_code(value: object, what: str = "--code") -> str:
@@ -51,7 +59,18 @@ def trade_date(value: object, what: str = "--date") -> str:
     return value
 
 
+def ascii_number(value: object, what: str, example: str) -> str:
+    """A number as the operator typed it: ASCII only (float() and int() accept Arabic-Indic
+    and full-width digits, which no operator means)."""
+    text = str(value).strip()
+    if not text.isascii():
+        raise BadInput(f"{what} {_show(value)} holds non-ASCII characters", f"type the number with ASCII digits, {example}")
+    return text
+
+
 def hours(value: object, what: str = "--hours", maximum: float = 24 * 30) -> float:
+    if isinstance(value, str):
+        value = ascii_number(value, what, "e.g. --hours 1")
     try:
         h = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -73,6 +92,7 @@ def number(value: object, what: str) -> float:
 
 
 def positive_int(value: object, what: str, maximum: int = 10**6) -> int:
+    value = ascii_number(value, what, "e.g. 3")
     try:
         n = int(str(value), 10)
     except (TypeError, ValueError):
@@ -106,7 +126,7 @@ def relative_path(value: object, what: str) -> str:
         not isinstance(value, str)
         or not value
         or value.startswith(("/", "~"))
-        or not re.fullmatch(r"[A-Za-z0-9._/@+-]+", value)
+        or not re.fullmatch(r"[A-Za-z0-9._/@+-]+", value, re.ASCII)
         or any(part in ("..", "") for part in value.split("/"))
     ):
         raise BadInput(f"{what} {_show(value)} is not a safe relative path", "use a path like deploy/compose.yml")
@@ -126,15 +146,26 @@ def digest(value: object, what: str = "digest") -> str:
 
 
 def service_name(value: object, what: str = "service") -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,62}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,62}", value, re.ASCII):
         raise BadInput(f"{what} {_show(value)} is not a compose service name", "e.g. backend")
     return value
+
+
+def http_status(value: object, what: str = "--status") -> int:
+    """An HTTP status as typed: ASCII digits, 100..599."""
+    text = ascii_number(value, what, "e.g. --status 200")
+    if not text.isdigit() or len(text) > 3:
+        raise BadInput(f"{what} {_show(value)} is not a number", "e.g. --status 200")
+    n = int(text, 10)
+    if not 100 <= n <= 599:
+        raise BadInput(f"{what} {n} is not an HTTP status", "give a number from 100 to 599")
+    return n
 
 
 def one_line(value: object, what: str, maximum: int = 200) -> str:
     """Free text (a reason, a note): one printable line."""
     if not isinstance(value, str) or not value.strip():
         raise BadInput(f"{what} is empty", f"give {what} as one line of text")
-    if len(value) > maximum or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if len(value) > maximum or any(ord(ch) < 32 or 127 <= ord(ch) <= 159 for ch in value):  # C0, DEL, C1
         raise BadInput(f"{what} must be one printable line of at most {maximum} characters", "drop newlines and control characters")
     return value

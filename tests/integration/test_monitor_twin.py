@@ -181,9 +181,11 @@ def test_monitor_totals_match_the_traffic_sent(twin, days):
         "open": k["liquid"] + k["unknown"], "closed_final": k["history"]}
     assert {c["len"]: c["n"] for c in out["source_chain_len"]} == {1: k["liquid"] + k["history"], 2: k["unknown"]}
     assert out["akshare_spot_share_open_pct"] == pytest.approx(100 * k["liquid"] / (k["liquid"] + k["unknown"]))
-    assert out["p95_ms"] is not None and out["p95_ms"] < 400
-    assert out["bands"]["err_pct"] == ("investigate" if out["err_pct"] > 3 else "watch" if out["err_pct"] >= 1 else "healthy")
-    assert code == (1 if out["verdict"] == "investigate" else 0)
+    assert out["p95_ms"] is not None                   # a value: its size is for bench/, not a test
+    # known answers, not the tool's own output: --unknown-pct 10 makes ~10 % of the calls 502s,
+    # far above the 3 % investigate threshold of the defaults
+    assert out["bands"]["err_pct"] == "investigate"
+    assert (code, out["verdict"]) == (1, "investigate")
 
     r = monitor(twin, "--hours", "1")
     for word in ("metric", "value", "band", "meaning", "err_pct", "p95 latency", "akshare-spot share (OPEN)",
@@ -227,8 +229,9 @@ def test_monitor_with_the_backend_stopped_is_exit_3(twin, ex, twin_settings):
     finally:
         ex.run(compose_cmd.compose(lay, "start", lay.service), timeout=120)
         health.wait_healthy(ex, layout(twin_settings, ex.home), 90.0)
-    assert r.returncode == 3 and "not running" in r.stderr and len(error_lines(r.stderr)) == 1
-    assert r.stderr.startswith("target: tvps (") and str(twin.invoke_yaml) in r.stderr.splitlines()[0]
+    target, error = r.stderr.splitlines()          # the target line, then one error line
+    assert r.returncode == 3 and target.startswith("target: tvps = ") and "not running" in error
+    assert str(twin.invoke_yaml) in target
 
 
 # ---------------------------------------------------------------- the container's TZ
@@ -349,8 +352,14 @@ def test_a_healthy_w4_backend_shows_no_symptom(twin, days, w4):
 
 def popen_watch(twin, *args: str) -> subprocess.Popen:
     argv = [str(Path(sys.executable).with_name("inv")), "-f", str(twin.invoke_yaml), "monitor", *args]
+    # A non-interactive shell starts background jobs with SIGINT ignored and children inherit
+    # that (so `make test &` would never see KeyboardInterrupt): restore it in the child.
     return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, env=dict(os.environ))
+                            stdin=subprocess.DEVNULL, env=dict(os.environ), preexec_fn=restore_sigint)
+
+
+def restore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_watch_stops_cleanly_on_ctrl_c(twin, days):
@@ -358,7 +367,7 @@ def test_watch_stops_cleanly_on_ctrl_c(twin, days):
     proc = popen_watch(twin, "--watch", "0.02", "--json")
     try:
         first = json.loads(proc.stdout.readline())
-        assert first["round"] == 1 and first["total"] == 0 and first["verdict"] == "healthy"
+        assert first["round"] == 1 and first["total"] == 0 and first["verdict"] == "no_data"   # an empty window
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -106,9 +106,17 @@ def test_no_metrics_still_checks_responses():
     assert codes(Evidence(None, [ok(close_raw=None)], expected_chain=CHAIN)) == ["close_raw_null_qfq_set"]
 
 
-def test_hermes_hook_is_wired_and_waits_for_its_phase():
+def test_hermes_check_finds_value_and_close_raw_together():
     assert "hermes_value_and_close_raw" in RUNBOOK
-    assert hermes_value_and_close_raw(['{"value": 1, "close_raw": 1}']) is None
+    found = hermes_value_and_close_raw(['{"value": 1, "close_raw": 1}'])
+    assert found is not None and found.code == "hermes_value_and_close_raw"
+    assert "1 of 1" in found.detail
+
+
+def test_hermes_check_is_quiet_on_clean_answers_and_without_transcripts():
+    assert hermes_value_and_close_raw([]) is None
+    assert hermes_value_and_close_raw(['{"close_raw": 1700.5, "close_qfq": 1700.5}', '{"value": 1}']) is None
+    assert hermes_value_and_close_raw(["the close_raw value is 1700.5"]) is None
 
 
 def test_several_findings_come_in_runbook_order():

@@ -105,7 +105,7 @@ def test_to_json_with_nothing_computed():
     out = to_json(m, a.bands, a.verdict, 2.0, "direct")
     assert out["err_pct"] is None and out["market_state"] is None and out["source_chain_len"] is None
     assert out["bands"] == {"err_pct": "n/a", "p95_ms": "n/a", "akshare_share": "n/a"}
-    assert out["verdict"] == "healthy" and out["copied_at"] is None
+    assert out["verdict"] == "no_data" and out["copied_at"] is None   # an empty window is not healthy
 
 
 # ---------------------------------------------------------------- parsing

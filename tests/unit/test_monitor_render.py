@@ -41,6 +41,8 @@ def test_report_empty_window():
     out = text_of(metrics(total=0, errors=0, err_pct=None, p95_ms=None, served_by=(), open_total=0,
                           akshare_spot_share_open_pct=None, market_state=(), source_chain_len=()))
     assert "no /price calls in the window" in out and "no OPEN rows in the window" in out
+    assert "verdict: NO DATA" in out and "HEALTHY" not in out
+    assert "AuditLog is not writing" in out and "inv smoke" in out
 
 
 def test_round_line_trend_and_first_crossing():

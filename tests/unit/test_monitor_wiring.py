@@ -315,3 +315,25 @@ def test_diagnose_is_not_clear_when_the_audit_or_the_logs_were_not_read():
     assert diagnose_render.to_json(g, [])["verdict"] == "incomplete"
     g = Gathered(healthy, gathered(healthy).calls, 0, ("backend logs not read: denied",), 1.0, logs_read=False)
     assert g.incomplete and exit_code([check(g, [])]) == 1
+
+
+
+@pytest.fixture(scope="module")
+def stale_db(tmp_path_factory) -> Path:
+    """An AuditLog that stopped writing: 200 rows, the newest three hours old."""
+    db = tmp_path_factory.mktemp("stale") / "audit.duckdb"
+    end = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)
+    seed_rows(db, AuditSpec(n=200, end_utc=end, span=dt.timedelta(minutes=20), error_rate=0.0, latency_ms=(50, 90)))
+    return db
+
+
+def test_cli_empty_window_is_no_data_exit_1_with_the_hint(stale_db):
+    r = inv("monitor", "--db", str(stale_db), "--hours", "1")
+    assert r.returncode == 1, r.stderr
+    assert "NO DATA" in r.stdout and "HEALTHY" not in r.stdout
+    assert "AuditLog is not writing" in r.stdout and "inv smoke" in r.stdout
+    r = inv("monitor", "--db", str(stale_db), "--hours", "1", "--json")
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["total"] == 0 and out["verdict"] == "no_data"
+    assert "inv smoke" in r.stderr

@@ -41,11 +41,33 @@ def test_journal_roundtrip_and_atomic_save(tmp_path):
 
 
 def test_journal_refuses_secrets(tmp_path):
+    """One of our two guards answers (json.dumps alone refuses any unknown object, so a bare
+    TypeError proves nothing): Secret.__reduce__ (asdict deep-copies) or the journal's branch."""
     store = _store(tmp_path)
     j = new_journal("v0.3.0", "tvps", "ops")
     j.facts["token"] = Secret("abc")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a Secret (is not serialisable|cannot be written to the journal)"):
         store.save(j)
+    assert not store.local_dir.exists() or not any(store.local_dir.iterdir())
+
+
+def test_journal_json_default_has_its_own_secret_branch():
+    from twilight_ops.journal import _json_default
+
+    with pytest.raises(TypeError, match="a Secret cannot be written to the journal"):
+        _json_default(Secret("abc"))
+
+
+@pytest.mark.parametrize("copy_or_pickle", [
+    lambda s: __import__("pickle").dumps(s),
+    lambda s: __import__("pickle").dumps({"nested": [s]}),
+    lambda s: __import__("copy").copy(s),
+    lambda s: __import__("copy").deepcopy({"t": s}),
+])
+def test_secret_reduce_refuses_every_serialiser(copy_or_pickle):
+    """Secret.__reduce__ itself: pickle and copy go through it and must get its refusal."""
+    with pytest.raises(TypeError, match="a Secret is not serialisable"):
+        copy_or_pickle(Secret("tok-123"))
 
 
 def test_journal_scrubs_registered_secrets(tmp_path):

@@ -42,7 +42,9 @@ class Layout:
         return posixpath.join(posixpath.dirname(self.compose_file), ".env")
 
     def journal_path(self, version: str) -> str:
-        return posixpath.join(self.cutover_dir, f"journal-{version}.json")
+        from .. import validate
+
+        return posixpath.join(self.cutover_dir, f"journal-{validate.journal_version(version)}.json")
 
 
 def expand_home(path: str, home: str) -> str:

@@ -2,7 +2,7 @@
 
     parse_probe_output(text) -> Metrics        garbage -> CheckFailed; probe error -> its domain error
     bands(metrics, thresholds) -> {"err_pct"|"p95_ms"|"akshare_share": Band}
-    verdict(bands) -> "healthy" | "investigate"
+    verdict(bands) -> "healthy" | "investigate"      (assess: "no_data" when the window has no rows)
     to_json(metrics, bands, verdict, window_hours, read_via) -> dict (the `inv monitor --json` shape)
 """
 from __future__ import annotations
@@ -17,7 +17,9 @@ from ..config import Thresholds
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable
 
 ReadVia = Literal["direct", "copy", "local-file"]
-Verdict = Literal["healthy", "investigate"]
+Verdict = Literal["healthy", "investigate", "no_data"]
+NO_DATA_HINT = ("no /price call was audited in the window: either there was no traffic or the AuditLog is not "
+                "writing; `inv smoke` makes one call that should add one row, then run the monitor again")
 READ_VIA: tuple[str, ...] = ("direct", "copy", "local-file")
 BAND_KEYS = ("err_pct", "p95_ms", "akshare_share")
 
@@ -112,6 +114,7 @@ _ERROR_CLASSES: dict[str, type[TwilightError]] = {
     "schema": BadInput,
     "copy_dir": BadInput,
     "no_duckdb": BadInput,
+    "not_duckdb": BadInput,
     "torn_copy": Unreachable,
     "no_space": Unreachable,
     "copy_failed": Unreachable,
@@ -124,6 +127,7 @@ _HINTS = {
     "schema": "compare provider_audit_log with the W4 target schema (02-tushare-integration-design.md §9.2)",
     "copy_dir": "give a writable directory with room for a copy of the warehouse",
     "no_duckdb": "run the probe inside the backend container (it has duckdb)",
+    "not_duckdb": "give a DuckDB file, e.g. a copy of the warehouse snapshot",
     "torn_copy": "the warehouse changed during every copy attempt; run the monitor again",
     "no_space": "free disk space there, or give a copy dir on a larger filesystem",
     "copy_failed": "the warehouse is locked and could not be copied; check permissions and disk there",
@@ -276,8 +280,10 @@ def verdict(band_map: Mapping[str, Band]) -> Verdict:
 
 
 def assess(metrics: Metrics, thresholds: Thresholds) -> Assessment:
+    """Bands and verdict; an empty window is "no_data", never healthy (an AuditLog that
+    stopped writing must not look healthy)."""
     b = bands(metrics, thresholds)
-    return Assessment(metrics, thresholds, b, verdict(b))
+    return Assessment(metrics, thresholds, b, "no_data" if metrics.total == 0 else verdict(b))
 
 
 def to_json(metrics: Metrics, band_map: Mapping[str, Band], verdict: Verdict, window_hours: float, read_via: ReadVia) -> dict[str, Any]:

@@ -9,7 +9,7 @@ text: they are DuckDB parameters.
 Output: exactly ONE JSON object on stdout, aggregates only (never rows):
   success  {"probe": 1, "read_via", "copied_at", "window", "total", ...}  exit 0
   failure  {"error": "<one line>", "kind": "<kind>"}                     exit 2|3|1
-    2  bad_params missing_file missing_table schema copy_dir no_duckdb
+    2  bad_params missing_file missing_table schema copy_dir no_duckdb not_duckdb
     3  torn_copy no_space copy_failed duckdb   (no trustworthy answer could be read)
     1  internal                       (a bug in this probe)
 
@@ -469,6 +469,9 @@ def probe(raw_params: Any, *, sleep: Callable[[float], Any] = time.sleep, copy_f
         con = connect(duckdb, path, read_only=True)
     except duckdb.Error as e:
         if not is_lock_conflict(e):
+            if p["local"]:  # --db names a local file the operator chose: bad input, not "cannot reach"
+                raise ProbeError("not_duckdb", f"--db {path} cannot be opened as a DuckDB file: {one_line(e)}",
+                                 EXIT_BAD_INPUT) from None
             raise ProbeError("duckdb", f"cannot open {path}: {one_line(e)}", EXIT_UNREADABLE) from None
         out = read_from_copy(duckdb, p, sleep, copy_file)
     else:

@@ -116,7 +116,10 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
     check_ready(t, journal, force)
     started = time.monotonic()
     holder = lock.new_holder(t.settings.operator, v, "deploy")
-    with lock.held(ssh, lay, holder):
+    with lock.held_for_change(ssh, lay, holder) as taken_over:
+        if taken_over is not None:
+            t.audit("lock-takeover", "ok", f"from PID {taken_over.client_pid} since {taken_over.acquired_at}")
+            say(f"took the deploy lock over from an earlier run of yours (PID {taken_over.client_pid}, {taken_over.acquired_at})")
         t.audit("deploy-start", "started", f"pre {journal.facts['pre_digest']}")
         svc = t.service(refresh=True)
         env_text = _read_env(t)

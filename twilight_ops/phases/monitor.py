@@ -111,7 +111,7 @@ class ReconnectingFetch:
 
 
 def check(a: Assessment) -> CheckResult:
-    """The §3 verdict as the one result type: investigate → FAIL (exit 1)."""
-    status = Status.FAIL if a.verdict == "investigate" else Status.PASS
+    """The §3 verdict as the one result type: investigate or no data → FAIL (exit 1)."""
+    status = Status.FAIL if a.verdict in ("investigate", "no_data") else Status.PASS
     return CheckResult("monitor", status, a.verdict, {k: b.value for k, b in a.bands.items()},
                        "run `inv diagnose` for the §4 known failure modes" if status is Status.FAIL else "")

@@ -18,6 +18,7 @@ from ..secret import redact, scrub
 from ..target import Target
 
 LOG_TAIL_SHOWN = 20
+MAX_BODY_BYTES = 4 * 1024 * 1024   # --from-file: a /price body is a few kB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,14 @@ def from_file(settings: Settings, path: str, status: int, expect: str) -> SmokeR
         raise BadInput(f"--from-file {path!r} is not a readable file", "give the path of a saved /price response body")
     if not 100 <= status <= 599:
         raise BadInput(f"--status {status} is not an HTTP status", "give a number from 100 to 599")
-    body = p.read_bytes()
+    size = p.stat().st_size
+    if size > MAX_BODY_BYTES:
+        raise BadInput(f"--from-file {path!r} is {size} bytes, more than a /price body ({MAX_BODY_BYTES} bytes at most)",
+                       "give the saved response body only")
+    with p.open("rb") as fh:
+        body = fh.read(MAX_BODY_BYTES + 1)   # a file that grew since stat() is still capped
+    if len(body) > MAX_BODY_BYTES:
+        raise BadInput(f"--from-file {path!r} is larger than {MAX_BODY_BYTES} bytes", "give the saved response body only")
     return SmokeResult(evaluate(status, body, expect, now_utc(settings.clock_offset_seconds),
                                 settings.thresholds.adj_tolerance))
 

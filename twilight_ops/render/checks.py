@@ -4,11 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..results import CheckResult, Status
-
-
-def printable(text: str) -> str:
-    """Remote-derived text without C0/C1 control characters (no terminal escapes)."""
-    return "".join(ch if (ch >= " " and not 0x7f <= ord(ch) <= 0x9f) else "?" for ch in str(text))
+from ..sanitize import printable
 
 STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.SKIP: "dim", Status.UNREACHABLE: "bold yellow"}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .checks import printable
+from ..sanitize import printable
 
 LOG_LINES_SHOWN = 40
 

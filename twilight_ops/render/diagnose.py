@@ -16,6 +16,7 @@ from rich.text import Text
 
 from ..diagnose import RUNBOOK, Evidence, Finding
 from ..phases.diagnose import Gathered
+from ..sanitize import printable
 from .monitor import read_line
 
 HERMES = "hermes_value_and_close_raw"
@@ -83,7 +84,7 @@ def render(console: Console, g: Gathered, findings: Sequence[Finding]) -> None:
     console.print(Text(f"audit {read_line(m)}" if m else "audit not read", style="dim"))
     for f in findings:
         console.print(Text.assemble(("SYMPTOM ", "bold red"), (f.symptom, "bold")))
-        console.print(Text(f"  seen:         {f.detail}"))
+        console.print(Text(f"  seen:         {printable(f.detail)}"))
         console.print(Text(f"  likely cause: {f.likely_cause}"))
         console.print(Text(f"  action:       {f.action}"))
     states = outcomes(e, findings)
@@ -96,7 +97,7 @@ def render(console: Console, g: Gathered, findings: Sequence[Finding]) -> None:
     calls = " · ".join(f"{c.ts_code} {c.status if c.status is not None else 'no answer'} {c.elapsed_ms:.0f} ms" for c in g.calls)
     console.print(Text(f"live calls: {calls}", style="dim"))
     for n in g.notes:
-        console.print(Text(f"note: {n}", style="dim"))
+        console.print(Text(f"note: {printable(n)}", style="dim"))
     if findings:
         n = len(findings)
         console.print(Text.assemble(("verdict: ", "bold"), (f"{n} symptom{'s' if n > 1 else ''} found", "bold red")))

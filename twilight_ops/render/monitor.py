@@ -5,7 +5,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..monitor.metrics import Assessment, Band, Metrics
+from ..monitor.metrics import NO_DATA_HINT, Assessment, Band, Metrics
 
 BAND_STYLE = {Band.HEALTHY: "green", Band.WATCH: "yellow", Band.INVESTIGATE: "bold red", Band.NA: "dim"}
 CROSSED = "◆ crossed into INVESTIGATE"
@@ -95,8 +95,10 @@ def report(a: Assessment) -> RenderableType:
     parts: list[RenderableType] = [report_table(a)]
     if m.total:
         parts.append(distribution_table(m))
-    style = "bold red" if a.verdict == "investigate" else "bold green"
-    parts.append(Text.assemble(("verdict: ", "bold"), (a.verdict.upper(), style)))
+    style = {"investigate": "bold red", "no_data": "bold yellow"}.get(a.verdict, "bold green")
+    parts.append(Text.assemble(("verdict: ", "bold"), (a.verdict.upper().replace("_", " "), style)))
+    if a.verdict == "no_data":
+        parts.append(Text(NO_DATA_HINT, style="yellow"))
     parts.append(Text(read_line(m), style="dim"))
     parts.extend(Text(f"note: {n}", style="dim") for n in m.notes)
     return Group(*parts)

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..envelope import Flag, Verdict
+from ..sanitize import printable
 from ..secret import redact
 
 W4_FIELDS = (
@@ -81,11 +82,11 @@ def _flags_table(title: str, flags: tuple[Flag, ...], style: str) -> Table:
     table.add_column("means", overflow="fold")
     for f in flags:
         at = "-" if f.pointer is None else (f.pointer or "/")
-        table.add_row(Text(f.code), Text(redact(at)), Text(redact(f.detail)), Text(f.meaning))
+        table.add_row(Text(f.code), Text(printable(redact(at))), Text(printable(redact(f.detail))), Text(f.meaning))
     return table
 
 
 def _show(value: Any, limit: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = redact(" ".join(text.split()))
+    text = printable(redact(" ".join(text.split())))   # no ESC/C1 from the body reaches the terminal
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -20,6 +20,8 @@ def render(report: StatusReport, console: Any) -> None:
     if not report.services:
         table.add_row("(none)", "-", "-", "-", "-", "-")
     console.print(table)
-    console.print(f"/price envelope: [bold]{escape(report.envelope)}[/] ({escape(report.envelope_detail)})")
+    from ..sanitize import printable
+
+    console.print(f"/price envelope: [bold]{escape(report.envelope)}[/] ({escape(printable(report.envelope_detail))})")
     console.print(f"deploy lock: {report.lock.describe() if report.lock else 'free'}", markup=False)
     console.print(f"journals on tvps: {', '.join(report.journals) if report.journals else 'none'}", markup=False)

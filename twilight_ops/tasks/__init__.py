@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from invoke import Collection
 
+from .. import runtime_config
 from ..config import DEFAULTS
 from . import core, release, smoke, twin
 from . import monitor
+
+runtime_config.check_cli()  # a mistyped `inv -f FILE` must never fall back to tvps
 
 ns = Collection()
 ns.add_task(core.status)

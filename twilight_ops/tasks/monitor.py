@@ -14,16 +14,20 @@ from ..errors import BadInput
 from ..output import console, err_console, finish, operation, print_json
 
 MAX_WATCH_MINUTES = 24 * 60
+MIN_WATCH_MINUTES_LOCAL = 0.005   # --db reads a local file: nothing remote to spare, still no busy loop
 DEFAULT_UNTIL_HOURS = "48"
 
 
-def _minutes(value: object) -> float:
+def _minutes(value: object, floor: float) -> float:
+    """--watch in minutes, at least `floor` (config watch_floor_minutes, 0.25: --watch 1e-300
+    would probe production back to back)."""
     try:
-        m = float(value)  # type: ignore[arg-type]
+        m = float(validate.ascii_number(value, "--watch", "e.g. --watch 5"))
     except (TypeError, ValueError):
         raise BadInput(f"--watch {value!r} is not a number of minutes", "e.g. --watch 5") from None
-    if not (0 < m <= MAX_WATCH_MINUTES):
-        raise BadInput(f"--watch {value!r} is out of range", f"give more than 0 and at most {MAX_WATCH_MINUTES} minutes")
+    if not (floor <= m <= MAX_WATCH_MINUTES):
+        raise BadInput(f"--watch {value!r} is out of range",
+                       f"give from {floor:g} to {MAX_WATCH_MINUTES} minutes (--watch is in minutes)")
     return m
 
 
@@ -56,7 +60,7 @@ def monitor(c, hours="1", json=False, watch="", until="", db=""):
     t = Target.from_context(c)
     settings = t.settings
     h = validate.hours(hours, "--hours")
-    every_s = _minutes(watch) * 60 if watch else None
+    every_s = _minutes(watch, MIN_WATCH_MINUTES_LOCAL if db else settings.watch_floor_minutes) * 60 if watch else None
     if until and every_s is None:
         raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
@@ -74,6 +78,10 @@ def monitor(c, hours="1", json=False, watch="", until="", db=""):
     a = assess(m, settings.thresholds)
     if json:
         _emit_json(m, a, h)
+        if a.verdict == "no_data":
+            from ..monitor.metrics import NO_DATA_HINT
+
+            err_console.print(f"no data: {NO_DATA_HINT}", markup=False, highlight=False)
     else:
         render_report(console, a)
     finish([check(a)])

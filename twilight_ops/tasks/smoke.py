@@ -21,18 +21,16 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
     from .. import validate
     from ..phases import smoke as phase
     from ..render.smoke import render
+    from ..sanitize import printable
     from ..target import Target
 
     if expect not in ("w4", "legacy"):
         raise BadInput(f"--expect {expect!r} is not w4 or legacy", "use --expect w4 (cutover) or --expect legacy (rollback)")
     t = Target.from_context(c, version=version)
     code = validate.ts_code(code or t.settings.smoke_code)
-    try:
-        # a str default on purpose: an int default makes Invoke cast `--status abc` itself,
-        # which crashes with a traceback before this check can answer with one line
-        status = int(str(status).strip(), 10)
-    except (TypeError, ValueError):
-        raise BadInput(f"--status {status!r} is not a number", "e.g. --status 200") from None
+    # a str default on purpose: an int default makes Invoke cast `--status abc` itself,
+    # which crashes with a traceback before this check can answer with one line
+    status = validate.http_status(status)
     if from_file:
         result = phase.from_file(t.settings, from_file, status, expect)
     else:
@@ -48,5 +46,5 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
             console.print(f"backend logs (last {len(tail)} of {len(lines)} lines; all {len(lines)} are in the journal):",
                           markup=False)
             for line in tail:
-                console.print("  " + line, markup=False, highlight=False)
+                console.print("  " + printable(line), markup=False, highlight=False)
     finish([result.check()])

@@ -184,6 +184,7 @@ def twin_config(st: TwinState) -> dict:
         "state_dir": str(st.base / "state"),
         "local_repo": str(st.operator_clone),
         "connect_attempts": 2,
+        "watch_floor_minutes": "0.01",   # a local twin: the tests watch in seconds
     }
     from .preflight_faults import preflight_config
 
