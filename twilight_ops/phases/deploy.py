@@ -29,7 +29,7 @@ from .. import envfile, facts, lock
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
-from ..errors import BadInput, CheckFailed, TwilightError
+from ..errors import CheckFailed, TwilightError
 from ..health import is_healthy
 from ..target import Target
 

@@ -19,6 +19,7 @@ from ..errors import BadInput, CheckFailed, Unreachable
 from ..results import CheckResult, Status
 from ..secret import Secret, redact, scrub
 from ..target import Target
+from ..monitor.metrics import Metrics
 from .monitor import fetch_metrics
 
 UNKNOWN_CODE = "000000.SZ"    # well-formed, listed nowhere: what does the API answer for it?

@@ -97,13 +97,14 @@ def fault(c, name=None, clear=False, slow_ms="0", rate="", akshare_fail_rate="",
 @operation
 def cache(c, ttl="", clear=False, dir=DEFAULT_DIR):
     """Set the twin backend's quote cache TTL (cache.json, read per request)."""
+    from .. import validate
     from ..errors import BadInput
     from ..remote import SSHExecutor
     from ..twin import control
 
     if (ttl == "") == (not clear):
         raise BadInput("give exactly one of --ttl SECONDS or --clear", "e.g. --ttl 5")
-    seconds = None if clear else _number(ttl, "--ttl")
+    seconds = None if clear else validate.number(ttl, "--ttl")
     settings, _ = _twin_settings(c, dir)
     with SSHExecutor(settings) as ex:
         control.set_cache_ttl(ex, settings, seconds)
