@@ -26,6 +26,7 @@ def twin():
     from twilight_ops.twin import build
 
     state = build.up(TWIN_DIR, say=lambda line: print(line, file=sys.stderr))
+    build.forget_cutovers(state)     # no journal, lock or snapshot from an earlier session
     yield state
     build.down(TWIN_DIR, say=lambda line: None)
     # twin.down must leave no process and no mount behind (checked on every session)

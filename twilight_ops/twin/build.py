@@ -204,6 +204,27 @@ def write_invoke_yaml(st: TwinState) -> None:
     os.replace(tmp, path)
 
 
+CUTOVER_LEFTOVERS = ("warehouse.duckdb.pre-w4*", "warehouse.duckdb.pf-*", "warehouse.duckdb.failed-*")
+
+
+def forget_cutovers(st: TwinState) -> list[str]:
+    """Start from no cutover: drop the journals (local and tvps mirror), the lock, snapshots and
+    failed copies from earlier runs, and the persisted compose version.  The images and the
+    warehouse stay.  For test sessions: a twin dir is reused across runs and its images may
+    have been rebuilt since (new digests), so an old journal's T+00:00 facts would not hold."""
+    gone: list[str] = []
+    shutil.rmtree(st.base / "state" / "journals", ignore_errors=True)
+    cutover = st.remote_root / "cutover"
+    shutil.rmtree(cutover / "lock", ignore_errors=True)
+    paths = [*cutover.glob("journal-*.json"), *(st.remote_root / "source" / "deploy").glob(".env*")]
+    for pattern in CUTOVER_LEFTOVERS:
+        paths += (st.remote_root / "data").glob(pattern)
+    for path in paths:
+        path.unlink(missing_ok=True)
+        gone.append(str(path))
+    return gone
+
+
 def settings_for(invoke_yaml: Path) -> Settings:
     """The Settings the tasks get with `inv -f <twin>/invoke.yaml` (defaults + the twin's keys)."""
     from ..config import DEFAULTS, load_settings

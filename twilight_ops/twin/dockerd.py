@@ -442,11 +442,28 @@ def _cleanup(paths: DockerdPaths) -> tuple[list[int], list[str], list[str]]:
     removed: list[str] = []
     if paths.state.exists():
         state = json.loads(paths.state.read_text())
+        if _pool_used_elsewhere(state["address_pool"], paths.data_root):
+            # another twin's live dockerd took this block after ours went down: its bridges are not ours
+            return killed, unmounted, removed
+        kv = paths.data_root / "network" / "files" / "local-kv.db"
+        ours = kv.read_bytes() if kv.exists() else b""
         for name in [*_links_in(state["address_pool"]), state["bridge"]]:
+            if name.startswith("br-") and name[3:].encode() not in ours:
+                continue   # a compose bridge of another twin's dockerd (its network id is not in our store)
             if _link_exists(name):
                 _ip("link", "del", name)
                 removed.append(name)
     return killed, unmounted, removed
+
+
+def _pool_used_elsewhere(pool: str, data_root: Path) -> bool:
+    """A running dockerd with another data-root hands out networks from the same pool."""
+    for pid in all_pids():
+        argv = cmdline(pid)
+        if (argv and Path(argv[0]).name == "dockerd" and pid_alive(pid)
+                and f"base={pool},size=24" in argv and str(data_root) not in argv):
+            return True
+    return False
 
 
 def leftovers(base: Path) -> list[str]:
