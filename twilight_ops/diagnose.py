@@ -11,6 +11,7 @@ Each check returns a `Finding` with the runbook's exact cause and action text
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
@@ -192,14 +193,34 @@ def source_chain_len_1_always(metrics: Metrics | None, expected_chain: Sequence[
     )
 
 
-def hermes_value_and_close_raw(agent_transcripts: Sequence[str]) -> Finding | None:
-    """HOOK — filled in by the Hermes phase (agent smoke test, runbook T+00:35).
+_LEGACY_VALUE = re.compile(r"`value`|\bvalue\s*[:=]|[\'\"]value[\'\"]", re.IGNORECASE)
+_VALUE_PARSE_ERROR = re.compile(
+    r"KeyError[:\s(]*[\'\"]?value\b|(?:no|missing|without)\s+(?:a\s+)?`?value`?\s+(?:field|key)"
+    r"|(?:parse|parsing)\b[^.]*\bvalue\b|\bvalue\b[^.]*\b(?:parse|parsing) error", re.IGNORECASE)
 
-    Takes the agent transcripts; returns finding("hermes_value_and_close_raw",
-    detail) when an answer carries both the old `value` and the new `close_raw`.
-    Until then it reports nothing.
-    """
+
+def legacy_value_mention(answer: str) -> str | None:
+    """What in one agent answer shows the old prompt template: `value` quoted beside close_raw,
+    or a `value` parse error; None when neither."""
+    if "close_raw" in answer:
+        m = _LEGACY_VALUE.search(answer)
+        if m:
+            return f"quotes {m.group(0)!r} beside close_raw"
+    m = _VALUE_PARSE_ERROR.search(answer)
+    if m:
+        return f"reports a value parse error ({m.group(0)!r})"
     return None
+
+
+def hermes_value_and_close_raw(agent_transcripts: Sequence[str]) -> Finding | None:
+    """The Hermes hook (agent smoke test, runbook T+00:35): the agent's answers, as recorded by
+    `inv agent-smoke` in the journal.  A finding when an answer carries the old `value` beside
+    the new `close_raw`, or reports a `value` parse error."""
+    hits = [(i, why) for i, a in enumerate(agent_transcripts) if (why := legacy_value_mention(a))]
+    if not hits:
+        return None
+    return finding("hermes_value_and_close_raw",
+                   f"{len(hits)} of {len(agent_transcripts)} agent answers: " + "; ".join(w for _, w in hits[:3]))
 
 
 def diagnose(evidence: Evidence) -> list[Finding]:

@@ -6,6 +6,7 @@ from invoke import Collection
 from ..config import DEFAULTS
 from . import core, smoke, twin
 from . import monitor
+from . import agent
 
 ns = Collection()
 ns.add_task(core.status)
@@ -15,5 +16,7 @@ ns.add_task(core.config)
 ns.add_task(smoke.smoke)
 ns.add_task(monitor.monitor)
 ns.add_task(monitor.diagnose)
+ns.add_task(agent.hermes_reinstall)
+ns.add_task(agent.agent_smoke)
 ns.add_collection(Collection.from_module(twin, name="twin"))
 ns.configure({"twilight": DEFAULTS})
