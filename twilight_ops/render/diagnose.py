@@ -19,7 +19,7 @@ from ..phases.diagnose import Gathered
 from .monitor import read_line
 
 HERMES = "hermes_value_and_close_raw"
-AGENT_PHASE = "not evaluated: no agent-smoke transcripts in the journal yet (run `inv agent-smoke`, runbook T+00:35)"
+AGENT_PHASE = "not evaluated: no transcripts of the agent-smoke phase in the journal yet (`inv agent-smoke`, runbook T+00:35)"
 
 
 def _w4_bodies(e: Evidence) -> list[dict]:
