@@ -59,10 +59,12 @@ def sample(get: Callable[[], Sample], ttl: float, slack: float, sleep: Callable[
     first = get()
     f = first.freshness
     if f is None or not 0 <= f < ttl - gap - RESOLUTION_S:
-        sleep(max(0.0, ttl - max(f or 0, 0)) + slack)
+        # too old to leave room for the gap, or an age that cannot be trusted (beyond the TTL):
+        # wait until the cached quote has certainly expired, so the next call is a fetch
+        sleep((ttl - f if f is not None and 0 <= f <= ttl else ttl) + slack)
         first = get()
         f = first.freshness
-    age = min(max(f or 0, 0), ttl)
+    age = f if f is not None and 0 <= f <= ttl else 0
     fetched_at = first.at - age
     sleep(gap)
     second = get()

@@ -28,7 +28,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 OPEN = dt.datetime(2026, 5, 11, 10, 0, tzinfo=CST).isoformat()        # a Monday, morning session
 AFTER_CLOSE = dt.datetime(2026, 5, 11, 16, 0, tzinfo=CST).isoformat()
 TTL = "6"
-ENV = {"INVOKE_TWILIGHT_CACHE_TTL_SECONDS": TTL, "INVOKE_TWILIGHT_CACHE_SLACK_SECONDS": "2"}
+ENV = {"INVOKE_TWILIGHT_CACHE_TTL_SECONDS": TTL, "INVOKE_TWILIGHT_CACHE_SLACK_SECONDS": "2", "COLUMNS": "400"}
 ROW_KEYS = {"id", "level", "status", "red_flags", "evidence"}
 
 
@@ -141,11 +141,12 @@ def test_hermes_reinstall_names_the_failed_step_when_the_skill_does_not_register
     r = run(w4_open, "hermes-reinstall", "--force")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "step registered: stock-research is not registered" in r.stdout
-    assert "inv hermes-reinstall --force" in r.stdout and "FAILED" in r.stdout
+    assert "verdict: FAILED" in r.stdout
     out = as_json(run(w4_open, "hermes-reinstall", "--force", "--json"))
     reg = out["steps"][2]
     assert reg["id"] == "registered" and reg["status"] == "FAIL" and "0 skill(s) registered" not in reg["reason"]
     assert "stock-research" not in reg["evidence"]["skills_list"]
+    assert "inv hermes-reinstall --force" in reg["next_step"] and out["verdict"] == "failed"
 
 
 def test_hermes_reinstall_failing_restart_command_shows_its_output_tail(w4_open):
