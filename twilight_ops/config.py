@@ -65,6 +65,23 @@ DEFAULTS: dict[str, Any] = {
     "deploy_deadline": "180",      # seconds the health gate waits for healthy
     "health_poll": "0.5",          # seconds between health polls (at most 1)
     "pull_timeout": "600",         # seconds a `compose pull` may take
+    # T+00:25 Hermes reinstall and T+00:35 agent smoke (operator's machine; docs/agent.md)
+    "hermes_command": "hermes",            # argv of the Hermes CLI (`skills list`)
+    "hermes_home": "",                     # HERMES_HOME for every Hermes command; "" = Hermes' default ~/.hermes
+    "hermes_path": "",                     # directories put before PATH for Hermes commands; "" = PATH as it is
+    "hermes_skills_dir": "",               # "" = <HERMES_HOME>/skills
+    "hermes_restart": "hermes restart",    # "or whatever the operator's actual restart command is"
+    "hermes_startup_log": "",              # "" = <HERMES_HOME>/logs/startup.log
+    "hermes_register_pattern": r"registered skill stock-research\b",   # regex for the register line
+    "hermes_skill": "stock-research",      # the skill directory under skill/ in local_repo
+    "agent_chat_command": "hermes chat -q {prompt}",   # argv template; one element holds {prompt}
+    "hermes_install_timeout": "120",       # seconds per step
+    "hermes_restart_timeout": "120",
+    "hermes_verify_timeout": "60",
+    "agent_timeout": "180",                # seconds one agent answer may take
+    "agent_retries": "1",                  # retries of an agent prompt that timed out or failed
+    "cache_ttl_seconds": "60",             # the backend's quote cache TTL during OPEN
+    "cache_slack_seconds": "5",            # after TTL + slack a call must be a refetch
     # API
     "api_base": "https://api.fsagent.cc",
     "api_ca_bundle": "",
@@ -176,6 +193,22 @@ class Settings:
     health_poll_s: float = 0.5
     pull_timeout_s: float = 600.0
     watch_floor_minutes: float = 0.25
+    hermes_command: tuple[str, ...] = ("hermes",)
+    hermes_home: Path | None = None
+    hermes_path: tuple[str, ...] = ()
+    hermes_skills_dir: Path | None = None
+    hermes_restart: tuple[str, ...] = ("hermes", "restart")
+    hermes_startup_log: Path | None = None
+    hermes_register_pattern: str = r"registered skill stock-research\b"
+    hermes_skill: str = "stock-research"
+    agent_chat_command: tuple[str, ...] = ("hermes", "chat", "-q", "{prompt}")
+    hermes_install_timeout: float = 120.0
+    hermes_restart_timeout: float = 120.0
+    hermes_verify_timeout: float = 60.0
+    agent_timeout: float = 180.0
+    agent_retries: int = 1
+    cache_ttl_seconds: float = 60.0
+    cache_slack_seconds: float = 5.0
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -424,6 +457,80 @@ def _poll(raw: Mapping[str, Any]) -> float:
     if poll > 1:
         raise _bad("health_poll", f"is {poll:g}, more than 1 s", "the health gate polls at 1 s or faster, e.g. 0.5")
     return poll
+_SKILL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+def _argv(raw: Mapping[str, Any], key: str, example: str) -> tuple[str, ...]:
+    """A command as a shell-like line or a list of arguments (never run through a shell)."""
+    import shlex
+
+    value = raw.get(key)
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as e:
+            raise _bad(key, f"is {value!r}: {e}", f"a command line, e.g. {example}") from None
+    elif isinstance(value, (list, tuple)) and all(isinstance(a, str) for a in value):
+        argv = list(value)
+    else:
+        raise _bad(key, f"is {value!r}, not a command", f"a command line or a list of arguments, e.g. {example}")
+    if not argv or not argv[0]:
+        raise _bad(key, "is empty", f"give the command, e.g. {example}")
+    if any("\x00" in a or "\n" in a for a in argv):
+        raise _bad(key, "holds a control character", "one command line")
+    return tuple(argv)
+
+
+def _agent(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The T+00:25 / T+00:35 keys (Hermes on the operator's machine, agent smoke)."""
+    chat = _argv(raw, "agent_chat_command", '"hermes chat -q {prompt}"')
+    holders = [a for a in chat if "{prompt}" in a]
+    if len(holders) != 1:
+        raise _bad("agent_chat_command", f"has {len(holders)} arguments holding {{prompt}}, not one",
+                   'put {prompt} in exactly one argument, e.g. "hermes chat -q {prompt}"')
+    if "{prompt}" in chat[0]:
+        raise _bad("agent_chat_command", "has {prompt} in the program name", 'e.g. "hermes chat -q {prompt}"')
+    pattern = raw.get("hermes_register_pattern")
+    try:
+        if not isinstance(pattern, str) or not pattern:
+            raise re.error("empty")
+        re.compile(pattern)
+    except re.error as e:
+        raise _bad("hermes_register_pattern", f"is {pattern!r}, not a regular expression ({e})",
+                   r"e.g. registered skill stock-research\b") from None
+    skill = raw.get("hermes_skill")
+    if not isinstance(skill, str) or not _SKILL_RE.fullmatch(skill) or skill in (".", ".."):
+        raise _bad("hermes_skill", f"is {skill!r}, not a skill directory name", "e.g. stock-research")
+    dirs = _str_list(raw.get("hermes_path"))
+    if dirs is None or any(not d.startswith(("/", "~")) for d in dirs):
+        raise _bad("hermes_path", f"is {raw.get('hermes_path')!r}, not a list of absolute directories",
+                   'e.g. "/opt/hermes/bin", or "" to keep PATH as it is')
+    ttl = float(_number(raw, "cache_ttl_seconds", minimum=1))
+    if ttl > 3600:
+        raise _bad("cache_ttl_seconds", f"is {ttl:g}, more than an hour", "the W4 quote cache TTL during OPEN is 60")
+
+    def optional_path(key: str) -> Path | None:
+        value = raw.get(key)
+        return _path(value, key) if value else None
+
+    return dict(
+        hermes_command=_argv(raw, "hermes_command", "hermes"),
+        hermes_home=optional_path("hermes_home"),
+        hermes_path=tuple(os.path.expanduser(d) for d in dirs),
+        hermes_skills_dir=optional_path("hermes_skills_dir"),
+        hermes_restart=_argv(raw, "hermes_restart", '"hermes restart"'),
+        hermes_startup_log=optional_path("hermes_startup_log"),
+        hermes_register_pattern=pattern,
+        hermes_skill=skill,
+        agent_chat_command=chat,
+        hermes_install_timeout=float(_number(raw, "hermes_install_timeout", minimum=1)),
+        hermes_restart_timeout=float(_number(raw, "hermes_restart_timeout", minimum=1)),
+        hermes_verify_timeout=float(_number(raw, "hermes_verify_timeout", minimum=1)),
+        agent_timeout=float(_number(raw, "agent_timeout", minimum=1)),
+        agent_retries=int(_number(raw, "agent_retries", minimum=0, integer=True)),
+        cache_ttl_seconds=ttl,
+        cache_slack_seconds=float(_number(raw, "cache_slack_seconds", minimum=0)),
+    )
 
 
 def _loopback_url(value: str) -> bool:
@@ -547,6 +654,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         monitor_timeout=float(_number(raw, "monitor_timeout", minimum=5, maximum=MAX_MONITOR_TIMEOUT)),
         watch_floor_minutes=float(_number(raw, "watch_floor_minutes", minimum=0.005, maximum=60)),
         **_preflight(raw),
+        **_agent(raw),
     )
 
 

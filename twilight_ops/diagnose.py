@@ -193,20 +193,34 @@ def source_chain_len_1_always(metrics: Metrics | None, expected_chain: Sequence[
     )
 
 
+_LEGACY_VALUE = re.compile(r"`value`|\bvalue\s*[:=]|[\'\"]value[\'\"]", re.IGNORECASE)
+_VALUE_PARSE_ERROR = re.compile(
+    r"KeyError[:\s(]*[\'\"]?value\b|(?:no|missing|without)\s+(?:a\s+)?`?value`?\s+(?:field|key)"
+    r"|(?:parse|parsing)\b[^.]*\bvalue\b|\bvalue\b[^.]*\b(?:parse|parsing) error", re.IGNORECASE)
+
+
+def legacy_value_mention(answer: str) -> str | None:
+    """What in one agent answer shows the old prompt template: `value` quoted beside close_raw,
+    or a `value` parse error; None when neither."""
+    if "close_raw" in answer:
+        m = _LEGACY_VALUE.search(answer)
+        if m:
+            return f"quotes {m.group(0)!r} beside close_raw"
+    m = _VALUE_PARSE_ERROR.search(answer)
+    if m:
+        return f"reports a value parse error ({m.group(0)!r})"
+    return None
+
+
 def hermes_value_and_close_raw(agent_transcripts: Sequence[str]) -> Finding | None:
-    """The agent transcripts (collected by the Hermes phase, runbook T+00:35; until then
-    none arrive and the check is "not evaluated"): a finding when an answer carries both
-    the old `value` and the new `close_raw` key."""
-    both = [i for i, t in enumerate(agent_transcripts)
-            if isinstance(t, str) and _KEY_VALUE.search(t) and _KEY_CLOSE_RAW.search(t)]
-    if not both:
+    """The Hermes hook (agent smoke test, runbook T+00:35): the agent's answers, as recorded by
+    `inv agent-smoke` in the journal.  A finding when an answer carries the old `value` beside
+    the new `close_raw`, or reports a `value` parse error."""
+    hits = [(i, why) for i, a in enumerate(agent_transcripts) if (why := legacy_value_mention(a))]
+    if not hits:
         return None
     return finding("hermes_value_and_close_raw",
-                   f"{len(both)} of {len(agent_transcripts)} agent answers carry both `value` and `close_raw`")
-
-
-_KEY_VALUE = re.compile(r"""["']value["']\s*:""")
-_KEY_CLOSE_RAW = re.compile(r"""["']close_raw["']\s*:""")
+                   f"{len(hits)} of {len(agent_transcripts)} agent answers: " + "; ".join(w for _, w in hits[:3]))
 
 
 def diagnose(evidence: Evidence) -> list[Finding]:

@@ -47,7 +47,7 @@ class LocalExecutor:
             )
         except FileNotFoundError:
             raise CheckFailed(f"`{argv[0]}` is not installed or not on PATH (running `{command}`)",
-                              f"install it, or set the command in the twilight config") from None
+                              "install it, or set the command in the twilight config") from None
         except NotADirectoryError:
             raise BadInput(f"{self.cwd} is not a directory (running `{command}`)", "check the configured path") from None
         except PermissionError as e:

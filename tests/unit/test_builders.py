@@ -70,3 +70,19 @@ def test_hermes_builders_exact_text():
     assert render(hermes.skills_list()) == "hermes skills list"
     assert render(hermes.chat("What is the price of 999999.SH?", skill="stock-research")) == (
         "hermes chat -s stock-research -q 'What is the price of 999999.SH?'")
+
+
+def test_hermes_restart_chat_template_and_env_exact_text():
+    from twilight_ops.builders import hermes
+
+    assert render(hermes.restart()) == "hermes restart"
+    assert render(hermes.restart(("systemctl", "--user", "restart", "hermes-gateway"))) == "systemctl --user restart hermes-gateway"
+    assert render(hermes.skills_list(("/opt/h/bin/hermes",))) == "/opt/h/bin/hermes skills list"
+    prompt = "What is the current price of 贵州茅台 (600519)?"
+    assert render(hermes.agent_chat(("hermes", "chat", "-q", "{prompt}"), prompt)) == (
+        "hermes chat -q 'What is the current price of 贵州茅台 (600519)?'")
+    # one element holds {prompt}; the rest (braces included) is left as it is; a quote stays inside its argument
+    assert hermes.agent_chat(("agent", "--fmt={x}", "--ask=Q: {prompt}"), "it's $(id)") == [
+        "agent", "--fmt={x}", "--ask=Q: it's $(id)"]
+    assert hermes.hermes_env("/h", ("/opt/bin",), "/usr/bin:/bin") == {"HERMES_HOME": "/h", "PATH": "/opt/bin:/usr/bin:/bin"}
+    assert hermes.hermes_env(None, (), "/usr/bin") == {}

@@ -106,17 +106,17 @@ def test_no_metrics_still_checks_responses():
     assert codes(Evidence(None, [ok(close_raw=None)], expected_chain=CHAIN)) == ["close_raw_null_qfq_set"]
 
 
-def test_hermes_check_finds_value_and_close_raw_together():
+def test_hermes_hook_finds_value_beside_close_raw_or_a_value_parse_error():
     assert "hermes_value_and_close_raw" in RUNBOOK
-    found = hermes_value_and_close_raw(['{"value": 1, "close_raw": 1}'])
-    assert found is not None and found.code == "hermes_value_and_close_raw"
-    assert "1 of 1" in found.detail
-
-
-def test_hermes_check_is_quiet_on_clean_answers_and_without_transcripts():
     assert hermes_value_and_close_raw([]) is None
-    assert hermes_value_and_close_raw(['{"close_raw": 1700.5, "close_qfq": 1700.5}', '{"value": 1}']) is None
-    assert hermes_value_and_close_raw(["the close_raw value is 1700.5"]) is None
+    clean = "The latest price of 600519.SH is 1712.30 yuan (close_raw; close_qfq 1712.30), trade date 2026-05-11."
+    assert hermes_value_and_close_raw([clean, "The value of a share rose; close_raw is 5."]) is None
+    f = hermes_value_and_close_raw([clean, "The price of 600519.SH is 1712.30 yuan (value: 1712.30, close_raw: 1712.30)."])
+    assert f is not None and f.code == "hermes_value_and_close_raw" and "1 of 2 agent answers" in f.detail
+    assert "value:" in f.detail and f.likely_cause == "Old prompt template still has value mention"
+    err = "I could not parse the price: the response has no `value` field (KeyError: 'value'); close_raw is 1.00."
+    assert hermes_value_and_close_raw([err]) is not None
+    assert codes(Evidence(None, [], agent_transcripts=['{"value": 1, "close_raw": 1}'])) == ["hermes_value_and_close_raw"]
 
 
 def test_several_findings_come_in_runbook_order():

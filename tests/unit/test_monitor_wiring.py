@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -296,7 +297,8 @@ def test_cli_db_table(local_db):
 def test_cli_db_watch_prints_one_line_per_round(local_db):
     r = inv("monitor", "--db", str(local_db), "--watch", "0.01", "--until", "0.0004")  # 0.6 s rounds for 1.44 s
     lines = [line for line in r.stdout.splitlines() if line.startswith("#")]
-    assert r.returncode == 1 and len(lines) in (2, 3, 4)
+    rounds = int(re.search(r"after (\d+) rounds", r.stderr).group(1))   # how many a loaded machine managed
+    assert r.returncode == 1 and len(lines) == rounds >= 1                # one line per round, whatever the speed
     assert "crossed into INVESTIGATE" in lines[0] and "crossed" not in "".join(lines[1:])
     assert "watch stopped (deadline)" in r.stderr and "first investigate: round 1" in r.stderr
 

@@ -4,6 +4,7 @@ import inspect
 from twilight_ops.tasks import ns
 
 EXPECTED = {"status", "lock", "config", "smoke", "monitor", "diagnose",
+            "hermes-reinstall", "agent-smoke",
             "twin.up", "twin.down", "twin.status", "twin.fault", "twin.clock", "twin.load", "twin.seed"}
 
 

@@ -105,7 +105,7 @@ def test_install_places_an_executable_and_keeps_the_token_out_of_the_config(twin
     assert token_file.read_text().strip() == TOKEN and stat.S_IMODE(token_file.stat().st_mode) == 0o600
     cfg = hermes_config(twin_state)
     assert cfg["hermes_home"] == str(twin_state.hermes_home) == str(twin_state.base / "operator" / "hermes-home")
-    assert cfg["hermes_bin"] == str(binary) and cfg["hermes_path"] == str(twin_state.hermes_bin_dir)
+    assert cfg["hermes_command"] == str(binary) and cfg["hermes_path"] == str(twin_state.hermes_bin_dir)
     assert re.search(cfg["hermes_register_pattern"], "INFO hermes.skills: registered skill stock-research v0.3.0 (x)")
 
 

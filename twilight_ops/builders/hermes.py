@@ -16,3 +16,29 @@ def skills_list(hermes: Sequence[str] = ("hermes",)) -> list[str]:
 def chat(prompt: str, hermes: Sequence[str] = ("hermes",), skill: str | None = None) -> list[str]:
     """`hermes chat [-s SKILL] -q PROMPT`: one prompt, answered without interaction."""
     return [*hermes, "chat", *(["-s", skill] if skill else []), "-q", prompt]
+
+
+def restart(command: Sequence[str] = ("hermes", "restart")) -> list[str]:
+    """The configured restart command (runbook T+00:25: "or whatever the operator's actual restart command is")."""
+    return list(command)
+
+
+PROMPT = "{prompt}"
+
+
+def agent_chat(template: Sequence[str], prompt: str) -> list[str]:
+    """The configured agent command with the prompt as (part of) one argument, never shell text.
+
+    Only the literal `{prompt}` is replaced (no str.format: braces in the rest stay as they are)."""
+    return [arg.replace(PROMPT, prompt) if PROMPT in arg else arg for arg in template]
+
+
+def hermes_env(home: str | None, path_dirs: Sequence[str], inherited_path: str) -> dict[str, str]:
+    """Env for Hermes commands: HERMES_HOME when configured, PATH with the configured dirs first.
+    Never a secret (the agent reads its own credentials)."""
+    env: dict[str, str] = {}
+    if home:
+        env["HERMES_HOME"] = home
+    if path_dirs:
+        env["PATH"] = ":".join([*path_dirs, *([inherited_path] if inherited_path else [])])
+    return env

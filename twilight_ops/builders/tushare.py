@@ -3,7 +3,7 @@
 The token never leaves tvps and never appears in an argv there: the script reads
 TUSHARE_TOKEN from the env file itself, POSTs Tushare's documented body
 ({"api_name", "token", "params", "fields"}) and prints one JSON line with the reply's
-code and msg only.  Parameters travel as one JSON string literal, never formatted
+code and msg, and `days` ({YYYYMMDD: is_open}: the trading calendar, for agent-smoke).  Parameters travel as one JSON string literal, never formatted
 into code.
 """
 from __future__ import annotations
@@ -43,7 +43,12 @@ except (urllib.error.URLError, OSError, ValueError) as e:
 code = reply.get("code") if isinstance(reply, dict) else None
 msg = str(reply.get("msg", "")) if isinstance(reply, dict) else "not a JSON object"
 items = ((reply.get("data") or {}).get("items") or []) if isinstance(reply, dict) else []
-out(ok=code == 0, kind="reply", code=code, msg=msg.replace(token, "***")[:200], rows=len(items))
+fields = ((reply.get("data") or {}).get("fields") or []) if isinstance(reply, dict) else []
+days = {}
+if "cal_date" in fields and "is_open" in fields:
+    i, j = fields.index("cal_date"), fields.index("is_open")
+    days = {str(it[i]): int(it[j]) for it in items if isinstance(it, list) and len(it) > max(i, j)}
+out(ok=code == 0, kind="reply", code=code, msg=msg.replace(token, "***")[:200], rows=len(items), days=days)
 '''
 
 

@@ -15,7 +15,7 @@ from .. import api
 from ..builders.compose import compose_logs
 from ..config import Settings
 from ..diagnose import Evidence, Finding, Observation
-from ..errors import BadInput, CheckFailed, Unreachable
+from ..errors import BadInput, CheckFailed, TwilightError, Unreachable
 from ..results import CheckResult, Status
 from ..secret import Secret, redact, scrub
 from ..target import Target
@@ -116,7 +116,15 @@ def gather_evidence(t: Target, hours: float, *, sleep: Callable[[float], None] =
     log_text = redact(scrub(logs.stdout + logs.stderr, token)) if logs.ok else ""
     if not logs.ok:
         notes.append(f"backend logs not read: {_last(logs.stderr)}")
+    transcripts: list[str] = []
+    try:   # the Hermes hook: the latest `inv agent-smoke` answers, when the journal has them
+        from .agent_smoke import latest_transcripts
+
+        transcripts = latest_transcripts(t.journal())
+    except TwilightError as e:
+        notes.append(f"agent-smoke transcripts not read: {e.line()}")
     evidence = Evidence(
+        agent_transcripts=tuple(transcripts),
         metrics=metrics,
         responses=tuple(r for _, r in made if r is not None),
         backend_log=log_text,

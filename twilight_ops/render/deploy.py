@@ -25,7 +25,7 @@ def render(report: Any, console: Any) -> None:
                   f"digest {report.digest}; {report.remote_commands} remote commands on one connection", markup=False)
     if report.previous_env:
         console.print(f"the previous compose .env is kept at {report.previous_env}", markup=False)
-    console.print(f"next: inv smoke   (T+00:15)", markup=False)
+    console.print("next: inv smoke   (T+00:15)", markup=False)
 
 
 def render_failure(e: Any, console: Any) -> None:

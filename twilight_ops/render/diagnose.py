@@ -20,7 +20,7 @@ from ..sanitize import printable
 from .monitor import read_line
 
 HERMES = "hermes_value_and_close_raw"
-AGENT_PHASE = "not evaluated: belongs to the agent-smoke phase, runbook T+00:35"
+AGENT_PHASE = "not evaluated: no transcripts of the agent-smoke phase in the journal yet (`inv agent-smoke`, runbook T+00:35)"
 
 
 def _w4_bodies(e: Evidence) -> list[dict]:
@@ -52,7 +52,7 @@ def coverage(e: Evidence) -> dict[str, str]:
         out["source_chain_len_1_always"] = "not evaluated: the configured expected_chain has one entry"
     else:
         out["source_chain_len_1_always"] = "checked"
-    out[HERMES] = AGENT_PHASE
+    out[HERMES] = "checked" if e.agent_transcripts else AGENT_PHASE
     return out
 
 

@@ -7,6 +7,7 @@ from .. import runtime_config
 from ..config import DEFAULTS
 from . import core, release, smoke, twin
 from . import monitor
+from . import agent
 
 runtime_config.check_cli()  # a mistyped `inv -f FILE` must never fall back to tvps
 
@@ -20,5 +21,7 @@ ns.add_task(core.config)
 ns.add_task(smoke.smoke)
 ns.add_task(monitor.monitor)
 ns.add_task(monitor.diagnose)
+ns.add_task(agent.hermes_reinstall)
+ns.add_task(agent.agent_smoke)
 ns.add_collection(Collection.from_module(twin, name="twin"))
 ns.configure({"twilight": DEFAULTS})

@@ -41,6 +41,21 @@ def status(c, dir=DEFAULT_DIR):
     print_json(build.status(_dir(dir)))
 
 
+def _number(value: str, flag: str) -> float:
+    """A number given on the command line; one BadInput line otherwise (`inv twin.cache --ttl`)."""
+    import math
+
+    from ..errors import BadInput
+
+    try:
+        n = float(str(value).strip())
+    except ValueError:
+        raise BadInput(f"{flag} {str(value)[:20]!r} is not a number", f"e.g. {flag} 5") from None
+    if not math.isfinite(n):
+        raise BadInput(f"{flag} {str(value)[:20]!r} is not a number", f"e.g. {flag} 5")
+    return n
+
+
 def _twin_settings(c, dir):
     from ..errors import BadInput
     from ..twin import build

@@ -189,6 +189,9 @@ def twin_config(st: TwinState) -> dict:
     from .preflight_faults import preflight_config
 
     cfg.update(preflight_config(st))
+    from ..config import DEFAULTS
+
+    cfg.update({k: v for k, v in hermes_config(st).items() if k in DEFAULTS})   # hermes-reinstall, agent-smoke
     return cfg
 
 

@@ -107,7 +107,7 @@ def hermes_config(st: TwinState) -> dict:
     hermes-reinstall will read (HERMES_HOME for the commands' environment, the bin dir for PATH)."""
     return {
         "hermes_home": str(st.hermes_home),
-        "hermes_bin": str(st.hermes_bin_dir / "hermes"),
+        "hermes_command": str(st.hermes_bin_dir / "hermes"),
         "hermes_path": str(st.hermes_bin_dir),
         "hermes_skills_dir": str(st.hermes_home / "skills"),
         "hermes_startup_log": str(st.hermes_home / "logs" / "startup.log"),

@@ -1,0 +1,254 @@
+"""Issue 11 phases through the twin: `inv hermes-reinstall` (T+00:25) and `inv agent-smoke` (T+00:35).
+
+Real parts only: the operator clone's install-skill.sh, the Hermes stand-in on the operator
+side (HERMES_HOME and PATH from the twin's invoke.yaml), the backend over HTTP and its log
+over SSH, Tushare's trade_cal from tvps.  W4 runs for this module (v0.2.0 again afterwards);
+the clock is moved to an OPEN time (a Monday, 10:00 Asia/Shanghai) and the quote cache TTL
+shortened to 6 s (twin.cache and the tool's cache_ttl_seconds together).  Every test leaves
+backend and Hermes faults cleared; the module leaves clock, TTL and journals as it found them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import TWIN_DIR, error_lines, inv
+from twilight_ops.remote import SSHExecutor
+from twilight_ops.twin import control
+from twilight_ops.twin.operator_side import set_hermes_fault
+
+pytestmark = pytest.mark.twin
+
+W4 = "v0.3.0-w4-cutover"
+PREVIOUS = "v0.2.0"
+CST = dt.timezone(dt.timedelta(hours=8))
+OPEN = dt.datetime(2026, 5, 11, 10, 0, tzinfo=CST).isoformat()        # a Monday, morning session
+AFTER_CLOSE = dt.datetime(2026, 5, 11, 16, 0, tzinfo=CST).isoformat()
+TTL = "6"
+ENV = {"INVOKE_TWILIGHT_CACHE_TTL_SECONDS": TTL, "INVOKE_TWILIGHT_CACHE_SLACK_SECONDS": "2", "COLUMNS": "400"}
+ROW_KEYS = {"id", "level", "status", "red_flags", "evidence"}
+
+
+def twin_task(*args: str) -> subprocess.CompletedProcess:
+    r = inv(*args, "--dir", str(TWIN_DIR))
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def run(twin, task: str, *args: str) -> subprocess.CompletedProcess:
+    r = inv(task, *args, cfg=twin.invoke_yaml, env=ENV)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+def as_json(r: subprocess.CompletedProcess) -> dict:
+    obj, end = json.JSONDecoder().raw_decode(r.stdout.lstrip())
+    assert r.stdout.lstrip()[end:].strip() == "", r.stdout
+    return obj
+
+
+def rows(report: dict) -> dict[tuple[str, str], dict]:
+    assert set(report) == {"checks", "verdict"}
+    out = {}
+    for row in report["checks"]:
+        assert set(row) == ROW_KEYS, row
+        out[(row["id"], row["level"])] = row
+    return out
+
+
+def flags(report: dict) -> set[str]:
+    return {f["code"] for row in report["checks"] for f in row["red_flags"]}
+
+
+def journal_files(twin, settings):
+    local = settings.state_dir / "journals"
+    found = sorted(local.rglob("*.json")) if local.exists() else []
+    return found + sorted((twin.remote_root / "cutover").glob("journal-*.json"))
+
+
+@pytest.fixture(scope="module")
+def w4_open(twin, twin_settings):
+    """W4 running, the clock at an OPEN time, TTL 6 s, the skill reinstalled; all undone afterwards."""
+    before = {p: p.read_bytes() for p in journal_files(twin, twin_settings)}
+    with SSHExecutor(twin_settings) as ex:
+        control.clear_faults(ex, twin_settings)
+        control.run_version(ex, twin_settings, W4)
+    twin_task("twin.clock", "--at", OPEN)
+    twin_task("twin.cache", "--ttl", TTL)
+    yield twin
+    set_hermes_fault(twin.hermes_home, None)
+    with SSHExecutor(twin_settings) as ex:
+        control.clear_faults(ex, twin_settings)
+        control.set_cache_ttl(ex, twin_settings, None)
+        control.set_clock(ex, twin_settings, 0.0, twin.invoke_yaml)
+        control.run_version(ex, twin_settings, PREVIOUS)
+        mirror = twin.remote_root / "cutover"
+        for path in journal_files(twin, twin_settings):
+            if path not in before:
+                ex.run(["rm", "-f", "--", str(path)]) if path.parent == mirror else path.unlink()
+        for path, data in before.items():
+            if path.parent == mirror:
+                ex.write_file(str(path), data, mode=0o600)
+            else:
+                path.write_bytes(data)
+
+
+@pytest.fixture
+def faults(w4_open, twin_settings):
+    """faults("name", ...) on the backend, hermes_fault("name") on the operator side; cleared after the test."""
+    with SSHExecutor(twin_settings) as ex:
+        yield (lambda *names: control.set_faults(ex, twin_settings, list(names)),
+               lambda name: set_hermes_fault(w4_open.hermes_home, name))
+        control.clear_faults(ex, twin_settings)
+    set_hermes_fault(w4_open.hermes_home, None)
+
+
+def local_journal(settings) -> dict:
+    return json.loads((settings.state_dir / "journals" / settings.host / f"{W4}.json").read_text())
+
+
+# ---------------------------------------------------------------- hermes-reinstall
+
+
+def test_hermes_reinstall_installs_restarts_and_verifies_then_a_rerun_skips_the_side_effects(w4_open, twin_settings):
+    r = run(w4_open, "hermes-reinstall", "--force", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = as_json(r)
+    assert out["verdict"] == "ok" and [s["id"] for s in out["steps"]] == ["install", "restart", "registered", "files"]
+    assert all(s["status"] == "PASS" for s in out["steps"]), out
+    assert "skill installed: stock-research" in out["steps"][0]["evidence"]["output_tail"]
+    assert "registered skill stock-research v0.3.0" in out["steps"][2]["reason"]          # from the startup log
+    assert out["steps"][3]["evidence"]["files"] >= 1
+    installed = w4_open.hermes_home / "skills" / "stock-research" / "SKILL.md"
+    assert installed.read_text() == (w4_open.operator_clone / "skill" / "stock-research" / "SKILL.md").read_text()
+    names = [s["name"] for s in local_journal(twin_settings)["steps"]]
+    assert {"hermes-install", "hermes-restart", "hermes-verify"} <= set(names)
+    audit = (w4_open.remote_root / "cutover" / "audit.log")
+    if audit.exists():
+        assert "hermes-reinstall" in audit.read_text()
+
+    again = as_json(run(w4_open, "hermes-reinstall", "--json"))
+    assert [s["evidence"].get("how") for s in again["steps"][:2]] == ["skipped", "skipped"]
+    assert again["steps"][2]["status"] == "PASS" and "skills list" in again["steps"][2]["reason"]   # no restart now: not the log
+
+
+def test_hermes_reinstall_names_the_failed_step_when_the_skill_does_not_register(w4_open, faults):
+    _, hermes_fault = faults
+    hermes_fault("skill_missing")
+    r = run(w4_open, "hermes-reinstall", "--force")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "step registered: stock-research is not registered" in r.stdout
+    assert "verdict: FAILED" in r.stdout
+    out = as_json(run(w4_open, "hermes-reinstall", "--force", "--json"))
+    reg = out["steps"][2]
+    assert reg["id"] == "registered" and reg["status"] == "FAIL" and "0 skill(s) registered" not in reg["reason"]
+    assert "stock-research" not in reg["evidence"]["skills_list"]
+    assert "inv hermes-reinstall --force" in reg["next_step"] and out["verdict"] == "failed"
+
+
+def test_hermes_reinstall_failing_restart_command_shows_its_output_tail(w4_open):
+    env = {**ENV, "INVOKE_TWILIGHT_HERMES_RESTART": "hermes no-such-subcommand"}
+    r = inv("hermes-reinstall", "--force", cfg=w4_open.invoke_yaml, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert "step restart (`hermes no-such-subcommand`) exited 2" in r.stdout
+    assert "invalid choice" in r.stdout                 # argparse's own words, from the output tail
+    assert "not run" in r.stdout                        # later steps skipped
+
+
+def test_bad_agent_config_is_exit_2_before_anything_runs(w4_open):
+    r = inv("agent-smoke", cfg=w4_open.invoke_yaml, env={"INVOKE_TWILIGHT_AGENT_CHAT_COMMAND": "hermes chat -q"})
+    assert r.returncode == 2 and r.stdout == ""
+    assert error_lines(r.stderr) == [error_lines(r.stderr)[0]] and "agent_chat_command" in r.stderr
+
+
+# ---------------------------------------------------------------- agent-smoke
+
+
+@pytest.fixture(scope="module")
+def skill(w4_open):
+    r = run(w4_open, "hermes-reinstall", "--force")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return w4_open
+
+
+def test_agent_smoke_is_green_on_a_healthy_w4_during_open(skill, twin_settings):
+    r = run(skill, "agent-smoke", "--json")
+    report = as_json(r)
+    assert r.returncode == 0, json.dumps(report, indent=1) + r.stderr
+    got = rows(report)
+    assert report["verdict"] == "green" and flags(report) == set()
+    assert set(got) == {(c, lvl) for c in ("latest_quote", "historical", "cache", "unknown_code") for lvl in ("api", "agent")}
+    assert {k: v["status"] for k, v in got.items() if v["status"] != "PASS"} == {("cache", "agent"): "SKIP"}
+    assert got[("latest_quote", "api")]["evidence"]["market_state"] == "open"
+    assert "HTTP 502" in got[("unknown_code", "api")]["evidence"]["backend_log"]
+    calls = got[("cache", "api")]["evidence"]["calls"]
+    assert calls[0]["as_of"] == calls[1]["as_of"] != calls[2]["as_of"]
+    step = [s for s in local_journal(twin_settings)["steps"] if s["name"] == "agent-smoke"][-1]
+    assert step["outcome"] == "ok" and step["evidence"]["calendar"] == "Tushare trade_cal"
+    assert len(step["evidence"]["transcripts"]) == 3 and all(t["answer"] for t in step["evidence"]["transcripts"])
+
+    r = run(skill, "agent-smoke")
+    assert r.returncode == 0 and "verdict: GREEN" in r.stdout and "4 unknown code 999999.SH" in r.stdout
+
+
+@pytest.mark.parametrize("backend, flag, where", [
+    ("close_qfq_null_history", "historical_qfq_missing", ("historical", "api")),
+    ("stale_freshness_zero", "cache_never_hit", ("cache", "api")),
+    ("as_of_backwards", "clock_backwards", ("cache", "api")),
+    ("unknown_code_500", "unknown_code_500", ("unknown_code", "api")),
+])
+def test_each_backend_fault_raises_its_own_red_flag(skill, faults, backend, flag, where):
+    set_backend, _ = faults
+    set_backend(backend)
+    r = run(skill, "agent-smoke", "--json")
+    report = as_json(r)
+    assert r.returncode == 1, json.dumps(report, indent=1)
+    assert report["verdict"] == "red"
+    row = rows(report)[where]
+    assert row["status"] == "FAIL" and flag in [f["code"] for f in row["red_flags"]], row
+    assert all(f["meaning"] for f in row["red_flags"])
+
+
+@pytest.mark.parametrize("hermes, flag", [("legacy_prompt", "hermes_legacy_prompt"), ("price_unavailable", "price_unavailable")])
+def test_each_hermes_fault_raises_its_own_red_flag(skill, faults, hermes, flag):
+    _, hermes_fault = faults
+    hermes_fault(hermes)
+    r = run(skill, "agent-smoke", "--json")
+    report = as_json(r)
+    assert r.returncode == 1, json.dumps(report, indent=1)
+    row = rows(report)[("latest_quote", "agent")]
+    assert row["status"] == "FAIL" and flag in [f["code"] for f in row["red_flags"]], row
+    assert all(v["status"] == "PASS" for (c, lvl), v in rows(report).items() if lvl == "api")   # the API is fine
+    if hermes == "legacy_prompt":
+        r = inv("diagnose", "--json", cfg=skill.invoke_yaml)          # the §4 Hermes hook reads these transcripts
+        assert "Traceback" not in r.stderr
+        out = json.loads(r.stdout)
+        assert out["checks"]["hermes_value_and_close_raw"] == "found"
+        assert any(f["code"] == "hermes_value_and_close_raw" for f in out["findings"])
+
+
+def test_stale_trade_cal_is_cache_never_hit_and_a_state_mismatch(skill, twin_settings):
+    with SSHExecutor(twin_settings) as ex:
+        control.set_trade_cal(ex, twin_settings, control.trade_cal_seed(stale_before=dt.date(2026, 5, 11)))
+        try:
+            report = as_json(run(skill, "agent-smoke", "--json"))
+        finally:
+            control.set_trade_cal(ex, twin_settings, control.trade_cal_seed())
+    assert report["verdict"] == "red"
+    assert {"market_state_mismatch", "cache_never_hit"} <= flags(report)
+
+
+def test_outside_open_the_cache_check_is_skip_with_the_reason(skill):
+    twin_task("twin.clock", "--at", AFTER_CLOSE)
+    try:
+        r = run(skill, "agent-smoke", "--json")
+    finally:
+        twin_task("twin.clock", "--at", OPEN)
+    report = as_json(r)
+    got = rows(report)
+    assert got[("cache", "api")]["status"] == "SKIP"
+    assert "only meaningful during OPEN; the market is closed_final" in got[("cache", "api")]["evidence"]["reason"]
+    assert got[("latest_quote", "api")]["status"] == "PASS" and r.returncode == 0, json.dumps(report, indent=1)

@@ -1,0 +1,415 @@
+"""T+00:35: `inv agent-smoke` — the runbook's four live checks, at API level and agent level.
+
+    run(t, sleep=time.sleep) -> AgentSmokeReport
+
+API level (httpx with the operator token, deterministic):
+  latest_quote  W4 envelope; during OPEN freshness < 120; market_state == the state of the
+                Asia/Shanghai clock + trading calendar (Tushare trade_cal from tvps, else weekdays)
+  historical    600519.SH on 2024-01-02: trade_date 2024-01-02, close_qfq a number
+  cache         cache_check.sample/verdict during OPEN; SKIP at other times
+  unknown_code  999999.SH answers 502 (not 500), and the backend log (over SSH) shows the 502
+Agent level (the configured chat command, timeout + retries; answers judged against the API's
+numbers fetched just before and just after):
+  latest_quote  a price within 0.5 % of close_raw or close_qfq, not "price unavailable"
+  historical    the 2024-01-02 close (within 0.5 %) and the date
+  cache         SKIP: no agent form
+  unknown_code  unknown / unavailable wording (English or Chinese) and no price
+Every answer is also checked for the §4 legacy-prompt symptom (hermes_legacy_prompt).
+The transcripts and checks go into the journal (step agent-smoke); `inv diagnose` reads them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+import time
+from typing import Any, Callable, Mapping
+
+from .. import answers, cache_check, market
+from ..clock import now_utc
+from ..errors import TwilightError
+from ..results import CheckResult, Status, exit_code
+from ..target import Target
+
+CODE = "600519.SH"
+HISTORY_DATE = dt.date(2024, 1, 2)
+UNKNOWN_CODE = "999999.SH"
+PROMPTS = {   # runbook T+00:35, word for word
+    "latest_quote": "What is the current price of 贵州茅台 (600519)?",
+    "historical": "What was the close of 600519 on 2024-01-02?",
+    "unknown_code": "What is the price of 999999.SH?",
+}
+CHECK_IDS = ("latest_quote", "historical", "cache", "unknown_code")
+TITLES = {"latest_quote": "1 latest quote", "historical": "2 historical 2024-01-02", "cache": "3 cache",
+          "unknown_code": "4 unknown code 999999.SH"}
+FRESH_OPEN_S = 120
+STALE_S = 86_400
+LOG_TAIL = 200
+ROLLBACK = "T+00:50: any red flag and no <5-min forward fix: execute the rollback (runbook §2)"
+
+MEANINGS: Mapping[str, str] = {
+    "not_w4": "the body is not the W4 envelope (T+00:15's red flags apply: run `inv smoke`)",
+    "not_fresh_open": "during OPEN freshness_seconds must be below 120 (T+00:35 check 1): the quote is not live",
+    "stale_value": "a stale value: freshness_seconds > 86400 outside CLOSED_FINAL (T+00:35 check 1 red flag)",
+    "market_state_mismatch": "market_state does not match reality (T+00:35 check 1); \"closing\" on every call "
+                             "means the trade_cal seed is stale (§4)",
+    "historical_qfq_missing": "close_qfq is null but close_raw is present: the adj_factor lookup is broken (T+00:35 check 2)",
+    "cache_never_hit": "freshness_seconds stays at 0 across calls: cache not respecting TTL (T+00:35 check 3); "
+                       "§4: TTL bug or always-CLOSING state (stale trade_cal seed)",
+    "clock_backwards": "freshness_seconds jumps backward in time: as_of goes back (T+00:35 check 3)",
+    "cache_never_expires": "the same quote after TTL + slack: cache not respecting TTL (T+00:35 check 3)",
+    "freshness_gap_mismatch": "on a cache hit freshness_seconds does not advance with the clock (T+00:35 check 3)",
+    "unknown_code_500": "HTTP 500 instead of 502 for an unknown code (T+00:35 check 4): the unknown-code path crashes",
+    "price_unavailable": "the agent says \"price unavailable\" (T+00:35 check 1 red flag)",
+    "hermes_legacy_prompt": "Hermes agent emits both value and close_raw: old prompt template still has value mention; "
+                            "search Hermes prompts for hardcoded value, update SKILL.md back-compat usage (§4)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    level: str                      # "api" | "agent"
+    result: CheckResult
+    red_flags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.result
+        return {"id": r.id, "level": self.level, "status": r.status.value,
+                "red_flags": [{"code": c, "meaning": MEANINGS.get(c, "")} for c in self.red_flags],
+                "evidence": {"reason": r.reason, **dict(r.evidence), **({"next_step": r.next_step} if r.next_step else {})}}
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSmokeReport:
+    rows: tuple[Row, ...]
+    calendar: str
+    expected_state: str
+
+    @property
+    def results(self) -> tuple[CheckResult, ...]:
+        return tuple(r.result for r in self.rows)
+
+    @property
+    def green(self) -> bool:
+        return exit_code(self.results) == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checks": [r.to_json() for r in self.rows], "verdict": "green" if self.green else "red"}
+
+
+def row(level: str, id: str, flags: list[str], reasons: list[str], ok_reason: str, evidence: dict[str, Any]) -> Row:
+    """FAIL when any flag or reason, else PASS."""
+    flags = list(dict.fromkeys(flags))
+    if flags or reasons:
+        why = "; ".join(reasons) or ", ".join(flags)
+        return Row(level, CheckResult(id, Status.FAIL, why, evidence, ROLLBACK if flags else "see the evidence"), tuple(flags))
+    return Row(level, CheckResult(id, Status.PASS, ok_reason, evidence))
+
+
+# ---------------------------------------------------------------- pure judgements
+
+def parse_json(text: str) -> dict[str, Any] | None:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def parse_instant(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        out = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return out if out.tzinfo else None
+
+
+def judge_latest(status: int | None, body: dict | None, envelope_flags: list[str], expected: set[str]) -> tuple[list[str], list[str], dict]:
+    """(flags, reasons, evidence) for API check 1; `expected` = the states the clock allowed during the call."""
+    flags, why = [], []
+    ev: dict[str, Any] = {"http_status": status, "expected_market_state": sorted(expected)}
+    if status != 200 or body is None or envelope_flags:
+        flags.append("not_w4")
+        why.append(f"HTTP {status}: not a W4 body ({', '.join(envelope_flags) or 'no JSON object'})")
+        return flags, why, ev
+    fresh, state = body.get("freshness_seconds"), body.get("market_state")
+    ev.update({k: body.get(k) for k in ("close_raw", "close_qfq", "as_of", "freshness_seconds", "market_state", "source")})
+    if state not in expected:
+        flags.append("market_state_mismatch")
+        why.append(f"market_state {state!r}, but the clock and calendar say {' or '.join(sorted(expected))}")
+    if isinstance(fresh, (int, float)):
+        if "open" in expected and state == "open" and fresh >= FRESH_OPEN_S:
+            flags.append("not_fresh_open")
+            why.append(f"freshness_seconds {fresh} during OPEN (must be < {FRESH_OPEN_S})")
+        if fresh > STALE_S and not expected & {"closed_final", "closed", "pre_open"}:
+            flags.append("stale_value")
+            why.append(f"freshness_seconds {fresh} > {STALE_S} outside CLOSED_FINAL")
+    return flags, why, ev
+
+
+def judge_historical(status: int | None, body: dict | None) -> tuple[list[str], list[str], dict]:
+    ev: dict[str, Any] = {"http_status": status}
+    if status != 200 or body is None:
+        return [], [f"HTTP {status}: no history body for {CODE} on {HISTORY_DATE}"], ev
+    ev.update({k: body.get(k) for k in ("trade_date", "close_raw", "close_qfq", "adj_factor", "source")})
+    flags, why = [], []
+    if body.get("trade_date") != HISTORY_DATE.isoformat():
+        why.append(f"trade_date is {body.get('trade_date')!r}, not {HISTORY_DATE}")
+    qfq, raw = body.get("close_qfq"), body.get("close_raw")
+    if not _number(qfq):
+        if qfq is None and _number(raw):
+            flags.append("historical_qfq_missing")
+            why.append("close_qfq is null while close_raw is present")
+        else:
+            why.append(f"close_qfq is {qfq!r}, not a number")
+    return flags, why, ev
+
+
+def judge_unknown(status: int | None, log_line: str | None) -> tuple[list[str], list[str], dict]:
+    ev: dict[str, Any] = {"http_status": status, "backend_log": log_line}
+    if status == 500:
+        return ["unknown_code_500"], [f"{UNKNOWN_CODE} answered HTTP 500, not 502"], ev
+    if status != 502:
+        return [], [f"{UNKNOWN_CODE} answered HTTP {status}, not 502"], ev
+    if log_line is None:
+        return [], ["HTTP 502, but the backend log's last 200 lines do not show it"], ev
+    return [], [], ev
+
+
+def judge_answer(check: str, answer: str, refs: list[float | None]) -> tuple[list[str], list[str], dict]:
+    """Agent level: one answer against the API's numbers."""
+    from ..diagnose import legacy_value_mention
+
+    flags, why = [], []
+    ev: dict[str, Any] = {"answer": answer[:600], "api_closes": [r for r in refs if _number(r)]}
+    legacy = legacy_value_mention(answer)
+    if legacy:
+        flags.append("hermes_legacy_prompt")
+        why.append(f"the answer {legacy}")
+    if check == "unknown_code":
+        if not answers.says_unknown(answer):
+            why.append("the answer does not say the code is unknown or unavailable")
+        given = answers.prices(answer)
+        if given:
+            why.append(f"the answer gives a number ({given[0]:g}) for an unknown code")
+        return flags, why, ev
+    if check == "latest_quote" and answers.says_price_unavailable(answer):
+        flags.append("price_unavailable")
+        why.append("the agent says the price is unavailable")
+    hit = answers.matches_price(answer, refs)
+    ev["price_in_answer"] = hit
+    if hit is None and "price_unavailable" not in flags:
+        why.append(f"no price within 0.5 % of close_raw/close_qfq ({', '.join(f'{r:g}' for r in ev['api_closes']) or 'none'})")
+    if check == "historical" and not answers.gives_date(answer, HISTORY_DATE):
+        why.append(f"the answer does not give the date {HISTORY_DATE}")
+    return flags, why, ev
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+# ---------------------------------------------------------------- impure: what the phase asks
+
+def trading_calendar(t: Target, today: dt.date) -> tuple[bool, str]:
+    """Is `today` a trading day: Tushare's trade_cal (run from tvps with its token), else weekdays."""
+    from ..builders import tushare
+
+    script = tushare.check_script(t.layout.env_file, t.settings.tushare_url,
+                                  (today - dt.timedelta(days=7)).strftime("%Y%m%d"), today.strftime("%Y%m%d"))
+    why = ""
+    try:
+        r = t.ssh.run(tushare.ARGV, stdin=script, check=False, timeout=60)
+        out = json.loads((r.stdout.strip().splitlines() or ["{}"])[-1])
+    except (TwilightError, ValueError) as e:
+        out, why = {}, getattr(e, "message", str(e))[:160]
+    if isinstance(out, dict) and out.get("ok"):
+        day = market.trading_day(out.get("days") or {}, today)
+        if day is not None:
+            return day, "Tushare trade_cal"
+        why = f"trade_cal has no row for {today}"
+    elif isinstance(out, dict) and out:
+        why = str(out.get("detail") or f"code {out.get('code')}: {out.get('msg')}")[:160]
+    return market.weekday(today), f"weekdays (Tushare trade_cal not reachable: {why or 'no answer'})"
+
+
+class Api:
+    """GET /price from this machine with the operator token; bodies parsed."""
+
+    def __init__(self, t: Target):
+        self.settings, self.token = t.settings, t.token
+
+    def get(self, code: str, date: str | None = None) -> tuple[int | None, dict | None, Any]:
+        from ..api import get_price
+
+        resp = get_price(self.settings, self.token, code, date)
+        return resp.status, parse_json(resp.body) if resp.status is not None else None, resp
+
+
+def _unreachable(level: str, id: str, resp: Any) -> Row:
+    return Row(level, CheckResult(id, Status.UNREACHABLE, f"the API did not answer: {resp.transport_error}", {},
+                                  "check the API and the network, then re-run `inv agent-smoke`"))
+
+
+def api_latest(t: Target, api: Api, trading: bool) -> Row:
+    from ..envelope import evaluate
+
+    offset = t.settings.clock_offset_seconds
+    before = market.expected_state(now_utc(offset), trading)
+    status, body, resp = api.get(CODE)
+    after = market.expected_state(now_utc(offset), trading)
+    if status is None:
+        return _unreachable("api", "latest_quote", resp)
+    verdict = evaluate(status, resp.body, "w4", now_utc(offset), t.settings.thresholds.adj_tolerance)
+    flags, why, ev = judge_latest(status, body, [f.code for f in verdict.red_flags], {before, after})
+    return row("api", "latest_quote", flags, why,
+               f"W4; market_state {ev.get('market_state')} as expected; freshness {ev.get('freshness_seconds')} s", ev)
+
+
+def api_historical(api: Api) -> Row:
+    status, body, resp = api.get(CODE, HISTORY_DATE.isoformat())
+    if status is None:
+        return _unreachable("api", "historical", resp)
+    flags, why, ev = judge_historical(status, body)
+    return row("api", "historical", flags, why, f"trade_date {HISTORY_DATE}, close_qfq {ev.get('close_qfq')}", ev)
+
+
+def api_cache(t: Target, api: Api, expected: str, calendar: str, sleep: Callable[[float], None]) -> Row:
+    s = t.settings
+    if expected != "open":
+        local = market.shanghai(now_utc(s.clock_offset_seconds)).strftime("%Y-%m-%d %H:%M")
+        return Row("api", CheckResult("cache", Status.SKIP,
+                                      f"only meaningful during OPEN; the market is {expected} ({local} Asia/Shanghai, {calendar})",
+                                      {"expected_market_state": expected}))
+
+    def get() -> cache_check.Sample:
+        t0 = time.monotonic()
+        status, body, _ = api.get(CODE)
+        t1 = time.monotonic()
+        body = body or {}
+        fresh = body.get("freshness_seconds")
+        return cache_check.Sample((t0 + t1) / 2, status, parse_instant(body.get("as_of")),
+                                  fresh if isinstance(fresh, int) and not isinstance(fresh, bool) else None,
+                                  body.get("market_state"), t1 - t0)
+
+    samples = cache_check.sample(get, s.cache_ttl_seconds, s.cache_slack_seconds, sleep, time.monotonic)
+    v = cache_check.verdict(samples, s.cache_ttl_seconds, s.cache_slack_seconds)
+    ev = {"ttl_seconds": s.cache_ttl_seconds, "slack_seconds": s.cache_slack_seconds,
+          "calls": [x.as_dict() for x in samples]}
+    return row("api", "cache", list(v.red_flags), [] if v.ok else [v.reason], v.reason, ev)
+
+
+def api_unknown(t: Target, api: Api) -> Row:
+    from ..builders.compose import compose_logs
+    from ..secret import redact, scrub
+
+    status, _, resp = api.get(UNKNOWN_CODE)
+    if status is None:
+        return _unreachable("api", "unknown_code", resp)
+    r = t.ssh.run(compose_logs(t.layout, LOG_TAIL), check=False, timeout=60)
+    lines = redact(scrub(r.stdout + r.stderr, t.token)).splitlines() if r.ok else []
+    mine = [ln for ln in lines if UNKNOWN_CODE in ln]
+    line = next((ln for ln in reversed(mine) if re.search(r"\b502\b", ln)), None)
+    flags, why, ev = judge_unknown(status, line)
+    if status != 502 and mine:
+        ev["backend_log"] = mine[-1][:300]
+    if not r.ok:
+        ev["backend_log_error"] = (r.stderr.strip().splitlines() or ["no output"])[-1][:200]
+    return row("api", "unknown_code", flags, why, f"HTTP 502; backend log: {(line or '')[:160]}", ev)
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcript:
+    check: str
+    prompt: str
+    answer: str
+    attempts: int
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def ask(t: Target, check: str) -> Transcript:
+    """One runbook prompt through the configured agent command: timeout, then `agent_retries` more tries."""
+    from ..builders import hermes as hermes_cmd
+    from .hermes import hermes_env, tail
+
+    s = t.settings
+    local = t.local.child(env=hermes_env(s))
+    prompt = PROMPTS[check]
+    error = ""
+    for attempt in range(1, s.agent_retries + 2):
+        try:
+            r = local.run(hermes_cmd.agent_chat(s.agent_chat_command, prompt), check=False, timeout=s.agent_timeout)
+        except TwilightError as e:
+            error = e.message
+            continue
+        if r.ok and r.stdout.strip():
+            return Transcript(check, prompt, r.stdout.strip()[:4000], attempt)
+        error = f"exit {r.exited}: {tail(r.stderr or r.stdout, 3) or 'no answer'}"
+    return Transcript(check, prompt, "", s.agent_retries + 1, error)
+
+
+def agent_row(check: str, tr: Transcript, refs: list[float | None]) -> Row:
+    if not tr.answer:
+        return Row("agent", CheckResult(check, Status.FAIL, f"no answer after {tr.attempts} attempt(s): {tr.error}",
+                                        {"prompt": tr.prompt}, "check that Hermes runs: `inv hermes-reinstall`, "
+                                        "twilight.agent_chat_command, twilight.agent_timeout"))
+    flags, why, ev = judge_answer(check, tr.answer, refs)
+    ev = {"prompt": tr.prompt, **ev, "attempts": tr.attempts}
+    ok = {"latest_quote": f"price {ev.get('price_in_answer')} matches the API",
+          "historical": f"the {HISTORY_DATE} close {ev.get('price_in_answer')} and the date",
+          "unknown_code": "says the code is unknown/unavailable; no price"}[check]
+    return row("agent", check, flags, why, ok, ev)
+
+
+def _closes(body: dict | None) -> list[float | None]:
+    return [body.get("close_raw"), body.get("close_qfq")] if body else []
+
+
+def run(t: Target, sleep: Callable[[float], None] = time.sleep) -> AgentSmokeReport:
+    s = t.settings
+    api = Api(t)
+    today = market.shanghai(now_utc(s.clock_offset_seconds)).date()
+    trading, calendar = trading_calendar(t, today)
+    expected = market.expected_state(now_utc(s.clock_offset_seconds), trading)
+    rows: list[Row] = [api_latest(t, api, trading), api_historical(api),
+                       api_cache(t, api, expected, calendar, sleep), api_unknown(t, api)]
+    transcripts: list[Transcript] = []
+    for check, code, date in (("latest_quote", CODE, None), ("historical", CODE, HISTORY_DATE.isoformat()),
+                              ("cache", None, None), ("unknown_code", UNKNOWN_CODE, None)):
+        if check == "cache":
+            rows.append(Row("agent", CheckResult("cache", Status.SKIP, "the cache check has no agent form")))
+            continue
+        refs: list[float | None] = []
+        if code != UNKNOWN_CODE:
+            refs += _closes(api.get(code, date)[1])
+        tr = ask(t, check)
+        transcripts.append(tr)
+        if code != UNKNOWN_CODE:
+            refs += _closes(api.get(code, date)[1])
+        rows.append(agent_row(check, tr, refs))
+    order = {c: i for i, c in enumerate(CHECK_IDS)}
+    rows.sort(key=lambda r: (order[r.result.id], r.level != "api"))
+    report = AgentSmokeReport(tuple(rows), calendar, expected)
+    journal = t.journal()
+    with t.journals.step(journal, "agent-smoke") as step:
+        step.evidence.update({"calendar": calendar, "expected_market_state": expected,
+                              "checks": report.to_json()["checks"],
+                              "transcripts": [tr.as_dict() for tr in transcripts]})
+        step.outcome = "ok" if report.green else "red"
+    flags = sorted({f for r in rows for f in r.red_flags})
+    t.audit("agent-smoke", "green" if report.green else "red", ",".join(flags))
+    return report
+
+
+def latest_transcripts(journal) -> list[str]:
+    """The answers of the latest agent-smoke run recorded in a journal (for `inv diagnose`)."""
+    step = journal.last("agent-smoke") if journal is not None else None
+    if step is None:
+        return []
+    return [str(tr.get("answer", "")) for tr in step.evidence.get("transcripts", []) if tr.get("answer")]

@@ -1,0 +1,52 @@
+"""`inv agent-smoke` and `inv hermes-reinstall` output (rich; remote text is never markup)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..phases.agent_smoke import MEANINGS, TITLES, AgentSmokeReport
+from ..results import Status
+from .checks import STYLE, printable, table
+
+
+def render(report: AgentSmokeReport, console: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    tab = Table(title=f"T+00:35 agent smoke · expected market state {report.expected_state} · calendar: {report.calendar}",
+                title_justify="left")
+    for col in ("check", "level", "status"):
+        tab.add_column(col)
+    tab.add_column("evidence", overflow="fold")
+    tab.add_column("red flag: the runbook's meaning", overflow="fold")
+    for r in report.rows:
+        res = r.result
+        meaning = "\n".join(f"{c}: {MEANINGS.get(c, '')}" for c in r.red_flags)
+        tab.add_row(Text(TITLES.get(res.id, res.id)), Text(r.level), Text(res.status.value, style=STYLE[res.status]),
+                    Text(printable(res.reason)), Text(meaning, style="red" if meaning else ""))
+    console.print(tab)
+    if report.green:
+        console.print(Text("verdict: GREEN — all four checks pass; T+00:50: continue to the close-out (T+00:55)",
+                           style="bold green"))
+    else:
+        unreachable = all(r.result.status is not Status.FAIL for r in report.rows)
+        console.print(Text("verdict: INCOMPLETE — the API or the agent could not be reached" if unreachable else
+                           "verdict: RED — T+00:50: any red flag and no <5-min forward fix: execute the rollback (runbook §2)",
+                           style="bold yellow" if unreachable else "bold red"))
+
+
+def render_reinstall(report, console: Any) -> None:
+    from rich.text import Text
+
+    from ..phases.hermes import TITLES as STEP_TITLES
+
+    console.print(table(f"T+00:25 Hermes reinstall · skill {report.skill}", report.steps, STEP_TITLES))
+    for r in report.steps:
+        out = str(r.evidence.get("output_tail") or "")
+        if r.status is Status.FAIL and out:
+            console.print(Text(f"{r.id}: last lines of its output:", style="bold"))
+            for line in out.splitlines():
+                console.print(Text("  " + printable(line)))
+    ok = all(r.ok for r in report.steps)
+    console.print(Text("verdict: OK — next: T+00:35 `inv agent-smoke`" if ok else
+                       "verdict: FAILED — fix the named step, then re-run `inv hermes-reinstall`",
+                       style="bold green" if ok else "bold red"))
