@@ -105,3 +105,44 @@ def _status(first: str):
                     last[0] = now
             yield say
     return cm()
+
+
+@task(auto_shortflags=False, help={
+    "version": "the cutover to roll back (whose journal holds the T+00:00 facts); default: the running or locked one",
+    "to": "go back to this version or digest instead of the journal's T+00:00 digest",
+    "restore_db": "also put the T+00:00 DuckDB snapshot back (runbook §2.3; the current file is kept)",
+    "reason": "the trigger, one line (runbook §2: 5xx > 5%, close_raw null, value parse error, judgment)",
+    "yes": "do not ask for confirmation",
+    "force": "break another operator's lock; stash uncommitted skill changes instead of refusing",
+    "json": "print the result as one JSON object",
+})
+@operation
+def rollback(c, version="", to="", restore_db=False, reason="", yes=False, force=False, json=False):
+    """§2: revert tvps to the T+00:00 digest, revert the Hermes skill, optionally the DuckDB file; verify legacy."""
+    from .. import validate
+    from ..phases import rollback as phase
+    from ..render import rollback as view
+    from ..target import Target
+
+    if version:
+        validate.version(version)
+    reason = validate.one_line(reason or "operator judgment", "--reason")
+    t = Target.from_context(c, version=version or None)
+    if _dry(c):
+        view.render_plan(phase.plan(t, restore_db), console)
+        return
+    with t:
+        if t.version == "unknown":
+            raise BadInput("cannot tell which cutover to roll back (no running tag, no lock)", "give --version V")
+        pin = phase.resolve(t, t.journal(), to or None)
+        if not force and phase.skill_changes(t, pin.tag):
+            raise BadInput(f"uncommitted changes under {phase.SKILL_PATH} in {t.settings.local_repo}: refusing, "
+                           "nothing changed", "commit or stash them, or re-run with --force (it stashes them first)")
+        confirm(f"roll {t.settings.host} back to {t.settings.image_repo}:{pin.value}", yes)
+        report = phase.run(t, pin, reason=reason, restore_db=restore_db, force=force,
+                           say=lambda line: err_console.print(line, markup=False, highlight=False),
+                           hermes=lambda tt, tag, say: phase.hermes_revert(tt, tag, say, force))
+    if json:
+        print_json(report.to_json())
+    else:
+        view.render(report, console)

@@ -185,6 +185,7 @@ def twin_config(st: TwinState) -> dict:
         "local_repo": str(st.operator_clone),
         "connect_attempts": 2,
         "watch_floor_minutes": "0.01",   # a local twin: the tests watch in seconds
+        "registry_api": f"http://127.0.0.1:{st.registry_port}",   # tag-push and rollback ask the registry here
     }
     from .preflight_faults import preflight_config
 

@@ -1,0 +1,383 @@
+"""§2 rollback: `inv rollback` — server revert by digest, Hermes revert, optional DuckDB revert,
+post-rollback verification; one SSH connection, no fixed sleeps, every step journalled.
+
+    resolve(t, journal, to) -> Pin                      where to go back to (refused before anything changes)
+    plan(t, pin, restore_db) -> [str]                   the steps, for --dry
+    run(t, pin, reason, restore_db, force, say) -> RollbackReport
+
+2.1 server revert: pin TWILIGHT_VERSION=<tag>@sha256:… in the compose project's .env (the
+    previous file kept), pull unless the image is still on tvps, up -d, the health gate
+    (compose ps ≤ 1 s polls), the running digest must equal the pin.
+2.3 (--restore-db, before 2.1's up): the snapshot's sha256 checked against the journal while
+    the backend still runs; then stop, move the database aside as
+    warehouse.duckdb.failed-<version>-<UTC> (never deleted), copy the snapshot in, verify.
+2.2 Hermes revert: `git checkout <previous tag> -- skill/stock-research/` in the local repo
+    (refused over uncommitted changes there unless --force, which stashes them first), then
+    install-skill, restart and verify as hermes-reinstall does.
+2.4 smoke --expect legacy; the journal marked rolled back (trigger, evidence), the follow-up
+    issue text, and "no retry today" (deploy refuses V until the next Asia/Shanghai day).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import posixpath
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import envfile, lock, registry, validate
+from ..builders import compose as compose_cmd
+from ..clock import iso, now_utc
+from ..errors import BadInput, CheckFailed, LockHeld, TwilightError
+from ..target import Target
+
+RESTORE_FILE = Path(__file__).resolve().parents[1] / "monitor" / "restore.py"
+SKILL_PATH = "skill/stock-research/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pin:
+    tag: str          # the release tag part (v0.2.0)
+    digest: str       # sha256:…
+    source: str       # "journal" | "--to"
+
+    @property
+    def value(self) -> str:
+        """TWILIGHT_VERSION: a tag@digest reference compose pulls and runs by digest."""
+        return f"{self.tag}@{self.digest}"
+
+    def ref(self, image_repo: str) -> str:
+        return f"{image_repo}@{self.digest}"
+
+
+@dataclasses.dataclass
+class StepTime:
+    name: str
+    seconds: float
+    budget_min: int
+    how: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RollbackReport:
+    version: str
+    pin: str
+    digest: str
+    steps: tuple[StepTime, ...]
+    smoke: dict
+    follow_up: str
+    restored_db: bool
+    hermes: str
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        return out
+
+
+# ---------------------------------------------------------------- where to go back to
+
+def parse_to(value: str, image_repo: str) -> tuple[str | None, str | None]:
+    """--to → (tag, digest): a version, sha256:…, or <image_repo>[:tag]@sha256:… (pure)."""
+    if value.startswith("sha256:"):
+        return None, validate.digest(value, "--to")
+    if "@" in value:
+        ref, digest = value.rsplit("@", 1)
+        validate.digest(digest, "--to")
+        repo, _, tag = ref.partition(":") if ref.count(":") == 1 and "/" not in ref.split(":")[-1] else (ref, "", "")
+        if ref.rsplit(":", 1)[0] != image_repo and ref != image_repo:
+            raise BadInput(f"--to {value!r} is not an image of {image_repo}", f"give a digest of {image_repo}, or a version")
+        tag = ref.rsplit(":", 1)[1] if ref != image_repo else ""
+        return (validate.version(tag, "--to's tag") if tag else None), digest
+    return validate.version(value, "--to"), None
+
+
+def resolve(t: Target, journal, to: str | None) -> Pin:
+    """The pin, checked against the registry (or tvps's own images) before anything changes."""
+    s = t.settings
+    if to:
+        tag, digest = parse_to(to, s.image_repo)
+        source = "--to"
+    else:
+        pre = journal.facts.get("pre_digest")
+        if not pre:
+            raise BadInput(f"the journal of {t.version} has no T+00:00 digest (local copy and tvps mirror)",
+                           "give --to VERSION or --to sha256:… (the image to go back to)")
+        ref, digest = pre.rsplit("@", 1)
+        tag, source = journal.facts.get("pre_version") or s.previous_version, "journal"
+    if digest is None:          # a version: ask the registry what it names now
+        digest = registry.manifest_digest(s, tag)
+        if digest is None:
+            raise BadInput(f"--to {to}: {s.image_repo}:{tag} is not in the registry", "give a published version or a digest")
+    elif not _present_on_tvps(t, f"{s.image_repo}@{digest}"):
+        if registry.manifest_digest(s, digest) is None:
+            raise BadInput(f"{s.image_repo}@{digest} is neither on tvps nor in the registry",
+                           "give --to with an image that exists")
+    return Pin(tag or s.previous_version, digest, source)
+
+
+def _present_on_tvps(t: Target, ref: str) -> bool:
+    return t.ssh.run(compose_cmd.docker_image_inspect([ref]), check=False, timeout=60).ok
+
+
+# ---------------------------------------------------------------- the container scripts
+
+def restore_script(db: str, snapshot: str, sha: str, failed: str, mode: str) -> str:
+    params = json.dumps({"db_path": db, "snapshot": snapshot, "sha256": sha, "failed_path": failed, "mode": mode},
+                        ensure_ascii=True, sort_keys=True)
+    return RESTORE_FILE.read_text(encoding="utf-8").replace(
+        "RESTORE_PARAMS = None  # replaced by phases/rollback.restore_script()", f"RESTORE_PARAMS = {params!r}")
+
+
+def _one_off(t: Target, pin: Pin, script: str) -> dict:
+    lay = t.layout
+    argv = compose_cmd.compose(lay, "run", "--rm", "--no-deps", "-T", "--entrypoint", "python3", lay.service, "-",
+                               version=pin.value)
+    r = t.ssh.run(argv, stdin=script, check=False, timeout=600)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise CheckFailed(f"the restore script did not run (exit {r.exited}: {tail})", "see the message; nothing was deleted")
+
+
+# ---------------------------------------------------------------- the run
+
+def plan(t: Target, restore_db: bool) -> list[str]:
+    from ..builders.layout import layout
+    from ..executor import render
+
+    lay = layout(t.settings, "~")
+    pin = "<tag>@sha256:<the journal's T+00:00 digest>"
+    steps = [f"lock        {render(['mkdir', '--', lay.lock_dir])}   (takes over a lock your failed deploy left)",
+             f"pin         write {lay.compose_env}: TWILIGHT_VERSION={pin} (previous kept)",
+             f"pull        {render(compose_cmd.compose_pull(lay, pin))}   (skipped when the image is still on tvps)"]
+    if restore_db:
+        steps += ["db-check    compose run --rm … python3 - (snapshot sha256 == journal) while the backend runs",
+                  f"db-restore  {render(compose_cmd.compose(lay, 'stop', lay.service))}; move warehouse.duckdb aside "
+                  "as .failed-<version>-<UTC>; copy the snapshot in; verify sha256"]
+    steps += [f"up          {render(compose_cmd.compose_up_detached(lay, pin))}",
+              f"health      {render(compose_cmd.compose_ps(lay))} every ≤1 s until healthy; running digest == pin",
+              f"hermes      git checkout <previous tag> -- {SKILL_PATH} (refused over local changes unless --force); "
+              "install-skill; restart; verify",
+              "verify      GET /price → the legacy envelope (value, metric, code); journal marked rolled back",
+              f"unlock      {render(['rm', '-rf', '--', lay.lock_dir])}"]
+    return steps
+
+
+def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
+        say: Callable[[str], None] = lambda s: None, hermes: Callable[[Target, str, Callable], str] | None = None
+        ) -> RollbackReport:
+    from . import deploy
+
+    v, lay, ssh, s = t.version, t.layout, t.ssh, t.settings
+    journal = t.journal()
+    snap = journal.facts.get("snapshot") or {}
+    if restore_db and not snap.get("sha256"):
+        raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
+    n = _attempt(journal)
+    t.journals.save(journal)
+    times: list[StepTime] = []
+
+    def timed(name: str, budget: str, action: Callable[[Any], None]) -> None:
+        t0 = time.monotonic()
+        step, how = t.journals.once(journal, f"rollback#{n}:{name}", action)
+        took = time.monotonic() - t0
+        times.append(StepTime(name, round(took, 2), s.budgets[budget], how))
+        say(f"{name:<11} {how:<8} {took:6.1f} s   (runbook budget {s.budgets[budget]} min)")
+
+    holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
+    _maybe_break(t, holder, force)
+    with lock.held_for_change(ssh, lay, holder) as taken_over:
+        if taken_over is not None:
+            t.audit("lock-takeover", "ok", f"rollback took over from PID {taken_over.client_pid} ({taken_over.reason})")
+            journal.facts.setdefault("lock_takeovers", []).append(
+                {"at": iso(now_utc()), "from_pid": taken_over.client_pid, "from_reason": taken_over.reason})
+            say(f"took the deploy lock over from your earlier run (PID {taken_over.client_pid}: {taken_over.reason})")
+        t.audit("rollback-start", "started", f"to {pin.value}: {reason}")
+
+        def pin_step(step) -> None:
+            text = _read_env(t)
+            step.evidence["previous_value"] = envfile.get(text, "TWILIGHT_VERSION")
+            if text:
+                backup = deploy._free_name(t, f"{lay.compose_env}.before-rollback")
+                ssh.write_file(backup, text.encode(), mode=0o600)
+                step.evidence["backup"] = backup
+            ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", pin.value).encode(), mode=0o640)
+        timed("pin", "server_revert", pin_step)
+
+        def pull(step) -> None:
+            if _present_on_tvps(t, pin.ref(s.image_repo)):
+                step.note = "the image is still on tvps: no pull"
+                return
+            r = ssh.run(compose_cmd.compose_pull(lay, pin.value), check=False, timeout=s.pull_timeout_s)
+            if not r.ok:
+                raise CheckFailed(f"pull of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
+                                  "check the registry; nothing was restarted")
+        timed("pull", "server_revert", pull)
+
+        if restore_db:
+            host_snap = snap["host_path"]
+            container_dir = posixpath.dirname(s.container_warehouse)
+            container_snap = posixpath.join(container_dir, posixpath.basename(host_snap))
+            stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+            failed = f"{s.container_warehouse}.failed-{v}-{stamp}"
+
+            def db_check(step) -> None:
+                res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "check"))
+                step.evidence.update(res)
+                if not res.get("ok"):
+                    raise BadInput(f"--restore-db refused before anything stopped: {res.get('error')}",
+                                   "find the right snapshot, or roll back without --restore-db")
+            timed("db-check", "duckdb_revert", db_check)
+
+            def db_restore(step) -> None:
+                ssh.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
+                res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "restore"))
+                step.evidence.update(res)
+                if not res.get("ok"):
+                    raise CheckFailed(f"the DuckDB restore failed: {res.get('error')} (moved aside: {res.get('moved_aside')})",
+                                      "nothing was deleted; see the files named, fix by hand")
+                step.note = f"previous database kept as {', '.join(res.get('moved_aside') or []) or 'nothing (none existed)'}"
+                say(step.note)
+            timed("db-restore", "duckdb_revert", db_restore)
+
+        def up(step) -> None:
+            r = ssh.run(compose_cmd.compose_up_detached(lay, pin.value), check=False, timeout=300)
+            if not r.ok:
+                raise CheckFailed(f"`compose up` of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
+                                  "see `docker compose logs backend --tail=200` on tvps")
+        timed("up", "server_revert", up)
+
+        def gate(step) -> None:
+            waited = deploy._health_gate(t, say)
+            svc = t.service(refresh=True)
+            if svc is None or not svc.repo_digest.endswith(pin.digest):
+                raise CheckFailed(f"{lay.service} runs {svc.repo_digest if svc else 'nothing'}, not {pin.digest}",
+                                  "see `inv status`")
+            step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
+                                  "restart_count": svc.restart_count})
+        timed("health", "server_revert", gate)
+
+        hermes_how = "not run"
+        if hermes is not None:
+            def hermes_step(step) -> None:
+                nonlocal hermes_how
+                hermes_how = hermes(t, pin.tag, say)
+                step.note = hermes_how
+            timed("hermes", "hermes_revert", hermes_step)
+
+        from .smoke import live
+
+        smoke_result = live(t, s.smoke_code, "legacy")
+        verdict = smoke_result.verdict.to_json()
+        times.append(StepTime("verify", 0.0, s.budgets["post_rollback"], "ran"))
+        if not smoke_result.verdict.green:
+            raise CheckFailed(f"after the rollback /price is not the legacy envelope: {smoke_result.verdict.verdict}, "
+                              f"{', '.join(f.code for f in smoke_result.verdict.red_flags)}",
+                              "run `inv smoke --expect legacy` and `inv diagnose`; escalate")
+        journal = t.journal()       # smoke saved its own step; reload before the final facts
+        journal.facts["rolled_back"] = {"at": iso(now_utc()), "attempt": journal.facts.get("deploy_attempt", 0),
+                                        "rollback_attempt": n, "trigger": reason, "to": pin.value,
+                                        "evidence": {"smoke": verdict, "restored_db": restore_db}}
+        with t.journals.step(journal, f"rollback#{n}") as done:
+            done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
+                                  "remote_commands": ssh.commands_run})
+        t.audit("rollback", "ok", f"to {pin.value}: {reason}")
+        return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason),
+                              restore_db, hermes_how)
+
+
+def _attempt(journal) -> int:
+    n = int(journal.facts.get("rollback_attempt", 0))
+    if n == 0 or journal.done(f"rollback#{n}"):
+        n += 1
+        journal.facts["rollback_attempt"] = n
+    return n
+
+
+def _maybe_break(t: Target, holder, force: bool) -> None:
+    current = lock.read_holder(t.ssh, t.layout)
+    if current is None or current.operator == holder.operator:
+        return
+    if not force:
+        raise LockHeld(f"the deploy lock is held by {current.describe()}",
+                       "ask them; or, if you must, re-run with --force to break it (recorded in the audit log)")
+    lock.release_if_still(t.ssh, t.layout, current)
+    t.audit("lock-broken", "forced", f"rollback broke the lock of {current.operator} ({current.reason})")
+
+
+def _read_env(t: Target) -> str:
+    try:
+        return t.ssh.read_file(t.layout.compose_env).decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def follow_up(t: Target, journal, pin: Pin, reason: str) -> str:
+    f = journal.facts
+    timeline = [f"- {s.started_at} {s.name}: {s.outcome}{(' — ' + s.note) if s.note else ''}"
+                for s in journal.steps if not s.name.startswith("smoke-") or s.outcome != "ok"][-25:]
+    return "\n".join([
+        f"Title: W4 /price cutover {t.version} rolled back — {reason}",
+        "",
+        f"Trigger: {reason}",
+        f"Rolled back at: {f.get('rolled_back', {}).get('at', iso(now_utc()))} by {t.settings.operator}",
+        f"Cutover commit: {f.get('cutover_commit', '?')}",
+        f"Pre-cutover digest (T+00:00): {f.get('pre_digest', '?')}",
+        f"Deployed digest: {f.get('post_digest', '?')}",
+        f"Running now: {t.settings.image_repo}:{pin.value}",
+        f"Snapshot: {(f.get('snapshot') or {}).get('host_path', '?')} sha256 {(f.get('snapshot') or {}).get('sha256', '?')}",
+        "",
+        "Evidence: see the journal steps below and `inv diagnose`; post-rollback smoke: legacy envelope, green.",
+        "",
+        "Timeline:",
+        *timeline,
+        "",
+        "Do not retry the cutover today (runbook §2.4); `inv deploy` refuses it until the next Asia/Shanghai day.",
+    ])
+
+
+# ---------------------------------------------------------------- 2.2 Hermes revert
+
+def skill_changes(t: Target, previous_tag: str) -> str:
+    """Local changes under skill/stock-research/ that the revert would lose ('' when none):
+    the path differs from HEAD *and* from the previous tag (an earlier rollback's own
+    checkout of the previous tag is not the operator's work), or holds untracked files."""
+    from ..builders import git
+
+    repo = t.local.child(cwd=t.settings.local_repo)
+    status = repo.run(git.status_porcelain(SKILL_PATH), timeout=60).stdout.strip()
+    if not status:
+        return ""
+    untracked = repo.run(git.git("ls-files", "--others", "--exclude-standard", "--", SKILL_PATH), timeout=60).stdout.strip()
+    same_as_tag = repo.run(git.git("diff", "--quiet", previous_tag, "--", SKILL_PATH), check=False, timeout=60).ok
+    return "" if same_as_tag and not untracked else status
+
+
+def hermes_revert(t: Target, previous_tag: str, say: Callable[[str], None], force: bool) -> str:
+    """git checkout <previous tag> -- skill/stock-research/, then install-skill, restart, verify."""
+    from ..builders import git
+    from ..results import Status
+    from . import hermes as reinstall
+
+    repo = t.local.child(cwd=t.settings.local_repo)
+    saved = ""
+    repo.run(git.fetch("origin"), timeout=120)
+    if not repo.run(git.rev_parse(previous_tag), check=False).ok:
+        raise CheckFailed(f"the local repo has no tag {previous_tag}", f"fetch it: git fetch origin tag {previous_tag}")
+    if skill_changes(t, previous_tag):
+        if not force:   # checked before anything changed; here only if they appeared since
+            raise CheckFailed(f"uncommitted changes under {SKILL_PATH} in {t.settings.local_repo}",
+                              "commit or stash them, or re-run with --force (stashes them first)")
+        stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+        repo.run(git.git("stash", "push", "--include-untracked", "-m", f"twilight-ops rollback of {t.version} {stamp}",
+                         "--", SKILL_PATH), timeout=60)
+        saved = repo.run(git.git("rev-parse", "--short", "stash@{0}"), timeout=30).stdout.strip()
+        say(f"your uncommitted {SKILL_PATH} changes are saved in git stash {saved} (`git stash list` in {t.settings.local_repo})")
+    repo.run(git.git("checkout", previous_tag, "--", SKILL_PATH), timeout=60)
+    report = reinstall.run(t, force=True)
+    failed = [r for r in report.steps if r.status is Status.FAIL]
+    if failed:
+        raise CheckFailed(f"Hermes revert: {failed[0].id} failed: {failed[0].reason}", failed[0].next_step)
+    return f"skill {SKILL_PATH} at {previous_tag} installed and registered" + (f"; local changes in stash {saved}" if saved else "")
