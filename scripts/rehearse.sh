@@ -1,27 +1,49 @@
 #!/usr/bin/env bash
-# make rehearse: bring the twin up, drive the tasks against it, tear it down.
-# Until the cutover phases land this runs: twin.up → status → smoke → load + monitor + diagnose → lock drill → twin.down.
+# make rehearse: the whole W4 cutover and a rollback drill against the local twin of tvps.
+#   twin.up → reset → status → preflight → tag-push (CI publishes) → deploy → smoke →
+#   hermes-reinstall → agent-smoke → load + monitor + diagnose → rollback drill →
+#   smoke --expect legacy → same-day redeploy refused → status → twin.down
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TWIN=${1:-$PWD/.twin}
+V=v0.3.0-w4-cutover
 INV=.venv/bin/inv
 CFG=(-f "$TWIN/invoke.yaml")
+step() { printf '\n== %s\n' "$*"; }
 
 cleanup() { $INV twin.down --dir "$TWIN" || true; }
 trap cleanup EXIT
 
-echo "== twin.up ($TWIN)"
+step "twin.up ($TWIN)"
 $INV twin.up --dir "$TWIN"
-echo "== inv status"
+$INV twin.reset --dir "$TWIN"
+step "inv status"
 $INV "${CFG[@]}" status
-echo "== inv smoke --expect legacy (v0.2.0 serves the old envelope)"
-$INV "${CFG[@]}" smoke --expect legacy
-echo "== traffic, then inv monitor --hours 1 and inv diagnose"
+step "T+00:00  inv preflight --version $V"
+$INV "${CFG[@]}" preflight --version "$V"
+step "T+00:05  inv tag-push --version $V   (the twin's CI builds and publishes the image)"
+$INV "${CFG[@]}" tag-push --version "$V"
+step "T+00:05  inv deploy --version $V --yes"
+$INV "${CFG[@]}" deploy --version "$V" --yes
+step "T+00:15  inv smoke"
+$INV "${CFG[@]}" smoke
+step "T+00:25  inv hermes-reinstall"
+$INV "${CFG[@]}" hermes-reinstall
+step "T+00:35  inv agent-smoke"
+$INV "${CFG[@]}" agent-smoke
+step "§3  traffic, inv monitor --hours 1, inv diagnose"
 $INV twin.load --dir "$TWIN" --seconds 5 --rps 10
-$INV "${CFG[@]}" monitor --hours 1
+$INV "${CFG[@]}" monitor --hours 1 || echo "(monitor says investigate: see above)"
 $INV "${CFG[@]}" diagnose || echo "(diagnose found symptoms: see above)"
-echo "== lock drill"
-$INV "${CFG[@]}" lock --acquire --version v0.3.0-w4-cutover --reason "rehearsal"
-$INV "${CFG[@]}" lock
-$INV "${CFG[@]}" lock --release --yes
-echo "== rehearsal done"
+step "§2  rollback drill: inv rollback --version $V --yes"
+$INV "${CFG[@]}" rollback --version "$V" --yes --reason "rehearsal drill"
+step "§2.4  inv smoke --expect legacy"
+$INV "${CFG[@]}" smoke --expect legacy
+step "no retry today: inv deploy must refuse"
+if $INV "${CFG[@]}" deploy --version "$V" --yes; then
+  echo "rehearse: deploy after a same-day rollback was NOT refused" >&2
+  exit 1
+fi
+step "inv status"
+$INV "${CFG[@]}" status
+step "rehearsal done: cutover and rollback drill passed"

@@ -173,7 +173,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
             return
         backup = ""
         if text:
-            backup = _free_name(t, f"{lay.compose_env}.before-{v}")
+            backup = free_name(t, f"{lay.compose_env}.before-{v}")
             ssh.write_file(backup, text.encode(), mode=0o600)
         ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", v).encode(), mode=0o640)
         step.evidence["backup"] = backup
@@ -193,7 +193,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
 
     def gate(step) -> None:
         t0 = time.monotonic()
-        waited = _health_gate(t, say)
+        waited, noticed = health_gate(t, say)
         svc = t.service(refresh=True)
         if svc is None or svc.version != v:
             raise _fail(t, f"{lay.service} runs {svc.image if svc else 'nothing'}, not {v}", "see `inv status`")
@@ -201,7 +201,8 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
             raise _fail(t, f"{lay.service} {v} is healthy but restarted {svc.restart_count} time(s)",
                         "a restart loop: roll back")
         step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
-                              "gate_s": round(time.monotonic() - t0, 2)})
+                              "gate_s": round(time.monotonic() - t0, 2),
+                              "noticed_healthy_at": noticed})
         journal.facts["post_digest"] = svc.repo_digest
         journal.facts["deployed_at"] = iso(now_utc())
     step, _ = t.journals.once(journal, f"deploy#{n}:health-gate", gate)
@@ -220,7 +221,7 @@ def _read_env(t: Target) -> str:
         return ""
 
 
-def _free_name(t: Target, base: str) -> str:
+def free_name(t: Target, base: str) -> str:
     """base, or base-2, base-3 …: a kept file is never overwritten."""
     n, name = 1, base
     while t.ssh.run(["test", "-e", name], check=False).ok:
@@ -229,7 +230,7 @@ def _free_name(t: Target, base: str) -> str:
     return name
 
 
-def _health_gate(t: Target, say: Callable[[str], None]) -> float:
+def health_gate(t: Target, say: Callable[[str], None]) -> tuple[float, str]:
     """Poll compose ps (≤ 1 s) until healthy; fail fast when the container restarts or exits."""
     lay, deadline_s, poll = t.layout, t.settings.deploy_deadline_s, t.settings.health_poll_s
     started = time.monotonic()
@@ -239,7 +240,7 @@ def _health_gate(t: Target, say: Callable[[str], None]) -> float:
         elapsed = time.monotonic() - started
         if cur is not None and is_healthy(cur.state, cur.health):
             say(f"{lay.service} healthy after {elapsed:.1f} s")
-            return elapsed
+            return elapsed, iso_ms(now_utc())        # bench/deploy_bench.py compares it with docker's own time
         state = f"{cur.state}, health {cur.health or 'none'}" if cur else "not listed"
         if cur is not None and (cur.state in ("restarting", "exited", "dead") or cur.health == "unhealthy"):
             raise _fail(t, f"{lay.service} {cur.state} (health {cur.health or 'none'}) {elapsed:.1f} s after up: "
@@ -249,6 +250,10 @@ def _health_gate(t: Target, say: Callable[[str], None]) -> float:
             raise _fail(t, f"{lay.service} not healthy within {deadline_s:g} s ({state})", "roll back")
         say(f"waiting for {lay.service}: {state} … {elapsed:.1f}s")
         time.sleep(poll)
+
+
+def iso_ms(ts: dt.datetime) -> str:
+    return ts.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _fail(t: Target, message: str, hint: str) -> DeployFailed:

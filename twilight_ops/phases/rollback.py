@@ -29,7 +29,7 @@ from typing import Any, Callable
 from .. import envfile, lock, registry, validate
 from ..builders import compose as compose_cmd
 from ..clock import iso, now_utc
-from ..errors import BadInput, CheckFailed, LockHeld, TwilightError
+from ..errors import BadInput, CheckFailed, LockHeld
 from ..target import Target
 
 RESTORE_FILE = Path(__file__).resolve().parents[1] / "monitor" / "restore.py"
@@ -200,7 +200,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
             text = _read_env(t)
             step.evidence["previous_value"] = envfile.get(text, "TWILIGHT_VERSION")
             if text:
-                backup = deploy._free_name(t, f"{lay.compose_env}.before-rollback")
+                backup = deploy.free_name(t, f"{lay.compose_env}.before-rollback")
                 ssh.write_file(backup, text.encode(), mode=0o600)
                 step.evidence["backup"] = backup
             ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", pin.value).encode(), mode=0o640)
@@ -250,7 +250,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         timed("up", "server_revert", up)
 
         def gate(step) -> None:
-            waited = deploy._health_gate(t, say)
+            waited, _ = deploy.health_gate(t, say)
             svc = t.service(refresh=True)
             if svc is None or not svc.repo_digest.endswith(pin.digest):
                 raise CheckFailed(f"{lay.service} runs {svc.repo_digest if svc else 'nothing'}, not {pin.digest}",

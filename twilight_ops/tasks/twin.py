@@ -34,6 +34,26 @@ def down(c, dir=DEFAULT_DIR, purge=False):
 
 @task(help={"dir": "where the twin lives (default ./.twin)"})
 @operation
+def reset(c, dir=DEFAULT_DIR):
+    """Start a rehearsal from no cutover: v0.2.0 running, no journal, lock, snapshot or persisted version."""
+    import subprocess
+
+    from ..remote import SSHExecutor
+    from ..twin import build, control
+    from ..twin.state import load_or_new
+
+    st = load_or_new(_dir(dir))
+    gone = build.forget_cutovers(st)
+    settings, _ = _twin_settings(c, dir)
+    with SSHExecutor(settings) as ex:
+        control.clear_faults(ex, settings)
+        control.run_version(ex, settings, build.VERSIONS[0])
+    subprocess.run(["git", "-C", str(st.operator_clone), "checkout", "HEAD", "--", "skill/"], check=True)
+    console.print(f"twin reset: {len(gone)} cutover files removed; {build.VERSIONS[0]} running", markup=False)
+
+
+@task(help={"dir": "where the twin lives (default ./.twin)"})
+@operation
 def status(c, dir=DEFAULT_DIR):
     """Show the twin's parts, ports and PIDs."""
     from ..twin import build
