@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 from .errors import BadInput, CheckFailed, LocalCommandFailed
 from .executor import Result, render, secret_from_bytes
 from .secret import Secret
+from . import trace
 
 
 class LocalExecutor:
@@ -39,6 +40,8 @@ class LocalExecutor:
             timeout: float | None = None) -> Result:
         command = render(argv)
         data = stdin.encode() if isinstance(stdin, str) else stdin
+        trace.record("local", "run", argv=[str(a) for a in argv], stdin=data, cwd=str(self.cwd or ""),
+                     env={k: v for k, v in self.env.items() if k in ("HERMES_HOME", "PATH")})
         try:
             proc = subprocess.Popen(
                 [str(a) for a in argv], cwd=self.cwd, env={**os.environ, **self.env},

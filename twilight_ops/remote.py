@@ -28,6 +28,7 @@ from .config import Settings
 from .errors import BadInput, HostKeyRejected, RemoteCommandFailed, Unreachable
 from .executor import Result, render, secret_from_bytes
 from .secret import Secret
+from . import trace
 
 
 _TRANSIENT = (socket.timeout, ConnectionError, OSError, EOFError, paramiko.ssh_exception.NoValidConnectionsError)
@@ -186,6 +187,7 @@ class SSHExecutor:
         command = render(argv)
         self.open()
         self.commands_run += 1
+        trace.record("tvps", "run", argv=[str(a) for a in argv], stdin=stdin)
         transport = self.conn.client.get_transport()
         try:
             chan = transport.open_session()  # type: ignore[union-attr]
@@ -214,6 +216,7 @@ class SSHExecutor:
     # -- files ------------------------------------------------------------
     def read_file(self, path: str) -> bytes:
         p = self.expand(path)
+        trace.record("tvps", "read", path=p)
         try:
             with self.sftp().open(p, "rb") as fh:
                 return fh.read()
@@ -225,6 +228,7 @@ class SSHExecutor:
     def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         """Atomic write: temp file in the same directory, then rename over."""
         p = self.expand(path)
+        trace.record("tvps", "write", path=p, data=data, mode=mode)
         tmp = posixpath.join(posixpath.dirname(p), f".{posixpath.basename(p)}.{uuid.uuid4().hex[:8]}.tmp")
         sftp = self.sftp()
         try:
@@ -242,6 +246,7 @@ class SSHExecutor:
     def append_file(self, path: str, data: bytes) -> None:
         """Append in O_APPEND mode over sftp (no shell); FileNotFoundError when the dir is missing."""
         p = self.expand(path)
+        trace.record("tvps", "append", path=p, data=data)
         try:
             with self.sftp().open(p, "ab") as fh:
                 fh.write(data)
