@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -73,6 +72,7 @@ HOLD = """
 import sys
 from pathlib import Path
 from twilight_ops import lock
+from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin.build import settings_for
 

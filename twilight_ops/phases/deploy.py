@@ -66,7 +66,8 @@ class DeployFailed(TwilightError):
 
 
 def rollback_line(t: Target, reason: str) -> str:
-    cfg = f"-f {t.config_files[-1]} " if t.config_files and t.config_files[-1].endswith((".yaml", ".yml", ".json")) else ""
+    runtime = [f.removesuffix(" (-f)") for f in t.config_files if f.endswith(" (-f)")]
+    cfg = f"-f {runtime[0]} " if runtime else ""
     safe = reason.replace("'", "")[:150]
     return f"inv {cfg}rollback --version {t.version} --reason '{safe}'"
 
