@@ -48,6 +48,7 @@ HOLD_MAX_SECONDS = 600.0
 PUBLISH_DEADLINE_SECONDS = 300
 STOP_TIMEOUT = 10.0
 REPO_PATH = "lacatfly/twilight-drive"
+NEXT_ID_KEY = "twin_ci_next_run_id"  # in github.json; the API serves only its known keys
 
 Say = Callable[[str], None]
 
@@ -165,8 +166,10 @@ def start_run(base: Path, tag: str, sha: str, say: Say = print) -> dict:
 
     def add(state: dict) -> None:
         runs = list(state.get("workflow_runs", []))
-        run = ci_runs.new_run(cfg["owner_repo"], ci_runs.next_run_id(runs), sha, tag, now_utc())
+        run_id = max(ci_runs.next_run_id(runs), int(state.get(NEXT_ID_KEY, 0)))  # never reused, even after a reset
+        run = ci_runs.new_run(cfg["owner_repo"], run_id, sha, tag, now_utc())
         state["workflow_runs"] = [*runs, run]
+        state[NEXT_ID_KEY] = run_id + 1
         made.update(run)
 
     update_github_state(base, add)
