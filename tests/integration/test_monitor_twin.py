@@ -149,7 +149,10 @@ def clear_faults_and_clock(twin, twin_settings):
 
 
 @pytest.fixture
-def w4(ex, twin_settings):
+def w4(twin, ex, twin_settings):
+    from twilight_ops.twin import ci_release
+
+    ci_release.ensure_published(twin, W4)  # W4 reaches the registry only through the twin's CI
     deploy(ex, twin_settings, W4)
     yield
     deploy(ex, twin_settings, PREVIOUS)

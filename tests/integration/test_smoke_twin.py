@@ -24,7 +24,7 @@ import yaml
 from tests.conftest import error_lines, inv
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
-from twilight_ops.twin import control
+from twilight_ops.twin import ci_release, control
 
 pytestmark = pytest.mark.twin
 
@@ -97,6 +97,7 @@ def w4_running(twin, twin_settings):
     """v0.3.0-w4-cutover running, no faults; afterwards v0.2.0 again, no faults, and the
     journals (local and mirror) exactly as they were before this module ran."""
     before = {p: p.read_bytes() for p in journal_files(twin, twin_settings)}
+    ci_release.ensure_published(twin, W4)  # W4 reaches the registry only through the twin's CI
     with SSHExecutor(twin_settings) as ex:
         control.clear_faults(ex, twin_settings)
         control.run_version(ex, twin_settings, W4)

@@ -90,8 +90,11 @@ def back_to_baseline(twin, twin_settings):
 
 
 @pytest.fixture
-def w4(twin_settings):
+def w4(twin, twin_settings):
     from twilight_ops.remote import SSHExecutor
+    from twilight_ops.twin import ci_release
+
+    ci_release.ensure_published(twin, W4)  # W4 reaches the registry only through the twin's CI
 
     def deploy(version: str) -> None:
         with SSHExecutor(twin_settings) as ex:

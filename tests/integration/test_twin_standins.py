@@ -122,7 +122,7 @@ def test_github_check_runs_on_the_cutover_commit(gh, st):
 
 def test_github_actions_runs(gh, st):
     w4 = st.drive_commits["w4"]
-    body = gh.get(f"{REPO}/actions/runs", params={"head_sha": w4}).json()
+    body = gh.get(f"{REPO}/actions/runs", params={"head_sha": w4, "branch": "main"}).json()  # tag pushes run CI too
     assert body["total_count"] == 1
     (run,) = body["workflow_runs"]
     assert (run["head_sha"], run["head_branch"], run["status"], run["conclusion"]) == (w4, "main", "completed", "success")
@@ -134,11 +134,11 @@ def test_github_actions_runs(gh, st):
 def test_github_serves_a_run_written_to_its_state_file(gh, st):
     """A CI simulation appends/updates runs by writing the state file; no restart."""
     sha = st.drive_commits["w4"]
-    run = github_api.workflow_run(st.github_repo, 9_100_001, sha, "v0.3.0-w4-cutover", status="in_progress",
-                                  created_at="2026-06-01T00:00:00Z")
+    run = github_api.workflow_run(st.github_repo, 9_100_001, sha, "v9.9.9-state-file", status="in_progress",
+                                  created_at="2026-06-01T00:00:00Z")  # a tag no twin CI run uses
     standins.update_github_state(st.base, lambda s: s["workflow_runs"].append(run))
     try:
-        runs = gh.get(f"{REPO}/actions/runs", params={"branch": "v0.3.0-w4-cutover"}).json()["workflow_runs"]
+        runs = gh.get(f"{REPO}/actions/runs", params={"branch": "v9.9.9-state-file"}).json()["workflow_runs"]
         assert [(r["id"], r["status"], r["conclusion"]) for r in runs] == [(9_100_001, "in_progress", None)]
 
         def complete(s: dict) -> None:

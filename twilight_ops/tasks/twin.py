@@ -303,3 +303,31 @@ def preflight_fault(c, name="", pr="", clear=False, dir=DEFAULT_DIR):
     number = validate.positive_int(pr, "--pr", 100_000) if str(pr) else None
     preflight_faults.apply(st, name, number)
     console.print(f"preflight fault on: {name}" + (f" (PR #{number})" if number else ""), markup=False)
+
+
+@task(help={
+    "name": "build-fails | never-healthy | restart-loop | pull-missing | pull-denied",
+    "version": "the release it hits (never-healthy, restart-loop, pull-missing; default v0.3.0-w4-cutover)",
+    "clear": "switch every CI/release fault off (a deleted manifest is put back)",
+    "dir": "where the twin lives (default ./.twin)",
+})
+@operation
+def ci_fault(c, name="", version="v0.3.0-w4-cutover", clear=False, dir=DEFAULT_DIR):
+    """Break the twin's CI, registry or a release (for tag-push and deploy), or --clear it."""
+    from ..errors import BadInput
+    from ..twin import release_faults
+    from ..twin.state import load_or_new
+
+    if bool(name) == bool(clear):
+        raise BadInput("give exactly one of --name NAME or --clear", "known: " + ", ".join(release_faults.NAMES))
+    if name:
+        release_faults.check_name(name)
+    base = _dir(dir)
+    if not (base / "state.json").exists():
+        raise BadInput(f"no twin at {base}", "run `inv twin.up` first")
+    st = load_or_new(base)
+    if clear:
+        done = release_faults.clear(st)
+        console.print("CI/release faults cleared" + (f": {', '.join(done)}" if done else " (none were on)"), markup=False)
+        return
+    console.print(f"CI/release fault on: {name} — {release_faults.apply(st, name, version)}", markup=False)

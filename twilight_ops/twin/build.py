@@ -1,7 +1,9 @@
 """twin.up / twin.down / twin.status: a real copy of tvps on this machine.
 
-Parts, in order: account → dockerd → registry → sshd → images → git repos →
-standins (GitHub + Tushare) → tvps tree → compose up v0.2.0 (through the same SSH code path the tasks use) → invoke.yaml.
+Parts, in order: account → dockerd → token server → registry (token auth) → sshd → images
+(v0.2.0 only: later releases reach the registry through the CI) → git repos → standins
+(GitHub + Tushare) → ci (origin's post-receive hook) → tvps tree → compose up v0.2.0 (through
+the same SSH code path the tasks use) → invoke.yaml.
 Each part is idempotent; a failure names the part.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from . import procs, sshd
 from .state import TwinState, hermes_config, load_or_new
 
 VERSIONS = ("v0.2.0", "v0.3.0-w4-cutover")
+PUBLISHED_AT_UP = VERSIONS[:1]  # the rest only through the CI (git push of the tag)
 TEMPLATES = Path(__file__).with_name("templates")
 
 Say = Callable[[str], None]
@@ -56,7 +59,7 @@ def check_traversable(base: Path) -> None:
 
 
 def up(base: Path, say: Say = print) -> TwinState:
-    from . import dockerd, image, registry
+    from . import ci, ci_release, dockerd, image, registry, registry_auth
 
     check_traversable(base)
     base.mkdir(parents=True, exist_ok=True)
@@ -77,10 +80,16 @@ def up(base: Path, say: Say = print) -> TwinState:
         dinfo = dockerd.start_dockerd(st.base, group=st.group)
     denv = dinfo.env()
 
+    with part("token", say):
+        tinfo = registry_auth.start_token_server(st.base)
+        st.token_port = tinfo.port
+        st.save()
+
     with part("registry", say):
-        rinfo = registry.start_registry(st.base)
+        rinfo = registry.start_registry(st.base, auth=registry_auth.registry_auth(tinfo.realm, tinfo.paths.cert))
         st.registry_port = rinfo.port
         st.save()
+        ci_env = {**denv, "DOCKER_CONFIG": str(registry_auth.write_ci_docker_config(st.base, rinfo.host_port))}
 
     with part("sshd", say):
         known, key = sshd.write_keys(st.ssh_dir, st.ssh_port, st.home, uid, gid)
@@ -90,7 +99,7 @@ def up(base: Path, say: Say = print) -> TwinState:
         sshd.start_sshd(st.ssh_dir, st.ssh_port, st.ssh_dir / "sshd.log")
 
     with part("images", say):
-        st.digests = image.publish_versions(denv, st.registry, "lacatfly/twilight-drive", list(VERSIONS))
+        st.digests = image.publish_versions(ci_env, st.registry, "lacatfly/twilight-drive", list(PUBLISHED_AT_UP))
         st.save()
 
     with part("git repos", say):
@@ -98,6 +107,10 @@ def up(base: Path, say: Say = print) -> TwinState:
 
     with part("standins", say):
         start_standins(st)
+
+    with part("ci", say):
+        ci.install(st.base, st.origin_repo, ci_env, st.registry)
+        ci_release.reconcile_registry(st, keep=PUBLISHED_AT_UP)
 
     with part("tvps tree", say):
         write_tree(st, uid, gid)
@@ -267,6 +280,11 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
         except Exception as e:  # keep going: every part must be stopped
             errors.append(f"{name}: {e}")
 
+    def stop_ci() -> None:
+        from . import ci
+
+        ci.stop_workers(st.base)
+
     def compose_down() -> None:
         info = dockerd.info_for(st.base)
         if not dockerd.is_running(info):
@@ -276,15 +294,23 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
             subprocess.run(["docker", "compose", "-f", str(compose_file), "down", "--timeout", "10"],
                            env={**os.environ, **info.env()}, capture_output=True, timeout=120)
 
+    attempt("ci", stop_ci)
     attempt("backend", compose_down)
     attempt("sshd", lambda: sshd.stop_sshd(st.ssh_dir))
     attempt("standins", lambda: _stop_standins(st))
     attempt("registry", lambda: registry.stop_registry(st.base))
+    attempt("token", lambda: _stop_token_server(st))
     attempt("dockerd", lambda: dockerd.stop_dockerd(st.base))
     if purge:
         attempt("files", lambda: _purge(st))
     if errors:
         raise TwilightError("twin.down left parts behind: " + "; ".join(errors), "see the logs under " + str(base))
+
+
+def _stop_token_server(st: TwinState) -> None:
+    from . import registry_auth
+
+    registry_auth.stop_token_server(st.base)
 
 
 def _stop_standins(st: TwinState) -> None:
@@ -317,6 +343,20 @@ def status(base: Path) -> dict:
         "digests": st.digests,
         "invoke_yaml": str(st.invoke_yaml),
         **_standins_status(st),
+        **_ci_status(st),
+    }
+
+
+def _ci_status(st: TwinState) -> dict:
+    from . import ci, ci_release, registry_auth
+
+    paths = ci.CiPaths.under(st.base)
+    auth = registry_auth.AuthPaths.under(st.base)
+    return {
+        "token_server": {"url": registry_auth.token_url(st.base), "pid": procs.read_pidfile(auth.pidfile) or 0,
+                         "alive": registry_auth.is_running(st.base), "log": str(auth.log)},
+        "ci": {"log_dir": str(paths.root), "hook": str(st.origin_repo / "hooks" / "post-receive"),
+               "workers": ci.running_workers(st.base), "deploy_config": ci_release.deploy_config(st)},
     }
 
 

@@ -8,7 +8,9 @@ Layout under `base`:
     base/registry/registry.log its output
 
 Docker treats registries on 127.0.0.0/8 as insecure by default, so plain HTTP needs no
-daemon flag.  No auth: the registry listens on loopback only.
+daemon flag.  With `auth` (twin.up passes registry_auth.registry_auth(...)) it answers as
+ghcr.io does: 401 + `WWW-Authenticate: Bearer realm=…,service=…,scope=…`, tokens from the
+twin's token server; without it (tests of the bare engine) it is open, on loopback only.
 """
 from __future__ import annotations
 
@@ -85,14 +87,21 @@ class RegistryStopReport:
     seconds: float
 
 
-def registry_config(storage: Path, port: int) -> dict:
-    """The registry's config (pure)."""
-    return {
+def registry_config(storage: Path, port: int, auth: dict | None = None) -> dict:
+    """The registry's config (pure); `auth` is distribution's `auth:` section, e.g. token."""
+    config = {
         "version": 0.1,
         "log": {"level": "info", "fields": {"service": "twin-registry"}},
         "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}", "headers": {"X-Content-Type-Options": ["nosniff"]}},
     }
+    if auth:
+        config["auth"] = auth
+    return config
+
+
+def _auth_of(config: Path) -> dict | None:
+    return json.loads(config.read_text()).get("auth")
 
 
 def registry_argv(config: Path) -> list[str]:
@@ -113,7 +122,7 @@ def _candidate_ports(paths: RegistryPaths) -> list[int]:
 def _answers(port: int) -> bool:
     try:
         with httpx.Client(trust_env=False, timeout=1.0) as client:
-            return client.get(f"http://127.0.0.1:{port}/v2/").status_code == 200
+            return client.get(f"http://127.0.0.1:{port}/v2/").status_code in (200, 401)  # 401: token auth
     except httpx.HTTPError:
         return False
 
@@ -126,10 +135,10 @@ def _running(paths: RegistryPaths) -> tuple[int, int] | None:
     return pid, _port_of(paths.config)
 
 
-def _launch(paths: RegistryPaths, port: int, timeout: float) -> int | None:
+def _launch(paths: RegistryPaths, port: int, timeout: float, auth: dict | None = None) -> int | None:
     """Spawn the registry on `port` and wait for /v2/; its PID, or None if the port was taken."""
     tmp = paths.config.with_suffix(".tmp")
-    tmp.write_text(json.dumps(registry_config(paths.storage, port), indent=2) + "\n")
+    tmp.write_text(json.dumps(registry_config(paths.storage, port, auth), indent=2) + "\n")
     tmp.replace(paths.config)
     pid = spawn(registry_argv(paths.config), paths.log, DAEMON_ENV)
     paths.pidfile.write_text(f"{pid}\n")
@@ -144,19 +153,24 @@ def _launch(paths: RegistryPaths, port: int, timeout: float) -> int | None:
     raise Unreachable(f"registry exited during start-up: {log_tail(paths.log)}", f"see {paths.log}")
 
 
-def start_registry(base: Path, timeout: float = START_TIMEOUT) -> RegistryInfo:
-    """Start (or reuse) the twin registry on 127.0.0.1:<free port>; wait until GET /v2/ answers."""
+def start_registry(base: Path, timeout: float = START_TIMEOUT, auth: dict | None = None) -> RegistryInfo:
+    """Start (or reuse) the twin registry on 127.0.0.1:<free port>; wait until GET /v2/ answers.
+    A running registry whose config has another `auth` is restarted on the same port."""
     paths = RegistryPaths.under(base)
     if not shutil.which("docker-registry") and not Path("/usr/bin/docker-registry").exists():
         raise BadInput("docker-registry is not installed", "apt-get install -y docker-registry")
     paths.storage.mkdir(parents=True, exist_ok=True)
     with file_lock(paths.lock):
-        return _start(paths, timeout)
+        return _start(paths, timeout, auth)
 
 
-def _start(paths: RegistryPaths, timeout: float) -> RegistryInfo:
+def _start(paths: RegistryPaths, timeout: float, auth: dict | None = None) -> RegistryInfo:
     started = time.monotonic()
     running = _running(paths)
+    if running is not None and _auth_of(paths.config) != auth:
+        log.info("registry PID %d runs with another auth config; restarting it", running[0])
+        _stop(paths, STOP_TIMEOUT)
+        running = None
     if running is not None:
         pid, port = running
         if wait_until(lambda: _answers(port), timeout, "running registry to answer") is None:
@@ -166,7 +180,7 @@ def _start(paths: RegistryPaths, timeout: float) -> RegistryInfo:
         return RegistryInfo(paths, pid, port, True, time.monotonic() - started)
 
     for port in _candidate_ports(paths):
-        launched = _launch(paths, port, timeout)
+        launched = _launch(paths, port, timeout, auth)
         if launched is not None:
             seconds = time.monotonic() - started
             log.info("registry PID %d ready on 127.0.0.1:%d in %.2f s", launched, port, seconds)

@@ -21,6 +21,7 @@ class TwinState:
     github_port: int = 0
     tushare_port: int = 0
     drive_commits: dict[str, str] = dataclasses.field(default_factory=dict)  # "v0.2.0", "w4" → SHA
+    token_port: int = 0  # the registry's token server (registry_auth)
 
     @property
     def base(self) -> Path:

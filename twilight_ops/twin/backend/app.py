@@ -19,6 +19,9 @@ Files (read on every request, so a test or an operator flips them without a rest
     trade_cal.json  Tushare's trade_cal answer {"data": {"fields": [...], "items": [...]}}: the
                     MarketState resolver's seed.  Its closed days are "closed"; a day it does not
                     cover (a stale seed) is "closing" on every call.  Absent: every weekday trades.
+    release_faults.json  {"<version>": "never-healthy" | "restart-loop"}: a broken release (twin
+                    fault): never-healthy makes /healthz answer 503 for that version (read per
+                    request); restart-loop makes it exit 1 about a second after start (read at start)
     faults.json     {"price": "<fault>" | ["<fault>", ...], "slow_ms": 800,
                      "rates": {"<fault>": 0.06}, "akshare_fail_rate": 0.3}   (KNOWN_FAULTS below)
         close_raw_null  qfq_without_raw  legacy_body  mixed_envelope  stale_freshness_zero
@@ -767,6 +770,12 @@ class App:
             self.warn_once(f"WARNING ignoring unreadable {path}: {e}")
             return None
 
+    def release_fault(self) -> str | None:
+        """This version's entry in release_faults.json (never-healthy, restart-loop), if any."""
+        raw = self._read_json("release_faults.json")
+        value = raw.get(self.config.version) if isinstance(raw, dict) else None
+        return value if value in ("never-healthy", "restart-loop") else None
+
     def warn_once(self, text: str) -> None:
         if text not in self._warned:
             self._warned.add(text)
@@ -883,7 +892,11 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         app = self.server.app
         if url.path == "/healthz":
-            self._send(200, {"ok": True})
+            if app.release_fault() == "never-healthy":
+                app.warn_once("ERROR lifespan startup incomplete: provider chain not ready (twin fault never-healthy)")
+                self._send(503, {"ok": False, "error": "ProviderChainNotReady"})
+            else:
+                self._send(200, {"ok": True})
         elif url.path == "/version":
             self._send(200, {"version": app.config.version})
         elif url.path == "/price":
@@ -908,6 +921,9 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     app: App
+
+
+CRASH_AFTER_SECONDS = 1.0  # the restart-loop fault: exit this long after start
 
 
 def healthcheck(port: int) -> int:
@@ -951,13 +967,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     log_line(f"listening on {host}:{port} version={config.version} warehouse={config.warehouse} cache_ttl={config.cache_ttl:g}s")
+    crashed = threading.Event()
+    if server.app.release_fault() == "restart-loop":
+        def crash() -> None:
+            log_line("FATAL lifespan startup failed: AuditLog flush thread died (twin fault restart-loop); exiting 1")
+            crashed.set()
+            server.shutdown()
+
+        threading.Timer(CRASH_AFTER_SECONDS, crash).start()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
         audit.close()
         log_line("warehouse checkpointed and closed; bye")
-    return 0
+    return 1 if crashed.is_set() else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,146 @@
+"""Faults of a release on its way to tvps, for the tag-push and deploy tests.
+
+    build-fails    the CI's build context lacks app.py: `docker build` fails, the run
+                   concludes failure, nothing is pushed (ci/faults.json)
+    never-healthy  that version's container starts but /healthz answers 503, so the compose
+                   healthcheck never passes (tvps data dir: release_faults.json)
+    restart-loop   that version's container exits 1 about a second after start; compose's
+                   `restart: unless-stopped` restarts it, again and again (release_faults.json)
+    pull-missing   the tag's manifest is deleted from the registry (kept in ci/removed/ and
+                   put back by --clear): `docker pull` fails with "manifest unknown"
+    pull-denied    the token server grants nobody "pull" (registry-auth/policy.json): every
+                   pull fails with "denied"/"unauthorized" after the token round trip
+
+`inv twin.ci-fault --name X [--version V] | --clear`.  The backend reads
+release_faults.json per /healthz request and at start-up, so no restart is needed to
+switch never-healthy; restart-loop takes effect at the container's next start.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import posixpath
+
+from ..errors import BadInput
+from . import ci, registry_auth
+from .registry_client import TwinRegistry
+from .standins import write_json_atomic
+from .state import TwinState
+
+NAMES = ("build-fails", "never-healthy", "restart-loop", "pull-missing", "pull-denied")
+BACKEND_FAULTS = ("never-healthy", "restart-loop")
+DEFAULT_VERSION = "v0.3.0-w4-cutover"
+FILE = "release_faults.json"
+
+
+def check_name(name: str) -> str:
+    if name not in NAMES:
+        raise BadInput(f"CI/release fault {name!r} is unknown", "known: " + ", ".join(NAMES))
+    return name
+
+
+def _executor(st: TwinState):
+    from ..remote import SSHExecutor
+    from .build import settings_for
+
+    settings = settings_for(st.invoke_yaml)
+    return settings, SSHExecutor(settings)
+
+
+def _backend_file(settings, ex) -> str:
+    from ..builders.layout import layout
+
+    return posixpath.join(posixpath.dirname(layout(settings, ex.home).warehouse), FILE)
+
+
+def backend_faults(current: dict, version: str, name: str | None) -> dict:
+    """release_faults.json with `version` set to `name` (None: removed) (pure)."""
+    new = {k: v for k, v in current.items() if k != version}
+    if name is not None:
+        new[version] = name
+    return new
+
+
+def _set_backend(st: TwinState, version: str, name: str | None) -> None:
+    settings, ex = _executor(st)
+    with ex:
+        path = _backend_file(settings, ex)
+        res = ex.run(["cat", "--", path], check=False)
+        try:
+            current = json.loads(res.stdout) if res.ok and res.stdout.strip() else {}
+        except ValueError:
+            current = {}
+        new = backend_faults(current if isinstance(current, dict) else {}, version, name)
+        if new:
+            ex.write_file(path, json.dumps(new).encode(), mode=0o644)
+        else:
+            ex.run(["rm", "-f", "--", path])
+
+
+def _remove_manifest(st: TwinState, version: str) -> str:
+    paths = ci.CiPaths.under(st.base)
+    with TwinRegistry.as_ci(st.base, st.registry) as reg:
+        found = reg.get_manifest(ci.REPO_PATH, version)
+        if found is None:
+            raise BadInput(f"{version} is not in the twin registry", "publish it first (push the tag), then add the fault")
+        media_type, body = found
+        paths.removed.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(paths.removed / f"{version}.json",
+                          {"media_type": media_type, "body": base64.b64encode(body).decode()})
+        digest = reg.manifest_digest(ci.REPO_PATH, version)
+        reg.delete_manifest(ci.REPO_PATH, digest)  # type: ignore[arg-type]
+        return digest  # type: ignore[return-value]
+
+
+def _restore_manifests(st: TwinState) -> list[str]:
+    paths = ci.CiPaths.under(st.base)
+    restored = []
+    if not paths.removed.exists():
+        return restored
+    with TwinRegistry.as_ci(st.base, st.registry) as reg:
+        for saved in sorted(paths.removed.glob("*.json")):
+            data = json.loads(saved.read_text())
+            reg.put_manifest(ci.REPO_PATH, saved.stem, data["media_type"], base64.b64decode(data["body"]))
+            saved.unlink()
+            restored.append(saved.stem)
+    return restored
+
+
+def apply(st: TwinState, name: str, version: str = DEFAULT_VERSION) -> str:
+    """Switch one fault on; a one-line description of what changed."""
+    from .. import validate
+
+    check_name(name)
+    validate.version(version, "--version")
+    if name == "build-fails":
+        ci.set_build_fails(st.base, True)
+        return "CI builds fail (the build context has no app.py); nothing is pushed"
+    if name in BACKEND_FAULTS:
+        _set_backend(st, version, name)
+        return f"{version}: " + ("/healthz answers 503, never healthy" if name == "never-healthy"
+                                 else "the container exits 1 about a second after each start")
+    if name == "pull-missing":
+        digest = _remove_manifest(st, version)
+        return f"{version} ({digest}) deleted from the registry; --clear puts it back"
+    registry_auth.set_deny_pull(st.base, True)
+    return "the token server grants no pull to anyone"
+
+
+def clear(st: TwinState) -> list[str]:
+    """Every release fault off (a no-op on a clean twin); what was undone."""
+    done = []
+    if ci.CiPaths.under(st.base).faults.exists():
+        ci.set_build_fails(st.base, False)
+        done.append("build-fails")
+    if registry_auth.AuthPaths.under(st.base).policy.exists():
+        registry_auth.set_deny_pull(st.base, False)
+        done.append("pull-denied")
+    done += [f"pull-missing {v} restored" for v in _restore_manifests(st)]
+    settings, ex = _executor(st)
+    with ex:
+        path = _backend_file(settings, ex)
+        if ex.run(["test", "-e", path], check=False).ok:
+            ex.run(["rm", "-f", "--", path])
+            done.append("never-healthy/restart-loop")
+    return done
+
