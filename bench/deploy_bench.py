@@ -54,6 +54,8 @@ def round_once(twin: Path) -> float:
         assert r.returncode == 0, r.stderr
     r = inv(twin, "preflight", "--version", V, "--json")
     assert r.returncode == 0, r.stdout + r.stderr
+    r = inv(twin, "tag-push", "--version", V)          # the twin's CI publishes the image
+    assert r.returncode == 0, r.stdout + r.stderr
     started = dt.datetime.now(dt.timezone.utc)
     r = inv(twin, "deploy", "--version", V, "--yes", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -79,6 +81,10 @@ def main() -> int:
     if up.returncode:
         print(up.stderr, file=sys.stderr)
         return 2
+    from twilight_ops.twin import ci_release
+    from twilight_ops.twin.state import load_or_new
+
+    ci_release.ensure_published(load_or_new(args.twin), V)     # published by the twin's CI
     try:
         xs = [round_once(args.twin) for _ in range(args.reps)]
     finally:

@@ -47,6 +47,7 @@ def inv(twin: Path, *args: str, cfg: bool = True, env: dict | None = None) -> su
 def start_point(twin: Path) -> None:
     inv(twin, "twin.reset", "--dir", str(twin), cfg=False)
     inv(twin, "preflight", "--version", V)
+    inv(twin, "tag-push", "--version", V)
     inv(twin, "deploy", "--version", V, "--yes")
 
 
@@ -107,6 +108,10 @@ def main() -> int:
     from twilight_ops.twin import build
 
     inv(args.twin, "twin.up", "--dir", str(args.twin), cfg=False)
+    from twilight_ops.twin import ci_release
+    from twilight_ops.twin.state import load_or_new
+
+    ci_release.ensure_published(load_or_new(args.twin), V)     # published by the twin's CI
     settings = build.settings_for(args.twin / "invoke.yaml")
     tool_s, script_s = [], []
     try:

@@ -67,12 +67,16 @@ def test_env_file_edit_keeps_every_other_line():
 def test_deploy_attempts_resume_or_start_anew():
     j = new_journal("v0.3.0-w4-cutover", "tvps", "ops")
     assert deploy.attempt(j) == 1
-    j.steps.append(Step("deploy#1:pull", "t", outcome="failed"))
-    assert deploy.attempt(j) == 1                      # resume the unfinished attempt
-    j.steps.append(Step("deploy#1", "t", outcome="ok"))
-    assert deploy.attempt(j) == 2                      # the last one finished
-    j.facts["rolled_back"] = {"at": "2026-12-01T02:00:00+00:00", "attempt": 2}
-    assert deploy.attempt(j) == 3                      # the last one was rolled back
+    j.steps.append(Step("deploy#1:pull", "t", outcome="ok"))
+    j.steps.append(Step("deploy#1:up", "t"))           # outcome "running": the run was killed in it
+    assert deploy.attempt(j) == 1                      # resume the cut-off attempt
+    j.steps.append(Step("deploy#1:up", "t", outcome="failed"))
+    assert deploy.attempt(j) == 2                      # a failed attempt is over: start anew
+    j.steps.append(Step("deploy#2", "t", outcome="ok"))
+    assert deploy.attempt(j) == 3                      # the last one finished
+    j.steps.append(Step("deploy#3:pull", "t"))
+    j.facts["rolled_back"] = {"at": "2026-12-01T02:00:00+00:00", "attempt": 3}
+    assert deploy.attempt(j) == 4                      # the last one was rolled back
 
 
 def test_rolled_back_today_is_the_shanghai_calendar_day():

@@ -141,14 +141,31 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
 
 
 def attempt(journal) -> int:
-    """The deploy attempt this run belongs to: the unfinished one (resume), else a new one
-    (the first, or after one that finished or was rolled back)."""
+    """The deploy attempt this run belongs to: one that was cut off (a step left running, e.g.
+    kill -9) is resumed; after one that finished, failed or was rolled back, a new one starts
+    (the world may have changed since: nothing of it is skipped)."""
     n = int(journal.facts.get("deploy_attempt", 0))
     rolled = (journal.facts.get("rolled_back") or {}).get("attempt")
-    if n == 0 or journal.done(f"deploy#{n}") or rolled == n:
+    if n == 0 or journal.done(f"deploy#{n}") or rolled == n or ended_in_failure(journal, f"deploy#{n}:"):
         n += 1
         journal.facts["deploy_attempt"] = n
     return n
+
+
+def keeping_evidence(action: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A step whose failure keeps the backend's last 200 log lines and healthcheck log in the journal."""
+    def run_step(step) -> None:
+        try:
+            action(step)
+        except DeployFailed as e:
+            step.evidence["backend_logs_tail200"] = e.logs
+            step.evidence["health_log"] = e.health_log
+            raise
+    return run_step
+
+
+def ended_in_failure(journal, prefix: str) -> bool:
+    return any(s.name.startswith(prefix) and s.outcome == "failed" for s in journal.steps)
 
 
 def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: float) -> DeployReport:
@@ -161,7 +178,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
         if not r.ok:
             tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
             raise _fail(t, f"pull of {v} failed: {tail}", "nothing was restarted; " + v + " keeps not running")
-    t.journals.once(journal, f"deploy#{n}:pull", pull)
+    t.journals.once(journal, f"deploy#{n}:pull", keeping_evidence(pull))
 
     previous: dict[str, str] = {}
 
@@ -190,7 +207,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
         if not r.ok:
             tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
             raise _fail(t, f"`compose up` of {v} failed: {tail}", "see the logs above")
-    t.journals.once(journal, f"deploy#{n}:up", up)
+    t.journals.once(journal, f"deploy#{n}:up", keeping_evidence(up))
 
     def gate(step) -> None:
         t0 = time.monotonic()
@@ -206,7 +223,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
                               "noticed_healthy_at": noticed})
         journal.facts["post_digest"] = svc.repo_digest
         journal.facts["deployed_at"] = iso(now_utc())
-    step, _ = t.journals.once(journal, f"deploy#{n}:health-gate", gate)
+    step, _ = t.journals.once(journal, f"deploy#{n}:health-gate", keeping_evidence(gate))
     with t.journals.step(journal, f"deploy#{n}") as done:
         done.evidence.update({"outcome": "deployed", "digest": journal.facts.get("post_digest", ""),
                               "remote_commands": ssh.commands_run, "elapsed_s": round(time.monotonic() - started, 1)})

@@ -289,8 +289,10 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
 
 
 def _attempt(journal) -> int:
+    from .deploy import ended_in_failure
+
     n = int(journal.facts.get("rollback_attempt", 0))
-    if n == 0 or journal.done(f"rollback#{n}"):
+    if n == 0 or journal.done(f"rollback#{n}") or ended_in_failure(journal, f"rollback#{n}:"):
         n += 1
         journal.facts["rollback_attempt"] = n
     return n

@@ -35,7 +35,11 @@ def render_failure(e: Any, console: Any) -> None:
         console.print(f"backend logs (last {len(tail)} of {len(lines)} lines; all 200 are in the journal step):", markup=False)
         for line in tail:
             console.print("  " + printable(line), markup=False, highlight=False)
+    if not lines and not e.health_log:
+        return          # the failure came before anything started (a pull): nothing to show
     if e.health_log:
         console.print("healthcheck log:", markup=False)
         for line in e.health_log[-10:]:
             console.print("  " + printable(line), markup=False, highlight=False)
+    else:
+        console.print("healthcheck log: empty (no probe ran before the container stopped)", markup=False)
