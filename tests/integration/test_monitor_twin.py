@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.container_scripts import on_a_copy
-from tests.conftest import REPO, TWIN_DIR, error_lines, inv
+from tests.conftest import REPO, TWIN_DIR, inv
 from twilight_ops.builders.layout import layout
 from twilight_ops.builders import compose as compose_cmd
 from twilight_ops import health

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, error_lines, inv
+from tests.conftest import REPO, inv
 from twilight_ops import health, lock
-from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import control
