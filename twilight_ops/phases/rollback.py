@@ -183,8 +183,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         t0 = time.monotonic()
         step, how = t.journals.once(journal, f"rollback#{n}:{name}", action)
         took = time.monotonic() - t0
-        times.append(StepTime(name, round(took, 2), s.budgets[budget], how))
-        say(f"{name:<11} {how:<8} {took:6.1f} s   (runbook budget {s.budgets[budget]} min)")
+        times.append(StepTime(name, round(took, 2), s.budgets[budget], step.note or how))
+        say(f"{name:<11} {took:6.1f} s   (runbook budget {s.budgets[budget]} min)  {step.note or how}")
 
     holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
     _maybe_break(t, holder, force)
@@ -269,9 +269,11 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
 
         from .smoke import live
 
+        t0 = time.monotonic()
         smoke_result = live(t, s.smoke_code, "legacy")
         verdict = smoke_result.verdict.to_json()
-        times.append(StepTime("verify", 0.0, s.budgets["post_rollback"], "ran"))
+        times.append(StepTime("verify", round(time.monotonic() - t0, 2), s.budgets["post_rollback"],
+                              f"smoke --expect legacy: {smoke_result.verdict.verdict}"))
         if not smoke_result.verdict.green:
             raise CheckFailed(f"after the rollback /price is not the legacy envelope: {smoke_result.verdict.verdict}, "
                               f"{', '.join(f.code for f in smoke_result.verdict.red_flags)}",

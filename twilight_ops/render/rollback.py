@@ -15,7 +15,7 @@ def render(report: Any, console: Any) -> None:
     total = sum(s.seconds for s in report.steps)
     console.print(f"{len(report.steps)} steps in {total:.1f} s (runbook budget 30 min):", markup=False)
     for s in report.steps:
-        console.print(f"  {s.name:<11} {s.how:<8} {s.seconds:6.1f} s   budget {s.budget_min} min", markup=False)
+        console.print(f"  {s.name:<11} {s.seconds:6.1f} s   budget {s.budget_min:>2} min   {s.how}", markup=False)
     if report.hermes:
         console.print(f"Hermes: {report.hermes}", markup=False)
     console.print("\nfollow-up issue (copy it):\n", markup=False)
