@@ -38,6 +38,21 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def dry_run(c: Any) -> bool:
+    """Invoke's `--dry` (run.dry).  Invoke would answer every command with empty output, so a
+    task that changes anything prints its plan instead and never runs a phase under it."""
+    try:
+        return bool(c.config.run.dry)
+    except AttributeError:
+        return False
+
+
+def print_plan(title: str, steps: Iterable[str]) -> None:
+    console.print(f"{title} (--dry: nothing is run, nothing connects):", markup=False)
+    for n, step in enumerate(steps, 1):
+        console.print(f"{n:>2}. {step}", markup=False, highlight=False)
+
+
 def finish(results: Iterable[Any]) -> None:
     """End a task with the one reducer's exit code (results.exit_code over CheckResults)."""
     from .results import exit_code

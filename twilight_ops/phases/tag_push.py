@@ -70,6 +70,20 @@ def decide(p: Poll) -> str:
     return "wait"
 
 
+def plan(t: Target, commit: str | None) -> list[str]:
+    from ..executor import render
+
+    v, where = t.version, t.settings.local_repo
+    target = commit or "<the journal's cutover commit, else origin/main>"
+    return [f"in {where}: {render(git.fetch('origin', 'main'))}",
+            f"in {where}: {render(git.tag(v, target))}   (nothing when {v} is already on it; refused when on another commit)",
+            f"in {where}: {render(git.push_tag('origin', v))}   (nothing when origin has it on the same commit)",
+            f"poll every {t.settings.publish_poll_s:g} s until {t.settings.publish_deadline_s:g} s: GitHub Actions runs for the "
+            f"commit (event push, head_branch {v}) and HEAD {registry.api_base(t.settings)}/v2/…/manifests/{v} "
+            "(token challenge); a failed run stops at once",
+            "journal: the published digest (local and tvps)"]
+
+
 def cutover_commit(t: Target, repo, journal, commit: str | None) -> str:
     wanted = commit or journal.facts.get("cutover_commit") or "origin/main"
     r = repo.run(git.rev_parse(wanted), check=False)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from invoke import task
 
-from ..output import console, finish, operation, print_json
+from ..output import console, dry_run, finish, operation, print_json, print_plan
 
 
 @task(name="hermes-reinstall", help={
@@ -18,7 +18,15 @@ def hermes_reinstall(c, force=False, json=False, version=""):
     from ..render.agent_smoke import render_reinstall
     from ..target import Target
 
-    with Target.from_context(c, version=version) as t:
+    t = Target.from_context(c, version=version)
+    if dry_run(c):
+        s = t.settings
+        print_plan("hermes-reinstall", [f"in {s.local_repo}: bash scripts/install-skill.sh", f"{' '.join(s.hermes_restart)}",
+                                        f"verify: the startup log has /{s.hermes_register_pattern}/ or "
+                                        f"`{' '.join(s.hermes_command)} skills list` lists {s.hermes_skill}; "
+                                        f"the installed files' sha256 equal skill/{s.hermes_skill}/"])
+        return
+    with t:
         report = phase.run(t, force=force)
     if json:
         print_json(report.to_json())

@@ -6,7 +6,7 @@ import sys
 from invoke import task
 
 from ..errors import BadInput
-from ..output import console, finish, operation, print_json
+from ..output import console, dry_run, err_console, finish, operation, print_json, print_plan
 
 
 @task(help={"json": "print one JSON object instead of tables"})
@@ -40,8 +40,11 @@ def preflight(c, version="", commit="", no_snapshot=False, json=False):
     from .. import validate
 
     validate.version(version)
+    if dry_run(c) and not no_snapshot:
+        err_console.print("--dry: the six checks only read; the T+00:00 snapshot is not taken (as --no-snapshot)",
+                          markup=False, highlight=False)
     with Target.from_context(c, version=version) as t:
-        report = phase.run(t, commit=commit or None, snapshot=not no_snapshot)
+        report = phase.run(t, commit=commit or None, snapshot=not (no_snapshot or dry_run(c)))
     if json:
         print_json(report.to_json())
     else:
@@ -68,6 +71,10 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
     if acquire:
         version = validate.version(version)
         reason = validate.one_line(reason or "manual lock", "--reason")
+    if dry_run(c) and (acquire or release):
+        print_plan("lock", [f"take the deploy lock for {version} ({reason})" if acquire
+                            else "release the deploy lock after confirmation (only the holder you see)"])
+        return
     with Target.from_context(c, version=version if acquire else None) as t:
         if acquire:
             holder = lock_mod.new_holder(t.settings.operator, t.version, reason)

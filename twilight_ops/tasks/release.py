@@ -6,15 +6,7 @@ import sys
 from invoke import task
 
 from ..errors import BadInput
-from ..output import console, err_console, operation, print_json
-
-
-def _dry(c) -> bool:
-    """Invoke's --dry (run.dry): never run a remote command, print the plan instead."""
-    try:
-        return bool(c.config.run.dry)
-    except AttributeError:
-        return False
+from ..output import console, dry_run, err_console, operation, print_json, print_plan
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -43,7 +35,7 @@ def deploy(c, version="", yes=False, force=False, plan=False, json=False):
 
     validate.version(version)
     t = Target.from_context(c, version=version)
-    if plan or _dry(c):
+    if plan or dry_run(c):
         view.render_plan(phase.plan(t), console)
         return
     confirm(f"deploy {version} to {t.settings.host}", yes)
@@ -75,6 +67,9 @@ def tag_push(c, version="", commit="", json=False):
     if commit and not phase.git_sha(commit):
         raise BadInput(f"--commit {commit!r} is not a commit id", "give 7 to 40 lower-case hex digits")
     t = Target.from_context(c, version=version)
+    if dry_run(c):
+        print_plan(f"tag-push {version}", phase.plan(t, commit or None))
+        return
     with t, _status(f"waiting for {version} to be published") as update:
         report = phase.run(t, commit or None, progress=update)
     if json:
@@ -128,7 +123,7 @@ def rollback(c, version="", to="", restore_db=False, reason="", yes=False, force
         validate.version(version)
     reason = validate.one_line(reason or "operator judgment", "--reason")
     t = Target.from_context(c, version=version or None)
-    if _dry(c):
+    if dry_run(c):
         view.render_plan(phase.plan(t, restore_db), console)
         return
     with t:
