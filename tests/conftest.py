@@ -27,6 +27,10 @@ def twin():
 
     state = build.up(TWIN_DIR, say=lambda line: print(line, file=sys.stderr))
     build.forget_cutovers(state)     # no journal, lock or snapshot from an earlier session
+    from twilight_ops.twin import ci_release
+
+    ci_release.reset_release(state, build.VERSIONS[1])   # W4 unpublished, as on a fresh clone: a module that
+                                                         # needs it publishes it through the twin's CI
     yield state
     build.down(TWIN_DIR, say=lambda line: None)
     # twin.down must leave no process and no mount behind (checked on every session)

@@ -72,6 +72,9 @@ def journal_files(twin, settings):
 @pytest.fixture(scope="module")
 def w4_open(twin, twin_settings):
     """W4 running, the clock at an OPEN time, TTL 6 s, the skill reinstalled; all undone afterwards."""
+    from twilight_ops.twin import ci_release
+
+    ci_release.ensure_published(twin, W4)      # W4 reaches the registry only through the twin's CI
     before = {p: p.read_bytes() for p in journal_files(twin, twin_settings)}
     with SSHExecutor(twin_settings) as ex:
         control.clear_faults(ex, twin_settings)
