@@ -3,6 +3,8 @@
     .venv/bin/python bench/run.py [--quick]
 
 --quick runs the monitor benchmark on 1 M rows instead of 10 M (a few seconds).
+The deploy and rollback benchmarks need root: they bring up a twin under
+/var/tmp/twilight-ops/bench (≈ 1 min the first time) and take a few minutes.
 Each benchmark prints its own table and writes bench/out/<name>.json; the exit code
 is non-zero when a benchmark misses its target.
 """
@@ -20,6 +22,8 @@ def main() -> int:
     benches = [
         ["list_bench.py"],
         ["monitor_bench.py", *(["--rows", "1000000"] if quick else [])],
+        ["deploy_bench.py", "--reps", "3"],
+        ["rollback_bench.py", "--reps", "3"],
     ]
     worst = 0
     for argv in benches:
