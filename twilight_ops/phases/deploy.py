@@ -123,7 +123,7 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
             say(f"took the deploy lock over from an earlier run of yours (PID {taken_over.client_pid}, {taken_over.acquired_at})")
         t.audit("deploy-start", "started", f"pre {journal.facts['pre_digest']}")
         svc = t.service(refresh=True)
-        env_text = _read_env(t)
+        env_text = read_compose_env(t)
         if (svc is not None and svc.version == v and is_healthy(svc.state, svc.health) and svc.restart_count == 0
                 and envfile.get(env_text, "TWILIGHT_VERSION") == v):
             with t.journals.step(journal, "deploy-noop") as step:
@@ -183,7 +183,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
     previous: dict[str, str] = {}
 
     def persist(step) -> None:
-        text = _read_env(t)
+        text = read_compose_env(t)
         before = envfile.get(text, "TWILIGHT_VERSION")
         step.evidence["previous_value"] = before
         if before == v:
@@ -232,7 +232,8 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
                         ssh.commands_run, previous.get("backup", ""))
 
 
-def _read_env(t: Target) -> str:
+def read_compose_env(t: Target) -> str:
+    """The compose project's .env on tvps ('' when there is none)."""
     try:
         return t.ssh.read_file(t.layout.compose_env).decode("utf-8", "replace")
     except FileNotFoundError:

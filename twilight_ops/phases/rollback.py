@@ -197,7 +197,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         t.audit("rollback-start", "started", f"to {pin.value}: {reason}")
 
         def pin_step(step) -> None:
-            text = _read_env(t)
+            text = deploy.read_compose_env(t)
             step.evidence["previous_value"] = envfile.get(text, "TWILIGHT_VERSION")
             if text:
                 backup = deploy.free_name(t, f"{lay.compose_env}.before-rollback")
@@ -309,13 +309,6 @@ def _maybe_break(t: Target, holder, force: bool) -> None:
                        "ask them; or, if you must, re-run with --force to break it (recorded in the audit log)")
     lock.release_if_still(t.ssh, t.layout, current)
     t.audit("lock-broken", "forced", f"rollback broke the lock of {current.operator} ({current.reason})")
-
-
-def _read_env(t: Target) -> str:
-    try:
-        return t.ssh.read_file(t.layout.compose_env).decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
 
 
 def follow_up(t: Target, journal, pin: Pin, reason: str) -> str:
