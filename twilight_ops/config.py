@@ -408,19 +408,7 @@ def _preflight(raw: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(name, str) or not _FILE_NAME_RE.fullmatch(name) or name in (".", ".."):
         raise _bad("snapshot_name", f"is {name!r}, not a plain file name", "e.g. warehouse.duckdb.pre-w4 (it lives beside the warehouse)")
     batch = raw.get("batch_check")
-    if isinstance(batch, str):
-        import shlex
-
-        try:
-            batch_argv = shlex.split(batch)
-        except ValueError as e:
-            raise _bad("batch_check", f"is {batch!r}: {e}", "an argv, e.g. /usr/local/bin/no-batch-scheduled") from None
-    elif isinstance(batch, (list, tuple)) and all(isinstance(a, str) for a in batch):
-        batch_argv = list(batch)
-    else:
-        raise _bad("batch_check", f"is {batch!r}, not a command", "a command line or a list of arguments, or \"\"")
-    if any("\x00" in a or "\n" in a for a in batch_argv):
-        raise _bad("batch_check", "holds a control character", "one command line")
+    batch_argv = () if batch in ("", [], ()) else _argv(raw, "batch_check", "/usr/local/bin/no-batch-scheduled")
     token_file = raw.get("github_token_file")
     return dict(
         github_api=github_api,
@@ -534,17 +522,9 @@ def _agent(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _loopback_url(value: str) -> bool:
-    import ipaddress
-
     import httpx
 
-    host = httpx.URL(value).host
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return _is_loopback(httpx.URL(value).host)
 
 
 def default_state_dir() -> Path:

@@ -87,3 +87,33 @@ def test_rolled_back_today_is_the_shanghai_calendar_day():
 
 def test_commit_ids():
     assert tag_push.git_sha("c058ef8") and not tag_push.git_sha("HEAD~1") and not tag_push.git_sha("C058EF8")
+
+
+@pytest.mark.parametrize("facts,says", [
+    ({"pre_digest": "ghcr.io/lacatfly/twilight-drive@sha256:../../x"}, "not an image digest"),
+    ({"pre_digest": "ghcr.io/lacatfly/twilight-drive@sha256:" + "a" * 64, "pre_version": "v0.2.0;reboot"},
+     "not a release tag"),
+])
+def test_rollback_validates_the_journals_pin_before_using_it(facts, says):
+    """The journal may be tvps's mirror: its digest and version pass the same validators as --to."""
+    from twilight_ops.config import DEFAULTS, load_settings
+    from twilight_ops.errors import BadInput
+    from twilight_ops.phases import rollback
+    from twilight_ops.target import Target
+
+    j = new_journal("v0.3.0-w4-cutover", "tvps", "ops")
+    j.facts.update(facts)
+    t = Target(load_settings(dict(DEFAULTS)), version="v0.3.0-w4-cutover", announce=None)
+    with pytest.raises(BadInput) as e:
+        rollback.resolve(t, j, None)       # refused before any connection or registry call
+    assert says in e.value.line() and t.connected is False
+
+
+@pytest.mark.parametrize("path", ["/data/..", "/home/u/twilight/data/", "/x/snap\x1b]0;pwn"])
+def test_rollback_refuses_a_hostile_snapshot_path_from_the_journal(path):
+    from twilight_ops.errors import BadInput
+    from twilight_ops.phases import rollback
+
+    with pytest.raises(BadInput):
+        rollback.snapshot_name({"host_path": path})
+    assert rollback.snapshot_name({"host_path": "/h/twilight/data/warehouse.duckdb.pre-w4"}) == "warehouse.duckdb.pre-w4"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -103,8 +104,11 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         if not pre:
             raise BadInput(f"the journal of {t.version} has no T+00:00 digest (local copy and tvps mirror)",
                            "give --to VERSION or --to sha256:… (the image to go back to)")
-        ref, digest = pre.rsplit("@", 1)
-        tag, source = journal.facts.get("pre_version") or s.previous_version, "journal"
+        # read from the journal (possibly tvps's mirror): validated like --to before it becomes a pin
+        ref, _, digest = str(pre).rpartition("@")
+        validate.digest(digest, "the journal's T+00:00 digest")
+        tag = validate.version(journal.facts.get("pre_version") or s.previous_version, "the journal's T+00:00 version")
+        source = "journal"
     if digest is None:          # a version: ask the registry what it names now
         digest = registry.manifest_digest(s, tag)
         if digest is None:
@@ -175,6 +179,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
     snap = journal.facts.get("snapshot") or {}
     if restore_db and not snap.get("sha256"):
         raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
+    if restore_db:
+        snapshot_name(snap)          # refused before anything changes
     n = _attempt(journal)
     t.journals.save(journal)
     times: list[StepTime] = []
@@ -217,9 +223,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         timed("pull", "server_revert", pull)
 
         if restore_db:
-            host_snap = snap["host_path"]
             container_dir = posixpath.dirname(s.container_warehouse)
-            container_snap = posixpath.join(container_dir, posixpath.basename(host_snap))
+            container_snap = posixpath.join(container_dir, snapshot_name(snap))
             stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
             failed = f"{s.container_warehouse}.failed-{v}-{stamp}"
 
@@ -288,6 +293,15 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         t.audit("rollback", "ok", f"to {pin.value}: {reason}")
         return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason),
                               restore_db, hermes_how)
+
+
+def snapshot_name(snap: dict) -> str:
+    """The snapshot's file name from the journal (maybe tvps's mirror): a plain name, or refused."""
+    name = posixpath.basename(str(snap.get("host_path", "")))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}", name):
+        raise BadInput(f"the journal's snapshot path {str(snap.get('host_path'))[:80]!r} is not a plain file name",
+                       "check the journal; roll back without --restore-db")
+    return name
 
 
 def _attempt(journal) -> int:
