@@ -17,7 +17,7 @@ unit: bootstrap
 	$(VENV)/bin/python -m pytest -q tests/unit
 
 rehearse: bootstrap
-	@scripts/rehearse.sh "$(TWIN)"
+	$(INV) rehearse --dir "$(TWIN)"
 
 twin-up: bootstrap
 	$(INV) twin.up --dir "$(TWIN)"

@@ -134,6 +134,12 @@ def alive_here(h: Holder, operator: str) -> bool:
     return True
 
 
+def held_by_this_process(h: Holder, wanted: Holder) -> bool:
+    """The lock is this very process's, for the same operator and version (inv cutover holds it
+    across its phases; deploy and rollback inside it neither take it over nor release it)."""
+    return h.client_pid == os.getpid() and h.operator == wanted.operator and h.version == wanted.version
+
+
 @contextlib.contextmanager
 def held_for_change(ex: Executor, lay: Layout, holder: Holder) -> Iterator[Holder | None]:
     """The lock for a phase that changes tvps (deploy, rollback); yields the holder it took over, if any.
@@ -144,6 +150,9 @@ def held_for_change(ex: Executor, lay: Layout, holder: Holder) -> Iterator[Holde
     Released when the block ends, on failure too, so the rollback can take it.
     """
     current = read_holder(ex, lay)
+    if current is not None and held_by_this_process(current, holder):
+        yield None           # an enclosing block of this run (inv cutover) holds it and releases it
+        return
     if current is not None and alive_here(current, holder.operator):
         raise LockHeld(f"another run on this machine (PID {current.client_pid}) holds the deploy lock: {current.describe()}",
                        "let it finish, or stop it first")

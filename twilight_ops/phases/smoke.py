@@ -75,6 +75,7 @@ def live(t: Target, code: str, expect: str) -> SmokeResult:
     with t.journals.step(journal, f"smoke-{expect}") as step:
         step.evidence.update(verdict.to_json())
         step.evidence["code"] = code
+        step.evidence["next_step"] = verdict.next_step
         step.evidence["elapsed_ms"] = round(resp.elapsed_ms, 1)
         if logs:
             step.evidence["backend_logs_tail200"] = logs

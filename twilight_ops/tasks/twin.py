@@ -35,25 +35,14 @@ def down(c, dir=DEFAULT_DIR, purge=False):
 @task(help={"dir": "where the twin lives (default ./.twin)"})
 @operation
 def reset(c, dir=DEFAULT_DIR):
-    """Start a rehearsal from no cutover: v0.2.0 running, the W4 tag unpushed and unpublished, no journal, lock or snapshot."""
-    import subprocess
-
-    from ..remote import SSHExecutor
-    from ..twin import build, control
+    """Start a rehearsal from no cutover: v0.2.0 running, the W4 tag unpushed and unpublished, no journal, lock, snapshot or fault."""
+    from ..twin import build, rehearse
     from ..twin.state import load_or_new
 
-    from ..twin import ci_release
-
-    st = load_or_new(_dir(dir))
-    gone = build.forget_cutovers(st)
-    ci_release.reset_release(st, build.VERSIONS[1])     # the cutover tag not pushed, its image not published
     settings, _ = _twin_settings(c, dir)
-    with SSHExecutor(settings) as ex:
-        control.clear_faults(ex, settings)
-        control.run_version(ex, settings, build.VERSIONS[0])
-    subprocess.run(["git", "-C", str(st.operator_clone), "checkout", "HEAD", "--", "skill/"], check=True)
-    console.print(f"twin reset: {len(gone)} cutover files removed, {build.VERSIONS[1]} untagged and unpublished; "
-                  f"{build.VERSIONS[0]} running", markup=False)
+    gone = rehearse.reset(load_or_new(_dir(dir)), settings)
+    console.print(f"twin reset: {gone} cutover files removed, every fault off, {build.VERSIONS[1]} untagged and "
+                  f"unpublished; {build.VERSIONS[0]} running", markup=False)
 
 
 @task(help={"dir": "where the twin lives (default ./.twin)"})

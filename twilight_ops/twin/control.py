@@ -57,7 +57,7 @@ def _data_dir(ex: SSHExecutor, settings: Settings) -> str:
 
 
 def set_faults(ex: SSHExecutor, settings: Settings, names: list[str], *, rates: dict[str, float] | None = None,
-               akshare_fail_rate: float | None = None, **params: object) -> None:
+               akshare_fail_rate: float | None = None, versions: list[str] | None = None, **params: object) -> None:
     """Write faults.json: `names` on every reply they apply to, or on `rates[name]` of them;
     `akshare_fail_rate` replaces the backend's default share of failing akshare-spot calls."""
     known = known_faults()
@@ -70,6 +70,8 @@ def set_faults(ex: SSHExecutor, settings: Settings, names: list[str], *, rates: 
         params["akshare_fail_rate"] = share(akshare_fail_rate, "--akshare-fail-rate")
     if rates:
         params["rates"] = dict(rates)
+    if versions:
+        params["versions"] = list(versions)      # only while one of these releases runs
     body = {"price": names, **params}
     ex.write_file(posixpath.join(_data_dir(ex, settings), "faults.json"), json.dumps(body).encode(), mode=0o644)
 

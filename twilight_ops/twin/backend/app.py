@@ -639,16 +639,21 @@ def apply_faults(reply: Reply, names: list[str], params: Mapping[str, Any], warn
     return reply
 
 
-def parse_faults(raw: Any) -> tuple[list[str], dict[str, Any]]:
-    """faults.json -> (fault names for /price, parameters)."""
+def parse_faults(raw: Any, version: str | None = None) -> tuple[list[str], dict[str, Any]]:
+    """faults.json -> (fault names for /price, parameters).  With "versions": [...] the file
+    applies only while one of those releases runs (a bug that ships with a release and leaves
+    with its rollback); any other version sees no fault at all."""
     if not isinstance(raw, dict):
+        return [], {}
+    only = raw.get("versions")
+    if isinstance(only, list) and version is not None and version not in only:
         return [], {}
     names = raw.get("price", [])
     if isinstance(names, str):
         names = [names]
     elif not isinstance(names, list):
         names = []
-    return [n for n in names if isinstance(n, str)], {k: v for k, v in raw.items() if k != "price"}
+    return [n for n in names if isinstance(n, str)], {k: v for k, v in raw.items() if k not in ("price", "versions")}
 
 
 # ----------------------------------------------------------------------------- audit log
@@ -857,7 +862,7 @@ class App:
             log_line("HTTP 401 GET /price error=Unauthorized")
             return reply
         now = self.now()
-        faults, params = parse_faults(self._read_json("faults.json"))
+        faults, params = parse_faults(self._read_json("faults.json"), self.config.version)
         calendar = self.calendar()
         try:
             reply = self.price(query, now, faults, params, calendar=calendar, ttl=self.cache_ttl())

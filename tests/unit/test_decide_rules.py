@@ -1,0 +1,156 @@
+"""inv decide: the go/no-go as a pure function over journal evidence (plain Journal values)."""
+from __future__ import annotations
+
+from twilight_ops import decide as d
+from twilight_ops.journal import Journal, Step
+
+T0 = "2026-12-03T10:00:00+00:00"
+
+
+def at(minute: int, second: int = 0) -> str:
+    return f"2026-12-03T10:{minute:02d}:{second:02d}+00:00"
+
+
+def step(name: str, minute: int, outcome: str = "ok", note: str = "", **evidence) -> Step:
+    return Step(name=name, started_at=at(minute), ended_at=at(minute, 30), outcome=outcome, note=note, evidence=evidence)
+
+
+def journal(*steps: Step, **facts) -> Journal:
+    return Journal(version="v0.3.0-w4-cutover", host="tvps", operator="op@laptop", created_at=T0, updated_at=T0,
+                   facts=facts, steps=list(steps))
+
+
+GREEN_SMOKE = dict(verdict="green", envelope="w4", status=200, red_flags=[], warnings=[], next_step="continue")
+AGENT_GREEN = dict(checks=[{"id": "latest_quote", "level": "api", "status": "PASS", "red_flags": []},
+                           {"id": "cache", "level": "api", "status": "SKIP", "red_flags": []},
+                           {"id": "latest_quote", "level": "agent", "status": "PASS", "red_flags": []}])
+
+
+def deployed(minute: int = 6) -> list[Step]:
+    return [step("deploy#1:pull", minute - 1), step("deploy#1:up", minute - 1),
+            step("deploy#1:health-gate", minute - 1), step("deploy#1", minute, digest="repo@sha256:" + "b" * 64)]
+
+
+def green_journal() -> Journal:
+    return journal(*deployed(), step("smoke-w4", 15, **GREEN_SMOKE), step("hermes-verify", 25),
+                   step("agent-smoke", 35, **AGENT_GREEN), deploy_attempt=1)
+
+
+def verdict(j: Journal) -> d.Decision:
+    return d.decide(d.gather(j), j.version)
+
+
+def test_all_green_is_go_with_the_runbook_reason():
+    dec = verdict(green_journal())
+    assert dec.verdict == d.GO
+    assert "all four agent checks green + curl smoke green" in dec.reason
+    assert dec.next_step.startswith("inv closeout")
+    assert [i.state for i in dec.inputs] == ["green"] * 4
+
+
+def test_nothing_recorded_is_incomplete_and_names_every_command():
+    dec = verdict(journal())
+    assert dec.verdict == d.INCOMPLETE
+    for cmd in ("inv deploy", "inv smoke", "inv hermes-reinstall", "inv agent-smoke"):
+        assert cmd in dec.next_step
+
+
+def test_close_raw_null_smoke_is_rollback():
+    smoke = dict(GREEN_SMOKE, verdict="red", next_step="rollback",
+                 red_flags=[{"code": "close_raw_missing", "message": "close_raw is null — Composer didn't return a Quote"}])
+    j = journal(*deployed(), step("smoke-w4", 15, outcome="red", **smoke), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.ROLLBACK               # red decides although the agent checks never ran
+    assert "close_raw" in dec.reason and "inv rollback --version v0.3.0-w4-cutover" in dec.next_step
+    assert "close_raw_missing" in dec.trigger
+
+
+def test_legacy_envelope_after_deploy_is_rollback():
+    smoke = dict(GREEN_SMOKE, verdict="red", envelope="legacy", next_step="rollback",
+                 red_flags=[{"code": "legacy_envelope", "message": "the pull didn't take"}])
+    dec = verdict(journal(*deployed(), step("smoke-w4", 15, outcome="red", **smoke), deploy_attempt=1))
+    assert dec.verdict == d.ROLLBACK and "legacy_envelope" in dec.trigger
+
+
+def test_canonical_unit_violation_is_fix_forward_not_rollback():
+    smoke = dict(GREEN_SMOKE, verdict="red", status=500, next_step="fix-forward",
+                 red_flags=[{"code": "http_5xx", "message": "HTTP 500 with CanonicalUnitViolation"}])
+    dec = verdict(journal(*deployed(), step("smoke-w4", 15, outcome="red", **smoke), deploy_attempt=1))
+    assert dec.verdict == d.FIX_FORWARD
+    assert "do not roll back" in dec.reason and "fix forward" in dec.next_step
+
+
+def test_fix_forward_loses_to_a_rollback_class_red_flag():
+    smoke = dict(GREEN_SMOKE, verdict="red", status=500, next_step="fix-forward",
+                 red_flags=[{"code": "http_5xx", "message": "CanonicalUnitViolation"}])
+    agent = dict(checks=[{"id": "unknown_code", "level": "api", "status": "FAIL",
+                          "red_flags": [{"code": "unknown_code_500"}]}])
+    j = journal(*deployed(), step("smoke-w4", 15, outcome="red", **smoke), step("hermes-verify", 25),
+                step("agent-smoke", 35, outcome="red", **agent), deploy_attempt=1)
+    assert verdict(j).verdict == d.ROLLBACK
+
+
+def test_failed_health_gate_is_rollback():
+    j = journal(step("deploy#1:pull", 5), step("deploy#1:up", 5),
+                step("deploy#1:health-gate", 6, outcome="failed", note="backend not healthy within 60 s"),
+                deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.ROLLBACK
+    assert dec.inputs[0].state == "red" and "health-gate failed: backend not healthy" in dec.inputs[0].summary
+
+
+def test_a_deploy_cut_off_midway_is_incomplete_not_green():
+    j = journal(step("deploy#1:pull", 5), step("deploy#1:up", 5, outcome="running"), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.INCOMPLETE and "--resume" in dec.next_step
+
+
+def test_a_smoke_older_than_the_deploy_is_stale():
+    j = journal(step("smoke-w4", 1, **GREEN_SMOKE), *deployed(6), step("hermes-verify", 25),
+                step("agent-smoke", 35, **AGENT_GREEN), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.INCOMPLETE
+    assert dec.inputs[1].state == "missing" and "older than the deploy" in dec.inputs[1].summary
+
+
+def test_agent_checks_before_the_skill_was_verified_do_not_count():
+    j = journal(*deployed(), step("smoke-w4", 15, **GREEN_SMOKE), step("agent-smoke", 20, **AGENT_GREEN),
+                step("hermes-verify", 25), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.INCOMPLETE and "inv agent-smoke" in dec.next_step
+
+
+def test_agent_red_flag_is_rollback():
+    agent = dict(checks=[{"id": "latest_quote", "level": "agent", "status": "FAIL",
+                          "red_flags": [{"code": "hermes_legacy_prompt"}]}])
+    j = journal(*deployed(), step("smoke-w4", 15, **GREEN_SMOKE), step("hermes-verify", 25),
+                step("agent-smoke", 35, outcome="red", **agent), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.ROLLBACK and "hermes_legacy_prompt" in dec.trigger
+
+
+def test_agent_failure_without_red_flag_is_incomplete():
+    agent = dict(checks=[{"id": "latest_quote", "level": "agent", "status": "FAIL", "red_flags": [],
+                          "evidence": {"reason": "no answer after 2 attempt(s)"}}])
+    j = journal(*deployed(), step("smoke-w4", 15, **GREEN_SMOKE), step("hermes-verify", 25),
+                step("agent-smoke", 35, outcome="red", **agent), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.INCOMPLETE and "no answer" in dec.reason
+
+
+def test_unchecked_smoke_token_problem_is_not_a_rollback():
+    smoke = dict(GREEN_SMOKE, verdict="red", status=401, next_step="investigate",
+                 red_flags=[{"code": "unauthorized", "message": "HTTP 401"}])
+    dec = verdict(journal(*deployed(), step("smoke-w4", 15, outcome="red", **smoke), deploy_attempt=1))
+    assert dec.verdict == d.INCOMPLETE and "not checked" in dec.inputs[1].summary
+
+
+def test_already_running_noop_deploy_counts_as_green():
+    j = journal(step("deploy-noop", 6, note="v0.3.0-w4-cutover already runs healthy; nothing to do"),
+                step("smoke-w4", 15, **GREEN_SMOKE), step("hermes-verify", 25), step("agent-smoke", 35, **AGENT_GREEN))
+    assert verdict(j).verdict == d.GO
+
+
+def test_decision_json_carries_every_input():
+    js = verdict(green_journal()).to_json()
+    assert js["verdict"] == "GO" and [i["id"] for i in js["inputs"]] == ["deploy", "smoke", "hermes", "agent"]

@@ -1,0 +1,202 @@
+"""T+00:50, the decision point: go / rollback / fix-forward, a pure function over the journal.
+
+    gather(journal) -> tuple[Input, ...]     the evidence the decision reads, one Input per source
+    decide(inputs, version) -> Decision      GO | ROLLBACK | FIX-FORWARD | INCOMPLETE, with the reason
+
+The inputs (runbook T+00:50: "all four agent checks green + curl smoke green"):
+  deploy   the latest deploy attempt: healthy with restart count 0 (deploy#N ok), or its failure
+  smoke    the T+00:15 smoke (smoke-w4) recorded after that deploy
+  hermes   the T+00:25 skill registration (hermes-verify) recorded after that deploy
+  agent    the T+00:35 checks (agent-smoke) recorded after the skill was verified
+
+Rules, in order:
+  ROLLBACK     any red flag without a forward fix ("any red flag and no <5-min forward fix")
+  FIX-FORWARD  only red flags of the CanonicalUnitViolation class: §4 says do not roll back
+               to mask a real bug, file it and fix forward
+  INCOMPLETE   evidence is missing, stale (recorded before the deploy it should judge) or
+               could not be checked (a token or network problem): names what to run; never guesses
+  GO           every input green
+A red flag decides even when later evidence is missing: the runbook rolls back at T+00:15
+without waiting for the agent checks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable, Sequence
+
+GO, ROLLBACK, FIX_FORWARD, INCOMPLETE = "GO", "ROLLBACK", "FIX-FORWARD", "INCOMPLETE"
+GREEN, RED, FIX, MISSING = "green", "red", "fix-forward", "missing"
+
+# smoke flags that mean "the envelope was not checked": neither green nor a deploy red flag
+UNCHECKED_FLAGS = frozenset({"unauthorized", "transport_error", "http_status"})
+
+TITLES = {"deploy": "T+00:05 deploy health", "smoke": "T+00:15 server smoke", "hermes": "T+00:25 Hermes skill",
+          "agent": "T+00:35 agent checks"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    id: str                    # deploy | smoke | hermes | agent
+    state: str                 # green | red | fix-forward | missing
+    summary: str               # one line: what the journal says
+    run: str = ""              # for missing: the command that produces it
+    at: str = ""               # when it was recorded (the step's end)
+    flags: tuple[str, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.id, self.id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "state": self.state, "summary": self.summary, "run": self.run,
+                "at": self.at, "flags": list(self.flags)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    verdict: str               # GO | ROLLBACK | FIX-FORWARD | INCOMPLETE
+    reason: str                # the runbook's reason
+    next_step: str             # what to run or do next
+    inputs: tuple[Input, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "reason": self.reason, "next_step": self.next_step,
+                "inputs": [i.to_json() for i in self.inputs]}
+
+    @property
+    def trigger(self) -> str:
+        """One line for `inv rollback --reason`: the red inputs and their flags."""
+        return trigger_of([i for i in self.inputs if i.state == RED]) or self.reason[:200]
+
+
+def trigger_of(red: Sequence[Input]) -> str:
+    return "; ".join(f"{i.id}: {', '.join(i.flags) or i.summary}" for i in red)[:200]
+
+
+# ---------------------------------------------------------------- reading the journal
+
+def _steps(journal: Any) -> list[Any]:
+    return list(getattr(journal, "steps", []) or [])
+
+
+def _last(journal: Any, pred) -> Any:
+    for step in reversed(_steps(journal)):
+        if pred(step):
+            return step
+    return None
+
+
+def _after(step: Any, when: str) -> bool:
+    """The step started at or after `when` (ISO 8601 UTC strings of one clock compare as text)."""
+    return not when or (step.started_at or "") >= when
+
+
+def deploy_input(journal: Any) -> Input:
+    n = int((getattr(journal, "facts", {}) or {}).get("deploy_attempt", 0) or 0)
+    noop = _last(journal, lambda s: s.name == "deploy-noop")
+    if n == 0 and noop is None:
+        return Input("deploy", MISSING, "no deploy recorded", "inv deploy --version V")
+    done = _last(journal, lambda s: s.name == f"deploy#{n}") if n else None
+    if noop is not None and (done is None or noop.started_at > done.started_at) and noop.outcome == "ok":
+        return Input("deploy", GREEN, noop.note or "already running healthy", at=noop.ended_at or "")
+    if done is not None and done.outcome == "ok":
+        digest = str(done.evidence.get("digest", ""))
+        return Input("deploy", GREEN, f"healthy, restart count 0, {digest}".rstrip(", "), at=done.ended_at or "")
+    parts = [s for s in _steps(journal) if s.name.startswith(f"deploy#{n}:")]
+    failed = [s for s in parts if s.outcome == "failed"]
+    if failed:
+        last = failed[-1]
+        return Input("deploy", RED, f"{last.name.split(':', 1)[1]} failed: {last.note}"[:300],
+                     at=last.ended_at or "", flags=("deploy_failed",))
+    return Input("deploy", MISSING, f"deploy attempt {n} did not finish (cut off?)", "inv cutover --resume (or inv deploy)")
+
+
+def smoke_input(journal: Any, since: str) -> Input:
+    step = _last(journal, lambda s: s.name == "smoke-w4")
+    if step is None:
+        return Input("smoke", MISSING, "no smoke recorded", "inv smoke")
+    if not _after(step, since):
+        return Input("smoke", MISSING, f"the latest smoke ({step.started_at}) is older than the deploy it should judge",
+                     "inv smoke")
+    ev = step.evidence or {}
+    codes = tuple(str(f.get("code")) for f in ev.get("red_flags", []) if isinstance(f, dict))
+    if step.outcome == "ok" and ev.get("verdict") == "green":
+        return Input("smoke", GREEN, f"HTTP {ev.get('status')}, {ev.get('envelope')} envelope, no red flag",
+                     at=step.ended_at or "")
+    if step.outcome not in ("ok", "red"):
+        return Input("smoke", MISSING, f"the smoke step is {step.outcome}", "inv smoke")
+    messages = "; ".join(str(f.get("message", ""))[:160] for f in ev.get("red_flags", []) if isinstance(f, dict))
+    next_step = ev.get("next_step") or step.note
+    if codes and set(codes) <= UNCHECKED_FLAGS:
+        return Input("smoke", MISSING, f"the envelope was not checked: {messages}"[:300],
+                     "fix the cause, then inv smoke", at=step.ended_at or "", flags=codes)
+    state = FIX if next_step == "fix-forward" else RED
+    return Input("smoke", state, messages[:300] or "red", at=step.ended_at or "", flags=codes)
+
+
+def hermes_input(journal: Any, since: str) -> Input:
+    step = _last(journal, lambda s: s.name == "hermes-verify")
+    if step is None or not _after(step, since):
+        return Input("hermes", MISSING, "the skill was not reinstalled and verified after the deploy",
+                     "inv hermes-reinstall")
+    if step.outcome == "ok":
+        return Input("hermes", GREEN, step.note or "skill registered, files match the repo", at=step.ended_at or "")
+    return Input("hermes", MISSING, f"skill verification {step.outcome}: {step.note}"[:300],
+                 "fix it, then inv hermes-reinstall", at=step.ended_at or "")
+
+
+def agent_input(journal: Any, since: str) -> Input:
+    step = _last(journal, lambda s: s.name == "agent-smoke")
+    if step is None or not _after(step, since):
+        return Input("agent", MISSING, "no agent checks recorded after the skill was verified", "inv agent-smoke")
+    checks = [c for c in (step.evidence or {}).get("checks", []) if isinstance(c, dict)]
+    failing = [c for c in checks if c.get("status") == "FAIL"]
+    if step.outcome == "ok" and not failing:
+        passed = sum(c.get("status") == "PASS" for c in checks)
+        return Input("agent", GREEN, f"{passed} checks passed, {len(checks) - passed} skipped", at=step.ended_at or "")
+    flags = tuple(dict.fromkeys(str(f.get("code")) for c in failing for f in c.get("red_flags", []) if isinstance(f, dict)))
+    names = ", ".join(f"{c.get('id')} ({c.get('level')})" for c in failing)
+    if not flags:      # failures without a red flag: no answer, a source that did not reply
+        reasons = "; ".join(str((c.get("evidence") or {}).get("reason", ""))[:120] for c in failing)
+        return Input("agent", MISSING, f"could not be judged: {names}: {reasons}"[:300],
+                     "fix the cause (see the evidence), then inv agent-smoke", at=step.ended_at or "")
+    return Input("agent", RED, f"red: {names}"[:300], at=step.ended_at or "", flags=flags)
+
+
+def gather(journal: Any) -> tuple[Input, ...]:
+    deploy = deploy_input(journal)
+    since = deploy.at if deploy.state == GREEN else ""
+    smoke = smoke_input(journal, since)
+    hermes = hermes_input(journal, since)
+    agent = agent_input(journal, hermes.at if hermes.state == GREEN else since)
+    return deploy, smoke, hermes, agent
+
+
+# ---------------------------------------------------------------- the decision
+
+def decide(inputs: Sequence[Input], version: str = "V") -> Decision:
+    inputs = tuple(inputs)
+    red = [i for i in inputs if i.state == RED]
+    fix = [i for i in inputs if i.state == FIX]
+    missing = [i for i in inputs if i.state == MISSING]
+    if red:
+        what = "; ".join(f"{i.title}: {i.summary}" for i in red)
+        trigger = trigger_of(red).replace("'", "")
+        return Decision(ROLLBACK, f"red flag and no <5-min forward fix (runbook T+00:50): {what}",
+                        f"inv rollback --version {version} --reason '{trigger}' (runbook §2, budget 30 min)", inputs)
+    if fix:
+        what = "; ".join(f"{i.title}: {i.summary}" for i in fix)
+        return Decision(FIX_FORWARD, "HTTP 500 with CanonicalUnitViolation: the cutover is exposing a real bug — "
+                        f"do not roll back to mask it (runbook §4): {what}",
+                        "file an issue with the response and `docker compose logs backend --tail=200`, fix forward; "
+                        "W4 stays deployed", inputs)
+    if missing:
+        what = "; ".join(f"{i.title}: {i.summary}" for i in missing)
+        runs = list(dict.fromkeys(i.run for i in missing if i.run))
+        return Decision(INCOMPLETE, f"evidence is missing: {what}", "run: " + " ; ".join(runs), inputs)
+    return Decision(GO, "all four agent checks green + curl smoke green (runbook T+00:50)",
+                    "inv closeout (T+00:55)", inputs)
+
+
+def summarize(inputs: Iterable[Input]) -> str:
+    return ", ".join(f"{i.id} {i.state}" for i in inputs)

@@ -1,0 +1,379 @@
+"""`inv cutover`: the whole runbook in order, resumable from the journal, against the T+ clock.
+
+    run(t, options, ui) -> CutoverReport
+
+Order (runbook §1): preflight → tag-push → deploy → smoke → hermes-reinstall → agent-smoke →
+decide → closeout, or rollback.  One Target (one SSH connection) for the whole run; the deploy
+lock is held from the first phase to the last (deploy and rollback inside re-enter it).
+
+Every phase is a journal step `cutover:<phase>` (ok | red | failed) around the phase's own
+steps.  `--resume` skips the phases whose step is ok and re-runs the others; each phase is
+itself resumable (its side effects are `once` steps that a re-run skips or verifies: no second
+tag, no second snapshot, a deploy cut off mid-way resumes its attempt).  After a red phase the
+run goes straight to the decision point (the runbook rolls back at T+00:15 without waiting for
+the agent checks).  Once a decision has been reached, --resume returns to the decision point.
+
+The decision (decide.py) is re-read from the journal's evidence, never carried in memory;
+GO asks before closeout and ROLLBACK asks before the rollback, unless --yes; --auto-rollback
+rolls back on ROLLBACK without asking.  Who confirmed, and how, goes into the journal.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from .. import decide as decision_mod
+from .. import lock
+from ..clock import iso, now_utc
+from ..errors import BadInput, CheckFailed, TwilightError
+from ..target import Target
+
+PHASES = ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke")
+TERMINAL = ("closeout", "rollback")
+# (runbook T+ start in minutes, budget key in config.budgets)
+SCHEDULE = {"preflight": (0, "preflight"), "tag-push": (5, "tag_push"), "deploy": (5, "tag_push"),
+            "smoke": (15, "smoke"), "hermes-reinstall": (25, "hermes_reinstall"), "agent-smoke": (35, "agent_smoke"),
+            "decide": (50, "closeout"), "closeout": (55, "closeout"), "rollback": (50, "rollback")}
+STEP = "cutover:{}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    yes: bool = False
+    auto_rollback: bool = False
+    resume: bool = False
+
+
+@dataclasses.dataclass
+class Ui:
+    """How the run talks to the operator: phase output goes to `console`, progress to `say`."""
+    console: Any
+    say: Callable[[str], None]
+    ask: Callable[[str], bool]          # True when the operator typed yes (only on a terminal)
+    interactive: bool
+    progress: Callable[[str], None] = lambda line: None    # waits (CI, registry): throttled or a status line
+
+
+@dataclasses.dataclass(frozen=True)
+class CutoverReport:
+    version: str
+    outcome: str          # closed-out | rolled-back | fix-forward | incomplete | awaiting-confirmation | stopped
+    decision: dict[str, Any]
+    report_path: str
+    exit_code: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Stop(TwilightError):
+    """The run stopped before the decision (a NO-GO preflight, a failed tag-push): resume later."""
+    exit_code = 1
+
+
+# ---------------------------------------------------------------- the T+ clock
+
+def minutes_since(started_at: str, now: str) -> float:
+    import datetime as dt
+
+    return (dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(started_at)).total_seconds() / 60
+
+
+def tplus(minutes: float) -> str:
+    m = max(0, int(minutes))
+    return f"T+{m // 60:02d}:{m % 60:02d}"
+
+
+def clock_line(t: Target, phase: str, started_at: str) -> str:
+    at, budget_key = SCHEDULE[phase]
+    now = minutes_since(started_at, iso(now_utc()))
+    budget = t.settings.budgets[budget_key]
+    late = now - at
+    where = ("on the runbook's clock" if abs(late) < 1 else
+             f"{late:.0f} min behind the runbook" if late > 0 else f"{-late:.0f} min ahead of the runbook")
+    return f"{tplus(now)}  {phase} (runbook T+00:{at:02d}, budget {budget} min; {where})"
+
+
+# ---------------------------------------------------------------- journal bookkeeping
+
+def state(journal) -> dict[str, Any]:
+    return journal.facts.get("cutover") or {}
+
+
+def phase_done(journal, phase: str) -> bool:
+    step = journal.last(STEP.format(phase))
+    return step is not None and step.outcome == "ok"
+
+
+def begin(t: Target, phase: str) -> None:
+    from ..journal import Step
+
+    journal = t.journal()
+    journal.steps.append(Step(name=STEP.format(phase), started_at=iso(now_utc())))
+    t.journals.save(journal)
+
+
+def end(t: Target, phase: str, outcome: str, note: str = "", **evidence: Any) -> None:
+    """Close the phase's step on a freshly loaded journal (the phase saved its own steps meanwhile)."""
+    journal = t.journal()
+    step = journal.last(STEP.format(phase))
+    if step is None or step.outcome != "running":
+        return
+    step.outcome, step.note, step.ended_at = outcome, note[:300], iso(now_utc())
+    step.evidence.update(evidence)
+    t.journals.save(journal)
+
+
+def update_state(t: Target, **changes: Any) -> dict[str, Any]:
+    journal = t.journal()
+    st = dict(state(journal))
+    st.update(changes)
+    journal.facts["cutover"] = st
+    t.journals.save(journal)
+    return st
+
+
+def check_start(journal, options: Options, version: str) -> str:
+    """'start' | 'resume' | 'finished' — or BadInput when the options do not fit the journal (pure)."""
+    st = state(journal)
+    if st.get("finished_at"):
+        return "finished"
+    if st and not options.resume:
+        last = next((s.name.split(":", 1)[1] for s in reversed(journal.steps) if s.name.startswith("cutover:")), "start")
+        raise BadInput(f"a cutover of {version} is in progress since {st.get('started_at')} (last phase: {last})",
+                       f"resume it: inv cutover --version {version} --resume")
+    if not st and options.resume:
+        raise BadInput(f"no cutover of {version} to resume (its journal has none)",
+                       f"start one: inv cutover --version {version}")
+    return "resume" if st else "start"
+
+
+# ---------------------------------------------------------------- the phases
+
+def _preflight(t: Target, ui: Ui) -> str:
+    from ..render.preflight import render
+    from . import preflight
+
+    report = preflight.run(t)
+    render(report, ui.console)
+    if not report.go:
+        raise Stop("preflight: NO-GO (runbook §0: do not start)",
+                   f"resolve the FAIL rows, then: inv cutover --version {t.version} --resume")
+    return "ok"
+
+
+def _tag_push(t: Target, ui: Ui) -> str:
+    from . import tag_push
+
+    try:
+        r = tag_push.run(t, None, progress=ui.progress)
+    except CheckFailed as e:
+        raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: inv cutover --version {t.version} --resume") from None
+    ui.console.print(f"{r.version} at {r.commit[:12]}: tag {r.tagged}, push {r.pushed}; published {r.digest} "
+                     f"after {r.waited_s:.0f} s", markup=False)
+    return "ok"
+
+
+def _deploy(t: Target, ui: Ui) -> str:
+    from ..render import deploy as view
+    from . import deploy
+
+    try:
+        report = deploy.run(t, say=lambda line: (ui.progress if line.startswith("waiting for") else ui.say)(line))
+    except deploy.DeployFailed as e:
+        view.render_failure(e, ui.console)
+        ui.console.print(f"deploy failed: {e.message}", markup=False)
+        return "red"
+    view.render(report, ui.console)
+    return "ok"
+
+
+def _smoke(t: Target, ui: Ui) -> str:
+    from ..render.smoke import render
+    from . import smoke
+
+    result = smoke.live(t, t.settings.smoke_code, "w4")
+    render(result.verdict, ui.console)
+    return "ok" if result.verdict.green else "red"
+
+
+def _hermes(t: Target, ui: Ui) -> str:
+    from ..render.agent_smoke import render_reinstall
+    from ..results import exit_code
+    from . import hermes
+
+    report = hermes.run(t)
+    render_reinstall(report, ui.console)
+    if exit_code(report.results) != 0:
+        raise Stop("hermes-reinstall failed (the skill is not verified)",
+                   f"fix the failing step, then: inv cutover --version {t.version} --resume")
+    return "ok"
+
+
+def _agent(t: Target, ui: Ui) -> str:
+    from ..render.agent_smoke import render
+    from . import agent_smoke
+
+    report = agent_smoke.run(t)
+    render(report, ui.console)
+    return "ok" if report.green else "red"
+
+
+RUNNERS: dict[str, Callable[[Target, Ui], str]] = {
+    "preflight": _preflight, "tag-push": _tag_push, "deploy": _deploy, "smoke": _smoke,
+    "hermes-reinstall": _hermes, "agent-smoke": _agent}
+
+
+def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
+    ui.say(clock_line(t, phase, started_at))
+    begin(t, phase)
+    try:
+        outcome = RUNNERS[phase](t, ui)
+    except Stop as e:
+        end(t, phase, "red", e.message)
+        raise
+    except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
+        end(t, phase, "failed", e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
+        raise
+    end(t, phase, outcome)
+    return outcome
+
+
+def run_phases(t: Target, ui: Ui, started_at: str) -> None:
+    for phase in PHASES:
+        if phase_done(t.journal(), phase):
+            ui.say(f"{phase}: done earlier (journal), skipped")
+            continue
+        if run_phase(t, phase, ui, started_at) == "red":
+            ui.say(f"{phase} is red: straight to the decision point (the runbook rolls back without waiting)")
+            return
+
+
+# ---------------------------------------------------------------- the decision point and after
+
+def decide_now(t: Target) -> decision_mod.Decision:
+    journal = t.journal()
+    decision = decision_mod.decide(decision_mod.gather(journal), t.version)
+    with t.journals.step(journal, "decide") as step:
+        step.evidence.update(decision.to_json())
+        step.note = decision.verdict
+    t.audit("decide", decision.verdict.lower(), decision.reason[:300])
+    return decision
+
+
+def confirm(ui: Ui, options: Options, question: str, auto: bool = False) -> str:
+    """How the decision was confirmed: '--yes', '--auto-rollback', 'typed yes'; '' when it was not."""
+    if auto:
+        return "--auto-rollback"
+    if options.yes:
+        return "--yes"
+    if ui.interactive and ui.ask(question):
+        return "typed yes"
+    return ""
+
+
+def record_decision(t: Target, decision, how: str) -> None:
+    """The decision and who confirmed it.  A reached decision (GO, ROLLBACK, FIX-FORWARD) is where
+    --resume returns; INCOMPLETE is not one: --resume re-runs the phases that are not ok."""
+    changes: dict[str, Any] = {"decision": {
+        "verdict": decision.verdict, "reason": decision.reason, "at": iso(now_utc()),
+        "confirmed_by": t.settings.operator if how else "", "how": how or "not confirmed"}}
+    if decision.verdict != decision_mod.INCOMPLETE:
+        changes["decided_at"] = iso(now_utc())
+    update_state(t, **changes)
+
+
+def rollback_now(t: Target, decision, ui: Ui) -> None:
+    from ..render import rollback as view
+    from . import rollback
+
+    journal = t.journal()
+    pin = rollback.resolve(t, journal, None)
+    if rollback.skill_changes(t, pin.tag):
+        raise CheckFailed(f"uncommitted changes under {rollback.SKILL_PATH} in {t.settings.local_repo}: not rolling back "
+                          "over them", f"commit or stash them, then: inv cutover --version {t.version} --resume --yes "
+                          f"(or inv rollback --version {t.version} --force)")
+    report = rollback.run(t, pin, reason=f"cutover decision ROLLBACK: {decision.trigger}", restore_db=False, force=False,
+                          say=ui.say, hermes=lambda tt, tag, say: rollback.hermes_revert(tt, tag, say, False))
+    view.render(report, ui.console)
+
+
+def closeout_now(t: Target, ui: Ui) -> None:
+    from ..render.closeout import render
+    from . import closeout
+
+    render(closeout.run(t, say=ui.say), ui.console)
+
+
+def finish(t: Target, outcome: str, decision: dict, code: int) -> CutoverReport:
+    from ..render import report as report_view
+
+    if outcome in ("closed-out", "rolled-back", "fix-forward"):
+        update_state(t, finished_at=iso(now_utc()), outcome=outcome)
+    else:
+        update_state(t, outcome=outcome)
+    path = report_view.write(t, t.journal())
+    t.audit("cutover", outcome, f"report {path}")
+    return CutoverReport(t.version, outcome, decision, str(path), code)
+
+
+def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
+    journal = t.journal()
+    how = check_start(journal, options, t.version)
+    if how == "finished":
+        st = state(journal)
+        from ..render import report as report_view
+
+        path = report_view.write(t, journal)
+        ui.console.print(f"the cutover of {t.version} finished at {st.get('finished_at')} ({st.get('outcome')}): "
+                         f"nothing to do; report: {path}", markup=False)
+        return CutoverReport(t.version, str(st.get("outcome")), st.get("decision") or {}, str(path),
+                             0 if st.get("outcome") == "closed-out" else 1)
+    holder = lock.new_holder(t.settings.operator, t.version, "cutover")
+    with lock.held_for_change(t.ssh, t.layout, holder) as taken_over:
+        if taken_over is not None:
+            ui.say(f"took the deploy lock over from your interrupted run (PID {taken_over.client_pid})")
+        if how == "start":
+            st = update_state(t, started_at=iso(now_utc()), operator=t.settings.operator,
+                              options={"yes": options.yes, "auto_rollback": options.auto_rollback})
+            t.audit("cutover-start", "started", f"auto_rollback={options.auto_rollback}")
+        else:
+            st = update_state(t, resumed=[*state(t.journal()).get("resumed", []), iso(now_utc())])
+            t.audit("cutover-resume", "started", "")
+            ui.say(f"resuming the cutover of {t.version} started {st['started_at']}")
+        started_at = st["started_at"]
+        if not st.get("decided_at"):
+            try:
+                run_phases(t, ui, started_at)
+            except Stop as e:
+                ui.console.print(f"stopped: {e.line()}", markup=False)
+                return finish(t, "stopped", {"stopped": e.message}, 1)
+        ui.say(clock_line(t, "decide", started_at))
+        decision = decide_now(t)
+        from ..render.decide import render as render_decision
+
+        render_decision(decision, ui.console)
+        dj = decision.to_json()
+        if decision.verdict == decision_mod.GO:
+            confirmed = confirm(ui, options, "GO: close out the cutover (T+00:55)")
+            record_decision(t, decision, confirmed)
+            if not confirmed:
+                return finish(t, "awaiting-confirmation", dj, 1)
+            ui.say(clock_line(t, "closeout", started_at))
+            closeout_now(t, ui)
+            return finish(t, "closed-out", dj, 0)
+        if decision.verdict == decision_mod.ROLLBACK:
+            confirmed = confirm(ui, options, "ROLLBACK: roll back now (runbook §2)", auto=options.auto_rollback)
+            record_decision(t, decision, confirmed)
+            if not confirmed:
+                ui.console.print(f"not rolled back; to roll back: inv rollback --version {t.version} --reason "
+                                 f"'{decision.trigger.replace(chr(39), '')}'  (or inv cutover --version {t.version} "
+                                 "--resume --yes)", markup=False)
+                return finish(t, "awaiting-confirmation", dj, 1)
+            ui.say(clock_line(t, "rollback", started_at))
+            rollback_now(t, decision, ui)
+            return finish(t, "rolled-back", dj, 1)
+        record_decision(t, decision, "")
+        if decision.verdict == decision_mod.FIX_FORWARD:
+            return finish(t, "fix-forward", dj, 1)
+        return finish(t, "incomplete", dj, 1)

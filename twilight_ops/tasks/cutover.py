@@ -1,0 +1,138 @@
+"""inv cutover (the whole runbook, resumable), inv decide (T+00:50), inv report V."""
+from __future__ import annotations
+
+import sys
+
+from invoke import task
+from invoke.exceptions import Exit
+
+from ..errors import BadInput
+from ..output import console, dry_run, err_console, operation, print_json, print_plan
+
+
+def _say(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False)
+
+
+def _throttled(every_s: float = 10.0):
+    """Progress of a wait: every line on a terminal, one every `every_s` seconds in logs and CI."""
+    import time
+
+    last = [0.0]
+
+    def say(line: str) -> None:
+        now = time.monotonic()
+        if err_console.is_terminal or now - last[0] >= every_s:
+            _say(line)
+            last[0] = now
+    return say
+
+
+def _ask(question: str) -> bool:
+    try:
+        return input(f"{question}? type 'yes' to go on: ").strip() == "yes"
+    except EOFError:
+        return False
+
+
+@task(auto_shortflags=False, help={
+    "version": "the release tag to cut over to, e.g. v0.3.0-w4-cutover",
+    "auto_rollback": "on a ROLLBACK decision roll back without asking (the runbook's §2, budget 30 min)",
+    "yes": "confirm the decision without asking (GO: close out; ROLLBACK: roll back)",
+    "resume": "continue an interrupted or stopped cutover from its journal (nothing done is repeated)",
+    "json": "print the result as one JSON object at the end",
+})
+@operation
+def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=False):
+    """The runbook in order: preflight, tag-push, deploy, smoke, hermes-reinstall, agent-smoke, decide, closeout or rollback."""
+    from .. import validate
+    from ..phases import cutover as phase
+    from ..target import Target
+
+    validate.version(version)
+    t = Target.from_context(c, version=version)
+    if dry_run(c):
+        print_plan(f"cutover {version}", [
+            f"preflight --version {version}: the six §0 checks, then the T+00:00 snapshot and digest (NO-GO stops here)",
+            f"tag-push --version {version}: tag the cutover commit, push, wait for CI to publish the image",
+            f"deploy --version {version}: pull, persist, up -d, health gate (a failure goes to the decision)",
+            "smoke: the T+00:15 /price check (a red flag goes straight to the decision)",
+            "hermes-reinstall: install-skill.sh, restart Hermes, verify the skill",
+            "agent-smoke: the four T+00:35 checks at API and agent level",
+            "decide: GO / ROLLBACK / FIX-FORWARD / INCOMPLETE from the journal's evidence; asks unless --yes"
+            + (" (--auto-rollback: a ROLLBACK runs without asking)" if auto_rollback else ""),
+            "closeout (GO) or rollback (ROLLBACK); then the Markdown report (path printed)",
+            "the deploy lock is held throughout; every phase is a journal step: --resume continues from it"])
+        return
+    interactive = sys.stdin.isatty()
+    out = err_console if json else console          # --json: stdout holds the one JSON object only
+    ui = phase.Ui(console=out, say=_say, ask=_ask, interactive=interactive, progress=_throttled())
+    with t:
+        try:
+            report = phase.run(t, phase.Options(yes=yes, auto_rollback=auto_rollback, resume=resume), ui)
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted: the journal shows how far it got; resume with: "
+                              f"inv cutover --version {version} --resume", markup=False)
+            raise Exit(code=130) from None
+    if json:
+        print_json(report.to_json())
+    out.print(f"cutover {report.version}: {report.outcome}; report: {report.report_path}", markup=False)
+    if report.exit_code:
+        raise Exit(code=report.exit_code)
+
+
+@task(auto_shortflags=False, help={
+    "version": "the cutover whose journal holds the evidence (default: the running or locked one)",
+    "json": "print one JSON object: the inputs and the decision",
+})
+@operation
+def decide(c, version="", json=False):
+    """T+00:50: GO / ROLLBACK / FIX-FORWARD / INCOMPLETE from the journal's evidence (deploy, smoke, Hermes, agent)."""
+    from .. import decide as decision_mod
+    from .. import validate
+    from ..phases.cutover import decide_now
+    from ..render.decide import render
+    from ..target import Target
+
+    if version:
+        validate.version(version)
+    t = Target.from_context(c, version=version or None)
+    if dry_run(c):
+        print_plan("decide", ["read the journal (local copy and tvps mirror); print each input and the decision"])
+        return
+    with t:
+        if t.version == "unknown":
+            raise BadInput("cannot tell which cutover to decide (no running tag, no lock)", "give --version V")
+        decision = decide_now(t)
+    if json:
+        print_json(decision.to_json())
+    else:
+        render(decision, console)
+    if decision.verdict != decision_mod.GO:
+        raise Exit(code=1)
+
+
+@task(auto_shortflags=False, help={
+    "version": "the cutover, e.g. v0.3.0-w4-cutover",
+    "path_only": "print only the report's path",
+})
+@operation
+def report(c, version="", path_only=False):
+    """Print the cutover's Markdown report again (timeline, evidence, digests, decision); rewritten from the journal."""
+    from .. import validate
+    from ..render import report as view
+    from ..target import Target
+
+    validate.version(version)
+    t = Target.from_context(c, version=version)
+    if dry_run(c):
+        print_plan("report", [f"read the journal of {version}; write {view.report_path(t, version)}; print it"])
+        return
+    with t:
+        journal = t.journals.load(version)
+        if journal is None:
+            raise BadInput(f"no journal of {version} (local copy or tvps mirror)", "check the version: inv status lists journals")
+        path = view.write(t, journal)
+    if not path_only:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+    err_console.print(f"report: {path}", markup=False)

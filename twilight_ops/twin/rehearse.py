@@ -1,0 +1,218 @@
+"""`inv rehearse`: the whole cutover, a rollback drill and the fault matrix against the twin.
+
+    reset(st, settings)                  the twin back to before any cutover (every switch off)
+    SCENARIOS                            name → Scenario (faults, expected decision and outcome)
+    run_scenario(base, sc, logs) -> Row  reset, faults on, `inv cutover` through the real CLI, judged
+    matrix(base, names, say) -> [Row]
+
+Each scenario starts from a reset twin (v0.2.0 running, W4 untagged and unpublished, no
+journal, no lock, no faults) and runs `inv -f <twin>/invoke.yaml cutover --version V --yes
+--auto-rollback --json` as an operator would; the row compares the decision and the outcome
+the tool reached with the expected ones.  Backend faults are scoped to the W4 release (a bug
+that ships with it), so the rollback's own verification meets the healthy v0.2.0.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..config import Settings
+from .state import TwinState
+
+V = "v0.3.0-w4-cutover"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    about: str
+    decision: str                    # GO | ROLLBACK | FIX-FORWARD | "" (stopped before the decision)
+    outcome: str                     # closed-out | rolled-back | fix-forward | stopped
+    backend: tuple[str, ...] = ()    # /price faults while W4 runs
+    hermes: str = ""                 # the Hermes stand-in's fault
+    release: str = ""                # a CI/release fault (never-healthy, restart-loop, build-fails)
+    preflight: str = ""              # a preflight switch
+
+    @property
+    def expected(self) -> str:
+        return f"{self.decision or 'no decision'} → {self.outcome}"
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("green", "every check green: GO, close-out committed and pushed", "GO", "closed-out"),
+    Scenario("close-raw-null", "T+00:15 red flag: close_raw null", "ROLLBACK", "rolled-back", backend=("close_raw_null",)),
+    Scenario("legacy-envelope", "T+00:15 red flag: the old envelope after deploy", "ROLLBACK", "rolled-back",
+             backend=("legacy_body",)),
+    Scenario("http-500", "T+00:15 red flag: HTTP 5xx (Composer or AuditLog failing)", "ROLLBACK", "rolled-back",
+             backend=("http_500",)),
+    Scenario("audit-write-failed", "T+00:15 red flag: AuditLog write fails (500)", "ROLLBACK", "rolled-back",
+             backend=("audit_write_failed",)),
+    Scenario("canonical-unit-violation", "§4: HTTP 500 CanonicalUnitViolation: fix forward, never masked",
+             "FIX-FORWARD", "fix-forward", backend=("canonical_unit_violation",)),
+    Scenario("chain-exhausted", "§4: HTTP 502 on liquid codes (both providers failing)", "ROLLBACK", "rolled-back",
+             backend=("chain_exhausted",)),
+    Scenario("qfq-without-raw", "§4: close_raw absent, close_qfq populated", "ROLLBACK", "rolled-back",
+             backend=("qfq_without_raw",)),
+    Scenario("history-qfq-null", "T+00:35 check 2: close_qfq null for 2024-01-02", "ROLLBACK", "rolled-back",
+             backend=("close_qfq_null_history",)),
+    Scenario("unknown-code-500", "T+00:35 check 4: 500 instead of 502 for 999999.SH", "ROLLBACK", "rolled-back",
+             backend=("unknown_code_500",)),
+    Scenario("hermes-legacy-prompt", "§4 / §2: Hermes value parse error (old prompt template)", "ROLLBACK",
+             "rolled-back", hermes="legacy_prompt"),
+    Scenario("hermes-price-unavailable", "T+00:35 check 1: the agent says price unavailable", "ROLLBACK",
+             "rolled-back", hermes="price_unavailable"),
+    Scenario("never-healthy", "T+00:05: the image never turns healthy: deploy stops, then rollback", "ROLLBACK",
+             "rolled-back", release="never-healthy"),
+    Scenario("restart-loop", "T+00:05: the new container restarts again and again", "ROLLBACK", "rolled-back",
+             release="restart-loop"),
+    Scenario("ci-build-fails", "T+00:05: the CI build fails: nothing deployed, the run stops", "", "stopped",
+             release="build-fails"),
+    Scenario("preflight-pr-unmerged", "§0: a dependency PR is not merged: NO-GO, nothing changed", "", "stopped",
+             preflight="pr-unmerged"),
+)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    scenario: str
+    expected: str
+    got: str
+    seconds: float
+    ok: bool
+    log: str
+    note: str = ""
+
+
+def reset(st: TwinState, settings: Settings) -> int:
+    """No cutover, no fault: v0.2.0 running healthy, W4 untagged and unpublished; the number of
+    cutover files removed."""
+    from ..remote import SSHExecutor
+    from . import build, ci_release, control, preflight_faults, release_faults
+    from .operator_side import set_hermes_fault
+
+    gone = build.forget_cutovers(st)
+    release_faults.clear(st)
+    preflight_faults.clear(st)        # origin/main, the operator's main and tvps' pin as twin.up made them
+    ci_release.reset_release(st, build.VERSIONS[1])
+    set_hermes_fault(st.hermes_home, None)
+    with SSHExecutor(settings) as ex:
+        control.clear_faults(ex, settings)
+        control.run_version(ex, settings, build.VERSIONS[0])
+    subprocess.run(["git", "-C", str(st.operator_clone), "checkout", "HEAD", "--", "skill/"], check=True)
+    return len(gone)
+
+
+def apply(st: TwinState, settings: Settings, sc: Scenario) -> None:
+    from ..remote import SSHExecutor
+    from . import control, preflight_faults, release_faults
+    from .operator_side import set_hermes_fault
+
+    if sc.backend:
+        with SSHExecutor(settings) as ex:
+            control.set_faults(ex, settings, list(sc.backend), versions=[V])
+    if sc.hermes:
+        set_hermes_fault(st.hermes_home, sc.hermes)
+    if sc.release:
+        release_faults.apply(st, sc.release, V)
+    if sc.preflight:
+        preflight_faults.apply(st, sc.preflight, None)
+
+
+def inv(base: Path, *args: str, log: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The real CLI against the twin, as an operator types it; stderr appended to the log."""
+    argv = [str(Path(sys.executable).with_name("inv")), "-f", str(base / "invoke.yaml"), *args]
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n$ inv -f {base / 'invoke.yaml'} {' '.join(args)}\n")
+        fh.flush()
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=fh, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+        fh.write(r.stdout)
+    return r
+
+
+def judge(sc: Scenario, exit_code: int, result: dict | None) -> tuple[str, bool, str]:
+    """(got, matches, note) from the cutover's --json result (pure)."""
+    if result is None:
+        return f"no result (exit {exit_code})", False, "the cutover printed no JSON: see the log"
+    verdict = str((result.get("decision") or {}).get("verdict") or "")
+    outcome = str(result.get("outcome") or "")
+    got = f"{verdict or 'no decision'} → {outcome}"
+    want_exit = 0 if sc.outcome == "closed-out" else 1
+    ok = verdict == sc.decision and outcome == sc.outcome and exit_code == want_exit
+    note = "" if exit_code == want_exit else f"exit {exit_code}, expected {want_exit}"
+    return got, ok, note
+
+
+def last_json(stdout: str) -> dict | None:
+    try:
+        value = json.loads(stdout)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path], str] | None = None) -> Row:
+    from . import build
+    from .state import load_or_new
+
+    st = load_or_new(base)
+    settings = build.settings_for(base / "invoke.yaml")
+    log = logs / f"{sc.name}.log"
+    log.write_text(f"# scenario {sc.name}: {sc.about}\n", encoding="utf-8")
+    t0 = time.monotonic()
+    reset(st, settings)
+    apply(st, settings, sc)
+    r = inv(base, "cutover", "--version", V, "--yes", "--auto-rollback", "--json", log=log)
+    got, ok, note = judge(sc, r.returncode, last_json(r.stdout))
+    if ok and after is not None:
+        extra = after(log)
+        ok, note = (not extra), (extra or note)
+    return Row(sc.name, sc.expected, got, round(time.monotonic() - t0, 1), ok, str(log), note)
+
+
+def rollback_drill(base: Path, logs: Path) -> Row:
+    """After the green cutover: inv rollback, the legacy smoke, and the same-day redeploy refused."""
+    log = logs / "rollback-drill.log"
+    log.write_text("# rollback drill after the green cutover\n", encoding="utf-8")
+    t0 = time.monotonic()
+    steps = [("rollback", inv(base, "rollback", "--version", V, "--yes", "--reason", "rehearsal drill", log=log), 0),
+             ("smoke --expect legacy", inv(base, "smoke", "--expect", "legacy", log=log), 0),
+             ("deploy (same day)", inv(base, "deploy", "--version", V, "--yes", log=log), 1)]
+    bad = [f"{name}: exit {r.returncode}, expected {want}" for name, r, want in steps if r.returncode != want]
+    got = "rolled back, legacy, redeploy refused" if not bad else "; ".join(bad)
+    return Row("rollback-drill", "rolled back, legacy, redeploy refused", got, round(time.monotonic() - t0, 1),
+               not bad, str(log))
+
+
+def closeout_landed(base: Path) -> Callable[[Path], str]:
+    def check(log: Path) -> str:
+        from .state import load_or_new
+
+        st = load_or_new(base)
+        text = subprocess.run(["git", "-C", str(st.origin_repo), "show", "main:docs/status/index.md"],
+                              capture_output=True, text=True).stdout
+        lines = [ln for ln in text.splitlines() if "v0.3.0 W4 /price cutover completed" in ln]
+        return "" if len(lines) == 1 else f"origin's docs/status/index.md has {len(lines)} close-out lines, not 1"
+    return check
+
+
+def matrix(base: Path, names: list[str], say: Callable[[str], None]) -> list[Row]:
+    logs = base / "rehearse-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    for name in names:
+        sc = SCENARIOS[name]
+        say(f"== {name}: {sc.about} (expected {sc.expected})")
+        row = run_scenario(base, sc, logs, after=closeout_landed(base) if name == "green" else None)
+        rows.append(row)
+        say(f"   {'ok' if row.ok else 'MISMATCH'}: {row.got} in {row.seconds:.0f} s ({row.log})")
+        if name == "green" and row.ok:
+            say("== rollback-drill: inv rollback, smoke --expect legacy, same-day deploy refused")
+            rows.append(rollback_drill(base, logs))
+            say(f"   {'ok' if rows[-1].ok else 'MISMATCH'}: {rows[-1].got} in {rows[-1].seconds:.0f} s")
+    return rows
