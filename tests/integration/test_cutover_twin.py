@@ -171,3 +171,23 @@ def test_decide_with_no_evidence_is_incomplete_and_names_what_to_run(fresh):
 def test_cutover_bad_version_is_one_line_exit_2(twin):
     r = inv("cutover", "--version", "v0.3.0;rm -rf /", cfg=twin.invoke_yaml)
     assert r.returncode == 2 and len(error_lines(r.stderr)) == 1 and "Traceback" not in r.stderr
+
+
+def test_rollback_waits_for_confirmation_then_resume_yes_rolls_back(fresh, twin_settings):
+    rehearse.apply(fresh, twin_settings, rehearse.SCENARIOS["close-raw-null"])
+    r = cutover(fresh, "--json")                      # no terminal, no --yes: the decision waits
+    assert r.returncode == 1, r.stderr[-3000:]
+    result = json.loads(r.stdout)
+    assert result["outcome"] == "awaiting-confirmation" and result["decision"]["verdict"] == "ROLLBACK"
+    assert f"inv rollback --version {V} --reason 'smoke: close_raw_missing'" in r.stderr
+    j = journal(twin_settings)
+    assert "rolled_back" not in j["facts"] and j["facts"]["cutover"]["decision"]["how"] == "not confirmed"
+    assert not steps(twin_settings, "cutover:hermes-reinstall")     # red at T+00:15: no agent phases
+
+    again = cutover(fresh, "--resume", "--yes", "--json")
+    assert again.returncode == 1, again.stderr[-3000:]
+    assert json.loads(again.stdout)["outcome"] == "rolled-back"
+    j = journal(twin_settings)
+    assert j["facts"]["cutover"]["decision"]["how"] == "--yes"
+    assert [s["outcome"] for s in j["steps"] if s["name"] == "cutover:smoke"] == ["red"]   # not re-run on resume
+    assert j["facts"]["rolled_back"]["trigger"] == "cutover decision ROLLBACK: smoke: close_raw_missing"

@@ -400,3 +400,12 @@ def test_server_answers_and_audits_each_authenticated_call_once(tmp_path):
     ]
     naive_utc = t0.astimezone(UTC).replace(tzinfo=None)
     assert abs((ts[0] - naive_utc).total_seconds()) < 5 and ts[1] > ts[0]
+
+
+@pytest.mark.parametrize("version, names, params", [
+    ("v0.3.0-w4-cutover", ["close_raw_null"], {"rates": {"close_raw_null": 0.5}}),
+    ("v0.2.0", [], {}),                   # the fault ships with W4 and leaves with its rollback
+])
+def test_parse_faults_scoped_to_versions(version, names, params):
+    raw = {"price": ["close_raw_null"], "rates": {"close_raw_null": 0.5}, "versions": ["v0.3.0-w4-cutover"]}
+    assert app.parse_faults(raw, version) == (names, params)

@@ -85,10 +85,11 @@ def _twin_settings(c, dir):
     "slow_ms": "extra latency for the 'slow' fault",
     "rate": "fire each named fault on this share (0..1) of the replies it applies to, e.g. 0.06",
     "akshare_fail_rate": "share (0..1) of akshare-spot calls that fail and fall back to tushare-daily (default 0.3)",
+    "only_version": "apply the faults only while this release runs (repeatable), e.g. v0.3.0-w4-cutover",
     "dir": "where the twin lives (default ./.twin)",
-}, iterable=["name"])
+}, iterable=["name", "only_version"])
 @operation
-def fault(c, name=None, clear=False, slow_ms="0", rate="", akshare_fail_rate="", dir=DEFAULT_DIR):
+def fault(c, name=None, clear=False, slow_ms="0", rate="", akshare_fail_rate="", only_version=None, dir=DEFAULT_DIR):
     """Switch the twin backend's /price faults on or off (read per request)."""
     from ..errors import BadInput
     from ..remote import SSHExecutor
@@ -111,8 +112,10 @@ def fault(c, name=None, clear=False, slow_ms="0", rate="", akshare_fail_rate="",
 
             ms = validate.positive_int(slow_ms, "--slow-ms", 60_000) if str(slow_ms) != "0" else 0
             params = {"slow_ms": ms} if ms else {}
-            control.set_faults(ex, settings, names, rates=rates, akshare_fail_rate=ak, **params)
+            versions = [validate.version(v, "--only-version") for v in (only_version or [])]
+            control.set_faults(ex, settings, names, rates=rates, akshare_fail_rate=ak, versions=versions, **params)
             console.print("faults on: " + (", ".join(names) or "none")
+                          + (f" while {', '.join(versions)} runs" if versions else "")
                           + (f" at rate {rates[names[0]]:g}" if rates else "")
                           + (f"; akshare-spot fails on {ak:g} of calls" if ak is not None else ""))
 
