@@ -49,7 +49,7 @@ _WEEKDAY = (r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
             r"mon|tues?|wed|thu(?:rs?)?|fri|sat|sun)\b\.?,?")
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?(?![\d.,]\d)"
 _YEAR = r"(?:\d{4}|['’]\d{2})(?![\d.,]\d)"
-_ISO_STAMP = r"\d{4}-\d{1,2}-\d{1,2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?"
+_ISO_STAMP = r"\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 _CJK_DATE = r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}(?:\s*[日号])?"
 _LONG_DATES = (                          # a month name, a day and a year: what dateparser is asked about
     rf"\b{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}"          # 2 January 2024, 2nd of Jan. 2024
@@ -57,7 +57,7 @@ _LONG_DATES = (                          # a month name, a day and a year: what 
     rf"|\b\d{{4}},?\s+{_MONTH}\s+{_DAY}"                   # 2024 Jan 2, 2024, January 2
     rf"|\b\d{{1,2}}-{_MONTH}-(?:\d{{4}}|\d{{2}})\b"        # 02-Jan-2024
     rf"|\b{_MONTH}-\d{{1,2}}-\d{{4}}\b")                   # Jan-02-2024
-_NUMERIC_DMY = r"(?<![\d.])\d{1,2}([/.-])\d{1,2}\1(?:\d{4}|\d{2})(?![\d.]\d|\d)"   # 1/2/2024, 02.01.2024
+_NUMERIC_DMY = r"(?<![\d.])\d{1,2}(?P<sep>[/.-])\d{1,2}(?P=sep)(?:\d{4}|\d{2})(?![\d.]\d|\d)"   # 1/2/2024, 02.01.2024
 _PARTIAL_DATES = (                       # stripped from prices, never taken as the date (no year)
     rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}|\b{_MONTH}\s+(?:the\s+)?{_DAY}|\b{_MONTH}\s+\d{{4}}\b"
     r"|\d{1,2}\s*月\s*\d{1,2}\s*[日号]|\d{4}\s*年(?:\s*\d{1,2}\s*月)?")

@@ -322,6 +322,8 @@ def test_prices_skip_long_dates_times_percentages_durations_and_statuses():
     assert answers.prices("20240102: 1685.01; in 2024 it rose") == [1685.01]
     assert answers.prices("502 Bad Gateway for 999999.SH on 1/2/2024") == []
     assert answers.prices("It closed at 2024.50 yuan.") == [2024.5]                  # a price that looks like a year
+    assert answers.prices("2024-01-02 1685.01, as of 2026-05-11T10:00:01.000+08:00") == [1685.01]
+    assert answers.prices("12.50-13.00 yuan, 1.5.2024") == [12.5, 13.0]             # a range is no date; 1.5.2024 is
 
 
 def test_dateparser_is_imported_only_when_a_long_date_needs_it():
