@@ -215,7 +215,8 @@ def test_each_backend_fault_raises_its_own_red_flag(skill, faults, backend, flag
     assert all(f["meaning"] for f in row["red_flags"])
 
 
-@pytest.mark.parametrize("hermes, flag", [("legacy_prompt", "hermes_legacy_prompt"), ("price_unavailable", "price_unavailable")])
+@pytest.mark.parametrize("hermes, flag", [("legacy_prompt", "hermes_legacy_prompt"), ("price_unavailable", "price_unavailable"),
+                                          ("verbose_unavailable", "price_unavailable")])   # "I couldn't retrieve a live quote"
 def test_each_hermes_fault_raises_its_own_red_flag(skill, faults, hermes, flag):
     _, hermes_fault = faults
     hermes_fault(hermes)
@@ -231,6 +232,35 @@ def test_each_hermes_fault_raises_its_own_red_flag(skill, faults, hermes, flag):
         out = json.loads(r.stdout)
         assert out["checks"]["hermes_value_and_close_raw"] == "found"
         assert any(f["code"] == "hermes_value_and_close_raw" for f in out["findings"])
+
+
+def agent_statuses(report: dict) -> dict[str, str]:
+    return {c: v["status"] for (c, lvl), v in rows(report).items() if lvl == "agent"}
+
+
+def test_a_verbose_agent_in_british_long_form_is_green_and_its_wrong_date_is_red(skill, faults):
+    """Issue 15 item 3: contractions, British spelling, "Tuesday 2nd January 2024", ¥1,685.01 are judged as
+    answers (dateparser, negative wording); the same agent naming the day after stays red."""
+    _, hermes_fault = faults
+    hermes_fault("verbose_wording")
+    r = run(skill, "agent-smoke", "--json")
+    report = as_json(r)
+    assert r.returncode == 0, json.dumps(report, indent=1) + r.stderr
+    assert report["verdict"] == "green" and flags(report) == set()
+    assert agent_statuses(report) == {"latest_quote": "PASS", "historical": "PASS", "cache": "SKIP", "unknown_code": "PASS"}
+    got = rows(report)
+    assert "On Tuesday 2nd January 2024, 600519.SH closed at ¥" in got[("historical", "agent")]["evidence"]["answer"]
+    assert "I couldn't find 999999.SH: it isn't a recognised code" in got[("unknown_code", "agent")]["evidence"]["answer"]
+    assert "Shanghai time on Monday 11th May 2026" in got[("latest_quote", "agent")]["evidence"]["answer"]
+
+    hermes_fault("verbose_wrong_date")
+    r = run(skill, "agent-smoke", "--json")
+    report = as_json(r)
+    assert r.returncode == 1, json.dumps(report, indent=1)
+    assert agent_statuses(report) == {"latest_quote": "PASS", "historical": "FAIL", "cache": "SKIP", "unknown_code": "PASS"}
+    hist = rows(report)[("historical", "agent")]
+    assert hist["evidence"]["reason"] == "the answer does not give the date 2024-01-02" and hist["red_flags"] == []
+    assert "Wednesday 3rd January 2024" in hist["evidence"]["answer"]
 
 
 def test_stale_trade_cal_is_cache_never_hit_and_a_state_mismatch(skill, twin_settings):

@@ -205,6 +205,31 @@ def test_price_unavailable_fault_gives_no_price(twin_state):
     assert r.returncode == 0 and "unavailable" in r.stdout and prices_in(r.stdout) == []
 
 
+def test_verbose_faults_answer_in_long_form_british_wording(twin_state, backend):
+    from twilight_ops import answers
+
+    add_skill(twin_state, "stock-research", "stock-research")
+    set_hermes_fault(twin_state.hermes_home, "verbose_wording")
+    latest = hermes(twin_state, "chat", "-q", PROMPTS["latest"]).stdout
+    body = api(backend, "600519.SH").json()
+    assert f"¥{body['close_raw']:,.2f} (close_raw)" in latest and "the latest quote I've got" in latest
+    assert "10:00 Shanghai time on Wednesday 2nd December 2026" in latest and body["as_of"] not in latest   # long form, no ISO
+    history = hermes(twin_state, "chat", "-q", PROMPTS["history"]).stdout
+    hist = api(backend, "600519.SH", "2024-01-02").json()
+    assert history.startswith("On Tuesday 2nd January 2024, 600519.SH closed at ") and "2024-01-02" not in history
+    assert answers.matches_price(history, [hist["close_raw"]]) is not None
+    unknown = hermes(twin_state, "chat", "-q", PROMPTS["unknown"]).stdout
+    assert "I couldn't find 999999.SH: it isn't a recognised code" in unknown and answers.says_unknown(unknown)
+
+    set_hermes_fault(twin_state.hermes_home, "verbose_wrong_date")
+    wrong = hermes(twin_state, "chat", "-q", PROMPTS["history"]).stdout
+    assert wrong.startswith("On Wednesday 3rd January 2024, ") and not answers.gives_date(wrong, date(2024, 1, 2))
+
+    set_hermes_fault(twin_state.hermes_home, "verbose_unavailable")
+    gone = hermes(twin_state, "chat", "-q", PROMPTS["latest"]).stdout
+    assert "I couldn't retrieve a live quote for 600519.SH" in gone and prices_in(gone) == []
+
+
 def test_backend_errors_become_sentences(twin_state, backend):
     add_skill(twin_state, "stock-research", "stock-research")
     (backend[1] / "faults.json").write_text(json.dumps({"price": ["http_500"]}))

@@ -11,9 +11,9 @@ API level (httpx with the operator token, deterministic):
 Agent level (the configured chat command, timeout + retries; answers judged against the API's
 numbers fetched just before and just after):
   latest_quote  a price within 0.5 % of close_raw or close_qfq, not "price unavailable"
-  historical    the 2024-01-02 close (within 0.5 %) and the date
+  historical    the 2024-01-02 close (within 0.5 %) and the date, in any form (answers.gives_date)
   cache         SKIP: no agent form
-  unknown_code  unknown / unavailable wording (English or Chinese) and no price
+  unknown_code  no price at all, and negative wording (English or Chinese: not, n't, unknown, 无, 不存在 …)
 Every answer is also checked for the §4 legacy-prompt symptom (hermes_legacy_prompt).
 The transcripts and checks go into the journal (step agent-smoke); `inv diagnose` reads them.
 """
@@ -190,13 +190,9 @@ def judge_answer(check: str, answer: str, refs: list[float | None]) -> tuple[lis
         flags.append("hermes_legacy_prompt")
         why.append(f"the answer {legacy}")
     if check == "unknown_code":
-        if not answers.says_unknown(answer):
-            why.append("the answer does not say the code is unknown or unavailable")
-        given = answers.prices(answer)
-        if given:
-            why.append(f"the answer gives a number ({given[0]:g}) for an unknown code")
+        why += answers.unknown_code_problems(answer)
         return flags, why, ev
-    if check == "latest_quote" and answers.says_price_unavailable(answer):
+    if check == "latest_quote" and answers.says_price_unavailable(answer, refs):
         flags.append("price_unavailable")
         why.append("the agent says the price is unavailable")
     hit = answers.matches_price(answer, refs)

@@ -168,7 +168,7 @@ def trade_cal(c, stale=False, fresh=False, dir=DEFAULT_DIR):
 
 
 @task(help={
-    "name": "skill_missing | legacy_prompt | price_unavailable",
+    "name": "skill_missing | legacy_prompt | price_unavailable | verbose_wording | verbose_wrong_date | verbose_unavailable",
     "clear": "switch the Hermes fault off",
     "dir": "where the twin lives (default ./.twin)",
 })

@@ -18,7 +18,8 @@ from ..secret import Secret
 from .state import TwinState
 
 SOURCE = Path(__file__).with_name("hermes") / "hermes.py"
-HERMES_FAULTS = ("skill_missing", "legacy_prompt", "price_unavailable")
+HERMES_FAULTS = ("skill_missing", "legacy_prompt", "price_unavailable", "verbose_wording", "verbose_wrong_date",
+                 "verbose_unavailable")
 FAULT_FILE = "standin-faults.json"
 
 

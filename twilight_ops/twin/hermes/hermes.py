@@ -26,6 +26,11 @@ $HERMES_HOME/standin-faults.json {"fault": NAME} (`inv twin.hermes-fault`):
     legacy_prompt      the old prompt template: answers quote `value` beside close_raw, or
                        report a `value` parse error when the body has no `value`
     price_unavailable  the agent says the price is unavailable (after a successful call)
+    verbose_wording    a chattier agent: British spelling, contractions, long-form dates
+                       ("Tuesday 2nd January 2024", "10:00 Shanghai time on Monday 11th May 2026"), ¥1,712.30;
+                       for an unknown code "I couldn't find 999999.SH: it isn't a recognised code …"
+    verbose_wrong_date verbose_wording, but the historical answer names the day after the trade date
+    verbose_unavailable verbose_wording, but the latest quote is "I couldn't retrieve a live quote …"
 
 Exit codes: 0 answered (whatever the answer says), 1 a skill named with -s is missing,
 2 bad usage or configuration (one line on stderr).
@@ -40,12 +45,18 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 PRICE_SKILL = "stock-research"
-FAULTS = ("skill_missing", "legacy_prompt", "price_unavailable")
+FAULTS = ("skill_missing", "legacy_prompt", "price_unavailable", "verbose_wording", "verbose_wrong_date",
+          "verbose_unavailable")
+VERBOSE = ("verbose_wording", "verbose_wrong_date", "verbose_unavailable")
+SHANGHAI = timezone(timedelta(hours=8))
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
 NAMES = {"贵州茅台": "600519.SH", "茅台": "600519.SH", "kweichow moutai": "600519.SH", "moutai": "600519.SH",
          "平安银行": "000001.SZ", "宁德时代": "300750.SZ"}
 CODE_RE = re.compile(r"(?<!\d)(\d{6})(?:\.(SH|SZ|BJ))?(?![\d])", re.IGNORECASE)
@@ -208,7 +219,67 @@ def _num(x: Any) -> str:
     return f"{x:.2f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "n/a"
 
 
+def long_day(iso: Any, shift: int = 0) -> str:
+    """2024-01-02 as "Tuesday 2nd January 2024" (`shift` days later); the text itself when not a date."""
+    try:
+        d = date.fromisoformat(str(iso)[:10]) + timedelta(days=shift)
+    except ValueError:
+        return str(iso)
+    suffix = "th" if 11 <= d.day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(d.day % 10, "th")
+    return f"{DAYS[d.weekday()]} {d.day}{suffix} {MONTHS[d.month - 1]} {d.year}"
+
+
+def long_instant(iso: Any) -> str:
+    """2026-05-11T02:00:01Z as "10:00 Shanghai time on Monday 11th May 2026"."""
+    try:
+        t = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    if t.tzinfo is not None:
+        t = t.astimezone(SHANGHAI)
+    return f"{t:%H:%M} Shanghai time on {long_day(t.date().isoformat())}"
+
+
+def _yuan(x: Any) -> str:
+    return f"¥{x:,.2f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "n/a"
+
+
+def verbose_answer(status: int, body: Any, code: str, day: str | None, fault: str) -> str:
+    """The chattier agent (faults verbose_*): the same facts in British long form with contractions."""
+    error = body.get("error", "") if isinstance(body, dict) else ""
+    if status != 200 or not isinstance(body, dict):
+        if status == 404:
+            return f"There's no trading data for {code} on that day, I'm afraid (the service answered HTTP 404 {error})."
+        if status in (400, 502):
+            return (f"Sorry, I couldn't find {code}: it isn't a recognised code, so there's no quote I can give "
+                    f"you (the price service answered HTTP {status} {error}).")
+        return f"The price service wasn't working (HTTP {status} {error}), so I haven't got a quote for {code}."
+    raw = body.get("close_raw", body.get("value"))
+    field = "close_raw" if "close_raw" in body else "value"
+    if day:
+        qfq = body.get("close_qfq")
+        qfq_text = (f"the forward-adjusted close (close_qfq) was {_yuan(qfq)}" if isinstance(qfq, (int, float))
+                    else "the forward-adjusted close (close_qfq) isn't available")
+        shift = 1 if fault == "verbose_wrong_date" else 0
+        return (f"On {long_day(body.get('trade_date', day), shift)}, {code} closed at {_yuan(raw)} ({field}); "
+                f"{qfq_text}. I've taken that from {body.get('source', 'the price service')}.")
+    if fault == "verbose_unavailable":
+        return f"Sorry, I couldn't retrieve a live quote for {code} just now; I'd try again in a minute."
+    text = f"Right then: {code} is at {_yuan(raw)} ({field}), the latest quote I've got"
+    if body.get("as_of"):
+        text += f", as of {long_instant(body['as_of'])}"
+    text += "."
+    if body.get("market_state"):
+        text += f" The market's {body['market_state']}"
+        if isinstance(body.get("freshness_seconds"), int):
+            text += f" and the figure's {body['freshness_seconds']} seconds old"
+        text += "."
+    return text
+
+
 def answer(prompt: str, status: int | None, body: Any, code: str, day: str | None, fault: str | None) -> str:
+    if status is not None and status != 401 and fault in VERBOSE:
+        return verbose_answer(status, body, code, day, fault)
     if status is None:
         return f"I could not reach the price service ({body}), so I cannot give a price for {code} right now."
     if status == 401:
