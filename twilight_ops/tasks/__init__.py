@@ -8,6 +8,7 @@ from ..config import DEFAULTS
 from . import core, release, smoke, twin
 from . import monitor
 from . import agent
+from . import closeout
 
 runtime_config.check_cli()  # a mistyped `inv -f FILE` must never fall back to tvps
 
@@ -24,5 +25,6 @@ ns.add_task(monitor.monitor)
 ns.add_task(monitor.diagnose)
 ns.add_task(agent.hermes_reinstall)
 ns.add_task(agent.agent_smoke)
+ns.add_task(closeout.closeout)
 ns.add_collection(Collection.from_module(twin, name="twin"))
 ns.configure({"twilight": DEFAULTS})
