@@ -45,6 +45,8 @@ def test_appended_follows_the_pages_list_and_mends_a_missing_newline():
     assert co.appended(PAGE, LINE) == PAGE + "- " + LINE + "\n"
     assert co.appended("# status\n\ntext\n", LINE) == "# status\n\ntext\n" + LINE + "\n"
     assert co.appended("- a", LINE) == "- a\n- " + LINE + "\n"
+    assert co.appended("- a long item\n  continued\n", LINE) == "- a long item\n  continued\n- " + LINE + "\n"
+    assert co.appended("- a\n\nA closing paragraph.\n", LINE).endswith("paragraph.\n" + LINE + "\n")
     assert co.closeout_line_in(co.appended(PAGE, LINE)) == "- " + LINE
     assert co.closeout_line_in(PAGE) is None
 

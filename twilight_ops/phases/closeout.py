@@ -57,9 +57,10 @@ def closeout_line_in(text: str) -> str | None:
 
 
 def appended(text: str, line: str) -> str:
-    """`text` with `line` as its last line; a list item when the page ends in a list."""
+    """`text` with `line` as its last line; a list item when the page ends in a list (an
+    indented line continues the item above it)."""
     body = text if not text or text.endswith("\n") else text + "\n"
-    last = next((s.strip() for s in reversed(body.splitlines()) if s.strip()), "")
+    last = next((s for s in reversed(body.splitlines()) if s.strip() and not s[0].isspace()), "")
     bullet = last[:2] if last[:2] in ("- ", "* ") else ""
     return body + bullet + line + "\n"
 
