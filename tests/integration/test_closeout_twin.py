@@ -278,3 +278,17 @@ def test_kill_9_between_commit_and_push_resumes_with_the_push_alone(twin, repos,
     assert (rep["outcome"], rep["committed"], rep["pushed"], rep["how"]) == ("closed-out", "already", "pushed", "ran")
     assert git(st.origin_repo, "rev-parse", "refs/heads/main") == committed == rep["commit"]
     assert closeout_commits(clone, "HEAD") == [committed] and len(status_lines(origin_page(st))) == 1
+
+
+def test_a_line_already_written_but_not_committed_is_committed_as_it_is(twin, repos, twin_settings, ex):
+    """What a run cut off between its append and its commit leaves (or the runbook's line added by hand)."""
+    st, clone = repos, repos.operator_clone
+    write_journal(twin_settings, ex)
+    page = clone / co.STATUS_PATH
+    by_hand = page.read_text() + co.status_line("2026-05-11") + "\n"
+    page.write_text(by_hand)
+
+    rep = report(closeout(twin, "--json"))
+    assert (rep["outcome"], rep["committed"], rep["pushed"]) == ("closed-out", "committed", "pushed")
+    assert origin_page(st) + "\n" == by_hand == page.read_text()
+    assert closeout_commits(st.origin_repo) == [git(st.origin_repo, "rev-parse", "refs/heads/main")]

@@ -23,8 +23,6 @@ def test_closeout_git_builders_exact_text():
                                          "docs/status/index.md")) == (
         "git log -1 --format=%H --fixed-strings -S 'v0.3.0 W4 /price cutover completed' refs/remotes/origin/main"
         " -- docs/status/index.md")
-    assert render(git.is_ancestor("abc123", "refs/remotes/origin/main")) == (
-        "git merge-base --is-ancestor abc123 refs/remotes/origin/main")
     assert render(git.push_branch("origin", "main")) == "git push --quiet origin refs/heads/main:refs/heads/main"
 
 
@@ -78,7 +76,7 @@ def test_ready_wants_an_ok_deploy_not_rolled_back():
 
 
 STATE = co.RepoState(branch="main", head="h", behind=0, ahead=0, staged=(), head_text=PAGE, index_text=PAGE,
-                     work_text=PAGE, origin_commit="")
+                     work_text=PAGE, origin_line="", origin_commit="")
 
 
 def test_refusal_names_what_is_wrong():

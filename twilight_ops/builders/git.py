@@ -88,11 +88,6 @@ def last_commit_adding(ref: str, text: str, path: str) -> list[str]:
     return git("log", "-1", "--format=%H", "--fixed-strings", "-S", text, ref, "--", path)
 
 
-def is_ancestor(commit: str, ref: str) -> list[str]:
-    """Exit 0 when `commit` is in `ref`'s history, 1 when not."""
-    return git("merge-base", "--is-ancestor", commit, ref)
-
-
 def push_branch(remote: str, branch: str) -> list[str]:
     """Push the branch to the same name on the remote (fast-forward only: never --force)."""
     return git("push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}")

@@ -108,7 +108,8 @@ class RepoState:
     head_text: str           # docs/status/index.md at HEAD ("" if absent)
     index_text: str          # … as staged
     work_text: str           # … in the working tree
-    origin_commit: str       # the commit on origin/branch that added the closeout line, or ""
+    origin_line: str         # the closeout line on origin/branch, or ""
+    origin_commit: str       # the commit on origin/branch that added it, or ""
 
     @property
     def on_origin(self) -> bool:
@@ -206,11 +207,12 @@ def read_state(t: Target, repo, branch: str) -> RepoState:
         work = repo.read_file(os.fspath(t.settings.local_repo / STATUS_PATH)).decode("utf-8", "replace")
     except FileNotFoundError:
         work = ""
+    origin_line = closeout_line_in(_text(repo, git.show_file(upstream, STATUS_PATH))) or ""
     origin_commit = ""
-    if closeout_line_in(_text(repo, git.show_file(upstream, STATUS_PATH))) is not None:
+    if origin_line:
         origin_commit = _text(repo, git.last_commit_adding(upstream, LINE_PREFIX, STATUS_PATH)).strip() or "?"
     return RepoState(branch, head, behind, ahead, staged, _text(repo, git.show_file("HEAD", STATUS_PATH)),
-                     _text(repo, git.show_index(STATUS_PATH)), work, origin_commit)
+                     _text(repo, git.show_index(STATUS_PATH)), work, origin_line, origin_commit)
 
 
 # ---------------------------------------------------------------- the phase
@@ -238,12 +240,9 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
     done: dict[str, str] = {}
 
     def action(step) -> None:
-        s = read_state(t, repo, branch)
+        s = state                  # read (and refused or not) just above
         done.update(committed="already", pushed="already")
         if not s.on_origin:
-            problem = refusal(s)
-            if problem:
-                raise CheckFailed(f"{t.settings.local_repo}: {problem[0]}", problem[1])
             if not s.committed:
                 if closeout_line_in(s.work_text) is None:
                     data = appended(s.work_text, line)[len(s.work_text):]
@@ -259,18 +258,18 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
             if not s.on_origin:
                 raise CheckFailed(f"{REMOTE}/{branch} still lacks the closeout line after the push",
                                   f"look at `git log {REMOTE}/{branch} -- {STATUS_PATH}`")
-        step.evidence.update(closeout_evidence(s, done))
+        step.evidence.update(closeout_evidence(s, done), **({"forced": why} if why else {}))
 
     def verify(step) -> bool:
-        s = read_state(t, repo, branch)
+        nonlocal state
+        s = state = read_state(t, repo, branch)
         if s.on_origin:
-            step.evidence.update(closeout_evidence(s, {"committed": "already", "pushed": "already"}))
+            step.evidence.update(closeout_evidence(s, {"committed": "already", "pushed": "already"}),
+                                 **({"forced": why} if why else {}))
         return s.on_origin
 
     step, how = t.journals.once(journal, "closeout", action, verify=verify)
     ev = step.evidence
-    if why:
-        ev.setdefault("forced", why)
     changed = how == "ran" and (ev.get("committed") == "committed" or ev.get("pushed") == "pushed")
     baseline = journal.facts.get("forward_baseline")
     if not baseline or changed:
@@ -287,7 +286,7 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
 
 
 def closeout_evidence(s: RepoState, done: dict[str, str]) -> dict[str, Any]:
-    return {"branch": s.branch, "commit": s.origin_commit, "line": closeout_line_in(s.head_text) or "",
+    return {"branch": s.branch, "commit": s.origin_commit, "line": s.origin_line,
             "committed": done.get("committed", "already"), "pushed": done.get("pushed", "already")}
 
 
