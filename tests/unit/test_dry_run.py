@@ -28,6 +28,8 @@ def nowhere(tmp_path):
     (["hermes-reinstall"], "bash scripts/install-skill.sh"),
     (["lock", "--acquire", "--version", V, "--reason", "maintenance"], "take the deploy lock"),
     (["lock", "--release", "--yes"], "release the deploy lock"),
+    (["closeout", "--version", V], "git commit --quiet --only -m 'docs(status): W4 /price cutover complete'"),
+    (["closeout"], "git push --quiet origin 'refs/heads/<branch>:refs/heads/<branch>'"),
 ])
 def test_dry_prints_the_plan_and_connects_nowhere(nowhere, argv, says):
     lst, cfg = nowhere

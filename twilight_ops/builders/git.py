@@ -53,3 +53,41 @@ def parse_ls_remote(text: str, name: str) -> str | None:
         elif ref == f"refs/tags/{name}":
             plain = sha
     return peeled or plain
+
+
+# ---------------------------------------------------------------- closeout (T+00:55)
+
+def current_branch() -> list[str]:
+    """The branch HEAD is on (short name); exits 1 with no output on a detached HEAD."""
+    return git("symbolic-ref", "--quiet", "--short", "HEAD")
+
+
+def fetch_branch(remote: str, branch: str) -> list[str]:
+    """Update `remote/branch` (no tags: closeout only needs the branch)."""
+    return git("fetch", "--quiet", remote, f"refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+
+
+def staged_paths() -> list[str]:
+    """Every path whose index entry differs from HEAD, NUL-separated (names are not quoted)."""
+    return git("diff", "--cached", "--name-only", "--no-renames", "-z", "HEAD", "--")
+
+
+def show_index(path: str) -> list[str]:
+    """The bytes of `path` as staged (`:path` is the index's copy)."""
+    return git("show", f":{path}")
+
+
+def commit_only(message: str, path: str) -> list[str]:
+    """Commit `path` alone (its working-tree content), whatever else is changed or staged.
+    The identity is the repo's own config; nothing is written to any git config."""
+    return git("commit", "--quiet", "--only", "-m", message, "--", path)
+
+
+def last_commit_adding(ref: str, text: str, path: str) -> list[str]:
+    """The newest commit on `ref` that changed how often `text` occurs in `path` (git's pickaxe)."""
+    return git("log", "-1", "--format=%H", "--fixed-strings", "-S", text, ref, "--", path)
+
+
+def push_branch(remote: str, branch: str) -> list[str]:
+    """Push the branch to the same name on the remote (fast-forward only: never --force)."""
+    return git("push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}")

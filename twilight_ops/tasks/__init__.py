@@ -10,6 +10,7 @@ from . import monitor
 from . import agent
 from . import cutover
 from . import rehearse
+from . import closeout
 
 runtime_config.check_cli()  # a mistyped `inv -f FILE` must never fall back to tvps
 
@@ -27,6 +28,7 @@ ns.add_task(monitor.diagnose)
 ns.add_task(agent.hermes_reinstall)
 ns.add_task(agent.agent_smoke)
 ns.add_task(cutover.decide)
+ns.add_task(closeout.closeout)
 ns.add_task(cutover.cutover)
 ns.add_task(cutover.report)
 ns.add_task(rehearse.rehearse)
