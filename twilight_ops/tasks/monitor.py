@@ -48,22 +48,37 @@ def _emit_json(m: Any, a: Any, hours: float, **extra: object) -> None:
     "watch": "repeat every N minutes (one line per round) until --until",
     "until": "with --watch: stop after N hours (default 48, the runbook's first 48 h)",
     "db": "run the same queries on this local DuckDB file instead of tvps (no connection)",
+    "guard": "§2 guard: judge the runbook's rollback triggers each round; a trigger prints its evidence and "
+             "the rollback command, exit 1 (without --watch: one round)",
+    "auto_rollback": "with --guard: on a trigger run the rollback itself, once (journal step guard-rollback)",
+    "version": "with --guard: the cutover being guarded (default: the running release)",
 })
 @operation
-def monitor(c, hours="1", json=False, watch="", until="", db=""):
-    """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN."""
+def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, auto_rollback=False, version=""):
+    """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN (--guard: §2 triggers)."""
     from ..monitor.metrics import assess
     from ..phases.monitor import check, fetch_metrics
     from ..render.monitor import render_report
     from ..target import Target
 
-    t = Target.from_context(c)
+    if auto_rollback and not guard:
+        raise BadInput("--auto-rollback only makes sense with --guard", "e.g. inv monitor --watch 5 --guard --auto-rollback")
+    if version and not guard:
+        raise BadInput("--version only makes sense with --guard", "e.g. inv monitor --watch 5 --guard --version V")
+    if guard and db:
+        raise BadInput("--guard calls /price and reads the journal: it cannot run on a --db file", "drop --db")
+    if version:
+        validate.version(version)
+    t = Target.from_context(c, version=version or None)
     settings = t.settings
     h = validate.hours(hours, "--hours")
     every_s = _minutes(watch, MIN_WATCH_MINUTES_LOCAL if db else settings.watch_floor_minutes) * 60 if watch else None
     if until and every_s is None:
         raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
+    if guard:
+        _guard(t, h, every_s, until_s, json, auto_rollback)
+        return
     local = _local_fetch(settings, db, h) if db else None   # checked before anything runs
     if every_s is not None:
         _, crossed = _watch(t, h, every_s, until_s, json, local)
@@ -140,6 +155,83 @@ def _watch(t: Any, hours: float, every_s: float, until_s: float | None, as_json:
         f"watch stopped ({summary.stopped}) after {summary.rounds} rounds in {summary.elapsed_s:.0f} s, "
         f"{summary.reconnects} reconnects; {crossed}", markup=False, highlight=False)
     return summary, first is not None
+
+
+class _Tripped(Exception):
+    """A guard round tripped a trigger: the watch stops."""
+
+
+def _say(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False)
+
+
+def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, as_json: bool, auto: bool) -> None:
+    """The §2 guard (docs/monitor.md "The §2 guard"): rounds until a trigger, the deadline or Ctrl-C."""
+    from ..guard import GuardConfig, GuardRound, GuardState, evaluate
+    from ..monitor.watch import RetryPolicy, watch as watch_loop
+    from ..phases import guard as phase
+    from ..phases.deploy import rollback_line
+    from ..render import guard as view
+    from ..sanitize import printable
+
+    cfg = GuardConfig.from_settings(t.settings)
+    policy = RetryPolicy()
+    with t:
+        if t.version == "unknown":
+            raise BadInput("cannot tell which cutover to guard (tvps runs no release tag and no lock names one)",
+                           "give --version V, the cutover's release tag")
+        done = phase.already(t)
+        if done:
+            _say(printable(f"{t.version}: {phase._said(done)}"))
+            raise Exit(code=1)
+        state = GuardState()
+        tripped: GuardRound | None = None
+        fetch = phase.GuardFetch(t, hours)
+
+        def on_round(n: int, _prev: Any, ev: Any) -> None:
+            nonlocal state, tripped
+            state, rnd = evaluate(state, ev, cfg)
+            if as_json:
+                obj = {"version": t.version, **rnd.to_json()}
+                if rnd.tripped:
+                    obj["rollback_line"] = rollback_line(t, rnd.reason())
+                sys.stdout.write(jsonlib.dumps(obj, default=str) + "\n")
+                sys.stdout.flush()
+            else:
+                view.print_round(console, rnd)
+                sys.stdout.flush()
+            if rnd.tripped:
+                tripped = rnd
+                raise _Tripped()
+
+        def on_retry(attempt: int, err: Any, wait: float) -> None:
+            _say(f"round failed: {err.line()} — reconnecting in {wait:.0f} s (attempt {attempt + 1} of {policy.attempts})")
+
+        try:
+            if every_s is None:
+                on_round(1, None, fetch())
+            else:
+                summary = watch_loop(fetch, every_s, until_s, time.monotonic, time.sleep, on_round,
+                                     retry=policy, on_retry=on_retry)
+                _say(f"guard stopped ({summary.stopped}) after {summary.rounds} rounds in {summary.elapsed_s:.0f} s, "
+                     f"{fetch.reconnects} reconnects; no trigger")
+        except _Tripped:
+            pass
+        if tripped is None:
+            return
+        view.print_tripped(err_console if as_json else console, tripped, rollback_line(t, tripped.reason()))
+        if auto:
+            _say(f"auto-rollback: {tripped.reason()}")
+            result = phase.auto_rollback(t, tripped, _say)
+            if result.report is not None:
+                from ..render import rollback as rollback_view
+
+                if not as_json:
+                    rollback_view.render(result.report, console)
+                _say(f"auto-rollback done: {result.detail}; the guard stops")
+            else:
+                _say(printable(f"auto-rollback not run: {result.detail}"))
+    raise Exit(code=1)
 
 
 @task(help={
