@@ -196,12 +196,13 @@ def check_close_raw(probes: Sequence[PriceProbe], state: GuardState, cfg: GuardC
     new = dataclasses.replace(state, null_streaks=tuple(sorted(streaks.items())))
     if not probes:
         return new, Trigger(key, title, "unknown", "close_raw: no /price probe this round", tuple(ev))
-    worst_code, worst = max(sorted(streaks.items()), key=lambda kv: kv[1], default=("", 0))
+    worst = max(streaks.values(), default=0)
+    codes = ", ".join(c for c, n in sorted(streaks.items()) if n == worst)
     if worst >= cfg.null_rounds:
-        return new, Trigger(key, title, "tripped", f"close_raw null for {worst_code} in {worst} consecutive rounds "
+        return new, Trigger(key, title, "tripped", f"close_raw null for {codes} in {worst} consecutive rounds "
                             f"(>= {cfg.null_rounds})", tuple(ev))
     if worst:
-        return new, Trigger(key, title, "ok", f"close_raw null {worst}/{cfg.null_rounds} rounds ({worst_code})", tuple(ev))
+        return new, Trigger(key, title, "ok", f"close_raw null {worst}/{cfg.null_rounds} rounds ({codes})", tuple(ev))
     if not any(p.close_raw_present for p in probes):
         return new, Trigger(key, title, "unknown", f"close_raw: no W4 answer from {len(probes)} probe(s)", tuple(ev))
     return new, Trigger(key, title, "ok", f"close_raw present ({len(probes)} codes)", tuple(ev))
