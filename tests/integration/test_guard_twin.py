@@ -94,6 +94,38 @@ def test_close_raw_null_trips_after_n_rounds_not_on_the_first(deployed, days):
     assert f"rollback --version {W4} --reason 'guard round 3: close_raw null" in r.stdout
 
 
+@pytest.fixture
+def journal_kept(twin_settings, ex):
+    """The W4 journal (local copy and tvps mirror) put back as it was after the test."""
+    from twilight_ops.builders.layout import layout
+
+    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    mirror = layout(twin_settings, ex.home).journal_path(W4)
+    saved = (local.read_bytes(), ex.read_file(mirror))
+    yield
+    local.write_bytes(saved[0])
+    ex.write_file(mirror, saved[1], mode=0o600)
+
+
+def test_a_hermes_value_parse_error_in_the_agent_smoke_answers_trips(deployed, journal_kept, days):
+    from twilight_ops.twin.operator_side import set_hermes_fault
+
+    clock_at(next(days), 16)                                           # after the close: agent-smoke skips its cache wait
+    assert inv("hermes-reinstall", "--force", cfg=deployed.invoke_yaml).returncode == 0
+    set_hermes_fault(deployed.hermes_home, "legacy_prompt")            # the old prompt template on a W4 body
+    try:
+        smoke = inv("agent-smoke", cfg=deployed.invoke_yaml)
+        assert smoke.returncode == 1, smoke.stdout + smoke.stderr
+    finally:
+        set_hermes_fault(deployed.hermes_home, None)
+    r = guard(deployed)
+    assert r.returncode == 1, r.stdout + r.stderr
+    (line,) = rounds(r.stdout)
+    assert "hermes TRIPPED" in line and line.endswith("→ TRIGGER: hermes") and "close_raw ok" in line
+    assert "TRIGGER (runbook §2): Hermes profile reports `value` parse error from any prompt" in r.stdout
+    assert "evidence: agent-smoke at " in r.stdout and "reports a value parse error" in r.stdout
+
+
 def test_auto_rollback_rolls_back_exactly_once_then_legacy_is_served(deployed, ex, twin_settings, days):
     # The twin's faults are not per version, so the trigger here is the 5xx share: http_500 on
     # every 5th reply of a container, and the rollback's verify call is the first /price call the

@@ -234,3 +234,25 @@ def test_probe_counts_502s_outside_the_liquid_list(tmp_path):
     out = run_local(bare, 1, NOW, liquid_codes=("600519.SH",))
     assert out["total"] == 1 and out["not_liquid_502"] is None
     assert check_5xx(Metrics.from_probe(out), GuardConfig(5.0, 1, 3)).state == "tripped"   # all 502s count then
+
+
+# ---------------------------------------------------------------- the journal the guard's step lives in
+
+def test_the_guard_step_keeps_what_the_rollback_saved_meanwhile():
+    """once() holds one Journal object while rollback.run saves its own: the final save must
+    keep the rollback's steps and facts, with the guard's open step in its place."""
+    from twilight_ops.journal import Step, new_journal
+    from twilight_ops.phases.guard import _adopt, step_name
+
+    stale = new_journal("v0.3.0-w4-cutover", "tvps", "op")
+    stale.facts["deploy_attempt"] = 2
+    ours = Step("guard-rollback#2", "2026-05-12T03:30:00+00:00")
+    stale.steps.append(ours)
+    fresh = new_journal("v0.3.0-w4-cutover", "tvps", "op")
+    fresh.facts.update(deploy_attempt=2, rolled_back={"attempt": 2, "to": "v0.2.0@sha256:ab"})
+    fresh.steps = [Step("guard-rollback#2", ours.started_at), Step("rollback#1:pin", "t", outcome="ok"),
+                   Step("rollback#1", "t", outcome="ok")]
+    _adopt(stale, fresh, ours)
+    assert [s.name for s in stale.steps] == ["guard-rollback#2", "rollback#1:pin", "rollback#1"]
+    assert stale.steps[0] is ours and stale.facts["rolled_back"]["to"] == "v0.2.0@sha256:ab"
+    assert step_name(stale) == "guard-rollback#2"
