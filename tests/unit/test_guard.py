@@ -256,3 +256,20 @@ def test_the_guard_step_keeps_what_the_rollback_saved_meanwhile():
     assert [s.name for s in stale.steps] == ["guard-rollback#2", "rollback#1:pin", "rollback#1"]
     assert stale.steps[0] is ours and stale.facts["rolled_back"]["to"] == "v0.2.0@sha256:ab"
     assert step_name(stale) == "guard-rollback#2"
+
+
+# ---------------------------------------------------------------- inv --dry
+
+def test_dry_guard_with_auto_rollback_prints_the_plan_and_connects_nowhere(tmp_path):
+    from tests.conftest import inv
+    from tests.nowhere import CountingListener, write_config
+
+    lst = CountingListener()
+    try:
+        cfg = write_config(tmp_path, lst.port, local_repo=str(tmp_path / "repo"))
+        r = inv("--dry", "monitor", "--watch", "5", "--guard", "--auto-rollback", "--version", "v0.3.0-w4-cutover", cfg=cfg)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "guard-rollback#" in r.stdout and "TWILIGHT_VERSION=<tag>@sha256" in r.stdout
+        assert lst.attempts == 0 and "Traceback" not in r.stderr
+    finally:
+        lst.close()

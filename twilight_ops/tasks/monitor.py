@@ -77,6 +77,11 @@ def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, au
         raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
     if guard:
+        from ..output import dry_run
+
+        if dry_run(c):      # --auto-rollback changes tvps: under --dry print what a round and a trigger do
+            _guard_plan(t, auto_rollback)
+            return
         _guard(t, h, every_s, until_s, json, auto_rollback)
         return
     local = _local_fetch(settings, db, h) if db else None   # checked before anything runs
@@ -163,6 +168,19 @@ class _Tripped(Exception):
 
 def _say(line: str) -> None:
     err_console.print(line, markup=False, highlight=False)
+
+
+def _guard_plan(t: Any, auto: bool) -> None:
+    from ..output import print_plan
+    from ..phases import rollback
+
+    steps = ["each round: the §3 probe in the backend container, GET /price of each liquid code, the journal's "
+             "agent-smoke answers and the Hermes log; print every §2 trigger's state",
+             "on a trigger: its evidence and the rollback command line; exit 1"]
+    if auto:
+        steps += [f"--auto-rollback, once (journal step guard-rollback#<deploy attempt>): {step}"
+                  for step in rollback.plan(t, False)]
+    print_plan("monitor --guard" + (" --auto-rollback" if auto else ""), steps)
 
 
 def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, as_json: bool, auto: bool) -> None:
