@@ -1,5 +1,6 @@
 """The §2 guard against tvps: each round's evidence, and --auto-rollback (`inv monitor --guard`).
 
+    watch_rounds(t, hours, …)     rounds on the watch schedule until a trigger, the deadline or Ctrl-C
     GuardFetch(t, hours)          watch's fetch: the §3 probe (reconnecting), a live GET /price of
                                   each known-liquid code, the Hermes evidence -> guard.RoundEvidence
     auto_rollback(t, round, say)  the rollback `inv rollback --yes --reason '<trigger>'` runs,
@@ -17,6 +18,7 @@ from typing import Any, Callable
 from .. import api, envelope
 from ..clock import now_utc
 from ..guard import GuardRound, HermesEvidence, PriceProbe, RoundEvidence
+from ..errors import BadInput
 from ..target import Target
 from .monitor import ReconnectingFetch
 
@@ -89,6 +91,57 @@ class GuardFetch:
         return RoundEvidence(m, probe_prices(self.t), hermes_evidence(self.t))
 
 
+class _Tripped(Exception):
+    """A round tripped a trigger: the watch stops."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Watched:
+    tripped: GuardRound | None       # the round that tripped, or None (deadline, Ctrl-C)
+    rounds: int
+    stopped: str                     # "trigger" | "deadline" | "interrupted" | "one round"
+    elapsed_s: float
+    reconnects: int
+
+
+def watch_rounds(t: Target, hours: float, every_s: float | None, until_s: float | None,
+                 show: Callable[[GuardRound], None], on_retry: Callable[[int, Any, float], None] | None = None,
+                 policy: Any = None) -> Watched:
+    """Guard rounds (one without `every_s`) on the watch schedule until a trigger, the deadline or
+    Ctrl-C; `show` gets every round as judged."""
+    import time
+
+    from ..guard import GuardConfig, GuardState, evaluate
+    from ..monitor.watch import RetryPolicy, watch
+
+    if t.version == "unknown":
+        raise BadInput("cannot tell which cutover to guard (tvps runs no release tag and no lock names one)",
+                       "give --version V, the cutover's release tag")
+    cfg = GuardConfig.from_settings(t.settings)
+    fetch = GuardFetch(t, hours)
+    state = GuardState()
+    tripped: list[GuardRound] = []
+    t0 = time.monotonic()
+
+    def on_round(_n: int, _prev: Any, ev: RoundEvidence) -> None:
+        nonlocal state
+        state, rnd = evaluate(state, ev, cfg)
+        show(rnd)
+        if rnd.tripped:
+            tripped.append(rnd)
+            raise _Tripped()
+
+    try:
+        if every_s is None:
+            on_round(1, None, fetch())
+            return Watched(None, 1, "one round", time.monotonic() - t0, 0)
+        summary = watch(fetch, every_s, until_s, time.monotonic, time.sleep, on_round,
+                        retry=policy or RetryPolicy(), on_retry=on_retry)
+        return Watched(None, summary.rounds, summary.stopped, summary.elapsed_s, fetch.reconnects)
+    except _Tripped:
+        return Watched(tripped[0], state.rounds, "trigger", time.monotonic() - t0, fetch.reconnects)
+
+
 @dataclasses.dataclass(frozen=True)
 class GuardRollback:
     outcome: str          # "rolled-back" | "already" (the journal said so; nothing done)
@@ -117,7 +170,7 @@ def auto_rollback(t: Target, rnd: GuardRound, say: Callable[[str], None]) -> Gua
 
     done = already(t)
     if done:
-        return GuardRollback("already", _said(done))
+        return GuardRollback("already", said(done))
     journal = t.journal()
     reason = rnd.reason()
     holder: dict[str, Any] = {}
@@ -158,6 +211,6 @@ def _adopt(stale, fresh, step) -> None:
     stale.steps = steps
 
 
-def _said(fact: dict) -> str:
+def said(fact: dict) -> str:
     return (f"the journal says it was rolled back at {fact.get('at', '?')} to {fact.get('to', '?')} "
             f"(trigger: {fact.get('trigger', '?')}); the guard does not roll back again")

@@ -162,10 +162,6 @@ def _watch(t: Any, hours: float, every_s: float, until_s: float | None, as_json:
     return summary, first is not None
 
 
-class _Tripped(Exception):
-    """A guard round tripped a trigger: the watch stops."""
-
-
 def _say(line: str) -> None:
     err_console.print(line, markup=False, highlight=False)
 
@@ -185,70 +181,50 @@ def _guard_plan(t: Any, auto: bool) -> None:
 
 def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, as_json: bool, auto: bool) -> None:
     """The §2 guard (docs/monitor.md "The §2 guard"): rounds until a trigger, the deadline or Ctrl-C."""
-    from ..guard import GuardConfig, GuardRound, GuardState, evaluate
-    from ..monitor.watch import RetryPolicy, watch as watch_loop
+    from ..monitor.watch import RetryPolicy
     from ..phases import guard as phase
     from ..phases.deploy import rollback_line
     from ..render import guard as view
     from ..sanitize import printable
 
-    cfg = GuardConfig.from_settings(t.settings)
     policy = RetryPolicy()
-    with t:
-        if t.version == "unknown":
-            raise BadInput("cannot tell which cutover to guard (tvps runs no release tag and no lock names one)",
-                           "give --version V, the cutover's release tag")
-        done = phase.already(t)
-        if done:
-            _say(printable(f"{t.version}: {phase._said(done)}"))
-            raise Exit(code=1)
-        state = GuardState()
-        tripped: GuardRound | None = None
-        fetch = phase.GuardFetch(t, hours)
 
-        def on_round(n: int, _prev: Any, ev: Any) -> None:
-            nonlocal state, tripped
-            state, rnd = evaluate(state, ev, cfg)
-            if as_json:
-                obj = {"version": t.version, **rnd.to_json()}
-                if rnd.tripped:
-                    obj["rollback_line"] = rollback_line(t, rnd.reason())
-                sys.stdout.write(jsonlib.dumps(obj, default=str) + "\n")
-                sys.stdout.flush()
-            else:
-                view.print_round(console, rnd)
-                sys.stdout.flush()
+    def show(rnd: Any) -> None:
+        if as_json:
+            obj = {"version": t.version, **rnd.to_json()}
             if rnd.tripped:
-                tripped = rnd
-                raise _Tripped()
+                obj["rollback_line"] = rollback_line(t, rnd.reason())
+            sys.stdout.write(jsonlib.dumps(obj, default=str) + "\n")
+        else:
+            view.print_round(console, rnd)
+        sys.stdout.flush()
 
-        def on_retry(attempt: int, err: Any, wait: float) -> None:
-            _say(f"round failed: {err.line()} — reconnecting in {wait:.0f} s (attempt {attempt + 1} of {policy.attempts})")
+    def on_retry(attempt: int, err: Any, wait: float) -> None:
+        _say(f"round failed: {err.line()} — reconnecting in {wait:.0f} s (attempt {attempt + 1} of {policy.attempts})")
 
-        try:
-            if every_s is None:
-                on_round(1, None, fetch())
-            else:
-                summary = watch_loop(fetch, every_s, until_s, time.monotonic, time.sleep, on_round,
-                                     retry=policy, on_retry=on_retry)
-                _say(f"guard stopped ({summary.stopped}) after {summary.rounds} rounds in {summary.elapsed_s:.0f} s, "
-                     f"{fetch.reconnects} reconnects; no trigger")
-        except _Tripped:
-            pass
-        if tripped is None:
+    with t:
+        done = phase.already(t) if t.version != "unknown" else None
+        if done:
+            _say(printable(f"{t.version}: {phase.said(done)}"))
+            raise Exit(code=1)
+        w = phase.watch_rounds(t, hours, every_s, until_s, show, on_retry, policy)
+        if w.tripped is None:
+            if every_s is not None:
+                _say(f"guard stopped ({w.stopped}) after {w.rounds} rounds in {w.elapsed_s:.0f} s, "
+                     f"{w.reconnects} reconnects; no trigger")
             return
-        view.print_tripped(err_console if as_json else console, tripped, rollback_line(t, tripped.reason()))
+        view.print_tripped(err_console if as_json else console, w.tripped, rollback_line(t, w.tripped.reason()))
         if auto:
-            _say(f"auto-rollback: {tripped.reason()}")
-            result = phase.auto_rollback(t, tripped, _say)
-            if result.report is not None:
-                from ..render import rollback as rollback_view
-
+            _say(f"auto-rollback: {w.tripped.reason()}")
+            result = phase.auto_rollback(t, w.tripped, _say)
+            if result.report is None:
+                _say(printable(f"auto-rollback not run: {result.detail}"))
+            else:
                 if not as_json:
+                    from ..render import rollback as rollback_view
+
                     rollback_view.render(result.report, console)
                 _say(f"auto-rollback done: {result.detail}; the guard stops")
-            else:
-                _say(printable(f"auto-rollback not run: {result.detail}"))
     raise Exit(code=1)
 
 
