@@ -6,10 +6,15 @@ exactly once, and the bad-input forms."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tests.conftest import error_lines, inv
+from tests.conftest import REPO, error_lines, inv
 from tests.integration.test_monitor_twin import clear_faults_and_clock, clock_at, days, load, twin_task  # noqa: F401
 from tests.integration.test_rollback_twin import W4, base, cutover, journal, svc  # noqa: F401
 
@@ -159,4 +164,36 @@ def test_auto_rollback_rolls_back_exactly_once_then_legacy_is_served(deployed, e
     assert "the guard does not roll back again" in again.stderr and "trigger: guard round 1" in again.stderr
     assert rounds(again.stdout) == []
     assert len(rollbacks(twin_settings)) == len(done_before) + 1
+    assert svc(ex, twin_settings).repo_digest == pre
+
+
+def test_a_guard_killed_mid_rollback_is_finished_by_the_next_one_not_repeated(deployed, ex, twin_settings, days):
+    cutover(deployed, twin_settings)                                   # W4 again: a new deploy attempt
+    clock_at(next(days), 10)
+    pre = journal(twin_settings)["facts"]["pre_digest"]
+    done_before = rollbacks(twin_settings)
+    twin_task("twin.fault", "--name", "http_500", "--rate", "0.2")
+    load("--seconds", "2", "--rps", "15", "--unknown-pct", "0", "--history-pct", "0")
+    argv = [os.path.join(os.path.dirname(sys.executable), "inv"), "-f", str(deployed.invoke_yaml), "monitor",
+            "--guard", "--auto-rollback", "--version", W4]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:                # until the revert is under way (a condition, not a sleep)
+        steps = [s["name"] for s in json.loads(local.read_text())["steps"]] if local.exists() else []
+        if any(n.startswith("rollback#") and n.endswith((":pull", ":up")) for n in steps[-3:]):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    attempt = journal(twin_settings)["facts"]["deploy_attempt"]
+    cut = [s for s in journal(twin_settings)["steps"] if s["name"] == f"guard-rollback#{attempt}"]
+    assert [s["outcome"] for s in cut] == ["running"]
+
+    r = guard(deployed, "--auto-rollback", "--version", W4)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "auto-rollback done" in r.stderr
+    steps = [s for s in journal(twin_settings)["steps"] if s["name"] == f"guard-rollback#{attempt}"]
+    assert [s["outcome"] for s in steps] == ["running", "ok"] and steps[1]["evidence"]["resumed_from"] == cut[0]["started_at"]
+    assert len(rollbacks(twin_settings)) == len(done_before) + 1      # one rollback, finished, not two
     assert svc(ex, twin_settings).repo_digest == pre

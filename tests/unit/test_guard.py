@@ -273,3 +273,23 @@ def test_dry_guard_with_auto_rollback_prints_the_plan_and_connects_nowhere(tmp_p
         assert lst.attempts == 0 and "Traceback" not in r.stderr
     finally:
         lst.close()
+
+
+def test_on_a_terminal_a_round_is_a_table_of_every_trigger():
+    import io
+
+    from rich.console import Console
+
+    from twilight_ops.render.guard import print_round
+
+    out = io.StringIO()
+    con = Console(file=out, force_terminal=True, width=200, color_system=None)
+    ev = RoundEvidence(statuses((200, 90), (500, 10)), (PRESENT(),), HermesEvidence())
+    _, rnd = evaluate(GuardState(), ev, CFG)
+    print_round(con, rnd)
+    text = out.getvalue()
+    assert "§2 guard · round 1 · 03:30:00Z · TRIGGER: 5xx" in text and "TRIPPED" in text
+    for title in ("/price returns 5xx on >5% of traffic", "close_raw consistently null", "Hermes profile reports",
+                  ">10 critical diffs"):
+        assert title in text
+    assert not text.startswith("guard #")
