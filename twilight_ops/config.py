@@ -93,6 +93,11 @@ DEFAULTS: dict[str, Any] = {
     "monitor_copy_dir": "",        # inside the backend container; "" = its temp dir (locked-file copy)
     "monitor_timeout": "300",      # seconds one probe round may take over SSH
     "watch_floor_minutes": "0.25", # the shortest `inv monitor --watch` against a host (the twin lowers it)
+    # §2 rollback triggers, checked each round by `inv monitor --guard` (docs/monitor.md "The §2 guard")
+    "guard_5xx_pct": "5",          # /price 5xx above this share of the audited calls in the window …
+    "guard_min_calls": "20",       # … once the window holds at least this many calls
+    "guard_null_rounds": "3",      # close_raw null for a known-liquid code this many rounds in a row
+    "guard_hermes_log": "",        # a Hermes log searched for a `value` parse error; "" = the startup log
     # §3 thresholds
     "thresholds": {
         "err_pct_healthy": "1",
@@ -209,6 +214,10 @@ class Settings:
     agent_retries: int = 1
     cache_ttl_seconds: float = 60.0
     cache_slack_seconds: float = 5.0
+    guard_5xx_pct: float = 5.0
+    guard_min_calls: int = 20
+    guard_null_rounds: int = 3
+    guard_hermes_log: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -521,6 +530,21 @@ def _agent(raw: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+MAX_GUARD_MIN_CALLS = 100_000
+MAX_GUARD_NULL_ROUNDS = 100
+
+
+def _guard(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The §2 guard's thresholds (`inv monitor --guard`)."""
+    log = raw.get("guard_hermes_log")
+    return dict(
+        guard_5xx_pct=float(_number(raw, "guard_5xx_pct", minimum=0, maximum=100)),
+        guard_min_calls=int(_number(raw, "guard_min_calls", minimum=1, integer=True, maximum=MAX_GUARD_MIN_CALLS)),
+        guard_null_rounds=int(_number(raw, "guard_null_rounds", minimum=1, integer=True, maximum=MAX_GUARD_NULL_ROUNDS)),
+        guard_hermes_log=_path(log, "guard_hermes_log") if log else None,
+    )
+
+
 def _loopback_url(value: str) -> bool:
     import httpx
 
@@ -633,6 +657,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         monitor_copy_dir=_container_dir(raw.get("monitor_copy_dir")),
         monitor_timeout=float(_number(raw, "monitor_timeout", minimum=5, maximum=MAX_MONITOR_TIMEOUT)),
         watch_floor_minutes=float(_number(raw, "watch_floor_minutes", minimum=0.005, maximum=60)),
+        **_guard(raw),
         **_preflight(raw),
         **_agent(raw),
     )

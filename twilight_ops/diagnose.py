@@ -212,6 +212,13 @@ def legacy_value_mention(answer: str) -> str | None:
     return None
 
 
+def value_parse_error(text: str) -> str | None:
+    """The `value` parse error of runbook §2's third trigger in an agent answer or a Hermes log
+    line (the matched words), or None.  Quoting `value` beside close_raw is §4's symptom, not this."""
+    m = _VALUE_PARSE_ERROR.search(text)
+    return m.group(0) if m else None
+
+
 def hermes_value_and_close_raw(agent_transcripts: Sequence[str]) -> Finding | None:
     """The Hermes hook (agent smoke test, runbook T+00:35): the agent's answers, as recorded by
     `inv agent-smoke` in the journal.  A finding when an answer carries the old `value` beside

@@ -63,11 +63,18 @@ def store(settings, ex) -> JournalStore:
     return JournalStore(settings.state_dir, settings.host, layout(settings, ex.home), ex)
 
 
+GO_STEPS = (("deploy#1", {"digest": "sha256:" + "b" * 64}),
+            ("smoke-w4", {"verdict": "green", "envelope": "w4", "status": 200, "red_flags": []}),
+            ("hermes-verify", {}),
+            ("agent-smoke", {"checks": [{"id": "latest_quote", "level": "agent", "status": "PASS", "red_flags": []}]}))
+
+
 def write_journal(settings, ex, *, go: bool = True) -> None:
     j = new_journal(V, settings.host, settings.operator)
     if go:
         at = iso(now_utc())
-        j.steps.append(Step(name="deploy#1", started_at=at, ended_at=at, outcome="ok"))
+        for name, evidence in GO_STEPS:          # the evidence decide.py reads as GO
+            j.steps.append(Step(name=name, started_at=at, ended_at=at, outcome="ok", evidence=evidence))
         j.facts["deploy_attempt"] = 1
     store(settings, ex).save(j)
 

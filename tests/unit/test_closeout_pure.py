@@ -66,13 +66,28 @@ def journal(*steps: tuple[str, str], **facts):
     return j
 
 
-def test_ready_wants_an_ok_deploy_not_rolled_back():
-    assert "no successful deploy" in co.ready(journal())
-    assert "no successful deploy" in co.ready(journal(("deploy#1:pull", "ok"), ("deploy#1", "failed")))
-    assert co.ready(journal(("deploy#1", "ok"))) is None
-    assert "rolled back" in co.ready(journal(("deploy#1", "ok"), rolled_back={"at": "t", "attempt": 1}))
-    assert "rolled back" in co.ready(journal(("deploy#1", "ok"), rolled_back={"at": "t"}))
-    assert co.ready(journal(("deploy#1", "ok"), ("deploy#2", "ok"), rolled_back={"at": "t", "attempt": 1})) is None
+GO = (("deploy#1", "ok"), ("smoke-w4", "ok"), ("hermes-verify", "ok"), ("agent-smoke", "ok"))
+GREEN = {"smoke-w4": {"verdict": "green", "envelope": "w4", "status": 200, "red_flags": []},
+         "agent-smoke": {"checks": [{"id": "latest_quote", "level": "agent", "status": "PASS", "red_flags": []}]}}
+
+
+def go_journal(*extra: tuple[str, str], **facts):
+    j = journal(*GO, *extra, **{"deploy_attempt": 1, **facts})
+    for s in j.steps:
+        s.evidence = dict(GREEN.get(s.name, {}))
+    return j
+
+
+def test_ready_wants_the_decision_go_and_no_rollback():
+    assert "not GO" in co.ready(journal()) and "INCOMPLETE" in co.ready(journal())
+    assert "not GO" in co.ready(journal(("deploy#1:pull", "ok"), ("deploy#1", "failed"), deploy_attempt=1))
+    assert "INCOMPLETE" in co.ready(journal(("deploy#1", "ok"), deploy_attempt=1))       # no smoke, no agent checks
+    assert co.ready(go_journal()) is None
+    assert "rolled back" in co.ready(go_journal(rolled_back={"at": "t", "attempt": 1}))
+    assert "rolled back" in co.ready(go_journal(rolled_back={"at": "t"}))
+    again = go_journal(deploy_attempt=2, rolled_back={"at": "t", "attempt": 1})     # redeployed after a rollback
+    again.steps[0].name = "deploy#2"
+    assert co.ready(again) is None
 
 
 STATE = co.RepoState(branch="main", head="h", behind=0, ahead=0, staged=(), head_text=PAGE, index_text=PAGE,

@@ -82,6 +82,7 @@ class Metrics:
     newest_utc: str | None = None
     copied_at: str | None = None
     notes: tuple[str, ...] = ()
+    not_liquid_502: int | None = None     # 502s on codes outside liquid_codes (the unknown-code answer)
 
     @classmethod
     def from_probe(cls, d: Mapping[str, Any]) -> "Metrics":
@@ -227,6 +228,7 @@ def _metrics(d: Mapping[str, Any]) -> Metrics:
         status=_list(d.get("status"), lambda x: StatusCount(_opt_int(x["status"]), _int(x["n"]))),
         status_open=_list(d.get("status_open"), lambda x: StatusCount(_opt_int(x["status"]), _int(x["n"]))),
         liquid_502_open=None if d.get("liquid_502_open") is None else _int(d["liquid_502_open"]),
+        not_liquid_502=None if d.get("not_liquid_502") is None else _int(d["not_liquid_502"]),
         unit_violation_errors=_int(d.get("unit_violation_errors", 0)),
         newest_utc=_opt_str(d.get("newest_utc")),
         copied_at=_opt_str(d.get("copied_at")),

@@ -221,6 +221,12 @@ def plan_query(columns: dict[str, str], liquid_codes: list[str], start: dt.datet
                 have.add("liquid_502_open")
                 select.append(f"count(*) FILTER (WHERE status = 502 AND {is_open} AND list_contains(CAST($liquid AS VARCHAR[]), ts_code)) AS liquid_502_open")
                 params["liquid"] = liquid_codes
+        if "ts_code" in columns:
+            # the designed answer to a code listed nowhere (runbook T+00:35 check 4): the §2 guard
+            # does not count these 502s as failing traffic
+            have.add("not_liquid_502")
+            select.append("count(*) FILTER (WHERE status = 502 AND NOT coalesce(list_contains(CAST($liquid AS VARCHAR[]), ts_code), false)) AS not_liquid_502")
+            params["liquid"] = liquid_codes
     else:
         notes.append("status column missing: HTTP status distribution not computed")
     sql = (
@@ -301,6 +307,7 @@ def shape(row: dict[str, Any], have: set[str], notes: list[str], p: dict[str, An
         "status": None,
         "status_open": None,
         "liquid_502_open": None,
+        "not_liquid_502": None,
         "unit_violation_errors": int(row["unit_violation_errors"]),
         "notes": notes,
     }
@@ -328,6 +335,8 @@ def shape(row: dict[str, Any], have: set[str], notes: list[str], p: dict[str, An
         out["status_open"] = [{"status": k, "n": n} for k, n in counts(row["status_open"], 0, top, "status", notes)]
     if "liquid_502_open" in have:
         out["liquid_502_open"] = int(row["liquid_502_open"])
+    if "not_liquid_502" in have:
+        out["not_liquid_502"] = int(row["not_liquid_502"])
     return out
 
 

@@ -79,20 +79,19 @@ def edit_kind(base: str, text: str) -> str:
 
 
 def ready(journal: Any) -> str | None:
-    """Why the journal does not show a GO (None when it does).
+    """Why the journal does not show a GO (None when it does): the T+00:50 decision over its
+    evidence (decide.py) must be GO, and no rollback of the deployed attempt (or a later one)
+    may be recorded."""
+    from .. import decide
 
-    For now a GO is: a `deploy#N` step that ended ok, and no rollback of that attempt
-    (or a later one) recorded in the facts.  Kept small and pure: the decide phase replaces
-    this rule with its own step."""
-    ok = [int(s.name[len("deploy#"):]) for s in journal.steps
-          if s.name.startswith("deploy#") and s.name[len("deploy#"):].isdigit() and s.outcome == "ok"]
-    if not ok:
-        return f"the journal of {journal.version} has no successful deploy"
     rolled = journal.facts.get("rolled_back")
     if rolled:
         attempt = rolled.get("attempt") if isinstance(rolled, dict) else None
-        if not isinstance(attempt, int) or attempt >= max(ok):
+        if not isinstance(attempt, int) or attempt >= int(journal.facts.get("deploy_attempt", 0) or 0):
             return f"{journal.version} was rolled back ({rolled.get('at', '?') if isinstance(rolled, dict) else rolled})"
+    decision = decide.decide(decide.gather(journal), journal.version)
+    if decision.verdict != decide.GO:
+        return f"the T+00:50 decision is {decision.verdict}, not GO: {decision.reason[:240]}"
     return None
 
 

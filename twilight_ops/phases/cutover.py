@@ -284,17 +284,16 @@ def record_decision(t: Target, decision, how: str) -> None:
 
 
 def rollback_now(t: Target, decision, ui: Ui) -> None:
+    """`inv rollback`'s own path (rollback.drive), with the decision's trigger as the reason."""
     from ..render import rollback as view
     from . import rollback
 
-    journal = t.journal()
-    pin = rollback.resolve(t, journal, None)
-    if rollback.skill_changes(t, pin.tag):
-        raise CheckFailed(f"uncommitted changes under {rollback.SKILL_PATH} in {t.settings.local_repo}: not rolling back "
-                          "over them", f"commit or stash them, then: inv cutover --version {t.version} --resume --yes "
-                          f"(or inv rollback --version {t.version} --force)")
-    report = rollback.run(t, pin, reason=f"cutover decision ROLLBACK: {decision.trigger}", restore_db=False, force=False,
-                          say=ui.say, hermes=lambda tt, tag, say: rollback.hermes_revert(tt, tag, say, False))
+    try:
+        report = rollback.drive(t, reason=f"cutover decision ROLLBACK: {decision.trigger}", say=ui.say)
+    except BadInput as e:         # refused before anything changed (local skill changes, no pin)
+        raise CheckFailed(f"not rolled back: {e.message}",
+                          f"fix it, then: inv cutover --version {t.version} --resume --yes "
+                          f"(or inv rollback --version {t.version} --force)") from None
     view.render(report, ui.console)
 
 

@@ -4,6 +4,7 @@ post-rollback verification; one SSH connection, no fixed sleeps, every step jour
     resolve(t, journal, to) -> Pin                      where to go back to (refused before anything changes)
     plan(t, pin, restore_db) -> [str]                   the steps, for --dry
     run(t, pin, reason, restore_db, force, say) -> RollbackReport
+    drive(t, reason=…, to=…, …) -> RollbackReport         resolve + skill check + confirm + run (`inv rollback`, the guard)
 
 2.1 server revert: pin TWILIGHT_VERSION=<tag>@sha256:… in the compose project's .env (the
     previous file kept), pull unless the image is still on tvps, up -d, the health gate
@@ -167,6 +168,22 @@ def plan(t: Target, restore_db: bool) -> list[str]:
               "verify      GET /price → the legacy envelope (value, metric, code); journal marked rolled back",
               f"unlock      {render(['rm', '-rf', '--', lay.lock_dir])}"]
     return steps
+
+
+def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = False, force: bool = False,
+          say: Callable[[str], None] = lambda s: None, confirm: Callable[[Pin], None] = lambda pin: None
+          ) -> RollbackReport:
+    """`inv rollback`'s path after its flags are checked (the §2 guard's --auto-rollback takes it too):
+    resolve the pin, refuse over local skill changes, confirm, run with the Hermes revert."""
+    if t.version == "unknown":
+        raise BadInput("cannot tell which cutover to roll back (no running tag, no lock)", "give --version V")
+    pin = resolve(t, t.journal(), to)
+    if not force and skill_changes(t, pin.tag):
+        raise BadInput(f"uncommitted changes under {SKILL_PATH} in {t.settings.local_repo}: refusing, "
+                       "nothing changed", "commit or stash them, or re-run with --force (it stashes them first)")
+    confirm(pin)
+    return run(t, pin, reason=reason, restore_db=restore_db, force=force, say=say,
+               hermes=lambda tt, tag, say_: hermes_revert(tt, tag, say_, force))
 
 
 def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,

@@ -48,22 +48,42 @@ def _emit_json(m: Any, a: Any, hours: float, **extra: object) -> None:
     "watch": "repeat every N minutes (one line per round) until --until",
     "until": "with --watch: stop after N hours (default 48, the runbook's first 48 h)",
     "db": "run the same queries on this local DuckDB file instead of tvps (no connection)",
+    "guard": "§2 guard: judge the runbook's rollback triggers each round; a trigger prints its evidence and "
+             "the rollback command, exit 1 (without --watch: one round)",
+    "auto_rollback": "with --guard: on a trigger run the rollback itself, once (journal step guard-rollback)",
+    "version": "with --guard: the cutover being guarded (default: the running release)",
 })
 @operation
-def monitor(c, hours="1", json=False, watch="", until="", db=""):
-    """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN."""
+def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, auto_rollback=False, version=""):
+    """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN (--guard: §2 triggers)."""
     from ..monitor.metrics import assess
     from ..phases.monitor import check, fetch_metrics
     from ..render.monitor import render_report
     from ..target import Target
 
-    t = Target.from_context(c)
+    if auto_rollback and not guard:
+        raise BadInput("--auto-rollback only makes sense with --guard", "e.g. inv monitor --watch 5 --guard --auto-rollback")
+    if version and not guard:
+        raise BadInput("--version only makes sense with --guard", "e.g. inv monitor --watch 5 --guard --version V")
+    if guard and db:
+        raise BadInput("--guard calls /price and reads the journal: it cannot run on a --db file", "drop --db")
+    if version:
+        validate.version(version)
+    t = Target.from_context(c, version=version or None)
     settings = t.settings
     h = validate.hours(hours, "--hours")
     every_s = _minutes(watch, MIN_WATCH_MINUTES_LOCAL if db else settings.watch_floor_minutes) * 60 if watch else None
     if until and every_s is None:
         raise BadInput("--until only makes sense with --watch", "e.g. --watch 5 --until 48")
     until_s = validate.hours(until or DEFAULT_UNTIL_HOURS, "--until") * 3600 if every_s is not None else None
+    if guard:
+        from ..output import dry_run
+
+        if dry_run(c):      # --auto-rollback changes tvps: under --dry print what a round and a trigger do
+            _guard_plan(t, auto_rollback)
+            return
+        _guard(t, h, every_s, until_s, json, auto_rollback)
+        return
     local = _local_fetch(settings, db, h) if db else None   # checked before anything runs
     if every_s is not None:
         _, crossed = _watch(t, h, every_s, until_s, json, local)
@@ -140,6 +160,72 @@ def _watch(t: Any, hours: float, every_s: float, until_s: float | None, as_json:
         f"watch stopped ({summary.stopped}) after {summary.rounds} rounds in {summary.elapsed_s:.0f} s, "
         f"{summary.reconnects} reconnects; {crossed}", markup=False, highlight=False)
     return summary, first is not None
+
+
+def _say(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False)
+
+
+def _guard_plan(t: Any, auto: bool) -> None:
+    from ..output import print_plan
+    from ..phases import rollback
+
+    steps = ["each round: the §3 probe in the backend container, GET /price of each liquid code, the journal's "
+             "agent-smoke answers and the Hermes log; print every §2 trigger's state",
+             "on a trigger: its evidence and the rollback command line; exit 1"]
+    if auto:
+        steps += [f"--auto-rollback, once (journal step guard-rollback#<deploy attempt>): {step}"
+                  for step in rollback.plan(t, False)]
+    print_plan("monitor --guard" + (" --auto-rollback" if auto else ""), steps)
+
+
+def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, as_json: bool, auto: bool) -> None:
+    """The §2 guard (docs/monitor.md "The §2 guard"): rounds until a trigger, the deadline or Ctrl-C."""
+    from ..monitor.watch import RetryPolicy
+    from ..phases import guard as phase
+    from ..phases.deploy import rollback_line
+    from ..render import guard as view
+    from ..sanitize import printable
+
+    policy = RetryPolicy()
+
+    def show(rnd: Any) -> None:
+        if as_json:
+            obj = {"version": t.version, **rnd.to_json()}
+            if rnd.tripped:
+                obj["rollback_line"] = rollback_line(t, rnd.reason())
+            sys.stdout.write(jsonlib.dumps(obj, default=str) + "\n")
+        else:
+            view.print_round(console, rnd)
+        sys.stdout.flush()
+
+    def on_retry(attempt: int, err: Any, wait: float) -> None:
+        _say(f"round failed: {err.line()} — reconnecting in {wait:.0f} s (attempt {attempt + 1} of {policy.attempts})")
+
+    with t:
+        done = phase.already(t) if t.version != "unknown" else None
+        if done:
+            _say(printable(f"{t.version}: {phase.said(done)}"))
+            raise Exit(code=1)
+        w = phase.watch_rounds(t, hours, every_s, until_s, show, on_retry, policy)
+        if w.tripped is None:
+            if every_s is not None:
+                _say(f"guard stopped ({w.stopped}) after {w.rounds} rounds in {w.elapsed_s:.0f} s, "
+                     f"{w.reconnects} reconnects; no trigger")
+            return
+        view.print_tripped(err_console if as_json else console, w.tripped, rollback_line(t, w.tripped.reason()))
+        if auto:
+            _say(f"auto-rollback: {w.tripped.reason()}")
+            result = phase.auto_rollback(t, w.tripped, _say)
+            if result.report is None:
+                _say(printable(f"auto-rollback not run: {result.detail}"))
+            else:
+                if not as_json:
+                    from ..render import rollback as rollback_view
+
+                    rollback_view.render(result.report, console)
+                _say(f"auto-rollback done: {result.detail}; the guard stops")
+    raise Exit(code=1)
 
 
 @task(help={

@@ -127,16 +127,9 @@ def rollback(c, version="", to="", restore_db=False, reason="", yes=False, force
         view.render_plan(phase.plan(t, restore_db), console)
         return
     with t:
-        if t.version == "unknown":
-            raise BadInput("cannot tell which cutover to roll back (no running tag, no lock)", "give --version V")
-        pin = phase.resolve(t, t.journal(), to or None)
-        if not force and phase.skill_changes(t, pin.tag):
-            raise BadInput(f"uncommitted changes under {phase.SKILL_PATH} in {t.settings.local_repo}: refusing, "
-                           "nothing changed", "commit or stash them, or re-run with --force (it stashes them first)")
-        confirm(f"roll {t.settings.host} back to {t.settings.image_repo}:{pin.value}", yes)
-        report = phase.run(t, pin, reason=reason, restore_db=restore_db, force=force,
-                           say=lambda line: err_console.print(line, markup=False, highlight=False),
-                           hermes=lambda tt, tag, say: phase.hermes_revert(tt, tag, say, force))
+        report = phase.drive(t, reason=reason, to=to or None, restore_db=restore_db, force=force,
+                             say=lambda line: err_console.print(line, markup=False, highlight=False),
+                             confirm=lambda pin: confirm(f"roll {t.settings.host} back to {t.settings.image_repo}:{pin.value}", yes))
     if json:
         print_json(report.to_json())
     else:

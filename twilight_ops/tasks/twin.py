@@ -35,7 +35,7 @@ def down(c, dir=DEFAULT_DIR, purge=False):
 @task(help={"dir": "where the twin lives (default ./.twin)"})
 @operation
 def reset(c, dir=DEFAULT_DIR):
-    """Start a rehearsal from no cutover: v0.2.0 running, the W4 tag unpushed and unpublished, no journal, lock, snapshot or fault."""
+    """From no cutover: v0.2.0 running, W4 untagged and unpublished, no journal, lock, snapshot or fault."""
     from ..twin import build, rehearse
     from ..twin.state import load_or_new
 

@@ -1,0 +1,61 @@
+"""Render §2 guard rounds: one line per round (logs, CI), a table on a terminal, and a
+tripped trigger's evidence with the exact rollback command.  Remote text (probe details,
+Hermes log lines) is never markup and passes through sanitize.printable."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..guard import GuardRound, Trigger
+from ..sanitize import printable
+
+LABEL = {"price_5xx": "5xx", "close_raw_null": "close_raw", "hermes_value_error": "hermes", "w7_critical_diffs": "W7"}
+STATE_TEXT = {"ok": "ok", "tripped": "TRIPPED", "unknown": "unknown", "n/a": "n/a"}
+STATE_STYLE = {"ok": "green", "tripped": "bold red", "unknown": "yellow", "n/a": "dim"}
+
+
+def _clock(at: str) -> str:
+    return at[11:19] + "Z" if len(at) >= 19 else (at or "—")
+
+
+def verdict(rnd: GuardRound) -> str:
+    tripped = rnd.tripped
+    return "TRIGGER: " + ", ".join(LABEL[t.key] for t in tripped) if tripped else "no trigger"
+
+
+def round_line(rnd: GuardRound) -> str:
+    """`guard #3 09:31:00Z · 5xx ok: 5xx 0.0% (0 of 42 calls in 1 h) · close_raw ok: … · → no trigger`."""
+    parts = [f"{LABEL[t.key]} {STATE_TEXT[t.state]}: {t.summary}" for t in rnd.triggers]
+    return printable(f"guard #{rnd.n} {_clock(rnd.at)} · " + " · ".join(parts) + f" → {verdict(rnd)}")
+
+
+def round_table(rnd: GuardRound) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"§2 guard · round {rnd.n} · {_clock(rnd.at)} · {verdict(rnd)}"), title_justify="left")
+    table.add_column("trigger (runbook §2)")
+    table.add_column("state")
+    table.add_column("this round")
+    for t in rnd.triggers:
+        table.add_row(Text(t.title), Text(STATE_TEXT[t.state], style=STATE_STYLE[t.state]), Text(printable(t.summary)))
+    return table
+
+
+def print_round(console: Any, rnd: GuardRound) -> None:
+    if console.is_terminal:
+        console.print(round_table(rnd))
+    else:
+        console.print(round_line(rnd), markup=False, highlight=False)
+
+
+def trigger_lines(t: Trigger) -> list[str]:
+    lines = [f"TRIGGER (runbook §2): {t.title}", f"  {t.summary}", *(f"  evidence: {e}" for e in t.evidence)]
+    return [printable(line) for line in lines]
+
+
+def print_tripped(console: Any, rnd: GuardRound, rollback_line: str) -> None:
+    """Every tripped trigger's evidence, then the exact command that rolls back."""
+    for t in rnd.tripped:
+        for line in trigger_lines(t):
+            console.print(line, markup=False, highlight=False)
+    console.print(f"rollback (runbook §2, budget 30 min): {printable(rollback_line)}", markup=False, highlight=False)
