@@ -117,7 +117,7 @@ def decide(c, version="", json=False):
     "path_only": "print only the report's path",
 })
 @operation
-def report(c, version="", path_only=False):
+def report(c, version, path_only=False):
     """Print the cutover's Markdown report again (timeline, evidence, digests, decision); rewritten from the journal."""
     from .. import validate
     from ..render import report as view
