@@ -20,9 +20,8 @@ $INV twin.reset --dir "$TWIN"
 step "inv status"
 $INV "${CFG[@]}" status
 step "T+00:00  inv preflight --version $V"
-# The twin's own calls (the status above, an earlier rehearsal's load) are not client traffic:
-# the check still counts and shows them, with a threshold above what a rehearsal makes.
-INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS=5000 $INV "${CFG[@]}" preflight --version "$V"
+# The status call above is the tool's own: preflight leaves it out of no_traffic (and says so).
+$INV "${CFG[@]}" preflight --version "$V"
 step "T+00:05  inv tag-push --version $V   (the twin's CI builds and publishes the image)"
 $INV "${CFG[@]}" tag-push --version "$V"
 step "T+00:05  inv deploy --version $V --yes"
@@ -33,10 +32,14 @@ step "T+00:25  inv hermes-reinstall"
 $INV "${CFG[@]}" hermes-reinstall
 step "T+00:35  inv agent-smoke"
 $INV "${CFG[@]}" agent-smoke
-step "§3  traffic, inv monitor --hours 1, inv diagnose"
+step "§3  traffic, inv monitor --hours 1, inv diagnose   (twin clock at a past OPEN session)"
+# twin.load is client traffic: sent at a past twin clock, so the next rehearsal's preflight
+# (real clock, no_traffic over the last 10 min) does not see it
+$INV twin.clock --dir "$TWIN" --at 2026-05-11T10:00:00+08:00
 $INV twin.load --dir "$TWIN" --seconds 5 --rps 10
 $INV "${CFG[@]}" monitor --hours 1 || echo "(monitor says investigate: see above)"
 $INV "${CFG[@]}" diagnose || echo "(diagnose found symptoms: see above)"
+$INV twin.clock --dir "$TWIN" --clear
 step "§2  rollback drill: inv rollback --version $V --yes"
 $INV "${CFG[@]}" rollback --version "$V" --yes --reason "rehearsal drill"
 step "§2.4  inv smoke --expect legacy"

@@ -196,6 +196,14 @@ def test_agent_smoke_is_green_on_a_healthy_w4_during_open(skill, twin_settings):
     r = run(skill, "agent-smoke")
     assert r.returncode == 0 and "verdict: GREEN" in r.stdout and "4 unknown code 999999.SH" in r.stdout
 
+    # issue 15 §1: the agent's own /price calls (made for the tool's prompts) and the API-level ones
+    # are left out of preflight's no_traffic, each kind counted
+    pf = run(skill, "preflight", "--version", W4, "--no-snapshot", "--json")
+    no_traffic = {c["id"]: c for c in as_json(pf)["checks"]}["no_traffic"]
+    by_kind = no_traffic["evidence"]["own_calls_by_kind"]
+    assert by_kind["agent"] >= 3 and by_kind["api"] >= 6, no_traffic
+    assert "own call(s) left out" in no_traffic["reason"]
+
 
 @pytest.mark.parametrize("backend, flag, where", [
     ("close_qfq_null_history", "historical_qfq_missing", ("historical", "api")),
