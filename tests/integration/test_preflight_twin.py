@@ -182,11 +182,12 @@ def test_without_a_snapshot_the_verdict_does_not_claim_t0_facts(twin, st, ex, tw
 
 def test_status_then_preflight_is_go_its_own_call_left_out(twin, st, ex, twin_settings):
     """Issue 15 §1: `inv status` calls /price once; preflight right after must not count it."""
+    record = twin_settings.state_dir / "own-calls" / f"{twin_settings.host}.jsonl"
+    before = len(record.read_text().splitlines()) if record.exists() else 0
     s = inv("status", cfg=twin.invoke_yaml)
     assert s.returncode == 0, s.stdout + s.stderr
-    record = twin_settings.state_dir / "own-calls" / f"{twin_settings.host}.jsonl"
-    last = json.loads(record.read_text().splitlines()[-1])
-    assert last["kind"] == "api" and last["codes"] == [twin_settings.smoke_code] and last["status"] == 200
+    (new,) = [json.loads(line) for line in record.read_text().splitlines()[before:]]     # one call, one line
+    assert new["kind"] == "api" and new["codes"] == [twin_settings.smoke_code] and new["status"] == 200
     r = preflight(twin, "--no-snapshot", version="v0.3.0-pf-own")
     rep = report(r)
     row = rows(rep)["no_traffic"]
