@@ -29,8 +29,7 @@ def inv(twin: Path, *args: str, cfg: bool = True) -> subprocess.CompletedProcess
     argv = [str(Path(sys.executable).with_name("inv")), *(["-f", str(twin / "invoke.yaml")] if cfg else []), *args]
     import os
 
-    env = {**os.environ, "INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000"}   # the bench's own deploys and smokes
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env)
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
 
 
 

@@ -33,12 +33,11 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 V = "v0.3.0-w4-cutover"
 TARGET = 1.15
-QUIET = {"INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000"}
 
 
 def inv(twin: Path, *args: str, cfg: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     argv = [str(Path(sys.executable).with_name("inv")), *(["-f", str(twin / "invoke.yaml")] if cfg else []), *args]
-    r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **QUIET, **(env or {})})
+    r = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if r.returncode:
         raise SystemExit(f"{' '.join(args[:2])} failed: {r.stderr.strip()[-400:]}")
     return r

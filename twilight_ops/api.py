@@ -1,4 +1,8 @@
-"""The /price API from the operator's machine (httpx), token as a Secret."""
+"""The /price API from the operator's machine (httpx), token as a Secret.
+
+get_price is the one path every /price call of the tool takes (status, smoke, agent-smoke's API
+checks, diagnose, rollback's verify smoke): each call it sends is recorded in the own-calls
+record (own_calls.py), so preflight's no_traffic does not count it as client traffic."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +11,8 @@ import time
 import httpx
 import tenacity
 
+from . import own_calls
+from .clock import now_utc
 from .config import Settings
 from .secret import Secret, header_problem, scrub, scrub_error
 
@@ -49,13 +55,19 @@ def get_price(settings: Settings, token: Secret, code: str, date: str | None = N
     bad = header_problem(token.reveal())
     if bad is not None:   # httpx would raise UnicodeEncodeError, or h11 echo the token escaped
         return ApiResponse(url, None, "", 0.0, transport_error=f"the token {bad}; it cannot be sent in a header")
+    started = now_utc(settings.clock_offset_seconds)
+    status: int | None = None
     try:
         with _client(settings) as client:
             resp = retry(
                 client.get, "/price", params=params,
                 headers={"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"},
             )
+        status = resp.status_code
         return ApiResponse(url, resp.status_code, scrub(resp.text, token), (time.monotonic() - t0) * 1000)
     except httpx.TransportError as e:
         msg = scrub_error(f"{type(e).__name__}: {e}", token)
         return ApiResponse(url, None, "", (time.monotonic() - t0) * 1000, transport_error=msg)
+    finally:   # sent (or tried): the tool's own call, whatever came back
+        own_calls.record_call(settings, started, now_utc(settings.clock_offset_seconds), code, status,
+                              retry.statistics.get("attempt_number", 1))

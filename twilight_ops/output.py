@@ -1,6 +1,7 @@
 """Console output and the one place where errors become exit codes.
 
-rich is imported on first use, so `inv --list` does not pay for it.
+rich is imported on first use, so `inv --list` does not pay for it.  Both consoles have
+emoji off; text that is not the tool's own is printed with markup=False or as rich Text.
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+            # emoji=False: rich would turn `:up:` in `deploy#1:up: ok` (a step name) into an emoji, even
+            # with markup=False; nothing the tool prints is meant as an emoji code
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
         return getattr(self._console, name)
 
 

@@ -178,7 +178,10 @@ def skill(w4_open):
 
 
 def test_agent_smoke_is_green_on_a_healthy_w4_during_open(skill, twin_settings):
+    record = twin_settings.state_dir / "own-calls" / f"{twin_settings.host}.jsonl"
+    before = len(record.read_text().splitlines()) if record.exists() else 0
     r = run(skill, "agent-smoke", "--json")
+    made = [json.loads(line) for line in record.read_text().splitlines()[before:]]
     report = as_json(r)
     assert r.returncode == 0, json.dumps(report, indent=1) + r.stderr
     got = rows(report)
@@ -195,6 +198,17 @@ def test_agent_smoke_is_green_on_a_healthy_w4_during_open(skill, twin_settings):
 
     r = run(skill, "agent-smoke")
     assert r.returncode == 0 and "verdict: GREEN" in r.stdout and "4 unknown code 999999.SH" in r.stdout
+
+    # issue 15 §1: each prompt's window and codes, and every API-level call, went into the own-calls
+    # record; preflight leaves both kinds out of no_traffic
+    assert [(m["check"], m["codes"]) for m in made if m["kind"] == "agent"] == [
+        ("latest_quote", ["600519.SH"]), ("historical", ["600519.SH"]), ("unknown_code", ["999999.SH"])]
+    assert sum(m["kind"] == "api" for m in made) >= 6
+    pf = run(skill, "preflight", "--version", W4, "--no-snapshot", "--json")
+    no_traffic = {c["id"]: c for c in as_json(pf)["checks"]}["no_traffic"]
+    by_kind = no_traffic["evidence"]["own_calls_by_kind"]
+    assert by_kind["agent"] >= 3 and by_kind["api"] >= 6, no_traffic
+    assert "own call(s) left out" in no_traffic["reason"]
 
 
 @pytest.mark.parametrize("backend, flag, where", [

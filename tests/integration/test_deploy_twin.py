@@ -17,7 +17,6 @@ from twilight_ops.twin import control
 pytestmark = pytest.mark.twin
 
 W4, PREVIOUS = "v0.3.0-w4-cutover", "v0.2.0"
-QUIET = {"INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000"}
 
 
 def running(ex, settings):
@@ -54,7 +53,7 @@ def previous(twin, twin_settings):
         clean_env(ex, twin_settings)
         control.clear_faults(ex, twin_settings)
         control.run_version(ex, twin_settings, PREVIOUS)
-    r = inv("preflight", "--version", W4, "--json", cfg=twin.invoke_yaml, env=QUIET)
+    r = inv("preflight", "--version", W4, "--json", cfg=twin.invoke_yaml)
     assert r.returncode == 0, r.stdout + r.stderr
     yield twin
     with SSHExecutor(twin_settings) as ex:
@@ -120,7 +119,7 @@ def test_a_deploy_while_someone_holds_the_lock_is_refused(previous, ex, twin_set
 
 def test_a_failed_pull_restarts_nothing_releases_the_lock_and_names_the_rollback(previous, ex, twin_settings):
     missing = "v0.3.9-never-published"
-    assert inv("preflight", "--version", missing, "--json", cfg=previous.invoke_yaml, env=QUIET).returncode == 0
+    assert inv("preflight", "--version", missing, "--json", cfg=previous.invoke_yaml).returncode == 0
     before_env, before = env_text(ex, twin_settings), running(ex, twin_settings)
     r = deploy(previous, "--version", missing, "--yes")
     assert r.returncode == 1 and "Traceback" not in r.stderr

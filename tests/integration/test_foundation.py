@@ -8,6 +8,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.client_traffic import elsewhere_in_time
 from tests.container_scripts import on_a_copy
 from tests.conftest import inv
 from twilight_ops import lock
@@ -103,11 +104,11 @@ def test_bad_config_is_exit_2_before_connecting(twin):
     assert _accepted(twin) == before
 
 
-def test_each_price_call_adds_one_audit_row(ex, twin_settings):
+def test_each_price_call_adds_one_audit_row(ex, twin_settings, twin):
     token = ex.read_secret(layout(twin_settings, ex.home).token_file)
     before = audit_rows(ex, twin_settings)
-    with httpx.Client(base_url=twin_settings.api_base, timeout=10) as client:
-        for code in ("600519.SH", "000001.SZ", "999999.SH"):
+    with elsewhere_in_time(twin), httpx.Client(base_url=twin_settings.api_base, timeout=10) as client:
+        for code in ("600519.SH", "000001.SZ", "999999.SH"):    # client traffic: out of later preflights' windows
             client.get("/price", params={"code": code}, headers={"Authorization": f"Bearer {token.reveal()}"})
     assert audit_rows(ex, twin_settings) == before + 3
 

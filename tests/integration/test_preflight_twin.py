@@ -1,6 +1,12 @@
 """`inv preflight` through the twin: the six §0 checks (each failing on its own switch,
-with nothing on tvps changed), the T+00:00 snapshot under live writes, its reuse, and no
-token in output, the journal or tvps's process list."""
+with nothing on tvps changed), the tool's own /price calls left out of no_traffic while a
+client's call still counts, the T+00:00 snapshot under live writes (readable by the operator,
+with the warehouse's owner and mode), its reuse, and no token in output, the journal or
+tvps's process list.
+
+The tests that send client traffic (twin.load, a bare httpx call) do it under
+tests/client_traffic.elsewhere_in_time: at a past twin clock no other run uses, so it never
+falls in a later preflight's 10-minute window (here, in a later module or session)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +17,7 @@ import time
 
 import pytest
 
+from tests.client_traffic import elsewhere_in_time
 from tests.conftest import TWIN_DIR, error_lines, inv
 from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.builders.layout import layout
@@ -20,11 +27,10 @@ from twilight_ops.twin.state import load_or_new
 pytestmark = pytest.mark.twin
 
 VERSION = "v0.3.0-w4-cutover"
-QUIET = {"INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000"}   # other tests' /price calls are not "traffic" here
 
 
 def preflight(twin, *args, env=None, version=VERSION):
-    return inv("preflight", "--version", version, "--json", *args, cfg=twin.invoke_yaml, env={**QUIET, **(env or {})})
+    return inv("preflight", "--version", version, "--json", *args, cfg=twin.invoke_yaml, env=env)
 
 
 def report(r) -> dict:
@@ -70,6 +76,12 @@ def test_a_clean_idle_twin_passes_all_six_and_records_t0(twin, st, ex, twin_sett
     snap = facts["snapshot"]
     assert snap["host_path"].endswith("/twilight/data/warehouse.duckdb.pre-w4") and len(snap["sha256"]) == 64
     assert "provider_audit_log" in snap["tables"]
+    # issue 15 §2: the operator (tvps's account) can read it, and it has the warehouse's owner, group and mode
+    summed = ex.run(["sha256sum", "--", snap["host_path"]], check=False)
+    assert summed.ok and summed.stdout.split()[0] == snap["sha256"], summed.stderr
+    warehouse = layout(twin_settings, ex.home).warehouse
+    stat = ex.run(["stat", "-c", "%U:%G %a", "--", warehouse, snap["host_path"]]).stdout.splitlines()
+    assert stat[0] == stat[1] and not stat[1].startswith("root:"), stat
 
     # a second preflight verifies and reuses the snapshot: same sha256, same bytes
     again = report(preflight(twin))
@@ -107,53 +119,6 @@ def test_each_check_fails_on_its_switch_and_tvps_is_untouched(twin, st, ex, twin
     assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
 
 
-def test_traffic_fails_no_traffic_and_takes_no_snapshot(twin, st, ex, twin_settings):
-    version, snapshot = "v0.3.0-pf-traffic", "warehouse.duckdb.pf-traffic"
-    load = subprocess.run([str(os.path.join(os.path.dirname(os.sys.executable), "inv")), "twin.load", "--dir", str(TWIN_DIR),
-                           "--seconds", "2", "--rps", "5"], capture_output=True, text=True, timeout=120)
-    assert load.returncode == 0, load.stderr
-    r = inv("preflight", "--version", version, "--json", cfg=twin.invoke_yaml,
-            env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": snapshot, "INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "0"})
-    rep = report(r)
-    assert r.returncode == 1
-    row = rows(rep)["no_traffic"]
-    assert row["status"] == "FAIL" and row["evidence"]["calls"] >= 5 and "provider_audit_log" in row["evidence"]["source"]
-    assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
-
-
-COUNT_SNAPSHOT = r"""
-import duckdb, json, sys
-con = duckdb.connect(sys.argv[1] if len(sys.argv) > 1 else {path!r}, read_only=True)
-print(json.dumps({{"provider_audit_log": con.execute("SELECT count(*) FROM provider_audit_log").fetchone()[0]}}))
-"""
-
-
-def test_the_snapshot_holds_up_under_writes(twin, st, ex, twin_settings):
-    """Live /price load while preflight snapshots: the snapshot opens in the container with
-    exactly the counts recorded in the journal."""
-    version, name = "v0.3.0-pf-load", "warehouse.duckdb.pf-load"
-    inv_bin = os.path.join(os.path.dirname(os.sys.executable), "inv")
-    load = subprocess.Popen([inv_bin, "twin.load", "--dir", str(TWIN_DIR), "--seconds", "12", "--rps", "40"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(2)    # let the load start writing audit rows (a sampling delay, not a wait for a condition)
-        r = inv("preflight", "--version", version, "--json", cfg=twin.invoke_yaml,
-                env={**QUIET, "INVOKE_TWILIGHT_SNAPSHOT_NAME": name})
-        running_while = load.poll() is None
-    finally:
-        out, err = load.communicate(timeout=120)
-    assert load.returncode == 0, err
-    rep = report(r)
-    assert r.returncode == 0, r.stdout
-    assert running_while, "the load generator had stopped before the snapshot finished"
-    snap = rows(rep)["snapshot"]["evidence"]
-    lay = layout(twin_settings, ex.home)
-    res = ex.run(compose_cmd.compose_exec_python(lay),
-                 stdin=COUNT_SNAPSHOT.format(path=f"/data/{name}"), timeout=120)
-    assert json.loads(res.stdout) == {"provider_audit_log": snap["tables"]["provider_audit_log"]}
-    assert snap["tables"]["provider_audit_log"] > 0
-
-
 def test_no_token_in_output_journal_or_tvps_process_list(twin, st, ex, twin_settings):
     env_text = ex.read_file(layout(twin_settings, ex.home).env_file).decode()
     tushare = [line.split("=", 1)[1].strip() for line in env_text.splitlines() if line.startswith("TUSHARE_TOKEN=")][0]
@@ -169,7 +134,7 @@ def test_no_token_in_output_journal_or_tvps_process_list(twin, st, ex, twin_sett
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        r = inv("preflight", "--version", VERSION, cfg=twin.invoke_yaml, env=QUIET)     # the table form
+        r = inv("preflight", "--version", VERSION, cfg=twin.invoke_yaml)     # the table form
         rj = preflight(twin)
     finally:
         done.set()
@@ -198,3 +163,108 @@ def test_no_snapshot_runs_the_six_checks_only(twin, st, ex, twin_settings):
     local, remote = journal_paths(twin_settings, ex, version)
     assert not local.exists() and not remote_exists(ex, remote)
     assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/warehouse.duckdb.pf-nosnap")
+
+
+@pytest.mark.parametrize("how", [("--dry", "preflight"), ("preflight", "--no-snapshot")])
+def test_without_a_snapshot_the_verdict_does_not_claim_t0_facts(twin, st, ex, twin_settings, how):
+    """Issue 15 §5: `inv --dry preflight` and `--no-snapshot` took no snapshot: GO must not say
+    the T+00:00 facts are in the journal."""
+    version = "v0.3.0-pf-dry"
+    r = inv(*how, "--version", version, cfg=twin.invoke_yaml, env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": "warehouse.duckdb.pf-dry",
+                                                                      "COLUMNS": "300"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "facts are in the journal" not in r.stdout
+    assert "verdict: GO on the six checks — no snapshot taken and no T+00:00 facts recorded" in r.stdout
+    assert f"before tag-push run: inv preflight --version {version}" in r.stdout
+    local, remote = journal_paths(twin_settings, ex, version)
+    assert not local.exists() and not remote_exists(ex, remote)
+
+
+def test_status_then_preflight_is_go_its_own_call_left_out(twin, st, ex, twin_settings):
+    """Issue 15 §1: `inv status` calls /price once; preflight right after must not count it."""
+    record = twin_settings.state_dir / "own-calls" / f"{twin_settings.host}.jsonl"
+    before = len(record.read_text().splitlines()) if record.exists() else 0
+    s = inv("status", cfg=twin.invoke_yaml)
+    assert s.returncode == 0, s.stdout + s.stderr
+    (new,) = [json.loads(line) for line in record.read_text().splitlines()[before:]]     # one call, one line
+    assert new["kind"] == "api" and new["codes"] == [twin_settings.smoke_code] and new["status"] == 200
+    r = preflight(twin, "--no-snapshot", version="v0.3.0-pf-own")
+    rep = report(r)
+    row = rows(rep)["no_traffic"]
+    assert r.returncode == 0 and rep["verdict"] == "go", row
+    assert row["status"] == "PASS" and row["evidence"]["calls"] == 0
+    assert row["evidence"]["own_calls_left_out"] >= 1 and row["evidence"]["seen"] >= 1
+    assert f"{row['evidence']['own_calls_left_out']} of twilight-ops's own call(s) left out" in row["reason"]
+    table = inv("preflight", "--version", "v0.3.0-pf-own", "--no-snapshot", cfg=twin.invoke_yaml, env={"COLUMNS": "300"})
+    assert table.returncode == 0 and "own call(s) left out" in table.stdout, table.stdout
+
+
+def test_a_client_call_still_counts_next_to_the_tools_own(twin, st, ex, twin_settings):
+    """A call that is not the tool's (a bare httpx GET with the operator token) makes it NO-GO,
+    even right after `inv status`; the evidence says how many own calls were left out."""
+    import httpx
+
+    version, snapshot = "v0.3.0-pf-client", "warehouse.duckdb.pf-client"
+    token = ex.read_secret(layout(twin_settings, ex.home).token_file)
+    with elsewhere_in_time(twin):
+        assert inv("status", cfg=twin.invoke_yaml).returncode == 0
+        with httpx.Client(base_url=twin_settings.api_base, timeout=10, trust_env=False) as client:
+            got = client.get("/price", params={"code": twin_settings.smoke_code},
+                             headers={"Authorization": f"Bearer {token.reveal()}"})
+        assert got.status_code == 200
+        r = preflight(twin, env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": snapshot}, version=version)
+    rep = report(r)
+    row = rows(rep)["no_traffic"]
+    assert r.returncode == 1 and rep["verdict"] == "no-go" and rep["t0"] == []
+    assert row["status"] == "FAIL" and row["evidence"]["calls"] == 1 and row["evidence"]["own_calls_left_out"] == 1
+    assert "client /price call(s)" in row["reason"] and "own call(s) left out" in row["reason"]
+    assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
+
+
+def test_traffic_fails_no_traffic_and_takes_no_snapshot(twin, st, ex, twin_settings):
+    version, snapshot = "v0.3.0-pf-traffic", "warehouse.duckdb.pf-traffic"
+    with elsewhere_in_time(twin):
+        load = subprocess.run([str(os.path.join(os.path.dirname(os.sys.executable), "inv")), "twin.load", "--dir",
+                               str(TWIN_DIR), "--seconds", "2", "--rps", "5"], capture_output=True, text=True, timeout=120)
+        assert load.returncode == 0, load.stderr
+        r = inv("preflight", "--version", version, "--json", cfg=twin.invoke_yaml,
+                env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": snapshot})
+    rep = report(r)
+    assert r.returncode == 1
+    row = rows(rep)["no_traffic"]
+    assert row["status"] == "FAIL" and row["evidence"]["calls"] >= 5 and "provider_audit_log" in row["evidence"]["source"]
+    assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
+
+
+COUNT_SNAPSHOT = r"""
+import duckdb, json, sys
+con = duckdb.connect(sys.argv[1] if len(sys.argv) > 1 else {path!r}, read_only=True)
+print(json.dumps({{"provider_audit_log": con.execute("SELECT count(*) FROM provider_audit_log").fetchone()[0]}}))
+"""
+
+
+def test_the_snapshot_holds_up_under_writes(twin, st, ex, twin_settings):
+    """Live /price load while preflight snapshots: the snapshot opens in the container with
+    exactly the counts recorded in the journal."""
+    version, name = "v0.3.0-pf-load", "warehouse.duckdb.pf-load"
+    inv_bin = os.path.join(os.path.dirname(os.sys.executable), "inv")
+    with elsewhere_in_time(twin):
+        load = subprocess.Popen([inv_bin, "twin.load", "--dir", str(TWIN_DIR), "--seconds", "12", "--rps", "40"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(2)    # let the load start writing audit rows (a sampling delay, not a wait for a condition)
+            r = inv("preflight", "--version", version, "--json", cfg=twin.invoke_yaml,     # the load is client traffic
+                    env={"INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000", "INVOKE_TWILIGHT_SNAPSHOT_NAME": name})
+            running_while = load.poll() is None
+        finally:
+            out, err = load.communicate(timeout=120)
+    assert load.returncode == 0, err
+    rep = report(r)
+    assert r.returncode == 0, r.stdout
+    assert running_while, "the load generator had stopped before the snapshot finished"
+    snap = rows(rep)["snapshot"]["evidence"]
+    lay = layout(twin_settings, ex.home)
+    res = ex.run(compose_cmd.compose_exec_python(lay),
+                 stdin=COUNT_SNAPSHOT.format(path=f"/data/{name}"), timeout=120)
+    assert json.loads(res.stdout) == {"provider_audit_log": snap["tables"]["provider_audit_log"]}
+    assert snap["tables"]["provider_audit_log"] > 0

@@ -22,7 +22,7 @@ from twilight_ops.twin.state import load_or_new
 pytestmark = pytest.mark.twin
 
 W4, PREVIOUS = "v0.3.0-w4-cutover", "v0.2.0"
-QUIET = {"INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000", "INVOKE_TWILIGHT_PUBLISH_POLL": "0.5"}
+QUIET = {"INVOKE_TWILIGHT_PUBLISH_POLL": "0.5"}
 
 
 def back_to_previous(settings) -> None:
@@ -42,7 +42,7 @@ def fresh(twin, twin_settings):
     release_faults.clear(st)
     ci_release.reset_release(st, W4)
     back_to_previous(twin_settings)
-    r = inv("preflight", "--version", W4, "--json", cfg=twin.invoke_yaml, env=QUIET)
+    r = inv("preflight", "--version", W4, "--json", cfg=twin.invoke_yaml)
     assert r.returncode == 0, r.stdout + r.stderr
     yield st
     release_faults.clear(load_or_new(TWIN_DIR))
@@ -89,6 +89,10 @@ def test_tag_push_waits_for_ci_then_deploy_runs_the_published_image(fresh, twin,
     assert drive_repos.git(fresh.origin_repo, "rev-parse", f"refs/tags/{W4}^{{commit}}") == fresh.drive_commits["w4"]
     again = run(twin, "tag-push", "--version", W4, "--json")        # idempotent: tag and push are no-ops
     assert again.returncode == 0 and json.loads(again.stdout)["pushed"] == "already"
+    said = run(twin, "tag-push", "--version", W4)                   # issue 15 §5: in words, not "tag already, already"
+    assert said.returncode == 0, said.stderr
+    assert f"tag {W4} already existed at {fresh.drive_commits['w4'][:12]}; origin already had it; CI " in said.stdout
+    assert "already, already" not in said.stdout
     d = run(twin, "deploy", "--version", W4, "--yes", "--json")
     assert d.returncode == 0, d.stdout + d.stderr
     assert json.loads(d.stdout)["digest"].endswith(published)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,6 @@ from twilight_ops.twin.state import load_or_new
 pytestmark = pytest.mark.twin
 
 W4, PREVIOUS = "v0.3.0-w4-cutover", "v0.2.0"
-QUIET = {"INVOKE_TWILIGHT_TRAFFIC_MAX_CALLS": "1000000"}
 SKILL = "skill/stock-research/SKILL.md"
 
 
@@ -66,7 +66,7 @@ def base(twin, twin_settings):
         clean(ex, twin_settings)
         control.clear_faults(ex, twin_settings)
         control.run_version(ex, twin_settings, PREVIOUS)
-    r = inv("preflight", "--version", W4, "--json", cfg=twin.invoke_yaml, env=QUIET)
+    r = inv("preflight", "--version", W4, "--json", cfg=twin.invoke_yaml)
     assert r.returncode == 0, r.stdout + r.stderr
     yield twin
     with SSHExecutor(twin_settings) as ex:
@@ -169,6 +169,9 @@ def test_rollback_works_from_tvps_journal_copy(base, ex, twin_settings):
     r = rollback(base)
     assert r.returncode == 0, r.stdout + r.stderr
     assert svc(ex, twin_settings).repo_digest == pre
+    # issue 15 §4: the follow-up's timeline keeps step names literally (rich made `:up:` an emoji)
+    assert re.search(r"^- \S+ deploy#\d+:up: ok$", r.stdout, re.M), r.stdout
+    assert "\U0001f199" not in r.stdout
 
 
 def dead_pid() -> int:

@@ -117,3 +117,18 @@ def test_rollback_refuses_a_hostile_snapshot_path_from_the_journal(path):
     with pytest.raises(BadInput):
         rollback.snapshot_name({"host_path": path})
     assert rollback.snapshot_name({"host_path": "/h/twilight/data/warehouse.duckdb.pre-w4"}) == "warehouse.duckdb.pre-w4"
+
+
+@pytest.mark.parametrize("tagged,pushed,says", [
+    ("created", "pushed", "tagged v0.3.0-w4-cutover at c058ef8c0ffe; pushed it to origin; CI "),
+    ("already", "pushed", "tag v0.3.0-w4-cutover already existed at c058ef8c0ffe; pushed it to origin; CI "),
+    ("already", "already", "tag v0.3.0-w4-cutover already existed at c058ef8c0ffe; origin already had it; CI "),
+    ("created", "already", "tagged v0.3.0-w4-cutover at c058ef8c0ffe; origin already had it; CI "),
+])
+def test_the_tag_push_sentence_reads_naturally(tagged, pushed, says):
+    """Issue 15 §5: never "tag already, already"."""
+    rep = tag_push.TagPushReport("v0.3.0-w4-cutover", "c058ef8c0ffe" + "0" * 28, tagged, pushed,
+                                 "https://gh/actions/runs/7", "ghcr.io/x@sha256:ab", 41.6)
+    line = rep.sentence()
+    assert line.startswith(says) and line.endswith("published ghcr.io/x@sha256:ab after 42 s")
+    assert "already, already" not in line

@@ -83,3 +83,24 @@ def test_no_room_is_refused_before_any_copy(tmp_path):
 def test_a_missing_database_is_one_line(tmp_path):
     code, out = run_script(tmp_path / "nope.duckdb", tmp_path / "snap")
     assert code == 2 and out["kind"] == "missing_file"
+
+
+def test_the_snapshot_gets_the_databases_owner_group_and_mode(tmp_path):
+    """Issue 15 §2: run as root (as in the container) the snapshot is not root:root 0640 but
+    the warehouse's owner, group and mode, so the operator can read it."""
+    import os
+    import stat
+
+    db, dest = tmp_path / "warehouse.duckdb", tmp_path / "warehouse.duckdb.pre-w4"
+    make_db(db)
+    os.chmod(db, 0o604)
+    as_root = os.geteuid() == 0
+    if as_root:
+        os.chown(db, 12345, 23456)
+    code, out = run_script(db, dest)
+    st, got = os.stat(db), os.stat(dest)
+    assert code == 0 and out["owner"]["as_database"] is True
+    assert stat.S_IMODE(got.st_mode) == 0o604 and out["owner"]["mode"] == "0o604"
+    assert (got.st_uid, got.st_gid) == (st.st_uid, st.st_gid)
+    if as_root:
+        assert (got.st_uid, got.st_gid) == (12345, 23456)

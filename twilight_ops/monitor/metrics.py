@@ -83,6 +83,7 @@ class Metrics:
     copied_at: str | None = None
     notes: tuple[str, ...] = ()
     not_liquid_502: int | None = None     # 502s on codes outside liquid_codes (the unknown-code answer)
+    rows: tuple[tuple[str, str | None], ...] | None = None   # (ts, ts_code), newest first; only when asked (rows_limit)
 
     @classmethod
     def from_probe(cls, d: Mapping[str, Any]) -> "Metrics":
@@ -233,7 +234,21 @@ def _metrics(d: Mapping[str, Any]) -> Metrics:
         newest_utc=_opt_str(d.get("newest_utc")),
         copied_at=_opt_str(d.get("copied_at")),
         notes=tuple(notes),
+        rows=_rows(d.get("rows")),
     )
+
+
+def _rows(v: Any) -> tuple[tuple[str, str | None], ...] | None:
+    if v is None:
+        return None
+    if not isinstance(v, list):
+        raise ValueError(f"rows {v!r} is not a list")
+    out = []
+    for item in v:
+        if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], str):
+            raise ValueError(f"row {item!r} is not [ts, ts_code]")
+        out.append((item[0], _opt_str(item[1])))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- decisions

@@ -6,7 +6,9 @@ twilight_ops/monitor/script.py sends this file's text on stdin to
 by the caller's parameters as one JSON string literal. Values never reach SQL
 text: they are DuckDB parameters.
 
-Output: exactly ONE JSON object on stdout, aggregates only (never rows):
+Output: exactly ONE JSON object on stdout, aggregates only; rows only when asked, bounded
+(rows_limit > 0: the newest rows_limit (ts, ts_code) pairs of the window, for preflight's
+no_traffic to leave out the tool's own calls; never any other column):
   success  {"probe": 1, "read_via", "copied_at", "window", "total", ...}  exit 0
   failure  {"error": "<one line>", "kind": "<kind>"}                     exit 2|3|1
     2  bad_params missing_file missing_table schema copy_dir no_duckdb not_duckdb
@@ -60,6 +62,7 @@ PARAMS: "dict[str, Any] | None" = None  # @@PARAMS@@ replaced by build_probe_scr
 PROBE_VERSION = 1
 TABLE = "provider_audit_log"
 REQUIRED_COLUMNS = ("ts", "served_by", "latency_ms", "error")
+MAX_ROWS = 10_000  # rows_limit's bound: (ts, ts_code) pairs are ~40 bytes each
 HEADER_BYTES = 3 * 4096  # DuckDB main header + two database headers
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_UNREADABLE = 0, 1, 2, 3
 NAIVE_TS_TYPES = {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATETIME", "TIMESTAMP WITHOUT TIME ZONE"}
@@ -113,6 +116,9 @@ def check_params(raw: Any) -> dict[str, Any]:
     backoff = raw.get("copy_backoff_s", 0.05)
     if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff <= 5:
         raise bad(f"copy_backoff_s {backoff!r} is not a number of seconds in [0, 5]")
+    rows_limit = raw.get("rows_limit", 0)
+    if isinstance(rows_limit, bool) or not isinstance(rows_limit, int) or not 0 <= rows_limit <= MAX_ROWS:
+        raise bad(f"rows_limit {rows_limit!r} is not a whole number from 0 to {MAX_ROWS}")
     top_n = raw.get("top_n", 50)
     if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= 1000:
         raise bad(f"top_n {top_n!r} is not a whole number from 1 to 1000")
@@ -126,6 +132,7 @@ def check_params(raw: Any) -> dict[str, Any]:
         "copy_attempts": attempts,
         "copy_backoff_s": float(backoff),
         "top_n": top_n,
+        "rows_limit": rows_limit,
     }
 
 
@@ -247,7 +254,26 @@ def run_query(con: Any, p: dict[str, Any]) -> dict[str, Any]:
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description]
     row = dict(zip(names, cursor.fetchone()))
-    return shape(row, have, notes, p, start, end, ts_cast(columns))
+    out = shape(row, have, notes, p, start, end, ts_cast(columns))
+    if p.get("rows_limit"):
+        out["rows"] = window_rows(con, columns, p["rows_limit"], start, end, notes)
+    return out
+
+
+def window_rows(con: Any, columns: dict[str, str], limit: int, start: dt.datetime, end: dt.datetime,
+                notes: list[str]) -> "list[list[Any]] | None":
+    """The newest `limit` rows of the window as [ts (ISO, UTC, 'Z'), ts_code]; None without a ts_code column."""
+    if "ts_code" not in columns:
+        notes.append("ts_code column missing: the window's rows cannot be told apart by code")
+        return None
+    cast = ts_cast(columns)
+    aware = cast == "TIMESTAMPTZ"
+    cursor = con.execute(
+        f"SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), CAST(ts_code AS VARCHAR) FROM {TABLE} "
+        f"WHERE ts > CAST($start AS {cast}) AND ts <= CAST($end AS {cast}) ORDER BY ts DESC LIMIT $limit",
+        {"start": bound_literal(start, aware), "end": bound_literal(end, aware), "limit": limit},
+    )
+    return [[ts, code] for ts, code in cursor.fetchall()]
 
 
 # ---------------------------------------------------------------- result shape

@@ -43,6 +43,7 @@ class ProbeParams:
     copy_attempts: int = 5
     copy_backoff_s: float = 0.05
     top_n: int = 50
+    rows_limit: int = 0               # > 0: also the newest rows_limit (ts, ts_code) pairs of the window
 
     def to_wire(self) -> dict[str, Any]:
         """Validated JSON-ready parameters (BadInput on anything wrong)."""
@@ -63,6 +64,7 @@ class ProbeParams:
             "copy_attempts": validate.positive_int(self.copy_attempts, "copy_attempts", 20),
             "copy_backoff_s": float(self.copy_backoff_s),
             "top_n": validate.positive_int(self.top_n, "top_n", 1000),
+            "rows_limit": 0 if not self.rows_limit else validate.positive_int(self.rows_limit, "rows_limit", 10_000),
         }
 
 
@@ -113,6 +115,7 @@ def run_local(
     liquid_codes: Sequence[str] = (),
     copy_dir: str | None = None,
     timeout_s: float = 600.0,
+    rows_limit: int = 0,
 ) -> dict[str, Any]:
     """Run the probe on a local DuckDB file in a subprocess; its JSON as a dict.
 
@@ -125,6 +128,7 @@ def run_local(
         copy_dir=copy_dir,
         local=True,
         liquid_codes=tuple(liquid_codes),
+        rows_limit=rows_limit,
     )
     from ..local import LocalExecutor
 

@@ -10,8 +10,11 @@ be torn by a checkpoint.  Instead:
   3. open the copy read-write once and CHECKPOINT, folding a copied WAL into the one
      file (the snapshot is then self-contained); reopen it read-only and record every
      table and its row count; sha256 of the bytes;
-  4. os.link() the copy to the destination: fails if the destination exists, so a
-     snapshot is never overwritten, not even by a race.
+  4. give the copy the owner, group and mode of the database file (this runs as root in
+     the container, where a new file would be root:root 0640 and the operator on tvps
+     could not `sha256sum` or `cp` it back), then os.link() it to the destination: fails
+     if the destination exists, so a snapshot is never overwritten, not even by a race,
+     and it appears with its final owner and mode.
 An existing destination is never touched: it is opened read-only and its tables,
 counts and sha256 are reported (`reused`), for the caller to compare with its journal.
 
@@ -20,6 +23,8 @@ consistent copy.
 """
 
 SNAPSHOT_PARAMS = None  # replaced by phases/snapshot.snapshot_script()
+
+import stat
 
 
 def _sha256(path):
@@ -54,6 +59,21 @@ def _describe(duckdb, path, **extra):
     return {"ok": True, "path": path, "bytes": st.st_size, "sha256": _sha256(path),
             "modified": iso_utc(dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc)),
             "tables": _inspect(duckdb, path), **extra}
+
+
+def _same_owner_and_mode(src, path):
+    """chown/chmod `path` to src's uid, gid and permission bits; what it got, as a dict.
+    Not root and src owned by another account: chown fails, and the copy keeps ours."""
+    st = os.stat(src)
+    try:
+        if (os.stat(path).st_uid, os.stat(path).st_gid) != (st.st_uid, st.st_gid):
+            os.chown(path, st.st_uid, st.st_gid)
+    except PermissionError:
+        pass
+    os.chmod(path, stat.S_IMODE(st.st_mode))
+    got = os.stat(path)
+    return {"uid": got.st_uid, "gid": got.st_gid, "mode": oct(stat.S_IMODE(got.st_mode)),
+            "as_database": (got.st_uid, got.st_gid, stat.S_IMODE(got.st_mode)) == (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))}
 
 
 def take_snapshot(p, sleep=time.sleep, copy_file=shutil.copyfile):
@@ -96,19 +116,19 @@ def take_snapshot(p, sleep=time.sleep, copy_file=shutil.copyfile):
             if os.path.exists(copy + ".wal"):
                 os.remove(copy + ".wal")     # empty after the checkpoint
             desc = _describe(duckdb, copy)
+            owner = _same_owner_and_mode(src, copy)
             try:
                 os.link(copy, dest)
             except FileExistsError:
                 raise ProbeError("snapshot_exists", f"{dest} appeared while the snapshot was taken; left it untouched",
                                  EXIT_BAD_INPUT) from None
-            os.chmod(dest, 0o640)
             dfd = os.open(parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
             return {**desc, "path": dest, "reused": False, "copy_attempts": attempt, "wal_folded": had_wal,
-                    "copied_at": iso_utc(copied_at)}
+                    "copied_at": iso_utc(copied_at), "owner": owner}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     raise ProbeError("torn_copy", f"no consistent copy of {src} after {p['attempts']} attempts (last: {reason})",

@@ -40,6 +40,7 @@ PROMPTS = {   # runbook T+00:35, word for word
     "historical": "What was the close of 600519 on 2024-01-02?",
     "unknown_code": "What is the price of 999999.SH?",
 }
+PROMPT_CODES = {"latest_quote": (CODE,), "historical": (CODE,), "unknown_code": (UNKNOWN_CODE,)}   # what each prompt asks for
 CHECK_IDS = ("latest_quote", "historical", "cache", "unknown_code")
 TITLES = {"latest_quote": "1 latest quote", "historical": "2 historical 2024-01-02", "cache": "3 cache",
           "unknown_code": "4 unknown code 999999.SH"}
@@ -330,7 +331,20 @@ class Transcript:
 
 
 def ask(t: Target, check: str) -> Transcript:
-    """One runbook prompt through the configured agent command: timeout, then `agent_retries` more tries."""
+    """One runbook prompt through the configured agent command: timeout, then `agent_retries` more tries.
+    The agent's /price calls are made on the tool's behalf: the prompt's window and codes go into
+    the own-calls record, so preflight does not count them as client traffic."""
+    from .. import own_calls
+
+    s = t.settings
+    started = now_utc(s.clock_offset_seconds)
+    try:
+        return _ask(t, check)
+    finally:
+        own_calls.record_prompt(s, started, now_utc(s.clock_offset_seconds), PROMPT_CODES[check], check)
+
+
+def _ask(t: Target, check: str) -> Transcript:
     from ..builders import hermes as hermes_cmd
     from .hermes import hermes_env, tail
 

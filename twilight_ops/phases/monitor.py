@@ -6,7 +6,8 @@
 
 The probe (monitor/probe.py, parameters bound by build_probe_script) travels on stdin
 to `docker compose -f F exec -T backend python3 -`; only its one JSON object of
-aggregates comes back, never rows, never the database.  `now` is the tool's clock
+aggregates comes back (plus, for preflight, a bounded list of (ts, ts_code) pairs),
+never whole rows, never the database.  `now` is the tool's clock
 (`clock.now_utc(settings.clock_offset_seconds)`), sent as a parameter, so the window
 is the same whatever the container's TZ or its clock.
 
@@ -34,13 +35,14 @@ _NOT_RUNNING = ("is not running", "No such container", "no such service", "has n
 
 # ---------------------------------------------------------------- the probe
 
-def probe_params(settings: Settings, hours: float, now=None) -> ProbeParams:
+def probe_params(settings: Settings, hours: float, now=None, rows_limit: int = 0) -> ProbeParams:
     return ProbeParams(
         db_path=settings.container_warehouse,
         hours=hours,
         now_utc=now if now is not None else now_utc(settings.clock_offset_seconds),
         copy_dir=settings.monitor_copy_dir,
         liquid_codes=settings.liquid_codes,
+        rows_limit=rows_limit,
     )
 
 
@@ -72,10 +74,11 @@ def _last(text: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def fetch_metrics(t: Target, hours: float, *, now=None) -> Metrics:
-    """One probe round inside the backend container (only aggregates cross SSH)."""
+def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0) -> Metrics:
+    """One probe round inside the backend container (only aggregates cross SSH; with rows_limit
+    also the newest rows_limit (ts, ts_code) pairs of the window, nothing else of a row)."""
     settings = t.settings
-    script = build_probe_script(probe_params(settings, hours, now))
+    script = build_probe_script(probe_params(settings, hours, now, rows_limit))
     result = t.ssh.run(probe_command(t.layout), stdin=script, check=False, timeout=settings.monitor_timeout)
     return interpret(result, settings.service)
 

@@ -8,7 +8,8 @@ Six checks, each a CheckResult (PASS / FAIL / SKIP with evidence and the fix):
   ci_green              the configured check run on the cutover commit concluded success
   tushare_token         a real trade_cal call made from tvps with TUSHARE_TOKEN from ~/twilight/.env answers code 0
   install_skill_latest  the local scripts/install-skill.sh equals origin/main's, and local main is not behind
-  no_traffic            at most traffic_max_calls /price calls in the last traffic_minutes (audit log, else logs)
+  no_traffic            at most traffic_max_calls client /price calls in the last traffic_minutes (audit log, else
+                        logs), the tool's own calls (own_calls.py: status, smoke, agent-smoke, diagnose) left out
 Nothing on tvps changes unless all six pass; then the T+00:00 facts: the backend running,
 healthy, restart count 0, its pullable repo digest, and the snapshot (phases/snapshot.py).
 """
@@ -55,6 +56,11 @@ class PreflightReport:
     @property
     def go(self) -> bool:
         return exit_code(self.results) == 0
+
+    @property
+    def recorded(self) -> bool:
+        """The T+00:00 facts were recorded (not under --no-snapshot / --dry)."""
+        return any(r.id == "snapshot" and r.status is Status.PASS for r in self.t0)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "commit": self.commit,
@@ -195,25 +201,66 @@ def install_skill_latest(t: Target, repo) -> CheckResult:
     return CheckResult("install_skill_latest", Status.PASS, "same as origin/main; local main up to date", {"behind": 0})
 
 
+TRAFFIC_ROWS = 2000          # (ts, ts_code) pairs the probe returns at most; rows beyond it count as traffic
+LOG_TS = re.compile(r"\b(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))")
+LOG_CODE = re.compile(r"\bcode=([A-Za-z0-9._-]{1,32})")
+
+
+def log_calls(text: str, offset_s: float) -> list[tuple[dt.datetime | None, str | None]]:
+    """`GET /price` lines of `docker compose logs --timestamps` as (ts on the tool's clock, code).
+
+    The first timestamp on a line is the daemon's (wall clock; the tool's clock adds
+    clock_offset_seconds); a line without a time or a code is kept as traffic."""
+    from ..own_calls import parse_instant
+
+    out: list[tuple[dt.datetime | None, str | None]] = []
+    for line in text.splitlines():
+        if "GET /price" not in line:
+            continue
+        ts_m, code_m = LOG_TS.search(line), LOG_CODE.search(line)
+        ts = parse_instant(ts_m.group(1)) if ts_m else None
+        out.append((ts + dt.timedelta(seconds=offset_s) if ts else None, code_m.group(1) if code_m else None))
+    return out
+
+
 def no_traffic(t: Target) -> CheckResult:
+    """Client /price calls in the last traffic_minutes, the tool's own calls left out (own_calls.py)."""
+    from .. import own_calls
+    from ..own_calls import parse_instant
     from ..phases.monitor import fetch_metrics
 
     minutes, limit = t.settings.traffic_minutes, t.settings.traffic_max_calls
-    source, calls = "", 0
+    since = now_utc(t.settings.clock_offset_seconds) - dt.timedelta(minutes=minutes)
+    note = ""
     try:
-        m = fetch_metrics(t, minutes / 60)
-        source, calls = f"provider_audit_log (read {m.read_via})", m.total
+        m = fetch_metrics(t, minutes / 60, rows_limit=TRAFFIC_ROWS)
+        source, total = f"provider_audit_log (read {m.read_via})", m.total
+        since = parse_instant(m.window_start_utc) or since
+        rows = [(parse_instant(ts), code) for ts, code in m.rows] if m.rows is not None else []
+        if m.rows is None:
+            note = "the audit log has no ts_code column: no own call could be told apart"
     except BadInput as e:          # the running version writes no audit rows (no table): count log lines
-        r = t.ssh.run(compose(t.layout, "logs", t.layout.service, f"--since={int(minutes)}m", "--no-color"),
-                      check=False, timeout=60)
+        r = t.ssh.run(compose(t.layout, "logs", t.layout.service, f"--since={int(minutes)}m", "--no-color",
+                              "--timestamps"), check=False, timeout=60)
         if not r.ok:
             return _fail("no_traffic", f"neither the audit log ({e.message}) nor the backend logs could be read",
                          "see `inv status`")
         source = "backend logs (the running version writes no audit rows)"
-        calls = sum("GET /price" in line for line in r.stdout.splitlines())
-    ev: dict[str, Any] = {"source": source, "calls": calls, "minutes": minutes, "max": limit}
+        rows = log_calls(r.stdout, t.settings.clock_offset_seconds)
+        total = len(rows)
+    own = own_calls.read(t.settings, since - dt.timedelta(seconds=own_calls.SLACK_S))
+    split = own_calls.leave_out(rows, own)
+    calls = total - split.left_out           # rows the probe did not return (beyond TRAFFIC_ROWS) count as traffic
+    ev: dict[str, Any] = {"source": source, "calls": calls, "minutes": minutes, "max": limit, "seen": total,
+                          "own_calls_left_out": split.left_out, "own_calls_by_kind": split.by_kind,
+                          "own_calls_recorded": len(own), "own_calls_record": str(own_calls.record_path(t.settings))}
+    if note:
+        ev["note"] = note
+    own_said = (f"{split.left_out} of twilight-ops's own call(s) left out" if split.left_out else
+                "no own call of twilight-ops to leave out")
+    said = f"{calls} client /price call(s) in the last {minutes:g} min ({source}; {own_said})"
     if calls > limit:
-        return _fail("no_traffic", f"{calls} /price calls in the last {minutes:g} min ({source})",
+        return _fail("no_traffic", said,
                      "wait until the agent is idle and no batch runs (runbook §0), then re-run", **ev)
     if t.settings.batch_check:
         b = t.ssh.run(list(t.settings.batch_check), check=False, timeout=60)
@@ -221,7 +268,7 @@ def no_traffic(t: Target) -> CheckResult:
         if not b.ok:
             return _fail("no_traffic", f"the batch check says a batch is scheduled (exit {b.exited})",
                          "wait for it or disable it for the cutover window", **ev)
-    return CheckResult("no_traffic", Status.PASS, f"{calls} /price calls in the last {minutes:g} min ({source})", ev)
+    return CheckResult("no_traffic", Status.PASS, said, ev)
 
 
 # ---------------------------------------------------------------- T+00:00

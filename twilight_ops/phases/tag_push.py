@@ -45,6 +45,14 @@ class TagPushReport:
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def sentence(self) -> str:
+        """What happened to the tag, in words (pure): the tag-push line the operator reads."""
+        at = self.commit[:12]
+        made = (f"tag {self.version} already existed at {at}" if self.tagged == "already"
+                else f"tagged {self.version} at {at}")
+        sent = "origin already had it" if self.pushed == "already" else "pushed it to origin"
+        return (f"{made}; {sent}; CI {self.run_url}; published {self.digest} after {self.waited_s:.0f} s")
+
 
 @dataclasses.dataclass(frozen=True)
 class Poll:

@@ -12,8 +12,8 @@ def render(report: AgentSmokeReport, console: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    tab = Table(title=f"T+00:35 agent smoke · expected market state {report.expected_state} · calendar: {report.calendar}",
-                title_justify="left")
+    tab = Table(title=Text(printable(f"T+00:35 agent smoke · expected market state {report.expected_state} · "
+                                     f"calendar: {report.calendar}")), title_justify="left")   # the calendar's reason is remote text
     for col in ("check", "level", "status"):
         tab.add_column(col)
     tab.add_column("evidence", overflow="fold")

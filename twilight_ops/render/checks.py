@@ -13,7 +13,7 @@ def table(title: str, rows: Sequence[CheckResult], titles: Mapping[str, str]) ->
     from rich.table import Table
     from rich.text import Text
 
-    tab = Table(title=title, title_justify="left", show_lines=False)
+    tab = Table(title=Text(printable(title)), title_justify="left", show_lines=False)
     tab.add_column("check")
     tab.add_column("status")
     tab.add_column("evidence", overflow="fold")
@@ -21,7 +21,7 @@ def table(title: str, rows: Sequence[CheckResult], titles: Mapping[str, str]) ->
     if fixes:
         tab.add_column("fix", overflow="fold")
     for r in rows:
-        cells = [Text(titles.get(r.id, r.id)), Text(r.status.value, style=STYLE[r.status]), Text(printable(r.reason))]
+        cells = [Text(printable(titles.get(r.id, r.id))), Text(r.status.value, style=STYLE[r.status]), Text(printable(r.reason))]
         if fixes:
             cells.append(Text(printable(r.next_step) if r.status is not Status.PASS else ""))
         tab.add_row(*cells)

@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..monitor.metrics import NO_DATA_HINT, Assessment, Band, Metrics
+from ..sanitize import printable
 
 BAND_STYLE = {Band.HEALTHY: "green", Band.WATCH: "yellow", Band.INVESTIGATE: "bold red", Band.NA: "dim"}
 CROSSED = "◆ crossed into INVESTIGATE"
@@ -60,8 +61,8 @@ def _band_cell(band: Band) -> Text:
 
 def report_table(a: Assessment) -> Table:
     m = a.metrics
-    table = Table(title=f"/price monitoring — last {m.window_hours:g} h (UTC {m.window_start_utc} .. {m.window_end_utc})",
-                  title_justify="left")
+    table = Table(title=Text(printable(f"/price monitoring — last {m.window_hours:g} h (UTC {m.window_start_utc} .. "
+                                       f"{m.window_end_utc})")), title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("band")
@@ -80,10 +81,11 @@ def distribution_table(m: Metrics) -> Table:
     table.add_column("value")
     table.add_column("n", justify="right")
     table.add_column("share", justify="right")
-    for s in m.served_by:
-        table.add_row("served_by", str(s.served_by), str(s.n), _pct(s.share_pct))
+    for s in m.served_by:        # values from the audit log: Text, never markup
+        table.add_row("served_by", Text(printable(str(s.served_by))), str(s.n), _pct(s.share_pct))
     for st in m.market_state or ():
-        table.add_row("market_state", str(st.market_state), str(st.n), _pct(100.0 * st.n / m.total if m.total else None))
+        table.add_row("market_state", Text(printable(str(st.market_state))), str(st.n),
+                      _pct(100.0 * st.n / m.total if m.total else None))
     for c in m.source_chain_len or ():
         table.add_row("source_chain length", str(c.len), str(c.n), _pct(100.0 * c.n / m.total if m.total else None))
     return table
@@ -100,7 +102,7 @@ def report(a: Assessment) -> RenderableType:
     if a.verdict == "no_data":
         parts.append(Text(NO_DATA_HINT, style="yellow"))
     parts.append(Text(read_line(m), style="dim"))
-    parts.extend(Text(f"note: {n}", style="dim") for n in m.notes)
+    parts.extend(Text(f"note: {printable(n)}", style="dim") for n in m.notes)
     return Group(*parts)
 
 

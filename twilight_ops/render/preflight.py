@@ -14,9 +14,12 @@ def render(report: PreflightReport, console: Any) -> None:
                         report.checks, TITLES))
     if report.t0:
         console.print(table("T+00:00 pre-flight snapshot", report.t0, TITLES))
-    if report.go:
+    if report.go and report.recorded:
         console.print(Text("verdict: GO — the T+00:00 facts are in the journal; next: inv tag-push --version "
                            + report.version, style="bold green"))
+    elif report.go:        # --no-snapshot or --dry: the checks passed, but nothing was recorded
+        console.print(Text("verdict: GO on the six checks — no snapshot taken and no T+00:00 facts recorded; "
+                           f"before tag-push run: inv preflight --version {report.version}", style="bold yellow"))
     else:
         console.print(Text("verdict: NO-GO — resolve the FAIL rows first (runbook §0: do not start); nothing on tvps changed"
                            if not report.t0 else "verdict: NO-GO — see the T+00:00 rows", style="bold red"))

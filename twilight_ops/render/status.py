@@ -9,19 +9,24 @@ from ..phases.status import StatusReport
 def render(report: StatusReport, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"compose services on {report.host}", title_justify="left")
+    from ..sanitize import printable
+
+    def cell(value: Any) -> Text:          # remote data (compose, docker): never markup
+        return Text(printable(str(value)))
+
+    table = Table(title=Text(f"compose services on {report.host}"), title_justify="left")
     for col in ("service", "state", "health", "restarts", "version"):
         table.add_column(col)
     table.add_column("repo digest", overflow="fold")
     for s in report.services:
-        table.add_row(s.service, s.state, s.health, "?" if s.restart_count is None else str(s.restart_count),
-                      s.version or s.image, s.repo_digest or "-")
+        table.add_row(cell(s.service), cell(s.state), cell(s.health), cell("?" if s.restart_count is None else s.restart_count),
+                      cell(s.version or s.image), cell(s.repo_digest or "-"))
     if not report.services:
         table.add_row("(none)", "-", "-", "-", "-", "-")
     console.print(table)
-    from ..sanitize import printable
 
     console.print(f"/price envelope: [bold]{escape(report.envelope)}[/] ({escape(printable(report.envelope_detail))})")
-    console.print(f"deploy lock: {report.lock.describe() if report.lock else 'free'}", markup=False)
-    console.print(f"journals on tvps: {', '.join(report.journals) if report.journals else 'none'}", markup=False)
+    console.print(printable(f"deploy lock: {report.lock.describe() if report.lock else 'free'}"), markup=False)
+    console.print(printable(f"journals on tvps: {', '.join(report.journals) if report.journals else 'none'}"), markup=False)

@@ -75,8 +75,7 @@ def tag_push(c, version="", commit="", json=False):
     if json:
         print_json(report.to_json())
     else:
-        console.print(f"{report.version} at {report.commit[:12]}: tag {report.tagged}, {report.pushed}; CI {report.run_url}; "
-                      f"published {report.digest} after {report.waited_s:.0f} s", markup=False)
+        console.print(report.sentence(), markup=False)
         console.print(f"next: inv deploy --version {report.version}", markup=False)
 
 
@@ -87,8 +86,12 @@ def _status(first: str):
     @contextlib.contextmanager
     def cm():
         if err_console.is_terminal:
-            with err_console.status(first) as st:
-                yield lambda line: st.update(line)
+            from rich.text import Text
+
+            from ..sanitize import printable
+
+            with err_console.status(Text(first)) as st:       # progress lines carry CI text: never markup
+                yield lambda line: st.update(Text(printable(line)))
         else:
             last = [0.0]
             import time
