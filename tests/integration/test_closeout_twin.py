@@ -228,7 +228,8 @@ def test_refused_without_a_go_unless_forced(twin, repos, twin_settings, ex):
                                git(st.operator_clone, "rev-parse", "HEAD"))
 
     r = closeout(twin)
-    assert r.returncode == 1 and f"no GO for {V}: the journal of {V} has no successful deploy" in r.stderr
+    assert r.returncode == 1 and f"no GO for {V}: the T+00:50 decision is INCOMPLETE, not GO" in r.stderr
+    assert "no deploy recorded" in r.stderr
     assert "--force" in r.stderr
     untouched(st, origin_main, clone_head)
 

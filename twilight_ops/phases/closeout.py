@@ -224,7 +224,7 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
     why = ready(journal)
     if why and not force:
         raise CheckFailed(f"no GO for {journal.version}: {why}; closeout changed nothing",
-                          f"finish the cutover (`inv deploy --version {journal.version}`, smoke, agent-smoke) "
+                          f"see `inv decide --version {journal.version}` for what is missing or red, "
                           "or re-run with --force if it was verified by hand")
     if why:
         say(f"warning: --force: closing out although {why}")

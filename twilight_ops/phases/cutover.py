@@ -180,10 +180,12 @@ def _deploy(t: Target, ui: Ui) -> str:
 
     try:
         report = deploy.run(t, say=lambda line: (ui.progress if line.startswith("waiting for") else ui.say)(line))
-    except deploy.DeployFailed as e:
+    except deploy.DeployFailed as e:          # it was tried and failed: the decision rolls back
         view.render_failure(e, ui.console)
         ui.console.print(f"deploy failed: {e.message}", markup=False)
         return "red"
+    except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
+        raise Stop(f"deploy refused: {e.message}", e.hint or f"then: inv cutover --version {t.version} --resume") from None
     view.render(report, ui.console)
     return "ok"
 
