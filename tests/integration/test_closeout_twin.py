@@ -240,7 +240,7 @@ def test_refused_without_a_go_unless_forced(twin, repos, twin_settings, ex):
     assert len(closeout_commits(st.origin_repo)) == 1
     journal = json.loads((twin_settings.state_dir / "journals" / twin_settings.host / f"{V}.json").read_text())
     step = [s for s in journal["steps"] if s["name"] == "closeout"][-1]
-    assert step["outcome"] == "ok" and "no successful deploy" in step["evidence"]["forced"]
+    assert step["outcome"] == "ok" and "no deploy recorded" in step["evidence"]["forced"]
 
 
 def test_kill_9_between_commit_and_push_resumes_with_the_push_alone(twin, repos, twin_settings, ex):
