@@ -30,6 +30,9 @@ def nowhere(tmp_path):
     (["lock", "--release", "--yes"], "release the deploy lock"),
     (["closeout", "--version", V], "git commit --quiet --only -m 'docs(status): W4 /price cutover complete'"),
     (["closeout"], "git push --quiet origin 'refs/heads/<branch>:refs/heads/<branch>'"),
+    (["cutover", "--version", V, "--auto-rollback"], "--auto-rollback: a ROLLBACK runs without asking"),
+    (["decide", "--version", V], "read the journal"),
+    (["report", V], f"read the journal of {V}"),
 ])
 def test_dry_prints_the_plan_and_connects_nowhere(nowhere, argv, says):
     lst, cfg = nowhere
