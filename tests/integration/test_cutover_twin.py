@@ -97,6 +97,10 @@ def test_red_flag_reaches_its_decision(fresh, twin_settings, tmp_path, name):
         assert "rolled_back" not in j["facts"]          # §4: never masked by a rollback
     if sc.outcome == "stopped":
         assert "pre_digest" not in j["facts"] and not steps(twin_settings, "cutover:deploy")
+    report = (twin_settings.state_dir / "reports" / twin_settings.host / f"{V}.md").read_text()
+    assert f"outcome: **{sc.outcome}**" in report
+    if name == "preflight-pr-unmerged":                  # a NO-GO's evidence is in the report too
+        assert "| dependency_prs | FAIL | not merged: #41" in report
 
 
 def test_kill_9_in_deploy_then_resume(fresh, twin_settings):

@@ -67,8 +67,13 @@ class CutoverReport:
 
 
 class Stop(TwilightError):
-    """The run stopped before the decision (a NO-GO preflight, a failed tag-push): resume later."""
+    """The run stopped before the decision (a NO-GO preflight, a failed tag-push): resume later.
+    `evidence` goes into the phase's journal step (and so into the report)."""
     exit_code = 1
+
+    def __init__(self, message: str, hint: str = "", **evidence: Any):
+        super().__init__(message, hint)
+        self.evidence = evidence
 
 
 # ---------------------------------------------------------------- the T+ clock
@@ -158,7 +163,8 @@ def _preflight(t: Target, ui: Ui) -> str:
     render(report, ui.console)
     if not report.go:
         raise Stop("preflight: NO-GO (runbook §0: do not start)",
-                   f"resolve the FAIL rows, then: inv cutover --version {t.version} --resume")
+                   f"resolve the FAIL rows, then: inv cutover --version {t.version} --resume",
+                   checks=[c.to_json() for c in report.results])
     return "ok"
 
 
@@ -169,8 +175,7 @@ def _tag_push(t: Target, ui: Ui) -> str:
         r = tag_push.run(t, None, progress=ui.progress)
     except CheckFailed as e:
         raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: inv cutover --version {t.version} --resume") from None
-    ui.console.print(f"{r.version} at {r.commit[:12]}: tag {r.tagged}, push {r.pushed}; published {r.digest} "
-                     f"after {r.waited_s:.0f} s", markup=False)
+    ui.console.print(r.sentence(), markup=False)
     return "ok"
 
 
@@ -232,7 +237,7 @@ def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
     try:
         outcome = RUNNERS[phase](t, ui)
     except Stop as e:
-        end(t, phase, "red", e.message)
+        end(t, phase, "red", e.message, **e.evidence)
         raise
     except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
         end(t, phase, "failed", e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")

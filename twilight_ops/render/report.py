@@ -92,6 +92,9 @@ def timeline(journal: Any, budgets: Mapping[str, int]) -> list[str]:
 def _evidence(journal: Any) -> list[str]:
     out: list[str] = []
     pre = journal.last("preflight")
+    stopped = journal.last("cutover:preflight")
+    if stopped is not None and stopped.evidence.get("checks") and (pre is None or pre.started_at < stopped.started_at):
+        pre = stopped             # a NO-GO: the checks are in the cutover's step only
     if pre is not None:
         out += ["### §0 prerequisites (preflight)", ""]
         out += _table(("check", "status", "evidence"),

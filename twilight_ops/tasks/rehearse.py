@@ -42,8 +42,9 @@ def rehearse(c, dir="/var/tmp/twilight-ops/rehearse", only=None, list=False, kee
     from rich.text import Text
 
     tab = Table(title=f"rehearsal of {rh.V} on the twin ({base})", title_justify="left")
-    for col in ("scenario", "expected", "got", "time", "match"):
-        tab.add_column(col)
+    tab.add_column("scenario", no_wrap=True)
+    for col in ("expected", "got", "time", "match"):
+        tab.add_column(col, overflow="fold")
     for r in rows:
         tab.add_row(Text(r.scenario), Text(r.expected), Text(r.got + (f" ({r.note})" if r.note else "")),
                     Text(f"{r.seconds:.0f} s"), Text("yes" if r.ok else "NO", style="bold green" if r.ok else "bold red"))
