@@ -50,6 +50,9 @@ def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     result = json.loads(r.stdout)
     assert result["outcome"] == "closed-out" and result["decision"]["verdict"] == "GO"
+    for hint in ("next: inv tag-push", "next: inv smoke", "next: T+00:35"):     # the cutover runs them itself
+        assert hint not in r.stderr, hint
+    assert "T+00:00  deploy (runbook T+00:05, budget 10 min" in r.stderr
     for phase in ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke"):
         assert [s["outcome"] for s in steps(twin_settings, f"cutover:{phase}")] == ["ok"], phase
     j = journal(twin_settings)

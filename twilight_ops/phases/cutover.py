@@ -160,7 +160,7 @@ def _preflight(t: Target, ui: Ui) -> str:
     from . import preflight
 
     report = preflight.run(t)
-    render(report, ui.console)
+    render(report, ui.console, next_hint=False)
     if not report.go:
         raise Stop("preflight: NO-GO (runbook §0: do not start)",
                    f"resolve the FAIL rows, then: inv cutover --version {t.version} --resume",
@@ -191,7 +191,7 @@ def _deploy(t: Target, ui: Ui) -> str:
         return "red"
     except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
         raise Stop(f"deploy refused: {e.message}", e.hint or f"then: inv cutover --version {t.version} --resume") from None
-    view.render(report, ui.console)
+    view.render(report, ui.console, next_hint=False)
     return "ok"
 
 
@@ -210,7 +210,7 @@ def _hermes(t: Target, ui: Ui) -> str:
     from . import hermes
 
     report = hermes.run(t)
-    render_reinstall(report, ui.console)
+    render_reinstall(report, ui.console, next_hint=False)
     if exit_code(report.results) != 0:
         raise Stop("hermes-reinstall failed (the skill is not verified)",
                    f"fix the failing step, then: inv cutover --version {t.version} --resume")

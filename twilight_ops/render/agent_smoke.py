@@ -34,7 +34,8 @@ def render(report: AgentSmokeReport, console: Any) -> None:
                            style="bold yellow" if unreachable else "bold red"))
 
 
-def render_reinstall(report, console: Any) -> None:
+def render_reinstall(report, console: Any, *, next_hint: bool = True) -> None:
+    """next_hint=False inside `inv cutover`, which runs the next phase itself."""
     from rich.text import Text
 
     from ..phases.hermes import TITLES as STEP_TITLES
@@ -47,6 +48,6 @@ def render_reinstall(report, console: Any) -> None:
             for line in out.splitlines():
                 console.print(Text("  " + printable(line)))
     ok = all(r.ok for r in report.steps)
-    console.print(Text("verdict: OK — next: T+00:35 `inv agent-smoke`" if ok else
+    console.print(Text(("verdict: OK — next: T+00:35 `inv agent-smoke`" if next_hint else "verdict: OK") if ok else
                        "verdict: FAILED — fix the named step, then re-run `inv hermes-reinstall`",
                        style="bold green" if ok else "bold red"))

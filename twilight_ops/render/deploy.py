@@ -16,7 +16,8 @@ def render_plan(steps: Sequence[Any], console: Any) -> None:
             console.print(f"    ↳ depends on live output: {s.depends_on_live_output}", markup=False, highlight=False)
 
 
-def render(report: Any, console: Any) -> None:
+def render(report: Any, console: Any, *, next_hint: bool = True) -> None:
+    """next_hint=False inside `inv cutover`, which runs the next phase itself."""
     if report.outcome == "already-running":
         console.print(f"{report.version} already runs healthy (restart count 0, {report.digest}): nothing to do",
                       markup=False)
@@ -25,7 +26,8 @@ def render(report: Any, console: Any) -> None:
                   f"digest {report.digest}; {report.remote_commands} remote commands on one connection", markup=False)
     if report.previous_env:
         console.print(f"the previous compose .env is kept at {report.previous_env}", markup=False)
-    console.print("next: inv smoke   (T+00:15)", markup=False)
+    if next_hint:
+        console.print("next: inv smoke   (T+00:15)", markup=False)
 
 
 def render_failure(e: Any, console: Any) -> None:

@@ -7,7 +7,8 @@ from ..phases.preflight import TITLES, PreflightReport
 from .checks import table
 
 
-def render(report: PreflightReport, console: Any) -> None:
+def render(report: PreflightReport, console: Any, *, next_hint: bool = True) -> None:
+    """next_hint=False inside `inv cutover`, which runs the next phase itself."""
     from rich.text import Text
 
     console.print(table(f"§0 prerequisites for {report.version} (cutover commit {report.commit[:12]})",
@@ -15,8 +16,8 @@ def render(report: PreflightReport, console: Any) -> None:
     if report.t0:
         console.print(table("T+00:00 pre-flight snapshot", report.t0, TITLES))
     if report.go and report.recorded:
-        console.print(Text("verdict: GO — the T+00:00 facts are in the journal; next: inv tag-push --version "
-                           + report.version, style="bold green"))
+        console.print(Text("verdict: GO — the T+00:00 facts are in the journal"
+                           + (f"; next: inv tag-push --version {report.version}" if next_hint else ""), style="bold green"))
     elif report.go:        # --no-snapshot or --dry: the checks passed, but nothing was recorded
         console.print(Text("verdict: GO on the six checks — no snapshot taken and no T+00:00 facts recorded; "
                            f"before tag-push run: inv preflight --version {report.version}", style="bold yellow"))
