@@ -17,7 +17,7 @@ from tests.conftest import REPO, error_lines, inv
 from twilight_ops import health
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
-from twilight_ops.twin import build, rehearse
+from twilight_ops.twin import rehearse
 from twilight_ops.twin.state import load_or_new
 
 pytestmark = pytest.mark.twin
@@ -198,3 +198,14 @@ def test_rollback_waits_for_confirmation_then_resume_yes_rolls_back(fresh, twin_
     assert j["facts"]["cutover"]["decision"]["how"] == "--yes"
     assert [s["outcome"] for s in j["steps"] if s["name"] == "cutover:smoke"] == ["red"]   # not re-run on resume
     assert j["facts"]["rolled_back"]["trigger"] == "cutover decision ROLLBACK: smoke: close_raw_missing"
+
+
+def test_go_without_confirmation_waits_and_names_the_command(fresh, twin_settings):
+    r = cutover(fresh, "--json")                      # no terminal, no --yes
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert json.loads(r.stdout)["outcome"] == "awaiting-confirmation"
+    assert f"to close out: inv cutover --version {V} --resume --yes" in r.stderr
+    again = cutover(fresh, "--resume", "--yes", "--json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["outcome"] == "closed-out"
+    assert journal(twin_settings)["facts"]["cutover"]["decision"]["how"] == "--yes"

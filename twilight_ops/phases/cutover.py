@@ -364,6 +364,8 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             confirmed = confirm(ui, options, "GO: close out the cutover (T+00:55)")
             record_decision(t, decision, confirmed)
             if not confirmed:
+                ui.console.print(f"not closed out yet (no confirmation); to close out: inv cutover --version {t.version} "
+                                 f"--resume --yes  (or inv closeout --version {t.version})", markup=False)
                 return finish(t, "awaiting-confirmation", dj, 1)
             ui.say(clock_line(t, "closeout", started_at))
             closeout_now(t, ui)
