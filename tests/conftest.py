@@ -8,9 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.twin_skips import (pytest_runtest_logreport, pytest_sessionfinish,  # noqa: F401  loud twin skips
                               pytest_terminal_summary)
+
+# Property tests check behaviour, never speed (bench/ does): no per-example deadline, which a
+# loaded 2-core CI machine would turn into a flaky failure.
+hypothesis_settings.register_profile("twilight", deadline=None)
+hypothesis_settings.load_profile("twilight")
 
 REPO = Path(__file__).resolve().parents[1]
 # Under /var/tmp: the twin account must traverse every ancestor of its home, which a

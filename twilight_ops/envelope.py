@@ -486,7 +486,7 @@ def _w4_warnings(body: Mapping[str, Any], now: dt.datetime, tolerance: float) ->
     # close is legitimately older than a day, so only an in-session quote can be stale.
     freshness = _json_number(body.get("freshness_seconds"))
     state = body.get("market_state")
-    if freshness is not None and freshness > STALE_SECONDS and state in IN_SESSION:
+    if freshness is not None and freshness > STALE_SECONDS and isinstance(state, str) and state in IN_SESSION:
         out.append(_flag("stale_quote", f"freshness_seconds {freshness:.0f} > {STALE_SECONDS} with market_state {_clip(repr(state), 40)}",
                          pointer="/freshness_seconds"))
     return out

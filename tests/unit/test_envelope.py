@@ -113,6 +113,14 @@ def test_good_w4_bodies_are_green_with_nothing_to_note(name):
     assert "T+00:25" in v.next_action
 
 
+@pytest.mark.parametrize("state", [[], {}, ["open"]])
+def test_a_stale_quote_with_a_non_string_market_state_is_judged_not_raised(state):
+    """Found by the property test below: `state in IN_SESSION` raised TypeError on a list."""
+    v = judge(200, w4_ok(freshness_seconds=3e16, market_state=state))
+    assert_well_formed(v)
+    assert not v.green and "stale_quote" not in codes(v.red_flags)
+
+
 def test_close_qfq_null_is_fine_when_tushare_returned_no_factor():
     v = judge(200, raw("w4_no_factor.json"))
     assert v.body is not None and v.body["close_qfq"] is None and v.body["adj_factor"] is None
