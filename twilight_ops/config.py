@@ -70,11 +70,11 @@ DEFAULTS: dict[str, Any] = {
     "hermes_home": "",                     # HERMES_HOME for every Hermes command; "" = Hermes' default ~/.hermes
     "hermes_path": "",                     # directories put before PATH for Hermes commands; "" = PATH as it is
     "hermes_skills_dir": "",               # "" = <HERMES_HOME>/skills
-    "hermes_restart": "hermes restart",    # "or whatever the operator's actual restart command is"
+    "hermes_restart": "auto",              # auto (a gateway service if one runs, else none needed) | none | a command
     "hermes_startup_log": "",              # "" = <HERMES_HOME>/logs/startup.log
-    "hermes_register_pattern": r"registered skill stock-research\b",   # regex for the register line
+    "hermes_register_pattern": "",         # optional regex of a startup-log register line; "" = `skills list` only
     "hermes_skill": "stock-research",      # the skill directory under skill/ in local_repo
-    "agent_chat_command": "hermes chat -q {prompt}",   # argv template; one element holds {prompt}
+    "agent_chat_command": "hermes chat -Q -q {prompt}",   # argv template (answer alone on stdout); one element holds {prompt}
     "hermes_install_timeout": "120",       # seconds per step
     "hermes_restart_timeout": "120",
     "hermes_verify_timeout": "60",
@@ -202,11 +202,11 @@ class Settings:
     hermes_home: Path | None = None
     hermes_path: tuple[str, ...] = ()
     hermes_skills_dir: Path | None = None
-    hermes_restart: tuple[str, ...] = ("hermes", "restart")
+    hermes_restart: tuple[str, ...] = ("auto",)
     hermes_startup_log: Path | None = None
-    hermes_register_pattern: str = r"registered skill stock-research\b"
+    hermes_register_pattern: str = ""
     hermes_skill: str = "stock-research"
-    agent_chat_command: tuple[str, ...] = ("hermes", "chat", "-q", "{prompt}")
+    agent_chat_command: tuple[str, ...] = ("hermes", "chat", "-Q", "-q", "{prompt}")
     hermes_install_timeout: float = 120.0
     hermes_restart_timeout: float = 120.0
     hermes_verify_timeout: float = 60.0
@@ -480,18 +480,18 @@ def _argv(raw: Mapping[str, Any], key: str, example: str) -> tuple[str, ...]:
 
 def _agent(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The T+00:25 / T+00:35 keys (Hermes on the operator's machine, agent smoke)."""
-    chat = _argv(raw, "agent_chat_command", '"hermes chat -q {prompt}"')
+    chat = _argv(raw, "agent_chat_command", '"hermes chat -Q -q {prompt}"')
     holders = [a for a in chat if "{prompt}" in a]
     if len(holders) != 1:
         raise _bad("agent_chat_command", f"has {len(holders)} arguments holding {{prompt}}, not one",
-                   'put {prompt} in exactly one argument, e.g. "hermes chat -q {prompt}"')
+                   'put {prompt} in exactly one argument, e.g. "hermes chat -Q -q {prompt}"')
     if "{prompt}" in chat[0]:
-        raise _bad("agent_chat_command", "has {prompt} in the program name", 'e.g. "hermes chat -q {prompt}"')
+        raise _bad("agent_chat_command", "has {prompt} in the program name", 'e.g. "hermes chat -Q -q {prompt}"')
     pattern = raw.get("hermes_register_pattern")
     try:
-        if not isinstance(pattern, str) or not pattern:
-            raise re.error("empty")
-        re.compile(pattern)
+        if not isinstance(pattern, str):
+            raise re.error("not text")
+        re.compile(pattern)     # "" = no startup-log line is looked for (Hermes 0.19 writes none)
     except re.error as e:
         raise _bad("hermes_register_pattern", f"is {pattern!r}, not a regular expression ({e})",
                    r"e.g. registered skill stock-research\b") from None
@@ -515,7 +515,7 @@ def _agent(raw: Mapping[str, Any]) -> dict[str, Any]:
         hermes_home=optional_path("hermes_home"),
         hermes_path=tuple(os.path.expanduser(d) for d in dirs),
         hermes_skills_dir=optional_path("hermes_skills_dir"),
-        hermes_restart=_argv(raw, "hermes_restart", '"hermes restart"'),
+        hermes_restart=_argv(raw, "hermes_restart", '"auto", "none" or e.g. "hermes gateway restart"'),
         hermes_startup_log=optional_path("hermes_startup_log"),
         hermes_register_pattern=pattern,
         hermes_skill=skill,

@@ -150,7 +150,7 @@ def agent_input(journal: Any, since: str) -> Input:
     if step is None or not _after(step, since):
         return Input("agent", MISSING, "no agent checks recorded after the skill was verified", "inv agent-smoke")
     checks = [c for c in (step.evidence or {}).get("checks", []) if isinstance(c, dict)]
-    failing = [c for c in checks if c.get("status") == "FAIL"]
+    failing = [c for c in checks if c.get("status") in ("FAIL", "UNREACHABLE")]   # UNREACHABLE: no answer to judge
     if step.outcome == "ok" and not failing:
         passed = sum(c.get("status") == "PASS" for c in checks)
         return Input("agent", GREEN, f"{passed} checks passed, {len(checks) - passed} skipped", at=step.ended_at or "")

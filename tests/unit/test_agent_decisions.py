@@ -9,6 +9,7 @@ import pytest
 from twilight_ops import answers, cache_check, market
 from twilight_ops.config import DEFAULTS, load_settings
 from twilight_ops.errors import BadInput
+from twilight_ops.results import Status
 from twilight_ops.phases import agent_smoke as phase
 from twilight_ops.phases import hermes as hermes_phase
 
@@ -188,10 +189,12 @@ def settings(**over):
 
 def test_agent_config_defaults():
     st = settings()
-    assert st.hermes_command == ("hermes",) and st.hermes_home is None and st.hermes_restart == ("hermes", "restart")
-    assert st.agent_chat_command == ("hermes", "chat", "-q", "{prompt}") and st.agent_retries == 1
+    assert st.hermes_command == ("hermes",) and st.hermes_home is None and st.hermes_restart == ("auto",)
+    # Hermes 0.19: `chat -Q -q` prints the answer alone; no register line exists, so none is looked for
+    assert st.agent_chat_command == ("hermes", "chat", "-Q", "-q", "{prompt}") and st.agent_retries == 1
+    assert st.hermes_register_pattern == ""
     assert st.hermes_skill == "stock-research" and st.cache_ttl_seconds == 60.0 and st.cache_slack_seconds == 5.0
-    assert hermes_phase.startup_log(st).as_posix().endswith(".hermes/logs/startup.log")
+    assert hermes_phase.startup_log(st).as_posix().endswith(".hermes/logs/agent.log")
 
 
 @pytest.mark.parametrize("key, value, says", [
@@ -210,3 +213,17 @@ def test_bad_agent_config_is_one_line(key, value, says):
     with pytest.raises(BadInput) as e:
         settings(**{key: value})
     assert f"config twilight.{key}" in e.value.message and says in e.value.message and "\n" not in e.value.line()
+
+
+# ---------------------------------------------------------------- an agent that could not answer
+
+def test_an_unanswered_prompt_is_incomplete_never_a_pass_or_a_red_flag():
+    from twilight_ops.phases.agent_smoke import Transcript, agent_row
+
+    tr = Transcript("unknown_code", "What is the price of 999999.SH?", "", 2,
+                    "the agent reported: API call failed after 3 retries: Connection error.")
+    r = agent_row("unknown_code", tr, [])
+    assert r.result.status is Status.UNREACHABLE and r.red_flags == ()
+    assert r.result.reason.startswith("incomplete: no answer after 2 attempt(s)")
+    assert r.result.evidence["agent_error"].endswith("API call failed after 3 retries: Connection error.")
+    assert "model endpoint" in r.result.next_step

@@ -69,13 +69,15 @@ def test_hermes_builders_exact_text():
     assert render(hermes.install_skill()) == "bash scripts/install-skill.sh"
     assert render(hermes.skills_list()) == "hermes skills list"
     assert render(hermes.chat("What is the price of 999999.SH?", skill="stock-research")) == (
-        "hermes chat -s stock-research -q 'What is the price of 999999.SH?'")
+        "hermes chat -s stock-research -Q -q 'What is the price of 999999.SH?'")
+    assert render(hermes.gateway_status()) == "hermes gateway status"
+    assert render(hermes.gateway_restart(("/opt/h/bin/hermes",))) == "/opt/h/bin/hermes gateway restart"
 
 
 def test_hermes_restart_chat_template_and_env_exact_text():
     from twilight_ops.builders import hermes
 
-    assert render(hermes.restart()) == "hermes restart"
+    assert render(hermes.restart(("hermes", "gateway", "restart"))) == "hermes gateway restart"
     assert render(hermes.restart(("systemctl", "--user", "restart", "hermes-gateway"))) == "systemctl --user restart hermes-gateway"
     assert render(hermes.skills_list(("/opt/h/bin/hermes",))) == "/opt/h/bin/hermes skills list"
     prompt = "What is the current price of 贵州茅台 (600519)?"

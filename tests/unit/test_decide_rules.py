@@ -138,6 +138,21 @@ def test_agent_failure_without_red_flag_is_incomplete():
     assert dec.verdict == d.INCOMPLETE and "no answer" in dec.reason
 
 
+def test_an_agent_that_could_not_answer_is_incomplete_even_beside_passing_checks():
+    """The model endpoint down: Hermes exits 0 with its own error line; agent-smoke records UNREACHABLE."""
+    agent = dict(checks=[
+        {"id": "unknown_code", "level": "api", "status": "PASS", "red_flags": []},
+        {"id": "unknown_code", "level": "agent", "status": "UNREACHABLE", "red_flags": [],
+         "evidence": {"reason": "incomplete: no answer after 2 attempt(s): the agent reported: "
+                                "API call failed after 3 retries: Connection error."}}])
+    for outcome in ("red", "ok"):     # whatever the step's outcome says, an unanswered check is never green
+        j = journal(*deployed(), step("smoke-w4", 15, **GREEN_SMOKE), step("hermes-verify", 25),
+                    step("agent-smoke", 35, outcome=outcome, **agent), deploy_attempt=1)
+        dec = verdict(j)
+        assert dec.verdict == d.INCOMPLETE, outcome
+        assert "unknown_code (agent)" in dec.reason and "API call failed after 3 retries" in dec.reason
+
+
 def test_unchecked_smoke_token_problem_is_not_a_rollback():
     smoke = dict(GREEN_SMOKE, verdict="red", status=401, next_step="investigate",
                  red_flags=[{"code": "unauthorized", "message": "HTTP 401"}])

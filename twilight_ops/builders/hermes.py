@@ -14,13 +14,24 @@ def skills_list(hermes: Sequence[str] = ("hermes",)) -> list[str]:
 
 
 def chat(prompt: str, hermes: Sequence[str] = ("hermes",), skill: str | None = None) -> list[str]:
-    """`hermes chat [-s SKILL] -q PROMPT`: one prompt, answered without interaction."""
-    return [*hermes, "chat", *(["-s", skill] if skill else []), "-q", prompt]
+    """`hermes chat [-s SKILL] -Q -q PROMPT`: one prompt, answered without interaction, the answer alone."""
+    return [*hermes, "chat", *(["-s", skill] if skill else []), "-Q", "-q", prompt]
 
 
-def restart(command: Sequence[str] = ("hermes", "restart")) -> list[str]:
+def restart(command: Sequence[str]) -> list[str]:
     """The configured restart command (runbook T+00:25: "or whatever the operator's actual restart command is")."""
     return list(command)
+
+
+def gateway_status(hermes: Sequence[str] = ("hermes",)) -> list[str]:
+    """`hermes gateway status`: is a messaging gateway running, as a service or in the foreground."""
+    return [*hermes, "gateway", "status"]
+
+
+def gateway_restart(hermes: Sequence[str] = ("hermes",)) -> list[str]:
+    """`hermes gateway restart`: restarts an installed gateway service (with none installed it would
+    run the gateway in the foreground and never return: only used when a service is installed)."""
+    return [*hermes, "gateway", "restart"]
 
 
 PROMPT = "{prompt}"

@@ -26,7 +26,7 @@ import re
 import time
 from typing import Any, Callable, Mapping
 
-from .. import answers, cache_check, market
+from .. import answers, cache_check, hermes_output, market
 from ..clock import now_utc
 from ..errors import TwilightError
 from ..results import CheckResult, Status, exit_code
@@ -358,17 +358,24 @@ def _ask(t: Target, check: str) -> Transcript:
         except TwilightError as e:
             error = e.message
             continue
-        if r.ok and r.stdout.strip():
-            return Transcript(check, prompt, r.stdout.strip()[:4000], attempt)
-        error = f"exit {r.exited}: {tail(r.stderr or r.stdout, 3) or 'no answer'}"
+        answer = r.stdout.strip()
+        failure = hermes_output.agent_failure(answer) if r.ok else None
+        if r.ok and failure is None:
+            return Transcript(check, prompt, answer[:4000], attempt)
+        # Hermes prints a model/provider failure in place of the answer and exits 0: not an answer
+        error = (f"the agent reported: {failure}" if r.ok else
+                 f"exit {r.exited}: {tail(r.stderr or r.stdout, 3) or 'no answer'}")
     return Transcript(check, prompt, "", s.agent_retries + 1, error)
 
 
 def agent_row(check: str, tr: Transcript, refs: list[float | None]) -> Row:
-    if not tr.answer:
-        return Row("agent", CheckResult(check, Status.FAIL, f"no answer after {tr.attempts} attempt(s): {tr.error}",
-                                        {"prompt": tr.prompt}, "check that Hermes runs: `inv hermes-reinstall`, "
-                                        "twilight.agent_chat_command, twilight.agent_timeout"))
+    if not tr.answer:     # INCOMPLETE: the agent could not answer, so nothing was judged (never a PASS)
+        return Row("agent", CheckResult(check, Status.UNREACHABLE,
+                                        f"incomplete: no answer after {tr.attempts} attempt(s): {tr.error}",
+                                        {"prompt": tr.prompt, "agent_error": tr.error},
+                                        "check the agent's model endpoint and provider (the line above is the "
+                                        "agent's own), then `inv agent-smoke`; twilight.agent_chat_command, "
+                                        "twilight.agent_timeout"))
     flags, why, ev = judge_answer(check, tr.answer, refs)
     ev = {"prompt": tr.prompt, **ev, "attempts": tr.attempts}
     ok = {"latest_quote": f"price {ev.get('price_in_answer')} matches the API",

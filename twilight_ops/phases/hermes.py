@@ -1,13 +1,19 @@
-"""T+00:25: `inv hermes-reinstall` — install-skill.sh, restart Hermes, verify the skill.
+"""T+00:25: `inv hermes-reinstall` — install-skill.sh, restart Hermes if needed, verify the skill.
 
     run(t, force=False) -> ReinstallReport
 
 Steps (each with its own timeout from config; a failure names the step, shows the tail of
 its output and the fix; later steps are SKIP):
   install     `bash scripts/install-skill.sh` in twilight.local_repo        journal step hermes-install
-  restart     the configured restart command (default `hermes restart`)   journal step hermes-restart
-  registered  the startup log has the register line (only when this run restarted Hermes: an
-              older log proves nothing about now), else `hermes skills list` shows the skill
+  restart     twilight.hermes_restart (journal step hermes-restart):
+                auto  `hermes gateway status`: no gateway → nothing to restart (every `hermes`
+                      process rescans the skills); a gateway service → `hermes gateway restart`;
+                      a foreground gateway → FAIL (restart it where it runs)
+                none  nothing to restart
+                else  that command
+  registered  `hermes skills list` shows the skill with Status enabled, and its SKILL.md has the
+              front matter Hermes needs (name, description); with hermes_register_pattern set and
+              a restart by this run, a matching log line is accepted too
   files       the installed skill directory == the repo's skill/<skill>/, sha256 per file
 The Hermes commands run with HERMES_HOME and PATH from config (never a secret in env).
 install and restart are journal steps (`once`): a re-run skips them once they succeeded,
@@ -22,6 +28,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .. import hermes_output
 from ..builders import hermes
 from ..errors import CheckFailed, TwilightError
 from ..results import CheckResult, Status, exit_code
@@ -75,7 +82,8 @@ def skills_dir(settings) -> Path:
 
 
 def startup_log(settings) -> Path:
-    return settings.hermes_startup_log or hermes_home(settings) / "logs" / "startup.log"
+    """The Hermes log searched for a register line (optional) and by the guard: Hermes 0.19's main log."""
+    return settings.hermes_startup_log or hermes_home(settings) / "logs" / "agent.log"
 
 
 def hermes_env(settings) -> dict[str, str]:
@@ -114,12 +122,8 @@ def find_installed(skills: Path, skill: str) -> Path | None:
 
 
 def listed(skills_list_output: str, skill: str) -> bool:
-    """`hermes skills list` prints `name  description` lines (a table's cells may be framed by │)."""
-    for line in skills_list_output.splitlines():
-        cells = [c for c in re.split(r"[\s│|]+", line.strip()) if c]
-        if cells and cells[0] == skill:
-            return True
-    return False
+    """The skill has a row in `hermes skills list` (whatever its Status)."""
+    return hermes_output.skill_state(skills_list_output, skill) is not None
 
 
 # ---------------------------------------------------------------- the steps
@@ -178,10 +182,9 @@ def run(t: Target, force: bool = False) -> ReinstallReport:
 
     def restart(step) -> None:
         nonlocal restarted_now
-        out = _run_step(local, hermes.restart(s.hermes_restart), "restart", s.hermes_restart_timeout,
-                        "restart Hermes by hand, or set twilight.hermes_restart to the operator's restart command")
+        out, restarted_now = restart_hermes(s, local)
         step.evidence["output"] = tail(out)
-        restarted_now = True
+        step.evidence["restarted"] = restarted_now
 
     for sid, name, action, verify in (("install", "hermes-install", install, installed_equal),
                                       ("restart", "hermes-restart", restart, None)):
@@ -212,37 +215,112 @@ def run(t: Target, force: bool = False) -> ReinstallReport:
     return ReinstallReport(skill, tuple(steps))
 
 
+def plan(s) -> list[str]:
+    """What hermes-reinstall would do (inv --dry)."""
+    restart = {("auto",): f"`{hermes_render(hermes.gateway_status(s.hermes_command))}`: restart a gateway service "
+                          "if one runs (none needed otherwise: every hermes process rescans the skills)",
+               ("none",): "no restart (twilight.hermes_restart is none)"}.get(s.hermes_restart,
+                                                                              hermes_render(s.hermes_restart))
+    return [f"in {s.local_repo}: bash {INSTALL_SCRIPT}", restart,
+            f"verify: `{hermes_render(hermes.skills_list(s.hermes_command))}` shows {s.hermes_skill} enabled, "
+            "with its front matter"
+            + (f" (or {startup_log(s)} has /{s.hermes_register_pattern}/ after a restart)" if s.hermes_register_pattern else "")
+            + f"; the installed files' sha256 equal skill/{s.hermes_skill}/"]
+
+
+RESTART_FIX = "restart Hermes by hand, or set twilight.hermes_restart (auto, none or the operator's restart command)"
+
+
+def restart_hermes(s, local) -> tuple[str, bool]:
+    """(what happened, whether something was restarted) for twilight.hermes_restart."""
+    mode = s.hermes_restart
+    if mode == ("none",):
+        return "not needed (twilight.hermes_restart is none): every hermes process rescans the skills", False
+    if mode != ("auto",):
+        return _run_step(local, hermes.restart(mode), "restart", s.hermes_restart_timeout, RESTART_FIX), True
+    status_argv = hermes.gateway_status(s.hermes_command)
+    status = _run_step(local, status_argv, "restart", s.hermes_verify_timeout,
+                       "check that Hermes runs (twilight.hermes_command / hermes_path)")
+    state = hermes_output.gateway_state(status)
+    if state == "none":
+        return ("not needed: no Hermes gateway is running, and every `hermes` process rescans "
+                f"{skills_dir(s)} when it starts"), False
+    if state == "manual":
+        pids = ", ".join(map(str, hermes_output.gateway_pids(status))) or "?"
+        raise StepFailed(f"step restart: a Hermes gateway runs in the foreground (PID {pids}), not as a service; "
+                         "`hermes gateway restart` would take over this terminal",
+                         "stop it where it runs (Ctrl-C) and start it again (`hermes gateway run`), then "
+                         "`INVOKE_TWILIGHT_HERMES_RESTART=none inv hermes-reinstall`", tail(status))
+    out = _run_step(local, hermes.gateway_restart(s.hermes_command), "restart", s.hermes_restart_timeout,
+                    "`hermes gateway status` and the service's log, then `inv hermes-reinstall --force`")
+    return f"gateway service restarted: {out}", True
+
+
 def registered(t: Target, local, restarted_now: bool) -> CheckResult:
+    """`hermes skills list` shows the skill, enabled, and Hermes can read its front matter."""
     s = t.settings
-    pattern = re.compile(s.hermes_register_pattern)
-    log = startup_log(s)
-    ev: dict[str, Any] = {"startup_log": str(log), "pattern": s.hermes_register_pattern}
-    if restarted_now:
-        try:
-            text = log.read_text(encoding="utf-8", errors="replace")
-        except OSError as e:
-            ev["log"] = f"not read: {e.strerror}"
-        else:
-            line = next((ln for ln in text.splitlines() if pattern.search(ln)), None)
-            if line is not None:
-                return CheckResult("registered", Status.PASS, f"startup log: {line.strip()[:200]}", {**ev, "line": line.strip()})
-            ev["log"] = f"no line matches {s.hermes_register_pattern!r}"
-    else:
-        ev["log"] = "not used: Hermes was not restarted by this run (the log may be older than the skill)"
+    ev: dict[str, Any] = {}
+    line = _register_line(s, restarted_now, ev)
+    if line is not None:
+        return CheckResult("registered", Status.PASS, f"{startup_log(s)}: {line[:200]}", {**ev, "line": line})
+    list_local = local.child(env={"COLUMNS": "200"})     # rich wraps the table at 80 columns without a terminal
     try:
-        out = _run_step(local, hermes.skills_list(s.hermes_command), "registered", s.hermes_verify_timeout,
+        out = _run_step(list_local, hermes.skills_list(s.hermes_command), "registered", s.hermes_verify_timeout,
                         "check that Hermes runs (set twilight.hermes_command / hermes_path)")
     except StepFailed as e:
         return CheckResult("registered", Status.FAIL, e.message, {**ev, "output_tail": e.tail}, e.hint or "")
     ev["skills_list"] = tail(out)
-    if listed(out, s.hermes_skill):
-        return CheckResult("registered", Status.PASS, f"`hermes skills list` shows {s.hermes_skill}", ev)
-    return CheckResult("registered", Status.FAIL,
-                       f"step registered: {s.hermes_skill} is not registered (startup log: {ev['log']}; "
-                       f"`hermes skills list` does not show it)",
-                       {**ev, "output_tail": tail(out)},
-                       f"check {skills_dir(s)}/{s.hermes_skill}/SKILL.md and the startup log {log}, then "
-                       "`inv hermes-reinstall --force`")
+    state = hermes_output.skill_state(out, s.hermes_skill)
+    where = find_installed(skills_dir(s), s.hermes_skill)
+    problem = None
+    if where is not None:
+        try:
+            problem = hermes_output.front_matter_problem((where / "SKILL.md").read_text(encoding="utf-8", errors="replace"),
+                                                         s.hermes_skill)
+        except OSError as e:
+            problem = f"SKILL.md is unreadable ({e.strerror})"
+    if state is None:
+        return CheckResult("registered", Status.FAIL,
+                           f"step registered: `hermes skills list` does not show {s.hermes_skill}",
+                           {**ev, "output_tail": tail(out)},
+                           f"check {skills_dir(s)}/{s.hermes_skill}/SKILL.md and HERMES_HOME "
+                           "(twilight.hermes_home), then `inv hermes-reinstall --force`")
+    if state not in ("enabled", "listed"):
+        return CheckResult("registered", Status.FAIL,
+                           f"step registered: `hermes skills list` shows {s.hermes_skill} as {state}",
+                           {**ev, "status": state},
+                           f"enable it: remove {s.hermes_skill} from skills.disabled in {hermes_home(s)}/config.yaml "
+                           f"(or `hermes skills enable {s.hermes_skill}`), then `inv hermes-reinstall`")
+    if problem:
+        return CheckResult("registered", Status.FAIL,
+                           f"step registered: Hermes lists {s.hermes_skill} by its folder only: {where}/{problem}",
+                           {**ev, "status": state, "front_matter": problem},
+                           f"fix skill/{s.hermes_skill}/SKILL.md in twilight.local_repo (front matter: name, description), "
+                           "then `inv hermes-reinstall --force`")
+    return CheckResult("registered", Status.PASS, f"`hermes skills list` shows {s.hermes_skill} "
+                       + ("enabled" if state == "enabled" else "(this Hermes prints no Status column)"),
+                       {**ev, "status": state})
+
+
+def _register_line(s, restarted_now: bool, ev: dict[str, Any]) -> str | None:
+    """The optional register line (twilight.hermes_register_pattern) of a restart this run made."""
+    if not s.hermes_register_pattern:
+        return None
+    log = startup_log(s)
+    ev.update({"startup_log": str(log), "pattern": s.hermes_register_pattern})
+    if not restarted_now:
+        ev["log"] = "not used: Hermes was not restarted by this run (the log may be older than the skill)"
+        return None
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        ev["log"] = f"not read: {e.strerror}"
+        return None
+    pattern = re.compile(s.hermes_register_pattern)
+    line = next((ln.strip() for ln in text.splitlines() if pattern.search(ln)), None)
+    if line is None:
+        ev["log"] = f"no line matches {s.hermes_register_pattern!r}"
+    return line
 
 
 def files_equal(s, source: Path) -> CheckResult:

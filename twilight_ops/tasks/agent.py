@@ -13,7 +13,7 @@ from ..output import console, dry_run, finish, operation, print_json, print_plan
 })
 @operation
 def hermes_reinstall(c, force=False, json=False, version=""):
-    """Install the stock-research skill, restart Hermes, verify it is registered and its files match the repo."""
+    """Install the stock-research skill, restart Hermes if needed, verify it is enabled and its files match the repo."""
     from ..phases import hermes as phase
     from ..render.agent_smoke import render_reinstall
     from ..target import Target
@@ -21,10 +21,7 @@ def hermes_reinstall(c, force=False, json=False, version=""):
     t = Target.from_context(c, version=version)
     if dry_run(c):
         s = t.settings
-        print_plan("hermes-reinstall", [f"in {s.local_repo}: bash scripts/install-skill.sh", f"{' '.join(s.hermes_restart)}",
-                                        f"verify: the startup log has /{s.hermes_register_pattern}/ or "
-                                        f"`{' '.join(s.hermes_command)} skills list` lists {s.hermes_skill}; "
-                                        f"the installed files' sha256 equal skill/{s.hermes_skill}/"])
+        print_plan("hermes-reinstall", phase.plan(t.settings))
         return
     with t:
         report = phase.run(t, force=force)
