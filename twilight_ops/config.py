@@ -71,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "hermes_path": "",                     # directories put before PATH for Hermes commands; "" = PATH as it is
     "hermes_skills_dir": "",               # "" = <HERMES_HOME>/skills
     "hermes_restart": "auto",              # auto (a gateway service if one runs, else none needed) | none | a command
-    "hermes_startup_log": "",              # "" = <HERMES_HOME>/logs/startup.log
+    "hermes_startup_log": "",              # "" = <HERMES_HOME>/logs/agent.log (Hermes 0.19's main log)
     "hermes_register_pattern": "",         # optional regex of a startup-log register line; "" = `skills list` only
     "hermes_skill": "stock-research",      # the skill directory under skill/ in local_repo
     "agent_chat_command": "hermes chat -Q -q {prompt}",   # argv template (answer alone on stdout); one element holds {prompt}
@@ -97,7 +97,7 @@ DEFAULTS: dict[str, Any] = {
     "guard_5xx_pct": "5",          # /price 5xx above this share of the audited calls in the window …
     "guard_min_calls": "20",       # … once the window holds at least this many calls
     "guard_null_rounds": "3",      # close_raw null for a known-liquid code this many rounds in a row
-    "guard_hermes_log": "",        # a Hermes log searched for a `value` parse error; "" = the startup log
+    "guard_hermes_log": "",        # a Hermes log searched for a `value` parse error; "" = hermes_startup_log
     # §3 thresholds
     "thresholds": {
         "err_pct_healthy": "1",
