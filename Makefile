@@ -11,7 +11,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 test: bootstrap
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=25
 
 unit: bootstrap
 	$(VENV)/bin/python -m pytest -q tests/unit
