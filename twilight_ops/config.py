@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 from . import validate
 from .errors import BadInput
+from .release import DEFAULT_RELEASE
 
 DEFAULTS: dict[str, Any] = {
     # how to reach tvps
@@ -40,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "token_file": "~/twilight/.tokens/operator-test",
     "cutover_dir": "~/twilight/cutover",
     # release
+    "release": DEFAULT_RELEASE,   # the release a bare command works on when no cutover is in progress (issue 25)
     "image_repo": "ghcr.io/lacatfly/twilight-drive",
     "previous_version": "v0.2.0",
     "local_repo": "~/twilight-drive",
@@ -218,6 +220,7 @@ class Settings:
     guard_min_calls: int = 20
     guard_null_rounds: int = 3
     guard_hermes_log: Path | None = None
+    release: str = DEFAULT_RELEASE
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -575,6 +578,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         service = validate.service_name(raw.get("service"), "config twilight.service")
         image_repo = validate.image_repo(raw.get("image_repo"), "config twilight.image_repo")
         previous = validate.version(raw.get("previous_version"), "config twilight.previous_version")
+        release = validate.version(raw.get("release"), "config twilight.release")
         smoke_code = validate.ts_code(raw.get("smoke_code"), "config twilight.smoke_code")
     except BadInput as e:
         raise BadInput(e.message, e.hint) from None
@@ -640,6 +644,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         cutover_dir=rpath("cutover_dir"),
         image_repo=image_repo,
         previous_version=previous,
+        release=release,
         local_repo=_path(raw.get("local_repo"), "local_repo"),
         dependency_prs=tuple(prs),
         dependency_changes=tuple(changes),

@@ -110,11 +110,16 @@ def new_journal(version: str, host: str, operator: str) -> Journal:
     return Journal(version=version, host=host, operator=operator, created_at=t, updated_at=t)
 
 
+def local_dir(state_dir: Path, host: str) -> Path:
+    """Where this machine keeps its journal copies for one host."""
+    return state_dir / "journals" / host
+
+
 class JournalStore:
     """Loads and saves one version's journal: local file + mirror on tvps."""
 
     def __init__(self, state_dir: Path, host: str, lay: Layout, ex: Executor | None):
-        self.local_dir = state_dir / "journals" / host
+        self.local_dir = local_dir(state_dir, host)
         self.lay = lay
         self.ex = ex
         self.secrets: list[Secret] = []

@@ -7,7 +7,8 @@
     t.local         the local executor (the operator's machine, Terminal A)
     t.layout        absolute remote paths (builders.layout.Layout)
     t.token         the operator token, read once from tvps, as a Secret
-    t.version       the run's release tag, fixed once (see resolve_version)
+    t.version       the run's release tag, fixed once (see resolve_version; Target.for_release fixes it
+                    up front from --version, the cutover in progress or twilight.release)
     t.journals      the journal store (local + tvps mirror); t.journal() the run's journal
     t.audit(...)    one append-only line in tvps's audit log
     t.fact(F, ...)  a (command, parser) fact read over SSH
@@ -24,7 +25,7 @@ import os
 import sys
 from typing import Any, Callable, TextIO
 
-from . import validate
+from . import release, validate
 from .config import Settings, settings_from_context
 from .errors import BadInput
 from .local import LocalExecutor
@@ -36,12 +37,14 @@ UNKNOWN_VERSION = "unknown"
 
 class Target:
     def __init__(self, settings: Settings, *, version: str | None = None, config_files: tuple[str, ...] = (),
-                 announce: TextIO | None = sys.stderr):
+                 announce: TextIO | None = sys.stderr, why: str | None = None):
         self.settings = settings
+        self.release_why = why if version else None     # named on the target line: release: V (why)
         self.config_files = config_files
         self.local = LocalExecutor()
         self._announce_to = announce
         self._version = validate.version(version) if version else None
+        self._version_from_host = False
         self._ssh: Any = None
         self._layout: Any = None
         self._token: Secret | None = None
@@ -52,7 +55,21 @@ class Target:
     def from_context(cls, c: Any, *, version: str | None = None) -> "Target":
         """Settings from the task's Invoke config; the version validated before anything connects."""
         settings = settings_from_context(c)
-        return cls(settings, version=version or None, config_files=config_files_in_effect(c.config))
+        return cls(settings, version=version or None, config_files=config_files_in_effect(c.config),
+                   why=release.EXPLICIT if version else None)
+
+    @classmethod
+    def for_release(cls, c: Any, version: str = "") -> "Target":
+        """The Target of a task that works on "this cutover": --version (validated), else the cutover
+        in progress (the local journal copies), else twilight.release; a --version that differs from
+        a cutover in progress is BadInput.  Nothing connects."""
+        from .journal import local_dir
+
+        explicit = validate.version(version) if version else None
+        settings = settings_from_context(c)
+        chosen = release.choose(explicit, release.in_progress(local_dir(settings.state_dir, settings.host)),
+                                settings.release)
+        return cls(settings, version=chosen.version, config_files=config_files_in_effect(c.config), why=chosen.why)
 
     # -- sides --------------------------------------------------------------
     @property
@@ -75,6 +92,8 @@ class Target:
         if env:
             line += f" + env {', '.join(env)}"
         line += f" · ssh config: {self.settings.ssh_config or 'none'}"
+        if self.release_why and self._version:
+            line += " · " + release.Release(self._version, self.release_why).describe()
         return printable(line)
 
     @property
@@ -142,7 +161,13 @@ class Target:
     def version(self) -> str:
         if self._version is None:
             self._version = self.resolve_version()
+            self._version_from_host = True
         return self._version
+
+    @property
+    def version_from_host(self) -> bool:
+        """The version was not given: it was read from tvps (the running tag or the lock)."""
+        return self._version_from_host
 
     @property
     def version_given(self) -> bool:

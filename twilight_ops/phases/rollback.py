@@ -102,6 +102,11 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         source = "--to"
     else:
         pre = journal.facts.get("pre_digest")
+        if not pre and t.version_from_host:     # a bare `inv rollback` where no cutover of the running release began
+            raise CheckFailed(f"nothing to roll back: tvps runs {t.version} and its journal has no T+00:00 digest "
+                              "(no cutover of it started here or on tvps); nothing was touched",
+                              "if a cutover is under way, give its release: inv rollback --version V "
+                              "(inv status lists journals), or go back to an image with --to")
         if not pre:
             raise BadInput(f"the journal of {t.version} has no T+00:00 digest (local copy and tvps mirror)",
                            "give --to VERSION or --to sha256:… (the image to go back to)")

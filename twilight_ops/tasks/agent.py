@@ -9,7 +9,7 @@ from ..output import console, dry_run, finish, operation, print_json, print_plan
 @task(name="hermes-reinstall", help={
     "force": "re-run install-skill.sh and the restart even if the journal says they succeeded",
     "json": "print one JSON object instead of a table",
-    "version": "journal under this release tag (default: the running one)",
+    "version": "journal under this release tag (default: the cutover in progress, else config release)",
 })
 @operation
 def hermes_reinstall(c, force=False, json=False, version=""):
@@ -18,7 +18,7 @@ def hermes_reinstall(c, force=False, json=False, version=""):
     from ..render.agent_smoke import render_reinstall
     from ..target import Target
 
-    t = Target.from_context(c, version=version)
+    t = Target.for_release(c, version)
     if dry_run(c):
         s = t.settings
         print_plan("hermes-reinstall", phase.plan(t.settings))
@@ -34,7 +34,7 @@ def hermes_reinstall(c, force=False, json=False, version=""):
 
 @task(name="agent-smoke", help={
     "json": 'print one JSON object: {"checks": [...], "verdict": "green"|"red"}',
-    "version": "journal under this release tag (default: the running one)",
+    "version": "journal under this release tag (default: the cutover in progress, else config release)",
 })
 @operation
 def agent_smoke(c, json=False, version=""):
@@ -43,7 +43,7 @@ def agent_smoke(c, json=False, version=""):
     from ..render.agent_smoke import render
     from ..target import Target
 
-    with Target.from_context(c, version=version) as t:
+    with Target.for_release(c, version) as t:
         report = phase.run(t)
     if json:
         print_json(report.to_json())

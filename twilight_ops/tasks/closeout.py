@@ -7,21 +7,18 @@ from ..output import console, dry_run, err_console, operation, print_json, print
 
 
 @task(auto_shortflags=False, help={
-    "version": "the cutover whose journal shows the GO (default: the running or locked version)",
+    "version": "the cutover whose journal shows the GO (default: the cutover in progress, else config release)",
     "force": "close out even though the journal shows no GO (a warning is printed and recorded)",
     "json": "print the result as one JSON object",
 })
 @operation
 def closeout(c, version="", force=False, json=False):
     """T+00:55: add the runbook's line to docs/status/index.md, commit that path alone, push; record the forward-baseline."""
-    from .. import validate
     from ..phases import closeout as phase
     from ..render import closeout as view
     from ..target import Target
 
-    if version:
-        validate.version(version)
-    t = Target.from_context(c, version=version or None)
+    t = Target.for_release(c, version)
     if dry_run(c):
         print_plan("closeout", phase.plan(t, force))
         return

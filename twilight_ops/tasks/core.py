@@ -26,7 +26,8 @@ def status(c, json=False):
 
 
 @task(help={
-    "version": "the release tag of the cutover, e.g. v0.3.0-w4-cutover",
+    "version": "the release tag of the cutover (default: the cutover in progress, else config release, "
+               "v0.3.0-w4-cutover)",
     "commit": "the cutover commit (default: local origin/main after a fetch)",
     "no_snapshot": "run the six §0 checks only; record no T+00:00 facts",
     "json": "print one JSON object instead of tables",
@@ -37,13 +38,12 @@ def preflight(c, version="", commit="", no_snapshot=False, json=False):
     from ..phases import preflight as phase
     from ..render.preflight import render
     from ..target import Target
-    from .. import validate
 
-    validate.version(version)
+    t = Target.for_release(c, version)       # before anything connects: a bad or conflicting --version is exit 2
     if dry_run(c) and not no_snapshot:
         err_console.print("--dry: the six checks only read; the T+00:00 snapshot is not taken (as --no-snapshot)",
                           markup=False, highlight=False)
-    with Target.from_context(c, version=version) as t:
+    with t:
         report = phase.run(t, commit=commit or None, snapshot=not (no_snapshot or dry_run(c)))
     if json:
         print_json(report.to_json())

@@ -36,7 +36,8 @@ def _ask(question: str) -> bool:
 
 
 @task(auto_shortflags=False, help={
-    "version": "the release tag to cut over to, e.g. v0.3.0-w4-cutover",
+    "version": "the release tag to cut over to (default: the cutover in progress, else config release, "
+               "v0.3.0-w4-cutover)",
     "auto_rollback": "on a ROLLBACK decision roll back without asking (the runbook's §2, budget 30 min)",
     "yes": "confirm the decision without asking (GO: close out; ROLLBACK: roll back)",
     "resume": "continue an interrupted or stopped cutover from its journal (nothing done is repeated)",
@@ -45,12 +46,11 @@ def _ask(question: str) -> bool:
 @operation
 def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=False):
     """The runbook in order: preflight, tag-push, deploy, smoke, hermes-reinstall, agent-smoke, decide, closeout or rollback."""
-    from .. import validate
     from ..phases import cutover as phase
     from ..target import Target
 
-    validate.version(version)
-    t = Target.from_context(c, version=version)
+    t = Target.for_release(c, version)
+    version = t.version
     if dry_run(c):
         print_plan(f"cutover {version}", [
             f"preflight --version {version}: the six §0 checks, then the T+00:00 snapshot and digest (NO-GO stops here)",
@@ -82,27 +82,22 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
 
 
 @task(auto_shortflags=False, help={
-    "version": "the cutover whose journal holds the evidence (default: the running or locked one)",
+    "version": "the cutover whose journal holds the evidence (default: the cutover in progress, else config release)",
     "json": "print one JSON object: the inputs and the decision",
 })
 @operation
 def decide(c, version="", json=False):
     """T+00:50: GO / ROLLBACK / FIX-FORWARD / INCOMPLETE from the journal's evidence (deploy, smoke, Hermes, agent)."""
     from .. import decide as decision_mod
-    from .. import validate
     from ..phases.cutover import decide_now
     from ..render.decide import render
     from ..target import Target
 
-    if version:
-        validate.version(version)
-    t = Target.from_context(c, version=version or None)
+    t = Target.for_release(c, version)
     if dry_run(c):
-        print_plan("decide", ["read the journal (local copy and tvps mirror); print each input and the decision"])
+        print_plan("decide", [f"read the journal of {t.version} (local copy and tvps mirror); print each input and the decision"])
         return
     with t:
-        if t.version == "unknown":
-            raise BadInput("cannot tell which cutover to decide (no running tag, no lock)", "give --version V")
         decision = decide_now(t)
     if json:
         print_json(decision.to_json())

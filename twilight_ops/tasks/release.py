@@ -33,8 +33,8 @@ def deploy(c, version="", yes=False, force=False, plan=False, json=False):
     from ..render import deploy as view
     from ..target import Target
 
-    validate.version(version)
-    t = Target.from_context(c, version=version)
+    validate.version(version)               # deploy names its release: --version is required
+    t = Target.for_release(c, version)       # and refused when it is not the cutover in progress
     if plan or dry_run(c):
         view.render_plan(phase.plan(t), console)
         return
@@ -66,7 +66,7 @@ def tag_push(c, version="", commit="", json=False):
     validate.version(version)
     if commit and not phase.git_sha(commit):
         raise BadInput(f"--commit {commit!r} is not a commit id", "give 7 to 40 lower-case hex digits")
-    t = Target.from_context(c, version=version)
+    t = Target.for_release(c, version)       # refused when it is not the cutover in progress
     if dry_run(c):
         print_plan(f"tag-push {version}", phase.plan(t, commit or None))
         return

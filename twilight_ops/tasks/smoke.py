@@ -13,7 +13,7 @@ from ..output import console, finish, operation, print_json
     "json": "print exactly one JSON verdict object",
     "from_file": "judge a saved response body instead of calling the API (no connection)",
     "status": "with --from-file: the HTTP status of the saved response (default 200)",
-    "version": "journal the result under this release tag (default: the running one)",
+    "version": "journal the result under this release tag (default: the cutover in progress, else config release)",
 })
 @operation
 def smoke(c, code="", expect="w4", json=False, from_file="", status="200", version=""):
@@ -26,7 +26,7 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
 
     if expect not in ("w4", "legacy"):
         raise BadInput(f"--expect {expect!r} is not w4 or legacy", "use --expect w4 (cutover) or --expect legacy (rollback)")
-    t = Target.from_context(c, version=version)
+    t = Target.for_release(c, version)
     code = validate.ts_code(code or t.settings.smoke_code)
     # a str default on purpose: an int default makes Invoke cast `--status abc` itself,
     # which crashes with a traceback before this check can answer with one line
