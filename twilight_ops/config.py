@@ -236,7 +236,7 @@ def _number(raw: Mapping[str, Any], key: str, *, minimum: float | None = None, i
     label = label or key
     value = raw.get(key)
     try:
-        if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+        if value is None or isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
             raise ValueError  # float() accepts Arabic-Indic and full-width digits
         num = float(value)
         if not math.isfinite(num):

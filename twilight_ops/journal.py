@@ -47,7 +47,7 @@ def _json_default(obj: Any) -> Any:
         raise TypeError("a Secret cannot be written to the journal")
     if isinstance(obj, Path):
         return str(obj)
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 

@@ -27,7 +27,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 SLACK_S = 2.0
 TAIL_BYTES = 1 << 20          # the last 1 MiB holds thousands of calls: far more than a traffic window
@@ -58,7 +58,7 @@ class OwnCall:
         return False
 
     def to_json(self) -> dict:
-        out = {"kind": self.kind, "start": _iso(self.start), "end": _iso(self.end), "codes": list(self.codes)}
+        out: dict[str, Any] = {"kind": self.kind, "start": _iso(self.start), "end": _iso(self.end), "codes": list(self.codes)}
         if self.kind == "api":
             out.update(status=self.status, attempts=self.attempts)
         if self.check:

@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 
-RESTORE_PARAMS = None  # replaced by phases/rollback.restore_script()
+RESTORE_PARAMS: str = None  # type: ignore[assignment]  # replaced by phases/rollback.restore_script()
 
 
 def sha256(path):

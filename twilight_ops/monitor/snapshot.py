@@ -22,9 +22,13 @@ Output: one JSON object.  Exit 0 ok; 2 bad params / missing file; 3 no space or 
 consistent copy.
 """
 
-SNAPSHOT_PARAMS = None  # replaced by phases/snapshot.snapshot_script()
+SNAPSHOT_PARAMS: str = None  # type: ignore[assignment]  # replaced by phases/snapshot.snapshot_script()
 
+import json
+import shutil
 import stat
+import sys
+import time
 
 
 def _sha256(path):

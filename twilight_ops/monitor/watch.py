@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, TypeVar
 
 import tenacity
 
 from ..errors import Unreachable
 from .metrics import Metrics
 
-Fetch = Callable[[], Metrics]
-OnRound = Callable[[int, "Metrics | None", Metrics], None]
+R = TypeVar("R")                  # one round's evidence: Metrics for inv monitor, RoundEvidence for the guard
+Fetch = Callable[[], R]
+OnRound = Callable[[int, "R | None", R], None]
 OnRetry = Callable[[int, Unreachable, float], None]   # (failed attempt, error, wait before next)
 
 
@@ -44,7 +45,7 @@ class RetryPolicy:
 class WatchSummary:
     rounds: int
     stopped: Literal["deadline", "interrupted", "unreachable"]
-    last: Metrics | None
+    last: Any                      # the last round's evidence (Metrics for inv monitor), None before one
     started_at: float
     ended_at: float
     reconnects: int
@@ -81,12 +82,12 @@ def _retrying(policy: RetryPolicy, sleep: Callable[[float], None], on_retry: OnR
 
 
 def watch(
-    fetch: Fetch,
+    fetch: Fetch[R],
     every_s: float,
     until_s: float | None,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
-    on_round: OnRound,
+    on_round: OnRound[R],
     *,
     retry: RetryPolicy = RetryPolicy(),
     on_retry: OnRetry | None = None,
@@ -98,10 +99,11 @@ def watch(
     deadline = math.inf if until_s is None else start + until_s
     reconnects = [0]
     retrying = _retrying(retry, sleep, on_retry, reconnects)
-    rounds, prev = 0, None
+    rounds = 0
+    prev_r: R | None = None
 
     def summary(stopped: Literal["deadline", "interrupted", "unreachable"]) -> WatchSummary:
-        return WatchSummary(rounds, stopped, prev, start, clock(), reconnects[0])
+        return WatchSummary(rounds, stopped, prev_r, start, clock(), reconnects[0])
 
     try:
         while True:
@@ -110,8 +112,8 @@ def watch(
             except Unreachable as e:
                 raise WatchUnreachable(e, summary("unreachable")) from e
             rounds += 1
-            on_round(rounds, prev, cur)
-            prev = cur
+            on_round(rounds, prev_r, cur)
+            prev_r = cur
             now = clock()
             next_at = start + (math.floor((now - start) / every_s) + 1) * every_s
             if next_at > deadline:

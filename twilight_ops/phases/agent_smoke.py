@@ -403,12 +403,13 @@ def run(t: Target, sleep: Callable[[float], None] = time.sleep) -> AgentSmokeRep
             rows.append(Row("agent", CheckResult("cache", Status.SKIP, "the cache check has no agent form")))
             continue
         refs: list[float | None] = []
-        if code != UNKNOWN_CODE:
-            refs += _closes(api.get(code, date)[1])
+        priced = code if code is not None and code != UNKNOWN_CODE else None
+        if priced:
+            refs += _closes(api.get(priced, date)[1])
         tr = ask(t, check)
         transcripts.append(tr)
-        if code != UNKNOWN_CODE:
-            refs += _closes(api.get(code, date)[1])
+        if priced:
+            refs += _closes(api.get(priced, date)[1])
         rows.append(agent_row(check, tr, refs))
     order = {c: i for i, c in enumerate(CHECK_IDS)}
     rows.sort(key=lambda r: (order[r.result.id], r.level != "api"))

@@ -116,6 +116,7 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         tag = validate.version(journal.facts.get("pre_version") or s.previous_version, "the journal's T+00:00 version")
         source = "journal"
     if digest is None:          # a version: ask the registry what it names now
+        assert tag is not None  # parse_to and the journal give a tag whenever they give no digest
         digest = registry.manifest_digest(s, tag)
         if digest is None:
             raise BadInput(f"--to {to}: {s.image_repo}:{tag} is not in the registry", "give a published version or a digest")
@@ -136,7 +137,7 @@ def restore_script(db: str, snapshot: str, sha: str, failed: str, mode: str) -> 
     params = json.dumps({"db_path": db, "snapshot": snapshot, "sha256": sha, "failed_path": failed, "mode": mode},
                         ensure_ascii=True, sort_keys=True)
     return RESTORE_FILE.read_text(encoding="utf-8").replace(
-        "RESTORE_PARAMS = None  # replaced by phases/rollback.restore_script()", f"RESTORE_PARAMS = {params!r}")
+        "RESTORE_PARAMS: str = None  # type: ignore[assignment]  # replaced by phases/rollback.restore_script()", f"RESTORE_PARAMS = {params!r}")
 
 
 def _one_off(t: Target, pin: Pin, script: str) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..clock import now_utc
 from ..config import Settings
-from ..envelope import Verdict, evaluate
+from ..envelope import Expect, Verdict, evaluate
 from ..errors import BadInput
 from ..results import CheckResult, Status
 from ..secret import redact, scrub
@@ -40,7 +40,7 @@ class SmokeResult:
                            v.next_step)
 
 
-def from_file(settings: Settings, path: str, status: int, expect: str) -> SmokeResult:
+def from_file(settings: Settings, path: str, status: int, expect: Expect) -> SmokeResult:
     p = Path(path)
     if not p.is_file():
         raise BadInput(f"--from-file {path!r} is not a readable file", "give the path of a saved /price response body")
@@ -58,7 +58,7 @@ def from_file(settings: Settings, path: str, status: int, expect: str) -> SmokeR
                                 settings.thresholds.adj_tolerance))
 
 
-def live(t: Target, code: str, expect: str) -> SmokeResult:
+def live(t: Target, code: str, expect: Expect) -> SmokeResult:
     from ..api import get_price
     from ..builders.compose import compose_logs
 

@@ -31,7 +31,7 @@ def snapshot_script(container_db: str, dest: str, margin_bytes: int, attempts: i
     params = json.dumps({"db_path": container_db, "dest": dest, "margin_bytes": int(margin_bytes), "attempts": attempts},
                         ensure_ascii=True, sort_keys=True)
     tail = SNAPSHOT_FILE.read_text(encoding="utf-8").replace(
-        "SNAPSHOT_PARAMS = None  # replaced by phases/snapshot.snapshot_script()", f"SNAPSHOT_PARAMS = {params!r}")
+        "SNAPSHOT_PARAMS: str = None  # type: ignore[assignment]  # replaced by phases/snapshot.snapshot_script()", f"SNAPSHOT_PARAMS = {params!r}")
     return probe[:cut] + "\n\n" + tail
 
 

@@ -99,8 +99,8 @@ def render(console: Console, g: Gathered, findings: Sequence[Finding]) -> None:
     for n in g.notes:
         console.print(Text(f"note: {printable(n)}", style="dim"))
     if findings:
-        n = len(findings)
-        console.print(Text.assemble(("verdict: ", "bold"), (f"{n} symptom{'s' if n > 1 else ''} found", "bold red")))
+        count = len(findings)
+        console.print(Text.assemble(("verdict: ", "bold"), (f"{count} symptom{'s' if count > 1 else ''} found", "bold red")))
     elif g.api_unreachable:
         console.print(Text.assemble(("verdict: ", "bold"), ("the API could not be reached; checks incomplete", "bold yellow")))
     elif g.incomplete:
