@@ -23,6 +23,10 @@ D = "sha256:" + "a" * 64
     (Poll("completed", "failure", "u", None), "failed"),
     (Poll("completed", "cancelled", "u", D), "failed"),
     (Poll("completed", "timed_out", "u", None), "failed"),
+    (Poll("completed", "skipped", "u", D), "failed"),           # done and failed at once, never the 20-min deadline
+    (Poll("completed", "neutral", "u", None), "failed"),
+    (Poll("completed", "stale", "u", None), "failed"),
+    (Poll("completed", "action_required", "u", None), "failed"),
 ])
 def test_publish_decision(poll, verdict):
     assert decide(poll) == verdict

@@ -141,11 +141,12 @@ def dependency_prs(t: Target, gh) -> CheckResult:
 
 def ci_green(t: Target, gh, cutover: str) -> CheckResult:
     name = t.settings.ci_check_name
-    runs = [r for r in gh.check_runs(cutover) if r.get("name") == name]
-    if not runs:
+    from .. import ci_select
+
+    latest = ci_select.newest_check_run(gh.check_runs(cutover), name)   # every page; a queued re-run is the newest
+    if latest is None:
         return _fail("ci_green", f"no check run named {name!r} on {cutover[:12]}",
                      "wait for CI on the cutover commit, or set twilight.ci_check_name", commit=cutover)
-    latest = max(runs, key=lambda r: str(r.get("started_at") or ""))
     ev = {k: latest.get(k) for k in ("name", "status", "conclusion", "html_url")}
     if latest.get("status") != "completed":
         return _fail("ci_green", f"{name!r} is still {latest.get('status')} on {cutover[:12]}", "wait for it to finish", **ev)
