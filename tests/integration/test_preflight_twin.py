@@ -92,7 +92,7 @@ def test_a_clean_idle_twin_passes_all_six_and_records_t0(twin, st, ex, twin_sett
 SWITCHES = [
     ("pr-unmerged", "dependency_prs", "#41"),
     ("check-run-failed", "ci_green", "failure"),
-    ("tushare-token-invalid", "tushare_token", "40001"),
+    ("tushare-token-invalid", "tushare_token", "the Tushare token is wrong or expired (Tushare answered code 40101"),
     ("source-pinned-elsewhere", "commit_pinned", "tvps source is at"),
     ("install-skill-outdated", "install_skill_latest", "differs from origin/main"),
     ("local-main-behind", "install_skill_latest", "behind origin/main"),

@@ -9,6 +9,7 @@ import pytest
 
 from tests import github_schema as schema
 from twilight_ops import ci_select
+from twilight_ops.builders import tushare
 from twilight_ops.config import DEFAULTS, load_settings
 from twilight_ops.errors import BadInput
 from twilight_ops.github import next_link, same_origin
@@ -173,3 +174,12 @@ def test_bad_publish_workflow_is_one_line_exit_2(value):
         load_settings(cfg(publish_workflow=value))
     assert e.value.exit_code == 2 and "publish_workflow" in e.value.line() and "\n" not in e.value.line()
 
+
+# ---- Tushare's reply codes
+
+def test_a_bad_tushare_token_is_said_plainly():
+    problem, fix = tushare.reply_problem(40101, "您的token不对，请确认。")
+    assert problem == "the Tushare token is wrong or expired (Tushare answered code 40101: 您的token不对，请确认。)"
+    assert "TUSHARE_TOKEN" in fix
+    assert "rate-limited" in tushare.reply_problem(40203, "抱歉，您每分钟最多访问该接口1次")[0]
+    assert tushare.reply_problem(-2001, "x")[0] == "Tushare answered code -2001: x"

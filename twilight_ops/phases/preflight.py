@@ -174,9 +174,8 @@ def tushare_token(t: Target) -> CheckResult:
         return CheckResult("tushare_token", Status.PASS, f"trade_cal answered code 0 ({out.get('rows')} rows) from tvps",
                            {"code": 0, "url": t.settings.tushare_url})
     if out.get("kind") == "reply":
-        return _fail("tushare_token", f"Tushare answered code {out.get('code')}: {out.get('msg')}",
-                     f"renew the token and update TUSHARE_TOKEN in {t.layout.env_file} on tvps",
-                     code=out.get("code"))
+        problem, fix = tushare.reply_problem(out.get("code"), out.get("msg"))
+        return _fail("tushare_token", problem, fix.replace("the env file", t.layout.env_file), code=out.get("code"))
     return _fail("tushare_token", str(out.get("detail")), f"check {t.layout.env_file} and tvps's network",
                  kind=out.get("kind"))
 
