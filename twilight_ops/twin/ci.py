@@ -329,7 +329,7 @@ def run_pipeline(base: Path, run_id: int) -> int:
         set_status(base, run_id, "in_progress")
         say("in_progress")
         _hold(paths, "in_progress", say)
-        broken = bool((_read(paths.faults, {}) or {}).get("build_fails"))  # type: ignore[union-attr]
+        broken = bool(faults(base).get("build_fails"))
         ref, digest = build_and_push(cfg, tag, broken, say)
         conclusion = "success"
     except TwilightError as e:

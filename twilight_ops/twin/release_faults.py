@@ -105,7 +105,7 @@ def _remove_manifest(st: TwinState, version: str) -> str:
 
 def _restore_manifests(st: TwinState) -> list[str]:
     paths = ci.CiPaths.under(st.base)
-    restored = []
+    restored: list[str] = []
     if not paths.removed.exists():
         return restored
     with TwinRegistry.as_ci(st.base, st.registry) as reg:

@@ -100,8 +100,7 @@ class GitHubHandler(_Handler):
         except (OSError, ValueError) as e:
             self._send(500, {"message": f"twin stand-in state unreadable: {e}", "documentation_url": github_api.DOCS})
             return
-        host, port = self.server.server_address[:2]
-        base_url = f"http://{host}:{port}"      # Link URLs: where this server listens, never the Host header
+        base_url = f"http://127.0.0.1:{int(self.cfg['port'])}"   # Link URLs: where this server listens, never the Host header
         status, body, headers = github_api.respond(self.command, path, query, self.headers.get("Authorization"), state,
                                                    token, base_url)
         self._send(status, body, {**headers, "X-GitHub-Api-Version-Selected":
