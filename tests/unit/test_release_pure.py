@@ -36,6 +36,14 @@ def test_progress_line_names_run_and_registry():
     assert Poll("in_progress", "", "u", None).line(42.4) == "waiting for the image: CI in_progress, registry not yet — 42s"
 
 
+def test_progress_line_names_other_workflows_while_the_publish_run_is_missing():
+    codeql = ("CodeQL (.github/workflows/codeql.yml) failure",)
+    assert Poll("", "", "", None, "", codeql).line(3) == (
+        "waiting for the image: CI not started (other workflows on the tag: CodeQL (.github/workflows/codeql.yml) "
+        "failure), registry not yet — 3s")
+    assert Poll("queued", "", "u", None, "publish", codeql).line(3) == "waiting for the image: CI queued, registry not yet — 3s"
+
+
 def test_ls_remote_parsing():
     lightweight = "c058ef83d32414e23940f88209ef06f44906a53f\trefs/tags/v0.3.0-w4-cutover\n"
     annotated = ("bb76a973681ae3d36dda887c49addb7e8ab2c6bb\trefs/tags/v0.2.0\n"

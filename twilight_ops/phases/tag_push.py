@@ -71,7 +71,8 @@ class Poll:
     def line(self, elapsed: float) -> str:
         run = f"CI {self.run_status or 'not started'}" + (f"/{self.conclusion}" if self.conclusion else "")
         reg = f"registry {'has ' + self.digest[:19] + '…' if self.digest else 'not yet'}"
-        return f"waiting for the image: {run}, {reg} — {elapsed:.0f}s"
+        seen = f" (other workflows on the tag: {', '.join(self.others)})" if self.others and not self.run_status else ""
+        return f"waiting for the image: {run}{seen}, {reg} — {elapsed:.0f}s"
 
 
 def decide(p: Poll) -> str:
