@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "registry_api": "",
     "publish_deadline": "1200",    # seconds tag-push waits for CI to publish the image (20 min)
     "publish_poll": "5",           # seconds between polls of the CI run and the registry
+    "publish_workflow": ".github/workflows/publish.yml",   # the workflow whose tag run publishes the image (path or name)
     # T+00:05 deploy and §2.1 revert
     "deploy_deadline": "180",      # seconds the health gate waits for healthy
     "health_poll": "0.5",          # seconds between health polls (at most 1)
@@ -196,6 +197,7 @@ class Settings:
     registry_api: str = ""
     publish_deadline_s: float = 1200.0
     publish_poll_s: float = 5.0
+    publish_workflow: str = ".github/workflows/publish.yml"
     deploy_deadline_s: float = 180.0
     health_poll_s: float = 0.5
     pull_timeout_s: float = 600.0
@@ -437,10 +439,20 @@ def _preflight(raw: Mapping[str, Any]) -> dict[str, Any]:
         registry_api=_registry_api(raw.get("registry_api")),
         publish_deadline_s=float(_number(raw, "publish_deadline", minimum=10)),
         publish_poll_s=float(_number(raw, "publish_poll", minimum=0.2)),
+        publish_workflow=_publish_workflow(raw.get("publish_workflow")),
         deploy_deadline_s=float(_number(raw, "deploy_deadline", minimum=5)),
         health_poll_s=_poll(raw),
         pull_timeout_s=float(_number(raw, "pull_timeout", minimum=10)),
     )
+
+
+def _publish_workflow(value: Any) -> str:
+    fix = 'the workflow file\'s path, e.g. ".github/workflows/publish.yml", or the workflow\'s name, e.g. "publish"'
+    if not isinstance(value, str) or not _CHECK_NAME_RE.fullmatch(value) or value != value.strip():
+        raise _bad("publish_workflow", f"is {value!r}, not a workflow path or name", fix)
+    if value.startswith("/") or ".." in value.split("/"):
+        raise _bad("publish_workflow", f"is {value!r}: a workflow path is relative to the repo (.github/workflows/…)", fix)
+    return value
 
 
 def _registry_api(value: Any) -> str:

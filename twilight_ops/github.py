@@ -1,8 +1,14 @@
-"""GitHub's REST API from the operator's machine (httpx): pulls and check runs.
+"""GitHub's REST API from the operator's machine (httpx): pulls, check runs, workflow runs.
 
     token(settings, local)            GH_TOKEN, else twilight.github_token_file, else `gh auth token`
     GitHub(settings, token).pull(n)   GET /repos/{owner}/{repo}/pulls/{n}
-        .check_runs(sha)              GET /repos/{owner}/{repo}/commits/{sha}/check-runs
+        .check_runs(sha)              GET /repos/{owner}/{repo}/commits/{sha}/check-runs   (every page)
+        .workflow_runs(head_sha=…)    GET /repos/{owner}/{repo}/actions/runs?head_sha=…    (every page)
+    next_link(header)                 the `rel="next"` URL of a Link header (pure)
+
+Lists are read 100 a page, following the `Link: <…>; rel="next"` header GitHub sends, up to
+MAX_PAGES pages; a next URL on another origin than `github_api` is refused (the token
+would go with it).
 
 The token is a Secret from the moment it is read; every error line is scrubbed of it.
 A 401 is a bad token (exit 2 territory: CheckFailed with the fix); no answer is Unreachable.
@@ -10,6 +16,7 @@ A 401 is a bad token (exit 2 territory: CheckFailed with the fix); no answer is 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from .config import Settings
@@ -18,6 +25,30 @@ from .local import LocalExecutor
 from .secret import Secret, redact, scrub
 
 API_VERSION = "2022-11-28"
+PER_PAGE = 100          # GitHub's maximum
+MAX_PAGES = 10          # 1000 runs of one commit is far beyond any real CI
+
+
+_LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
+_REL = re.compile(r"""rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.I)
+
+
+def next_link(header: str | None) -> str | None:
+    """The URL of `rel="next"` in a Link header (RFC 8288, as GitHub writes it), or None."""
+    for m in _LINK.finditer(header or ""):
+        for rel in _REL.finditer(m[2]):
+            if "next" in (rel[1] if rel[1] is not None else rel[2]).lower().split():
+                return m[1].strip()
+    return None
+
+
+def same_origin(url: str, base: str) -> bool:
+    """`url` has the scheme, host and port of `base` (and stays under its path)."""
+    from urllib.parse import urlsplit
+
+    u, b = urlsplit(url), urlsplit(base)
+    return ((u.scheme, u.hostname, u.port) == (b.scheme, b.hostname, b.port)
+            and u.path.startswith(b.path.rstrip("/") + "/") and not u.username and not u.password)
 
 
 def token(settings: Settings, local: LocalExecutor) -> Secret:
@@ -57,6 +88,11 @@ class GitHub:
         self.close()
 
     def get(self, path: str, **params: Any) -> tuple[int, Any]:
+        status, body, _link = self.get_page(path, params)
+        return status, body
+
+    def get_page(self, path: str, params: dict[str, Any] | None) -> tuple[int, Any, str | None]:
+        """One GET (a path under github_api, or a next URL from a Link header): status, JSON body, Link."""
         import httpx
 
         try:
@@ -72,7 +108,31 @@ class GitHub:
             body = resp.json()
         except ValueError:
             body = None
-        return resp.status_code, body
+        return resp.status_code, body, resp.headers.get("link")
+
+    def list_all(self, path: str, key: str, what: str, params: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+        """Every item of a paged list (`{"total_count", key: [...]}`), following Link rel="next".
+        (status of the first page, items); a status other than 200 is returned as it is, with no items."""
+        url: str | None = path
+        query: dict[str, Any] | None = {**params, "per_page": PER_PAGE}
+        items: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            assert url is not None
+            status, body, link = self.get_page(url, query)
+            if status != 200 and page == 1:
+                return status, []
+            if status != 200 or not isinstance(body, dict) or not isinstance(body.get(key), list):
+                raise CheckFailed(f"GitHub answered HTTP {status} for page {page} of the {what}",
+                                  "retry; check GitHub's status page")
+            items += [r for r in body[key] if isinstance(r, dict)]
+            url, query = next_link(link), None
+            if url is None:
+                return 200, items
+            if not same_origin(url, self.settings.github_api):
+                raise CheckFailed(f"GitHub's next page of the {what} is on another origin ({redact(url)[:120]})",
+                                  "check twilight.github_api; the token is sent only to that origin")
+        raise CheckFailed(f"GitHub lists more than {MAX_PAGES * PER_PAGE} {what}",
+                          "look at the commit's runs on GitHub; this many is not a normal CI")
 
     def pull(self, number: int) -> dict[str, Any] | None:
         status, body = self.get(f"/repos/{self.settings.github_repo}/pulls/{int(number)}")
@@ -83,18 +143,20 @@ class GitHub:
         return body
 
     def workflow_runs(self, *, head_sha: str, event: str = "push") -> list[dict[str, Any]]:
-        """GET /repos/{repo}/actions/runs?head_sha=…&event=… (newest first, as GitHub lists them)."""
-        status, body = self.get(f"/repos/{self.settings.github_repo}/actions/runs", head_sha=head_sha, event=event,
-                                per_page=20)
-        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("workflow_runs"), list):
+        """GET /repos/{repo}/actions/runs?head_sha=…&event=…, every page (every workflow's runs)."""
+        status, runs = self.list_all(f"/repos/{self.settings.github_repo}/actions/runs", "workflow_runs",
+                                     f"workflow runs of {head_sha[:12]}", {"head_sha": head_sha, "event": event})
+        if status != 200:
             raise CheckFailed(f"GitHub answered HTTP {status} for the workflow runs of {head_sha[:12]}",
                               "retry; check GitHub's status page")
-        return [r for r in body["workflow_runs"] if isinstance(r, dict)]
+        return runs
 
     def check_runs(self, sha: str) -> list[dict[str, Any]]:
-        status, body = self.get(f"/repos/{self.settings.github_repo}/commits/{sha}/check-runs", per_page=100)
+        """GET /repos/{repo}/commits/{sha}/check-runs, every page (every app's check runs)."""
+        status, runs = self.list_all(f"/repos/{self.settings.github_repo}/commits/{sha}/check-runs", "check_runs",
+                                     f"check runs of {sha[:12]}", {})
         if status == 404:
             return []
-        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("check_runs"), list):
+        if status != 200:
             raise CheckFailed(f"GitHub answered HTTP {status} for the check runs of {sha[:12]}", "retry; check GitHub's status page")
-        return [r for r in body["check_runs"] if isinstance(r, dict)]
+        return runs

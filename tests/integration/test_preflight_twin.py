@@ -89,10 +89,37 @@ def test_a_clean_idle_twin_passes_all_six_and_records_t0(twin, st, ex, twin_sett
     assert json.loads(local.read_text())["facts"]["snapshot"]["sha256"] == snap["sha256"]
 
 
+def test_ci_green_reads_every_page_of_check_runs(twin, st):
+    """120 other apps' check runs listed first: the integration check is on page 2 of 100 and
+    is found; a queued re-run of it (started_at null) beside the older success is pending."""
+    from twilight_ops.twin import github_api, github_shapes, release_faults, standins
+
+    sha = st.drive_commits["w4"]
+    release_faults.apply(load_or_new(TWIN_DIR), "other-app-checks")
+    rerun = github_shapes.check_run(github_api.OWNER_REPO, 90_000_099, github_api.INTEGRATION_CHECK, sha, None,
+                                    status="queued")
+
+    def add_rerun(state: dict) -> None:
+        state["check_runs"][sha].append(rerun)
+
+    def drop_rerun(state: dict) -> None:
+        state["check_runs"][sha] = [r for r in state["check_runs"][sha] if r["id"] != rerun["id"]]
+
+    try:
+        paged = rows(report(preflight(twin, "--no-snapshot", version="v0.3.0-pf-paged")))["ci_green"]
+        standins.update_github_state(st.base, add_rerun)
+        pending = rows(report(preflight(twin, "--no-snapshot", version="v0.3.0-pf-rerun")))["ci_green"]
+    finally:
+        standins.update_github_state(st.base, drop_rerun)
+        release_faults.clear(load_or_new(TWIN_DIR))
+    assert paged["status"] == "PASS" and paged["evidence"]["conclusion"] == "success", paged
+    assert pending["status"] == "FAIL" and "still queued" in pending["reason"], pending
+
+
 SWITCHES = [
     ("pr-unmerged", "dependency_prs", "#41"),
     ("check-run-failed", "ci_green", "failure"),
-    ("tushare-token-invalid", "tushare_token", "40001"),
+    ("tushare-token-invalid", "tushare_token", "the Tushare token is wrong or expired (Tushare answered code 40101"),
     ("source-pinned-elsewhere", "commit_pinned", "tvps source is at"),
     ("install-skill-outdated", "install_skill_latest", "differs from origin/main"),
     ("local-main-behind", "install_skill_latest", "behind origin/main"),

@@ -16,7 +16,7 @@ from tests.conftest import REPO, TWIN_DIR, error_lines, inv
 from twilight_ops import lock
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
-from twilight_ops.twin import ci_release, control, drive_repos, release_faults
+from twilight_ops.twin import ci, ci_release, control, drive_repos, release_faults, standins
 from twilight_ops.twin.state import load_or_new
 
 pytestmark = pytest.mark.twin
@@ -75,6 +75,40 @@ def test_a_failed_build_stops_early_with_the_run_url(fresh, twin):
         ci_release.reset_release(load_or_new(TWIN_DIR), W4)
     assert r.returncode == 1 and "ended failure" in r.stderr and "/actions/runs/" in r.stderr, r.stderr
     assert ci_release.published_digest(load_or_new(TWIN_DIR), W4) is None
+
+
+def test_a_skipped_publish_run_fails_at_once_with_its_url(fresh, twin):
+    release_faults.apply(fresh, "publish-skipped")
+    started = time.monotonic()
+    try:
+        r = run(twin, "tag-push", "--version", W4)
+        took = time.monotonic() - started
+        runs = ci.runs_for(fresh.base, W4)
+    finally:
+        release_faults.clear(load_or_new(TWIN_DIR))
+        ci_release.reset_release(load_or_new(TWIN_DIR), W4)
+    assert r.returncode == 1 and "ended skipped" in r.stderr, r.stderr
+    assert runs and runs[0]["conclusion"] == "skipped" and runs[0]["html_url"] in r.stderr
+    assert took < 60, took                    # at once, not at the 20-minute (here 300 s) deadline
+    assert ci_release.published_digest(load_or_new(TWIN_DIR), W4) is None
+
+
+def test_a_failing_second_workflow_on_the_tag_does_not_stop_the_publish(fresh, twin):
+    release_faults.apply(fresh, "second-workflow-fails")
+    try:
+        r = run(twin, "tag-push", "--version", W4, "--json")
+        state = standins.read_github_state(fresh.base)
+        published = ci_release.published_digest(load_or_new(TWIN_DIR), W4)
+    finally:
+        release_faults.clear(load_or_new(TWIN_DIR))
+        ci_release.reset_release(load_or_new(TWIN_DIR), W4)
+    on_tag = sorted(((x["name"], x["path"], x["conclusion"], x["id"]) for x in state["workflow_runs"]
+                     if x["head_branch"] == W4), key=lambda x: -x[3])
+    assert [x[:3] for x in on_tag] == [("CodeQL", ".github/workflows/codeql.yml", "failure"),   # the newest run on the tag …
+                                       ("publish", ".github/workflows/publish.yml", "success")]
+    assert r.returncode == 0, r.stdout + r.stderr                                               # … is not the one that counts
+    rep = json.loads(r.stdout)
+    assert rep["run_url"].endswith(f"/actions/runs/{on_tag[1][3]}") and published and rep["digest"].endswith(published)
 
 
 def test_tag_push_waits_for_ci_then_deploy_runs_the_published_image(fresh, twin, twin_settings):

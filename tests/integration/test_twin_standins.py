@@ -164,7 +164,7 @@ def test_tushare_right_token_from_tvps(ex, st):
 
 def test_tushare_wrong_token_from_tvps(ex, st):
     reply = tushare_via_tvps(ex, st, which="not-the-token")
-    assert (reply["code"], reply["msg"], reply["data"]) == (40001, "您的token不对，请确认。", None)
+    assert (reply["code"], reply["msg"], reply["data"]) == (40101, "您的token不对，请确认。", None)
 
 
 def test_tushare_token_never_logged(st):
@@ -253,7 +253,7 @@ def test_switch_check_run_failed(gh, st, ex):
 
 def test_switch_tushare_token_invalid(gh, st, ex):
     switch("--name", "tushare-token-invalid")
-    assert tushare_via_tvps(ex, st)["code"] == 40001
+    assert tushare_via_tvps(ex, st)["code"] == 40101
     switch("--clear")
     assert_clean(st, gh, ex)
 

@@ -23,6 +23,10 @@ D = "sha256:" + "a" * 64
     (Poll("completed", "failure", "u", None), "failed"),
     (Poll("completed", "cancelled", "u", D), "failed"),
     (Poll("completed", "timed_out", "u", None), "failed"),
+    (Poll("completed", "skipped", "u", D), "failed"),           # done and failed at once, never the 20-min deadline
+    (Poll("completed", "neutral", "u", None), "failed"),
+    (Poll("completed", "stale", "u", None), "failed"),
+    (Poll("completed", "action_required", "u", None), "failed"),
 ])
 def test_publish_decision(poll, verdict):
     assert decide(poll) == verdict
@@ -30,6 +34,14 @@ def test_publish_decision(poll, verdict):
 
 def test_progress_line_names_run_and_registry():
     assert Poll("in_progress", "", "u", None).line(42.4) == "waiting for the image: CI in_progress, registry not yet — 42s"
+
+
+def test_progress_line_names_other_workflows_while_the_publish_run_is_missing():
+    codeql = ("CodeQL (.github/workflows/codeql.yml) failure",)
+    assert Poll("", "", "", None, "", codeql).line(3) == (
+        "waiting for the image: CI not started (other workflows on the tag: CodeQL (.github/workflows/codeql.yml) "
+        "failure), registry not yet — 3s")
+    assert Poll("queued", "", "u", None, "publish", codeql).line(3) == "waiting for the image: CI queued, registry not yet — 3s"
 
 
 def test_ls_remote_parsing():

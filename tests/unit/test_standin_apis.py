@@ -161,13 +161,13 @@ def test_handle_right_token():
 
 
 @pytest.mark.parametrize("token", ["wrong", "", None, 5])
-def test_handle_wrong_token_is_tushares_40001(token):
+def test_handle_wrong_token_is_tushares_40101(token):
     out = tushare_api.handle(body(token=token), "right")
-    assert (out["code"], out["msg"], out["data"]) == (40001, "您的token不对，请确认。", None)
+    assert (out["code"], out["msg"], out["data"]) == (40101, "您的token不对，请确认。", None)
 
 
 def test_handle_refuses_everything_when_no_token_is_accepted():
-    assert tushare_api.handle(body(token=""), "")["code"] == 40001
+    assert tushare_api.handle(body(token=""), "")["code"] == 40101
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1]", "\xff".encode("latin-1")])

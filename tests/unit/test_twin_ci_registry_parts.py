@@ -178,7 +178,7 @@ def test_registry_config_token_section():
 def test_run_moves_queued_in_progress_completed():
     run = ci_runs.new_run("lacatfly/twilight-drive", 10_000_001, SHA, "v0.3.0-w4-cutover", T0)
     assert (run["status"], run["conclusion"], run["event"], run["head_branch"], run["run_started_at"]) == (
-        "queued", None, "push", "v0.3.0-w4-cutover", None)
+        "queued", None, "push", "v0.3.0-w4-cutover", "2026-05-11T02:00:00Z")   # GitHub: a string even while queued
     assert run["html_url"].endswith("/actions/runs/10000001") and run["created_at"] == "2026-05-11T02:00:00Z"
     started = ci_runs.advance(run, "in_progress", T0 + dt.timedelta(seconds=2))
     assert started["status"] == "in_progress" and started["run_started_at"] == "2026-05-11T02:00:02Z"
@@ -189,7 +189,7 @@ def test_run_moves_queued_in_progress_completed():
 
 
 @pytest.mark.parametrize("status, conclusion", [
-    ("queued", None), ("in_progress", "success"), ("completed", None), ("completed", "skipped"), ("done", None)])
+    ("queued", None), ("in_progress", "success"), ("completed", None), ("completed", "exploded"), ("done", None)])
 def test_illegal_transitions_from_queued(status, conclusion):
     run = ci_runs.new_run("o/r", 1, SHA, "v1", T0)
     with pytest.raises(ci_runs.TransitionError):

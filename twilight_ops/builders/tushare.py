@@ -5,6 +5,11 @@ TUSHARE_TOKEN from the env file itself, POSTs Tushare's documented body
 ({"api_name", "token", "params", "fields"}) and prints one JSON line with the reply's
 code and msg, and `days` ({YYYYMMDD: is_open}: the trading calendar, for agent-smoke).  Parameters travel as one JSON string literal, never formatted
 into code.
+
+`reply_problem(code, msg)` says what a non-zero reply means: Tushare answers HTTP 200
+with `{"code", "msg", "data": null}`; a bad or expired token is code 40101
+("您的token不对，请确认。", seen live; not in Tushare's docs), 40203 is rate-limited or
+not entitled to the API.
 """
 from __future__ import annotations
 
@@ -56,3 +61,19 @@ def check_script(env_file: str, url: str, start: str, end: str, timeout: float =
     params = json.dumps({"env_file": env_file, "url": url, "start": start, "end": end, "timeout": timeout},
                         ensure_ascii=True, sort_keys=True)
     return f"PARAMS = {params!r}\n" + _SCRIPT
+
+
+BAD_TOKEN = 40101
+NOT_ENTITLED = 40203
+
+
+def reply_problem(code: object, msg: object) -> tuple[str, str]:
+    """(what a non-zero Tushare reply means, what to do) — pure."""
+    said = f"Tushare answered code {code}: {msg}"
+    if code == BAD_TOKEN:
+        return (f"the Tushare token is wrong or expired ({said})",
+                "renew the token on tushare.pro and update TUSHARE_TOKEN in the env file on tvps")
+    if code == NOT_ENTITLED:
+        return (f"Tushare refused trade_cal: rate-limited or the account is not entitled ({said})",
+                "wait a minute and re-run; else check the account's points on tushare.pro")
+    return said, "renew the token and update TUSHARE_TOKEN in the env file on tvps"

@@ -229,7 +229,7 @@ def trading_calendar(t: Target, today: dt.date) -> tuple[bool, str]:
             return day, "Tushare trade_cal"
         why = f"trade_cal has no row for {today}"
     elif isinstance(out, dict) and out:
-        why = str(out.get("detail") or f"code {out.get('code')}: {out.get('msg')}")[:160]
+        why = str(out.get("detail") or tushare.reply_problem(out.get("code"), out.get("msg"))[0])[:160]
     return market.weekday(today), f"weekdays (Tushare trade_cal not reachable: {why or 'no answer'})"
 
 

@@ -141,11 +141,12 @@ def dependency_prs(t: Target, gh) -> CheckResult:
 
 def ci_green(t: Target, gh, cutover: str) -> CheckResult:
     name = t.settings.ci_check_name
-    runs = [r for r in gh.check_runs(cutover) if r.get("name") == name]
-    if not runs:
+    from .. import ci_select
+
+    latest = ci_select.newest_check_run(gh.check_runs(cutover), name)   # every page; a queued re-run is the newest
+    if latest is None:
         return _fail("ci_green", f"no check run named {name!r} on {cutover[:12]}",
                      "wait for CI on the cutover commit, or set twilight.ci_check_name", commit=cutover)
-    latest = max(runs, key=lambda r: str(r.get("started_at") or ""))
     ev = {k: latest.get(k) for k in ("name", "status", "conclusion", "html_url")}
     if latest.get("status") != "completed":
         return _fail("ci_green", f"{name!r} is still {latest.get('status')} on {cutover[:12]}", "wait for it to finish", **ev)
@@ -173,9 +174,8 @@ def tushare_token(t: Target) -> CheckResult:
         return CheckResult("tushare_token", Status.PASS, f"trade_cal answered code 0 ({out.get('rows')} rows) from tvps",
                            {"code": 0, "url": t.settings.tushare_url})
     if out.get("kind") == "reply":
-        return _fail("tushare_token", f"Tushare answered code {out.get('code')}: {out.get('msg')}",
-                     f"renew the token and update TUSHARE_TOKEN in {t.layout.env_file} on tvps",
-                     code=out.get("code"))
+        problem, fix = tushare.reply_problem(out.get("code"), out.get("msg"))
+        return _fail("tushare_token", problem, fix.replace("the env file", t.layout.env_file), code=out.get("code"))
     return _fail("tushare_token", str(out.get("detail")), f"check {t.layout.env_file} and tvps's network",
                  kind=out.get("kind"))
 

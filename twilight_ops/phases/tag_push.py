@@ -6,10 +6,13 @@
    origin/main) in the local twilight-drive repo.  V already on that commit: nothing to do;
    V on another commit: refuse, showing both.
 2. Push the tag.  The remote already has V on the same commit: a no-op; on another: refuse.
-3. Poll, until `publish_deadline` (20 min): the CI run for the tag (GitHub Actions REST:
-   runs for the head SHA, event push) — status, conclusion, html_url — and the registry
-   (OCI HEAD manifests with the token challenge).  A failed or cancelled run stops at once
-   with its URL.  Done when the run succeeded and the manifest answers with a digest.
+3. Poll, until `publish_deadline` (20 min): the run of the publish workflow
+   (`publish_workflow`: its path or name) for the tag (GitHub Actions REST: every page of the
+   runs for the head SHA, event push; other workflows' runs on the tag are ignored) —
+   status, conclusion, html_url — and the registry (OCI HEAD manifests with the token
+   challenge).  A run that ended any way but success (failure, cancelled, timed_out,
+   action_required, neutral, skipped, stale …) stops at once with its URL (ci_select).
+   Done when the run succeeded and the manifest answers with a digest.
 4. The published digest goes into the journal facts (`published_digest`).
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ import dataclasses
 import time
 from typing import Any, Callable
 
-from .. import registry
+from .. import ci_select, registry
 from ..builders import git
 from ..errors import BadInput, CheckFailed, TwilightError
 from ..target import Target
@@ -29,7 +32,7 @@ def git_sha(value: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-f]{7,40}", value))
 
 
-FAILED = {"failure", "cancelled", "timed_out", "startup_failure", "action_required", "stale"}
+FAILED = ci_select.FAILED_CONCLUSIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,18 +65,22 @@ class Poll:
     conclusion: str
     run_url: str
     digest: str | None
+    workflow: str = ""       # the publish workflow's name, once its run is seen
+    others: tuple[str, ...] = ()   # other workflows' runs on the tag ("CodeQL (.github/workflows/codeql.yml) failure")
 
     def line(self, elapsed: float) -> str:
         run = f"CI {self.run_status or 'not started'}" + (f"/{self.conclusion}" if self.conclusion else "")
         reg = f"registry {'has ' + self.digest[:19] + '…' if self.digest else 'not yet'}"
-        return f"waiting for the image: {run}, {reg} — {elapsed:.0f}s"
+        seen = f" (other workflows on the tag: {', '.join(self.others)})" if self.others and not self.run_status else ""
+        return f"waiting for the image: {run}{seen}, {reg} — {elapsed:.0f}s"
 
 
 def decide(p: Poll) -> str:
-    """wait | done | failed (pure)."""
-    if p.conclusion in FAILED:
+    """wait | done | failed (pure): any end but success is failed at once."""
+    ended = ci_select.outcome(p.run_status, p.conclusion)
+    if ended == "failed":
         return "failed"
-    if p.run_status == "completed" and p.conclusion == "success" and p.digest:
+    if ended == "success" and p.digest:
         return "done"
     return "wait"
 
@@ -86,9 +93,10 @@ def plan(t: Target, commit: str | None) -> list[str]:
     return [f"in {where}: {render(git.fetch('origin', 'main'))}",
             f"in {where}: {render(git.tag(v, target))}   (nothing when {v} is already on it; refused when on another commit)",
             f"in {where}: {render(git.push_tag('origin', v))}   (nothing when origin has it on the same commit)",
-            f"poll every {t.settings.publish_poll_s:g} s until {t.settings.publish_deadline_s:g} s: GitHub Actions runs for the "
-            f"commit (event push, head_branch {v}) and HEAD {registry.api_base(t.settings)}/v2/…/manifests/{v} "
-            "(token challenge); a failed run stops at once",
+            f"poll every {t.settings.publish_poll_s:g} s until {t.settings.publish_deadline_s:g} s: the GitHub Actions run of "
+            f"{t.settings.publish_workflow} for the commit (event push, head_branch {v}; other workflows ignored) and "
+            f"HEAD {registry.api_base(t.settings)}/v2/…/manifests/{v} (token challenge); a run that ends other than "
+            "success stops at once",
             "journal: the published digest (local and tvps)"]
 
 
@@ -137,13 +145,18 @@ def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = 
             elapsed = time.monotonic() - started
             if verdict == "failed":
                 t.audit("publish", "failed", f"{v} CI {last.conclusion} {last.run_url}")
-                raise CheckFailed(f"the CI run for {v} ended {last.conclusion}: {last.run_url}",
+                raise CheckFailed(f"the CI run for {v} ({last.workflow or t.settings.publish_workflow}) ended "
+                                  f"{last.conclusion or last.run_status}: {last.run_url}",
                                   "fix CI and push a new tag; nothing was deployed")
             if verdict == "done":
                 break
             if elapsed > t.settings.publish_deadline_s:
+                seen = (f"; no run of {t.settings.publish_workflow} — other runs on the tag: {', '.join(last.others)}"
+                        if last.others and not last.run_status else "")
                 raise CheckFailed(f"{v} not published within {t.settings.publish_deadline_s:g} s "
-                                  f"({last.line(elapsed)})", f"watch the run: {last.run_url or 'GitHub Actions'}; re-run to keep waiting")
+                                  f"({last.line(elapsed)}){seen}",
+                                  f"watch the run: {last.run_url or 'GitHub Actions'}; re-run to keep waiting"
+                                  + ("; check twilight.publish_workflow" if seen else ""))
             progress(last.line(elapsed))
             time.sleep(t.settings.publish_poll_s)
     waited = time.monotonic() - started
@@ -158,10 +171,11 @@ def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = 
 
 def poll_once(t: Target, gh, sha: str) -> Poll:
     runs = gh.workflow_runs(head_sha=sha, event="push")
-    mine = [r for r in runs if r.get("head_branch") == t.version]    # a tag push's run names the tag
-    run_ = max(mine, key=lambda r: str(r.get("created_at") or "")) if mine else {}
+    wanted = t.settings.publish_workflow
+    run_ = ci_select.publish_run(runs, wanted, t.version) or {}     # a tag push's runs name the tag
     try:
         digest = registry.manifest_digest(t.settings, t.version)
     except TwilightError:
         digest = None          # the registry blinks: keep polling until the deadline
-    return Poll(str(run_.get("status") or ""), str(run_.get("conclusion") or ""), str(run_.get("html_url") or ""), digest)
+    return Poll(str(run_.get("status") or ""), str(run_.get("conclusion") or ""), str(run_.get("html_url") or ""), digest,
+                str(run_.get("name") or ""), tuple(ci_select.others_seen(runs, wanted, t.version)))

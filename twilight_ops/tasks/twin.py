@@ -302,7 +302,8 @@ def preflight_fault(c, name="", pr="", clear=False, dir=DEFAULT_DIR):
 
 
 @task(help={
-    "name": "build-fails | never-healthy | restart-loop | pull-missing | pull-denied",
+    "name": "build-fails | never-healthy | restart-loop | pull-missing | pull-denied | second-workflow-fails | "
+            "publish-skipped | other-app-checks",
     "version": "the release it hits (never-healthy, restart-loop, pull-missing; default v0.3.0-w4-cutover)",
     "clear": "switch every CI/release fault off (a deleted manifest is put back)",
     "dir": "where the twin lives (default ./.twin)",

@@ -2,18 +2,23 @@
 
     git push origin v0.3.0-w4-cutover
       → hooks/post-receive (shell, written by twin.up) → python -m twilight_ops.twin.ci_hook post-receive
-      → a `push` workflow run for the tag, `queued`, in the GitHub stand-in (github.json)
+      → a `push` run of the publish workflow (.github/workflows/publish.yml) for the tag,
+        `queued`, in the GitHub stand-in (github.json); with the second-workflow fault also a
+        CodeQL run on the same tag that fails at once
       → a worker in its own session (the push returns at once; pidfile ci/run-<id>.pid):
         after `queued_seconds` → `in_progress` → docker build of the stand-in backend for
         that version → push to the twin registry (token auth, as the CI account)
-        → `completed` with conclusion success or failure
+        → `completed` with conclusion success or failure (the publish-skipped fault:
+        `skipped` straight from the queue, nothing built)
 
 Layout under `<twin>/ci/`:
 
     config.json        written by twin.up: interpreter, docker env, registry, cache dir, delay
     hook.log           the hook's lines; run-<id>.log each worker's log; run-<id>.pid while it runs
     runs/<id>.json     each run's result (tag, sha, conclusion, ref, digest)
-    faults.json        {"build_fails": true}: the build context lacks app.py, docker build fails
+    faults.json        {"build_fails": true}: the build context lacks app.py, docker build fails;
+                       {"codeql_fails": true}: each tag push also gets a failing CodeQL run;
+                       {"publish_conclusion": "skipped"}: the publish run ends so, unbuilt
     hold.json          {"stage": "queued" | "in_progress"}: the worker waits there (tests step it)
     docker-config/     the CI account's DOCKER_CONFIG (registry_auth.write_ci_docker_config)
 
@@ -37,7 +42,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import TwilightError
-from . import ci_runs, image
+from . import ci_runs, github_shapes, image
 from .procs import cmdline, has_option, pid_alive, read_pidfile, wait_until
 from .standins import PACKAGE_ROOT, read_github_state, update_github_state, write_json_atomic
 
@@ -148,12 +153,25 @@ def set_hold(base: Path, stage: str | None) -> None:
     write_json_atomic(paths.hold, {"stage": stage})
 
 
-def set_build_fails(base: Path, on: bool) -> None:
+def faults(base: Path) -> dict:
+    found = _read(CiPaths.under(base).faults, {})
+    return found if isinstance(found, dict) else {}
+
+
+def set_fault(base: Path, key: str, value: object | None) -> None:
+    """One key of ci/faults.json set (None: removed; the file goes with its last key)."""
     paths = CiPaths.under(base)
-    if on:
-        write_json_atomic(paths.faults, {"build_fails": True})
+    new = {k: v for k, v in faults(base).items() if k != key}
+    if value is not None:
+        new[key] = value
+    if new:
+        write_json_atomic(paths.faults, new)
     else:
         paths.faults.unlink(missing_ok=True)
+
+
+def set_build_fails(base: Path, on: bool) -> None:
+    set_fault(base, "build_fails", True if on else None)
 
 
 # --------------------------------------------------------------------------- runs
@@ -164,12 +182,19 @@ def start_run(base: Path, tag: str, sha: str, say: Say = print) -> dict:
     cfg = config(base)
     made: dict = {}
 
+    codeql_fails = bool(faults(base).get("codeql_fails"))
+
     def add(state: dict) -> None:
         runs = list(state.get("workflow_runs", []))
         run_id = max(ci_runs.next_run_id(runs), int(state.get(NEXT_ID_KEY, 0)))  # never reused, even after a reset
-        run = ci_runs.new_run(cfg["owner_repo"], run_id, sha, tag, now_utc())
-        state["workflow_runs"] = [*runs, run]
-        state[NEXT_ID_KEY] = run_id + 1
+        now = now_utc()
+        run = ci_runs.new_run(cfg["owner_repo"], run_id, sha, tag, now)
+        added = [run]
+        if codeql_fails:   # another workflow on the same push, listed first (newer ID), failing at once
+            codeql = ci_runs.new_run(cfg["owner_repo"], run_id + 1, sha, tag, now, github_shapes.CODEQL)
+            added.append(ci_runs.advance(codeql, "completed", now, "failure"))
+        state["workflow_runs"] = [*runs, *added]
+        state[NEXT_ID_KEY] = run_id + len(added)
         made.update(run)
 
     update_github_state(base, add)
@@ -214,8 +239,9 @@ def find_run(base: Path, run_id: int) -> dict | None:
 
 
 def runs_for(base: Path, tag: str) -> list[dict]:
-    """Runs for `tag`, newest first."""
-    runs = [r for r in read_github_state(base).get("workflow_runs", []) if r.get("head_branch") == tag]
+    """Runs of the publish workflow for `tag`, newest first (other workflows' runs left out)."""
+    runs = [r for r in read_github_state(base).get("workflow_runs", [])
+            if r.get("head_branch") == tag and ci_runs.is_publish_run(r)]
     return sorted(runs, key=lambda r: r["id"], reverse=True)
 
 
@@ -295,10 +321,15 @@ def run_pipeline(base: Path, run_id: int) -> int:
         say(f"queued: {tag} at {sha}")
         time.sleep(max(0.0, float(cfg.get("queued_seconds", DEFAULT_QUEUED_SECONDS))))
         _hold(paths, "queued", say)
+        ended = faults(base).get("publish_conclusion")
+        if ended in ci_runs.CONCLUSIONS and ended != "success":
+            conclusion = str(ended)
+            say(f"twin fault: the run ends {conclusion} without building")
+            return 1
         set_status(base, run_id, "in_progress")
         say("in_progress")
         _hold(paths, "in_progress", say)
-        broken = bool((_read(paths.faults, {}) or {}).get("build_fails"))  # type: ignore[union-attr]
+        broken = bool(faults(base).get("build_fails"))
         ref, digest = build_and_push(cfg, tag, broken, say)
         conclusion = "success"
     except TwilightError as e:

@@ -1,6 +1,6 @@
 """The twin CI's workflow runs: pure state transitions over GitHub's run objects.
 
-A run moves queued → in_progress → completed (conclusion success, failure or cancelled),
+A run moves queued → in_progress → completed (with one of GitHub's conclusions),
 never backwards and never out of completed; `advance` refuses anything else.  Times are
 GitHub's ISO 8601 UTC with a Z.  The objects are what `github_api.workflow_run` builds,
 so the GitHub stand-in serves them unchanged.
@@ -11,10 +11,11 @@ import datetime as dt
 import fnmatch
 from collections.abc import Iterable, Mapping
 
-from . import github_api
+from . import github_api, github_shapes
 
 STATUSES = ("queued", "in_progress", "completed")
-CONCLUSIONS = ("success", "failure", "cancelled")
+CONCLUSIONS = ("success", "failure", "cancelled", "neutral", "skipped", "stale", "timed_out", "action_required",
+               "startup_failure")
 TAG_PATTERN = "v*"
 ZERO_SHA = "0" * 40
 FIRST_ID = 10_000_001
@@ -33,13 +34,13 @@ def next_run_id(runs: Iterable[Mapping]) -> int:
     return max([FIRST_ID - 1, *(int(r["id"]) for r in runs)]) + 1
 
 
-def new_run(owner_repo: str, run_id: int, head_sha: str, tag: str, now: dt.datetime) -> dict:
-    """A `push` run for a tag, queued (head_branch is the tag, as GitHub reports tag pushes)."""
+def new_run(owner_repo: str, run_id: int, head_sha: str, tag: str, now: dt.datetime,
+            workflow: github_shapes.Workflow = github_shapes.PUBLISH) -> dict:
+    """A `push` run of `workflow` for a tag, queued (head_branch is the tag, as GitHub reports tag pushes)."""
     t = iso(now)
     run = github_api.workflow_run(owner_repo, run_id, head_sha, tag, event="push", status="queued",
-                                  conclusion=None, created_at=t, updated_at=t)
-    run["run_started_at"] = None
-    return run
+                                  conclusion=None, workflow=workflow, created_at=t, updated_at=t)
+    return run      # run_started_at = created_at while queued (GitHub's schema: a string, never null)
 
 
 def advance(run: Mapping, status: str, now: dt.datetime, conclusion: str | None = None) -> dict:
@@ -55,7 +56,7 @@ def advance(run: Mapping, status: str, now: dt.datetime, conclusion: str | None 
         raise TransitionError(f"unknown conclusion {conclusion!r}")
     t = iso(now)
     new = {**run, "status": status, "conclusion": conclusion, "updated_at": t}
-    if new.get("run_started_at") is None:
+    if current == "queued" or new.get("run_started_at") is None:
         new["run_started_at"] = t  # started when it left the queue (or ended straight from it)
     return new
 
@@ -81,3 +82,8 @@ def replace_run(runs: list[dict], run: Mapping) -> list[dict]:
     """`runs` with the run of the same ID replaced by `run` (appended if new)."""
     kept = [r for r in runs if r["id"] != run["id"]]
     return [*kept, dict(run)]
+
+
+def is_publish_run(run: Mapping) -> bool:
+    """A run of the tag-publishing workflow (runs recorded before runs had a `path` count as one)."""
+    return run.get("path", github_shapes.PUBLISH.path) == github_shapes.PUBLISH.path

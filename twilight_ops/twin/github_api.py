@@ -1,27 +1,35 @@
-"""The twin's GitHub REST API stand-in: pure state, response builders and routing.
+"""The twin's GitHub REST API stand-in: pure state, routing and paging (whole objects: github_shapes.py).
 
-Shapes follow GitHub's REST API (docs.github.com/rest), trimmed to the fields the
-tasks read:
+Bodies carry every field GitHub's OpenAPI description marks required for these four
+endpoints (tests/unit/test_github_shapes.py checks them against the published schemas):
 
-    GET /repos/{owner}/{repo}/pulls/{n}                  pull object (number, state, merged, …)
+    GET /repos/{owner}/{repo}/pulls/{n}                  a pull request
     GET /repos/{owner}/{repo}/commits/{ref}/check-runs   {"total_count", "check_runs": […]}
+        ?check_name= &status= &per_page= &page=
     GET /repos/{owner}/{repo}/actions/runs               {"total_count", "workflow_runs": […]}
-        ?head_sha= &branch= &event= &status=  (status matches a run's status or conclusion)
+        ?head_sha= &branch= &event= &status= (a status or conclusion) &per_page= &page=
     GET /repos/{owner}/{repo}/actions/runs/{id}          one workflow run
 
-`route()` is the whole API as a pure function over the state (a JSON-able dict, see
-`initial_state`); the HTTP server (standins_server.py) only reads the state file per
-request and writes what `route()` returns.  Errors are GitHub's `{"message",
-"documentation_url"}` bodies: 401 "Bad credentials", 404 "Not Found", 422 for a ref
-that names no commit.
+Lists page as GitHub's do: `per_page` 30 by default, at most 100, and a `Link` header with
+`next`/`last` (and `prev`/`first`) URLs when there is more than one page.  Runs of every
+workflow on a push are listed (the publish workflow, CI, CodeQL …; told apart by `path`
+and `name`); check runs of every app (GitHub Actions and others).  The check-runs list
+serves every run (as `filter=all` would).
+
+`respond()` is the whole API as a pure function over the state (a JSON-able dict, see
+`initial_state`): (status, body, headers); `route()` is its (status, body).  The HTTP server
+(standins_server.py) only reads the state file per request and writes what `respond()`
+returns.  Errors are GitHub's `{"message", "documentation_url"}` bodies: 401 "Bad
+credentials", 404 "Not Found", 422 for a ref that names no commit.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from typing import Any, Mapping
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
+
+from . import github_shapes
 
 OWNER_REPO = "lacatfly/twilight-drive"
 DEPENDENCY_PRS = (38, 39, 41, 42, 43, 44, 46, 47, 48)
@@ -29,10 +37,12 @@ LIFESPAN_PR = 45
 LIFESPAN_TITLE = "T2.7 lifespan injection"
 INTEGRATION_CHECK = "integration (core/tests/integration/test_service_price_route.py)"
 OTHER_CHECK = "lint (ruff + mypy)"
-WORKFLOW_NAME = "CI"
+WORKFLOW_NAME = github_shapes.PUBLISH.name     # the workflow that publishes the image on a v* tag
+PER_PAGE_DEFAULT, PER_PAGE_MAX = 30, 100         # GitHub's list paging
 DOCS = "https://docs.github.com/rest"
 
 Response = tuple[int, dict[str, Any]]
+Reply = tuple[int, dict[str, Any], dict[str, str]]      # status, body, headers
 
 PR_TITLES = {
     38: "T1.1 canonical units for close/volume",
@@ -48,73 +58,26 @@ PR_TITLES = {
 }
 
 
-def fake_sha(seed: str) -> str:
-    """A stable 40-hex SHA for objects that have no commit in the twin's repo."""
-    return hashlib.sha1(seed.encode()).hexdigest()
-
-
 def pull_object(owner_repo: str, number: int, title: str, *, merged: bool, merged_at: str | None,
                 merge_commit_sha: str, head_ref: str, base_ref: str = "main", created_at: str = "2026-04-20T02:00:00Z") -> dict:
-    """A pull request as `GET /repos/{owner}/{repo}/pulls/{n}` returns it (the fields we use)."""
-    closed = merged_at if merged else None
-    return {
-        "url": f"https://api.github.com/repos/{owner_repo}/pulls/{number}",
-        "id": 2_000_000_000 + number,
-        "number": number,
-        "state": "closed" if merged else "open",
-        "locked": False,
-        "title": title,
-        "html_url": f"https://github.com/{owner_repo}/pull/{number}",
-        "created_at": created_at,
-        "updated_at": closed or created_at,
-        "closed_at": closed,
-        "merged_at": merged_at if merged else None,
-        "merged": merged,
-        "mergeable": None if merged else True,
-        "merge_commit_sha": merge_commit_sha,
-        "draft": False,
-        "head": {"label": f"{owner_repo.split('/')[0]}:{head_ref}", "ref": head_ref, "sha": fake_sha(f"head-{number}")},
-        "base": {"label": f"{owner_repo.split('/')[0]}:{base_ref}", "ref": base_ref, "sha": fake_sha(f"base-{number}")},
-    }
+    """A pull request as `GET /repos/{owner}/{repo}/pulls/{n}` returns it (github_shapes: every required field)."""
+    return github_shapes.pull_request(owner_repo, number, title, merged=merged, merged_at=merged_at,
+                                      merge_commit_sha=merge_commit_sha, head_ref=head_ref, base_ref=base_ref,
+                                      created_at=created_at)
 
 
-def check_run(owner_repo: str, run_id: int, name: str, head_sha: str, conclusion: str | None,
-              started_at: str = "2026-05-08T02:10:00Z", completed_at: str | None = "2026-05-08T02:16:40Z") -> dict:
-    status = "completed" if conclusion else "in_progress"
-    return {
-        "id": run_id,
-        "name": name,
-        "head_sha": head_sha,
-        "status": status,
-        "conclusion": conclusion,
-        "html_url": f"https://github.com/{owner_repo}/actions/runs/{run_id // 10}/job/{run_id}",
-        "details_url": f"https://github.com/{owner_repo}/actions/runs/{run_id // 10}/job/{run_id}",
-        "started_at": started_at,
-        "completed_at": completed_at if conclusion else None,
-    }
+check_run = github_shapes.check_run
+fake_sha = github_shapes.fake_sha
 
 
 def workflow_run(owner_repo: str, run_id: int, head_sha: str, head_branch: str, *, event: str = "push",
-                 status: str = "completed", conclusion: str | None = "success", name: str = WORKFLOW_NAME,
-                 created_at: str = "2026-05-08T02:09:30Z", updated_at: str = "2026-05-08T02:17:00Z", run_attempt: int = 1) -> dict:
-    """A workflow run as `GET …/actions/runs` lists it (the fields we use)."""
-    return {
-        "id": run_id,
-        "name": name,
-        "head_branch": head_branch,
-        "head_sha": head_sha,
-        "run_number": run_id % 1000,
-        "event": event,
-        "status": status,
-        "conclusion": conclusion if status == "completed" else None,
-        "workflow_id": 1001,
-        "url": f"https://api.github.com/repos/{owner_repo}/actions/runs/{run_id}",
-        "html_url": f"https://github.com/{owner_repo}/actions/runs/{run_id}",
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "run_started_at": created_at,
-        "run_attempt": run_attempt,
-    }
+                 status: str = "completed", conclusion: str | None = "success",
+                 workflow: github_shapes.Workflow = github_shapes.PUBLISH, created_at: str = "2026-05-08T02:09:30Z",
+                 updated_at: str = "2026-05-08T02:17:00Z", run_attempt: int = 1) -> dict:
+    """A workflow run as `GET …/actions/runs` lists it; by default the tag-publishing workflow."""
+    return github_shapes.workflow_run(owner_repo, run_id, head_sha, head_branch, event=event, status=status,
+                                      conclusion=conclusion, workflow=workflow, created_at=created_at,
+                                      updated_at=updated_at, run_attempt=run_attempt)
 
 
 def initial_state(commits: Mapping[str, str], owner_repo: str = OWNER_REPO) -> dict:
@@ -137,7 +100,7 @@ def initial_state(commits: Mapping[str, str], owner_repo: str = OWNER_REPO) -> d
                                  "2026-04-10T02:10:00Z", "2026-04-10T02:15:00Z")],
         },
         "workflow_runs": [
-            workflow_run(owner_repo, 9_000_001, cutover, "main"),
+            workflow_run(owner_repo, 9_000_001, cutover, "main", workflow=github_shapes.CI),
             workflow_run(owner_repo, 8_000_001, previous, "v0.2.0", created_at="2026-04-10T02:09:30Z",
                          updated_at="2026-04-10T02:15:30Z"),
         ],
@@ -219,16 +182,65 @@ def filter_runs(runs: list[dict], query: Mapping[str, str]) -> list[dict]:
     return sorted(out, key=lambda r: (r.get("created_at", ""), r["id"]), reverse=True)
 
 
+def page_of(items: list[dict], query: Mapping[str, str]) -> tuple[list[dict], int, int] | None:
+    """GitHub's list paging: (the page's items, page, last page) for `per_page` (default 30,
+    at most 100) and `page` (from 1); None for a value that is not a number."""
+    try:
+        per_page = min(max(int(query.get("per_page") or PER_PAGE_DEFAULT), 1), PER_PAGE_MAX)
+        page = max(int(query.get("page") or 1), 1)
+    except ValueError:
+        return None
+    last = max(1, -(-len(items) // per_page))
+    return items[(page - 1) * per_page: page * per_page], page, last
+
+
+def link_header(base_url: str, path: str, query: Mapping[str, str], page: int, last: int) -> str | None:
+    """`Link: <…page=2>; rel="next", <…page=5>; rel="last"` (and prev/first past page 1), as GitHub
+    sends it; None when everything fits on one page."""
+    if last <= 1:
+        return None
+
+    def url(n: int) -> str:
+        return f"{base_url}{path}?{urlencode({**query, 'page': str(n)})}"
+
+    rels = []
+    if page > 1:
+        rels += [(min(page - 1, last), "prev")]
+    if page < last:
+        rels += [(page + 1, "next"), (last, "last")]
+    if page > 1:
+        rels += [(1, "first")]
+    return ", ".join(f'<{url(n)}>; rel="{rel}"' for n, rel in rels)
+
+
+def _listing(key: str, items: list[dict], base_url: str, path: str, query: Mapping[str, str]) -> Reply:
+    paged = page_of(items, query)
+    if paged is None:
+        return (*error(422, "Invalid request: per_page and page must be numbers"), {})
+    shown, page, last = paged
+    link = link_header(base_url, path, query, page, last)
+    return 200, {"total_count": len(items), key: shown}, ({"Link": link} if link else {})
+
+
 def route(method: str, path: str, query: str, authorization: str | None, state: Mapping[str, Any], token: str) -> Response:
-    """The stand-in API: (status, JSON body) for one request."""
+    """The stand-in API: (status, JSON body) for one request (`respond` also gives the headers)."""
+    status, body, _headers = respond(method, path, query, authorization, state, token)
+    return status, body
+
+
+def respond(method: str, path: str, query: str, authorization: str | None, state: Mapping[str, Any], token: str,
+            base_url: str = "https://api.github.com") -> Reply:
+    """The stand-in API: (status, JSON body, headers) for one request; lists page with `Link`
+    URLs under `base_url` (the server passes its own)."""
     if not authorized(authorization, token):
-        return bad_credentials()
+        return (*bad_credentials(), {})
     path = path.rstrip("/") or "/"
     if method not in ("GET", "HEAD"):
-        return not_found()
+        return (*not_found(), {})
     if path == "/":
-        return 200, {"current_user_url": "https://api.github.com/user"}
+        return 200, {"current_user_url": "https://api.github.com/user"}, {}
     owner_repo = state.get("owner_repo", OWNER_REPO)
+    q = _query(query)
 
     def mine(owner: str, repo: str) -> bool:
         return f"{owner}/{repo}".lower() == owner_repo.lower()
@@ -236,32 +248,51 @@ def route(method: str, path: str, query: str, authorization: str | None, state: 
     if m := _PULL.match(path):
         doc = "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"
         if not mine(m[1], m[2]):
-            return not_found(doc)
+            return (*not_found(doc), {})
         pull = state.get("pulls", {}).get(m[3]) if m[3].isdigit() else None
-        return (200, pull) if pull else not_found(doc)
+        return (200, pull, {}) if pull else (*not_found(doc), {})
     if m := _CHECKS.match(path):
+        doc = "https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference"
         if not mine(m[1], m[2]):
-            return not_found("https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference")
+            return (*not_found(doc), {})
         sha = resolve_ref(state, m[3])
         if sha is None:
-            return error(422, f"No commit found for SHA: {m[3]}",
-                         "https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference")
+            return (*error(422, f"No commit found for SHA: {m[3]}", doc), {})
         runs = list(state.get("check_runs", {}).get(sha, []))
-        q = _query(query)
         if q.get("check_name"):
             runs = [r for r in runs if r["name"] == q["check_name"]]
         if q.get("status"):
             runs = [r for r in runs if r["status"] == q["status"]]
-        return 200, {"total_count": len(runs), "check_runs": runs}
+        return _listing("check_runs", runs, base_url, path, q)
     if m := _RUNS.match(path):
         if not mine(m[1], m[2]):
-            return not_found("https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository")
-        runs = filter_runs(list(state.get("workflow_runs", [])), _query(query))
-        return 200, {"total_count": len(runs), "workflow_runs": runs}
+            return (*not_found("https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository"), {})
+        runs = filter_runs(list(state.get("workflow_runs", [])), q)
+        return _listing("workflow_runs", runs, base_url, path, q)
     if m := _RUN.match(path):
         doc = "https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run"
         if not mine(m[1], m[2]) or not m[3].isdigit():
-            return not_found(doc)
+            return (*not_found(doc), {})
         hits = [r for r in state.get("workflow_runs", []) if r["id"] == int(m[3])]
-        return (200, hits[0]) if hits else not_found(doc)
-    return not_found()
+        return (200, hits[0], {}) if hits else (*not_found(doc), {})
+    return (*not_found(), {})
+
+
+# ---- twin switches' pure parts (release_faults applies them)
+
+OTHER_APPS = (("codecov", "Codecov", 254), ("sonarqubecloud", "SonarQube Cloud", 12526), ("renovate", "Renovate", 2740))
+
+
+def other_app_check_runs(owner_repo: str, sha: str, count: int, first_id: int = 70_000_001) -> list[dict]:
+    """`count` completed check runs from other GitHub Apps on `sha` (none named like a CI job)."""
+    out = []
+    for i in range(count):
+        slug, name, app_id = OTHER_APPS[i % len(OTHER_APPS)]
+        conclusion = ("success", "neutral", "skipped")[i % 3]
+        out.append(github_shapes.check_run(owner_repo, first_id + i, f"{slug}/check-{i:03d}", sha, conclusion,
+                                           app_=(slug, name, app_id)))
+    return out
+
+
+def is_other_app(check: Mapping[str, Any]) -> bool:
+    return (check.get("app") or {}).get("slug") not in (None, github_shapes.ACTIONS_APP[0])

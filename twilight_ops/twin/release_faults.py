@@ -10,6 +10,14 @@
                    put back by --clear): `docker pull` fails with "manifest unknown"
     pull-denied    the token server grants nobody "pull" (registry-auth/policy.json): every
                    pull fails with "denied"/"unauthorized" after the token round trip
+    second-workflow-fails   every tag push also gets a CodeQL run on the same tag (a second
+                   workflow, newer than the publish run) that concludes failure at once;
+                   the publish run is untouched (ci/faults.json)
+    publish-skipped    the publish run concludes `skipped` straight from the queue, nothing
+                   is built (ci/faults.json)
+    other-app-checks   the cutover commit gets OTHER_APP_CHECKS check runs of other GitHub
+                   Apps (Codecov, SonarQube Cloud, Renovate) listed before CI's, so the
+                   integration check is on the second page of 100 (github.json)
 
 `inv twin.ci-fault --name X [--version V] | --clear`.  The backend reads
 release_faults.json per /healthz request and at start-up, so no restart is needed to
@@ -22,12 +30,15 @@ import json
 import posixpath
 
 from ..errors import BadInput
-from . import ci, registry_auth
+from . import ci, github_api, registry_auth, standins
 from .registry_client import TwinRegistry
 from .standins import write_json_atomic
 from .state import TwinState
 
-NAMES = ("build-fails", "never-healthy", "restart-loop", "pull-missing", "pull-denied")
+NAMES = ("build-fails", "never-healthy", "restart-loop", "pull-missing", "pull-denied", "second-workflow-fails",
+         "publish-skipped", "other-app-checks")
+CI_FAULTS = {"second-workflow-fails": ("codeql_fails", True), "publish-skipped": ("publish_conclusion", "skipped")}
+OTHER_APP_CHECKS = 120
 BACKEND_FAULTS = ("never-healthy", "restart-loop")
 DEFAULT_VERSION = "v0.3.0-w4-cutover"
 FILE = "release_faults.json"
@@ -94,7 +105,7 @@ def _remove_manifest(st: TwinState, version: str) -> str:
 
 def _restore_manifests(st: TwinState) -> list[str]:
     paths = ci.CiPaths.under(st.base)
-    restored = []
+    restored: list[str] = []
     if not paths.removed.exists():
         return restored
     with TwinRegistry.as_ci(st.base, st.registry) as reg:
@@ -115,6 +126,12 @@ def apply(st: TwinState, name: str, version: str = DEFAULT_VERSION) -> str:
     if name == "build-fails":
         ci.set_build_fails(st.base, True)
         return "CI builds fail (the build context has no app.py); nothing is pushed"
+    if name in CI_FAULTS:
+        ci.set_fault(st.base, *CI_FAULTS[name])
+        return ("each tag push also gets a CodeQL run that fails at once" if name == "second-workflow-fails"
+                else "the publish run concludes skipped without building")
+    if name == "other-app-checks":
+        return _add_other_app_checks(st)
     if name in BACKEND_FAULTS:
         _set_backend(st, version, name)
         return f"{version}: " + ("/healthz answers 503, never healthy" if name == "never-healthy"
@@ -126,12 +143,44 @@ def apply(st: TwinState, name: str, version: str = DEFAULT_VERSION) -> str:
     return "the token server grants no pull to anyone"
 
 
+def _add_other_app_checks(st: TwinState) -> str:
+    sha = st.drive_commits.get("w4")
+    if not sha:
+        raise BadInput(f"the twin at {st.base} has no twilight-drive repos yet", "run `inv twin.up` first")
+
+    def change(state: dict) -> None:
+        mine = [r for r in state["check_runs"].get(sha, []) if not github_api.is_other_app(r)]
+        others = github_api.other_app_check_runs(state.get("owner_repo", github_api.OWNER_REPO), sha, OTHER_APP_CHECKS)
+        state["check_runs"][sha] = [*others, *mine]
+
+    standins.update_github_state(st.base, change)
+    return f"{OTHER_APP_CHECKS} other apps' check runs listed first on {sha[:12]}: CI's are on page 2 of 100"
+
+
+def _drop_other_app_checks(st: TwinState) -> bool:
+    dropped = []
+
+    def change(state: dict) -> None:
+        for sha, runs in state.get("check_runs", {}).items():
+            kept = [r for r in runs if not github_api.is_other_app(r)]
+            if len(kept) != len(runs):
+                dropped.append(sha)
+                state["check_runs"][sha] = kept
+
+    if standins.StandinPaths.under(st.base).github_state.exists():
+        standins.update_github_state(st.base, change)
+    return bool(dropped)
+
+
 def clear(st: TwinState) -> list[str]:
     """Every release fault off (a no-op on a clean twin); what was undone."""
     done = []
     if ci.CiPaths.under(st.base).faults.exists():
-        ci.set_build_fails(st.base, False)
-        done.append("build-fails")
+        on = ci.faults(st.base)
+        ci.CiPaths.under(st.base).faults.unlink(missing_ok=True)
+        done += [name for name, (key, _v) in {"build-fails": ("build_fails", True), **CI_FAULTS}.items() if key in on]
+    if _drop_other_app_checks(st):
+        done.append("other-app-checks")
     if registry_auth.AuthPaths.under(st.base).policy.exists():
         registry_auth.set_deny_pull(st.base, False)
         done.append("pull-denied")

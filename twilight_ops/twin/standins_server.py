@@ -100,8 +100,11 @@ class GitHubHandler(_Handler):
         except (OSError, ValueError) as e:
             self._send(500, {"message": f"twin stand-in state unreadable: {e}", "documentation_url": github_api.DOCS})
             return
-        status, body = github_api.route(self.command, path, query, self.headers.get("Authorization"), state, token)
-        self._send(status, body, {"X-GitHub-Api-Version-Selected": self.headers.get("X-GitHub-Api-Version") or "2022-11-28"})
+        base_url = f"http://127.0.0.1:{int(self.cfg['port'])}"   # Link URLs: where this server listens, never the Host header
+        status, body, headers = github_api.respond(self.command, path, query, self.headers.get("Authorization"), state,
+                                                   token, base_url)
+        self._send(status, body, {**headers, "X-GitHub-Api-Version-Selected":
+                                  self.headers.get("X-GitHub-Api-Version") or "2022-11-28"})
 
     do_GET = do_HEAD = _serve
 

@@ -7,8 +7,8 @@ Tushare's HTTP API is one `POST /` with a JSON body
 
 Implemented: `trade_cal` (exchange, cal_date YYYYMMDD, is_open, pretrade_date) from
 weekdays (Mon–Fri open; no holiday table), newest first as Tushare returns it.
-A wrong token gets Tushare's reply `code` 40001 "您的token不对，请确认。" with
-`data` null.  An unknown api_name or unreadable body get a non-zero code as well
+A wrong token gets Tushare's reply `code` 40101 "您的token不对，请确认。" with
+`data` null (as Tushare answers it live; third parties' captures, not its docs).  An unknown api_name or unreadable body get a non-zero code as well
 (their exact codes are the stand-in's, not documented by Tushare).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import uuid
 from typing import Any, Mapping
 
-BAD_TOKEN_CODE = 40001
+BAD_TOKEN_CODE = 40101
 BAD_TOKEN_MSG = "您的token不对，请确认。"
 BAD_REQUEST_CODE = -2001
 TRADE_CAL_FIELDS = ("exchange", "cal_date", "is_open", "pretrade_date")
