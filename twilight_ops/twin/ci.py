@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import TwilightError
 from . import ci_runs, github_shapes, image
@@ -84,7 +84,7 @@ class CiPaths:
         return self.root / f"run-{run_id}.pid"
 
 
-def _read(path: Path, default: object) -> object:
+def _read(path: Path, default: Any) -> Any:
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):

@@ -24,7 +24,11 @@ def post_receive(base: Path, lines: list[str]) -> int:
         for tag, new in ci_runs.tag_pushes(lines):
             try:
                 sha = git(Path(ci.config(base)["origin"]), "rev-parse", f"{new}^{{commit}}")
-                ci.start_run(base, tag, sha, say=lambda line: (print(line, flush=True), hook_log.write(line + "\n")))
+                def say(line: str) -> None:
+                    print(line, flush=True)
+                    hook_log.write(line + "\n")
+
+                ci.start_run(base, tag, sha, say=say)
             except Exception as e:  # never fail the push: it has happened
                 line = f"twin CI: could not start a run for {tag}: {type(e).__name__}: {e}"
                 print(line, file=sys.stderr, flush=True)

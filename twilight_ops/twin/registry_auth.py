@@ -185,10 +185,10 @@ def start_token_server(base: Path, timeout: float = START_TIMEOUT) -> TokenServe
                                   f"stop it: inv twin.down; see {paths.log}")
             return TokenServerInfo(paths, pid, port, True)
         for port in [p for p in [_port(paths)] if p] + [free_port() for _ in range(PORT_ATTEMPTS)]:
-            pid = _launch(paths, port, timeout)
-            if pid is not None:
-                log.info("token server PID %d on 127.0.0.1:%d", pid, port)
-                return TokenServerInfo(paths, pid, port, False)
+            launched = _launch(paths, port, timeout)
+            if launched is not None:
+                log.info("token server PID %d on 127.0.0.1:%d", launched, port)
+                return TokenServerInfo(paths, launched, port, False)
     raise Unreachable("token server could not bind a free loopback port", f"see {paths.log}")
 
 

@@ -27,7 +27,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from . import registry_token as rt
@@ -48,8 +48,12 @@ class Signer:
     def __init__(self, key_pem: bytes, cert_pem: bytes):
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
 
-        self._key = serialization.load_pem_private_key(key_pem, password=None)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the signing key is not an EC key (ES256 needs P-256)")
+        self._key = key
         cert = x509.load_pem_x509_certificate(cert_pem)
         spki = cert.public_key().public_bytes(serialization.Encoding.DER,
                                               serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -60,11 +64,11 @@ class Signer:
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-        r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(hashes.SHA256())))  # type: ignore[union-attr]
+        r, s = decode_dss_signature(self._key.sign(data, ec.ECDSA(hashes.SHA256())))
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWS ES256: raw r‖s, 64 bytes
 
 
-def basic_account(authorization: str | None, password_file: Path, account: str) -> str | None | bool:
+def basic_account(authorization: str | None, password_file: Path, account: str) -> str | None | Literal[False]:
     """None: no credentials (anonymous); the account name: right credentials; False: wrong ones."""
     if not authorization:
         return None

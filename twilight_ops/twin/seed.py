@@ -186,7 +186,7 @@ def seed_rows(
     """Create provider_audit_log if needed (shape: the spec's, else TIMESTAMP with
     every column) and insert the rows; returns how many were inserted."""
     own = not isinstance(target, duckdb.DuckDBPyConnection)
-    con = duckdb.connect(os.fspath(target)) if own else target
+    con = target if isinstance(target, duckdb.DuckDBPyConnection) else duckdb.connect(os.fspath(target))
     try:
         want = shape or (data.shape if isinstance(data, AuditSpec) else TableShape())
         have = existing_shape(con)

@@ -113,7 +113,7 @@ class SeedReport:
 
 def running_version(ex: Executor, settings: Settings) -> str:
     """The tag the twin's backend runs (through the production services fact)."""
-    svc = health.service_of(health.read_services(ex, layout(settings, ex.home), settings.image_repo), settings.service)
+    svc = health.service_of(health.read_services(ex, layout(settings, ex.expand("~")), settings.image_repo), settings.service)
     if svc is None or svc.state != "running" or not svc.version:
         raise CheckFailed(f"the {settings.service} service is not running in the twin", "run `inv twin.up` first")
     return svc.version
@@ -121,7 +121,7 @@ def running_version(ex: Executor, settings: Settings) -> str:
 
 def seed_backend(ex: Executor, settings: Settings, spec: AuditSpec, say: Callable[[str], None] = lambda s: None) -> SeedReport:
     """Stop the backend, seed its warehouse from a one-off container, start it, wait healthy."""
-    lay = layout(settings, ex.home)
+    lay = layout(settings, ex.expand("~"))
     version = running_version(ex, settings)
     script = seed_script(spec, settings.container_warehouse)
     ex.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)

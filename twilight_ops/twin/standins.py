@@ -189,10 +189,10 @@ def start_standins(base: Path, env_file: Path, clock_file: Path, github_state: C
             return StandinInfo(paths, pid, gh, ts, True)
         candidates = [p for p in [_ports(paths)] if p] + [(free_port(), free_port()) for _ in range(PORT_ATTEMPTS)]
         for ports in candidates:
-            pid = _launch(paths, ports, env_file, clock_file, timeout)
-            if pid is not None:
-                log.info("stand-ins PID %d: github :%d tushare :%d", pid, *ports)
-                return StandinInfo(paths, pid, ports[0], ports[1], False)
+            launched = _launch(paths, ports, env_file, clock_file, timeout)
+            if launched is not None:
+                log.info("stand-ins PID %d: github :%d tushare :%d", launched, *ports)
+                return StandinInfo(paths, launched, ports[0], ports[1], False)
     raise Unreachable("stand-ins could not bind free loopback ports", f"see {paths.log}")
 
 
