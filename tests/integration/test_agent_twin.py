@@ -123,7 +123,10 @@ def test_hermes_reinstall_installs_restarts_and_verifies_then_a_rerun_skips_the_
     assert out["verdict"] == "ok" and [s["id"] for s in out["steps"]] == ["install", "restart", "registered", "files"]
     assert all(s["status"] == "PASS" for s in out["steps"]), out
     assert "skill installed: stock-research" in out["steps"][0]["evidence"]["output_tail"]
-    assert "registered skill stock-research v0.3.0" in out["steps"][2]["reason"]          # from the startup log
+    # the real Hermes 0.19: no gateway runs, so nothing needs a restart (every hermes process rescans the skills)
+    assert out["steps"][1]["reason"].startswith("done: not needed: no Hermes gateway is running"), out["steps"][1]
+    assert out["steps"][2]["reason"] == "`hermes skills list` shows stock-research enabled"     # the real table's Status
+    assert out["steps"][2]["evidence"]["status"] == "enabled"
     assert out["steps"][3]["evidence"]["files"] >= 1
     installed = w4_open.hermes_home / "skills" / "stock-research" / "SKILL.md"
     assert installed.read_text() == (w4_open.operator_clone / "skill" / "stock-research" / "SKILL.md").read_text()
@@ -143,13 +146,43 @@ def test_hermes_reinstall_names_the_failed_step_when_the_skill_does_not_register
     hermes_fault("skill_missing")
     r = run(w4_open, "hermes-reinstall", "--force")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "step registered: stock-research is not registered" in r.stdout
+    assert "step registered: `hermes skills list` does not show stock-research" in r.stdout
     assert "verdict: FAILED" in r.stdout
     out = as_json(run(w4_open, "hermes-reinstall", "--force", "--json"))
     reg = out["steps"][2]
-    assert reg["id"] == "registered" and reg["status"] == "FAIL" and "0 skill(s) registered" not in reg["reason"]
+    assert reg["id"] == "registered" and reg["status"] == "FAIL"
     assert "stock-research" not in reg["evidence"]["skills_list"]
     assert "inv hermes-reinstall --force" in reg["next_step"] and out["verdict"] == "failed"
+
+
+def test_a_skill_disabled_in_hermes_config_fails_registration(w4_open, faults):
+    """Issue 19: Hermes 0.19 still lists a disabled skill (Status disabled); listed is not registered."""
+    _, hermes_fault = faults
+    hermes_fault("skill_disabled")
+    out = as_json(run(w4_open, "hermes-reinstall", "--force", "--json"))
+    reg = out["steps"][2]
+    assert reg["status"] == "FAIL" and out["verdict"] == "failed", out
+    assert reg["reason"] == "step registered: `hermes skills list` shows stock-research as disabled"
+    assert "disabled" in reg["evidence"]["skills_list"] and "skills.disabled" in reg["next_step"]
+
+
+def test_a_skill_md_without_front_matter_is_reported(w4_open):
+    """Issue 19: Hermes lists a SKILL.md with no front matter under its folder name (enabled); the
+    registered step says what is wrong with the file instead of passing it."""
+    skill_md = w4_open.operator_clone / "skill" / "stock-research" / "SKILL.md"
+    good = skill_md.read_bytes()
+    skill_md.write_text("# stock-research\n\nCall GET /price?code=<ts_code> and report close_raw.\n")
+    try:
+        out = as_json(run(w4_open, "hermes-reinstall", "--force", "--json"))
+    finally:
+        skill_md.write_bytes(good)
+    reg = out["steps"][2]
+    assert reg["status"] == "FAIL" and out["verdict"] == "failed", out
+    assert "Hermes lists stock-research by its folder only" in reg["reason"]
+    assert "SKILL.md has no front matter" in reg["reason"] and "front matter" in reg["next_step"]
+    assert reg["evidence"]["status"] == "enabled"                      # what Hermes itself said
+    assert out["steps"][3]["status"] == "PASS"                          # the files are the repo's (broken) files
+    assert run(w4_open, "hermes-reinstall", "--force").returncode == 0  # the good file back: green again
 
 
 def test_hermes_reinstall_failing_restart_command_shows_its_output_tail(w4_open):
@@ -246,6 +279,33 @@ def test_each_hermes_fault_raises_its_own_red_flag(skill, faults, hermes, flag):
         out = json.loads(r.stdout)
         assert out["checks"]["hermes_value_and_close_raw"] == "found"
         assert any(f["code"] == "hermes_value_and_close_raw" for f in out["findings"])
+
+
+def test_the_model_endpoint_down_is_incomplete_never_green(skill, faults, twin_settings):
+    """Issue 19 item 3: real Hermes exits 0 and prints `API call failed after N retries: Connection error.`
+    in place of an answer; that wording would pass the unknown-code check. Each agent check is
+    INCOMPLETE (UNREACHABLE, exit 3) with the agent's own line, and inv decide says INCOMPLETE."""
+    _, hermes_fault = faults
+    hermes_fault("model_down")
+    r = run(skill, "agent-smoke", "--json")
+    report = as_json(r)
+    assert r.returncode == 3, json.dumps(report, indent=1) + r.stderr
+    assert report["verdict"] == "red" and flags(report) == set()
+    assert agent_statuses(report) == {"latest_quote": "UNREACHABLE", "historical": "UNREACHABLE", "cache": "SKIP",
+                                      "unknown_code": "UNREACHABLE"}
+    unknown = rows(report)[("unknown_code", "agent")]
+    assert unknown["evidence"]["reason"].startswith("incomplete: no answer after 2 attempt(s): the agent reported: "
+                                                    "API call failed after"), unknown
+    assert "Connection error" in unknown["evidence"]["agent_error"]
+    assert all(v["status"] == "PASS" for (c, lvl), v in rows(report).items() if lvl == "api" and c != "cache")
+    step = [s for s in local_journal(twin_settings)["steps"] if s["name"] == "agent-smoke"][-1]
+    assert step["outcome"] == "red" and all(not t["answer"] and t["error"] for t in step["evidence"]["transcripts"])
+    d = inv("decide", "--version", W4, "--json", cfg=skill.invoke_yaml, env=ENV)
+    decision = json.loads(d.stdout)
+    agent = {i["id"]: i for i in decision["inputs"]}["agent"]
+    assert d.returncode == 1 and decision["verdict"] == "INCOMPLETE", d.stdout + d.stderr
+    assert agent["state"] == "missing" and "API call failed after" in agent["summary"], agent
+    assert "unknown_code (agent)" in agent["summary"] and "API call failed" in decision["reason"]
 
 
 def agent_statuses(report: dict) -> dict[str, str]:
