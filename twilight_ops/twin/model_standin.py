@@ -163,7 +163,7 @@ def parse_curl(output: str) -> tuple[int | None, Any]:
 def next_turn(messages: list[dict], script: Script) -> Turn:
     """The next step of the tool loop for this conversation (pure)."""
     prompt, results = conversation(messages)
-    n = len(messages)
+    n = len(results) + 1      # the call's step in this tool loop: its id does not depend on the system prompt
     if "skill_view" not in results:
         return ToolCall("skill_view", {"name": PRICE_SKILL}, f"call_{n}_skill_view")
     skill = skill_text(results["skill_view"])
