@@ -334,3 +334,17 @@ def test_hermes_config_leaves_the_production_defaults_alone(tmp_path):
     cfg = hermes_config(st)
     assert set(cfg) == {"hermes_home", "hermes_command", "hermes_path", "hermes_skills_dir"}
     assert cfg["hermes_home"] == str(tmp_path / "operator" / "hermes-home")
+
+
+def test_a_stamped_hermes_venv_in_the_cache_is_reused_without_pip(tmp_path):
+    from twilight_ops.twin.operator_side import ensure_hermes_venv, hermes_venv_dir, install_argv
+
+    venv = hermes_venv_dir(tmp_path)
+    assert venv == tmp_path / "hermes-agent-0.19.0"
+    assert install_argv(venv) == [str(venv / "bin/pip"), "install", "--quiet", "--disable-pip-version-check",
+                                  "hermes-agent==0.19.0"]
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "hermes").write_text("#!/bin/sh\n")
+    (venv / ".installed").write_text("hermes-agent==0.19.0\n")
+    said: list[str] = []
+    assert ensure_hermes_venv(tmp_path, say=said.append) == (venv, False) and said == []
