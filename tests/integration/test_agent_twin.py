@@ -1,7 +1,7 @@
 """Issue 11 phases through the twin: `inv hermes-reinstall` (T+00:25) and `inv agent-smoke` (T+00:35).
 
-Real parts only: the operator clone's install-skill.sh, the Hermes stand-in on the operator
-side (HERMES_HOME and PATH from the twin's invoke.yaml), the backend over HTTP and its log
+Real parts only: the operator clone's install-skill.sh, the real Hermes Agent on the operator
+side (HERMES_HOME and PATH from the twin's invoke.yaml) talking to the twin's model stand-in, the backend over HTTP and its log
 over SSH, Tushare's trade_cal from tvps.  W4 runs for this module (v0.2.0 again afterwards);
 the clock is moved to an OPEN time (a Monday, 10:00 Asia/Shanghai) and the quote cache TTL
 shortened to 6 s (twin.cache and the tool's cache_ttl_seconds together).  Every test leaves

@@ -168,13 +168,14 @@ def trade_cal(c, stale=False, fresh=False, dir=DEFAULT_DIR):
 
 
 @task(help={
-    "name": "skill_missing | legacy_prompt | price_unavailable | verbose_wording | verbose_wrong_date | verbose_unavailable",
+    "name": "skill_missing | skill_disabled | model_down | legacy_prompt | price_unavailable | verbose_wording | "
+            "verbose_wrong_date | verbose_unavailable",
     "clear": "switch the Hermes fault off",
     "dir": "where the twin lives (default ./.twin)",
 })
 @operation
 def hermes_fault(c, name="", clear=False, dir=DEFAULT_DIR):
-    """Switch the operator-side Hermes stand-in's fault on or off."""
+    """Switch an operator-side Hermes fault (the real Hermes' config, or the model stand-in's answers) on or off."""
     from ..errors import BadInput
     from ..twin.operator_side import HERMES_FAULTS, set_hermes_fault
     from ..twin.state import load_or_new

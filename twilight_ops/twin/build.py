@@ -2,7 +2,8 @@
 
 Parts, in order: account → dockerd → token server → registry (token auth) → sshd → images
 (v0.2.0 only: later releases reach the registry through the CI) → git repos → standins
-(GitHub + Tushare) → ci (origin's post-receive hook) → tvps tree → compose up v0.2.0 (through
+(GitHub + Tushare) → ci (origin's post-receive hook) → tvps tree → operator (Hermes Agent +
+model stand-in) → compose up v0.2.0 (through
 the same SSH code path the tasks use) → invoke.yaml.
 Each part is idempotent; a failure names the part.
 """
@@ -115,12 +116,12 @@ def up(base: Path, say: Say = print) -> TwinState:
     with part("tvps tree", say):
         write_tree(st, uid, gid)
 
-    with part("operator", say):  # the Hermes stand-in on the operator's side
+    with part("operator", say):  # the real Hermes Agent and its model stand-in, on the operator's side
         from ..secret import Secret
         from .operator_side import install_hermes
 
         token = Secret((st.remote_root / ".tokens/operator-test").read_text().strip())
-        install_hermes(st, f"http://127.0.0.1:{st.api_port}", token)
+        install_hermes(st, f"http://127.0.0.1:{st.api_port}", token, say=say)
 
     write_invoke_yaml(st)
 
@@ -209,11 +210,17 @@ def twin_config(st: TwinState) -> dict:
     return cfg
 
 
+# keys an older twin.up wrote that the production defaults must now decide (the Hermes stand-in's)
+RETIRED_KEYS = ("hermes_startup_log", "hermes_register_pattern")
+
+
 def write_invoke_yaml(st: TwinState) -> None:
     path = st.invoke_yaml
     existing = {}
     if path.exists():
         existing = (yaml.safe_load(path.read_text()) or {}).get("twilight", {})
+        for key in RETIRED_KEYS:
+            existing.pop(key, None)
     cfg = {**existing, **twin_config(st)}
     tmp = path.with_suffix(".tmp")
     tmp.write_text("# written by `inv twin.up`; use with: inv -f " + str(path) + " <task>\n"
@@ -297,6 +304,7 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
     attempt("ci", stop_ci)
     attempt("backend", compose_down)
     attempt("sshd", lambda: sshd.stop_sshd(st.ssh_dir))
+    attempt("model", lambda: _stop_model(st))
     attempt("standins", lambda: _stop_standins(st))
     attempt("registry", lambda: registry.stop_registry(st.base))
     attempt("token", lambda: _stop_token_server(st))
@@ -311,6 +319,12 @@ def _stop_token_server(st: TwinState) -> None:
     from . import registry_auth
 
     registry_auth.stop_token_server(st.base)
+
+
+def _stop_model(st: TwinState) -> None:
+    from . import model_server
+
+    model_server.stop_model(st.operator_dir)
 
 
 def _stop_standins(st: TwinState) -> None:
@@ -372,7 +386,17 @@ def _standins_status(st: TwinState) -> dict:
         "git": {"origin": str(st.origin_repo), "operator_clone": str(st.operator_clone),
                 "tvps_source": str(st.tvps_source), "commits": st.drive_commits},
         "hermes": hermes_config(st),
+        "model": _model_status(st),
     }
+
+
+def _model_status(st: TwinState) -> dict:
+    from . import model_server
+
+    ports = model_server.model_ports(st.operator_dir) or (0, 0)
+    return {"pid": model_server.running_pid(st.operator_dir), "alive": model_server.is_running(st.operator_dir),
+            "base_url": f"http://127.0.0.1:{ports[0]}/v1", "down_port": ports[1],
+            "log": str(model_server.ModelPaths.under(st.operator_dir).log)}
 
 
 def leftovers(base: Path) -> list[str]:

@@ -34,7 +34,7 @@ class Scenario:
     decision: str                    # GO | ROLLBACK | FIX-FORWARD | "" (stopped before the decision)
     outcome: str                     # closed-out | rolled-back | fix-forward | stopped
     backend: tuple[str, ...] = ()    # /price faults while W4 runs
-    hermes: str = ""                 # the Hermes stand-in's fault
+    hermes: str = ""                 # an operator-side Hermes fault (operator_side.HERMES_FAULTS)
     release: str = ""                # a CI/release fault (never-healthy, restart-loop, build-fails)
     preflight: str = ""              # a preflight switch
 

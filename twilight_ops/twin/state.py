@@ -83,9 +83,10 @@ class TwinState:
     @property
     def tvps_source(self) -> Path:
         return self.remote_root / "source"
+
     @property
     def operator_dir(self) -> Path:
-        """The operator's machine: the Hermes stand-in and its home (and the local twilight-drive repo)."""
+        """The operator's machine: Hermes Agent, its home, the model stand-in, the local twilight-drive repo."""
         return self.base / "operator"
 
     @property
@@ -104,15 +105,14 @@ class TwinState:
 
 
 def hermes_config(st: TwinState) -> dict:
-    """Where the twin's Hermes stand-in lives, as the config keys agent-smoke and
-    hermes-reinstall will read (HERMES_HOME for the commands' environment, the bin dir for PATH)."""
+    """Where the twin's Hermes Agent lives, as the config keys agent-smoke and hermes-reinstall
+    read (HERMES_HOME for the commands' environment, the bin dir for PATH).  The chat command,
+    the restart and the registration check are the production defaults: the twin exercises them."""
     return {
         "hermes_home": str(st.hermes_home),
         "hermes_command": str(st.hermes_bin_dir / "hermes"),
         "hermes_path": str(st.hermes_bin_dir),
         "hermes_skills_dir": str(st.hermes_home / "skills"),
-        "hermes_startup_log": str(st.hermes_home / "logs" / "startup.log"),
-        "hermes_register_pattern": r"registered skill stock-research\b",
     }
 
 
