@@ -359,12 +359,15 @@ def _ask(t: Target, check: str) -> Transcript:
             error = e.message
             continue
         answer = r.stdout.strip()
-        failure = hermes_output.agent_failure(answer) if r.ok else None
+        failure = hermes_output.agent_failure(answer)       # None: a real answer
         if r.ok and failure is None:
             return Transcript(check, prompt, answer[:4000], attempt)
-        # Hermes prints a model/provider failure in place of the answer and exits 0: not an answer
-        error = (f"the agent reported: {failure}" if r.ok else
-                 f"exit {r.exited}: {tail(r.stderr or r.stdout, 3) or 'no answer'}")
+        # Hermes prints a model/provider failure in place of the answer, on stdout, and exits 0
+        # (`hermes -z`) or 1 (`hermes chat -Q -q`): that line is the evidence, not an answer
+        if failure and answer:
+            error = f"the agent reported: {failure}" + ("" if r.ok else f" (exit {r.exited})")
+        else:
+            error = f"exit {r.exited}: {tail(r.stderr or r.stdout, 3) or 'no answer'}" if not r.ok else "no answer"
     return Transcript(check, prompt, "", s.agent_retries + 1, error)
 
 

@@ -280,7 +280,7 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
     st = load_or_new(base)
     errors: list[str] = []
 
-    def attempt(name: str, fn: Callable[[], None]) -> None:
+    def attempt(name: str, fn: Callable[[], object]) -> None:
         try:
             fn()
             say(f"  {name:<10} stopped")

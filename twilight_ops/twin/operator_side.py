@@ -114,18 +114,24 @@ def write_config(home: Path, data: dict) -> None:
 def twin_config(existing: dict, base_url: str, model: str) -> dict:
     """config.yaml with the twin's keys set over whatever else is there (pure)."""
     cfg = dict(existing)
-    cfg["model"] = {**(cfg.get("model") if isinstance(cfg.get("model"), dict) else {}),
+    cfg["model"] = {**_section(cfg, "model"),
                     "provider": "custom", "base_url": base_url, "default": model, "context_length": CONTEXT_LENGTH}
-    cfg["security"] = {**(cfg.get("security") if isinstance(cfg.get("security"), dict) else {}),
+    cfg["security"] = {**_section(cfg, "security"),
                        "tirith_enabled": False, "allow_lazy_installs": False}
-    cfg["agent"] = {**(cfg.get("agent") if isinstance(cfg.get("agent"), dict) else {}), "api_max_retries": API_MAX_RETRIES}
+    cfg["agent"] = {**_section(cfg, "agent"), "api_max_retries": API_MAX_RETRIES}
     return cfg
+
+
+def _section(cfg: dict, key: str) -> dict:
+    """cfg[key] when it is a mapping, else {} (a hand-edited config.yaml may hold anything)."""
+    value = cfg.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def with_disabled(cfg: dict, skill: str, disabled: bool) -> dict:
     """`skills: {disabled: [...]}` with `skill` added or removed (pure); other entries kept."""
     cfg = dict(cfg)
-    skills = dict(cfg.get("skills") if isinstance(cfg.get("skills"), dict) else {})
+    skills = dict(_section(cfg, "skills"))
     names = [n for n in (skills.get("disabled") or []) if n != skill]
     if disabled:
         names.append(skill)
@@ -199,7 +205,7 @@ def set_hermes_fault(hermes_home: Path, name: str | None) -> None:
     live, down = (f"http://127.0.0.1:{p}/v1" for p in ports)
     cfg = read_config(hermes_home)
     cfg = with_disabled(cfg, model_standin.PRICE_SKILL, name == "skill_disabled")
-    cfg["model"] = {**(cfg.get("model") if isinstance(cfg.get("model"), dict) else {}),
+    cfg["model"] = {**_section(cfg, "model"),
                     "base_url": down if name == "model_down" else live}
     write_config(hermes_home, cfg)
     profile = hermes_home / "profiles" / OTHER_PROFILE
