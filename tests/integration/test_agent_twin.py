@@ -75,6 +75,9 @@ def w4_open(twin, twin_settings):
     from twilight_ops.twin import ci_release
 
     ci_release.ensure_published(twin, W4)      # W4 reaches the registry only through the twin's CI
+    # the operator's skill as committed (W4): an earlier rollback leaves v0.2.0's SKILL.md checked out,
+    # and the real Hermes would then answer in the legacy wording it describes
+    subprocess.run(["git", "-C", str(twin.operator_clone), "checkout", "HEAD", "--", "skill/"], check=True)
     before = {p: p.read_bytes() for p in journal_files(twin, twin_settings)}
     with SSHExecutor(twin_settings) as ex:
         control.clear_faults(ex, twin_settings)
