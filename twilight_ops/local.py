@@ -11,13 +11,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .errors import BadInput, CheckFailed, LocalCommandFailed
+from .errors import BadInput, CheckFailed, LocalCommandFailed, TwilightError
 from .executor import Result, render, secret_from_bytes
 from .secret import Secret
 from . import trace
+
+
+_LIVE: set[subprocess.Popen] = set()      # children running now (run_all kills them on Ctrl-C)
+_LIVE_LOCK = threading.Lock()
 
 
 class LocalExecutor:
@@ -55,6 +60,8 @@ class LocalExecutor:
             raise BadInput(f"{self.cwd} is not a directory (running `{command}`)", "check the configured path") from None
         except PermissionError as e:
             raise CheckFailed(f"cannot run `{command}`: {e.strerror}", "check the file's permissions") from None
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         try:
             out, err = proc.communicate(data, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -66,10 +73,41 @@ class LocalExecutor:
             _kill_group(proc)
             proc.wait()
             raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
         result = Result(command, proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
         if check and not result.ok:
             raise LocalCommandFailed(command, result.exited, result.stderr or result.stdout)
         return result
+
+    def run_all(self, argvs: Sequence[Sequence[str]], *, timeout: float | None = None) -> list[Result | TwilightError]:
+        """Several commands at once, each as run(check=False): its Result, or the TwilightError run()
+        raises (a timeout, a missing program). Waits for all; Ctrl-C kills every one's group."""
+        out: list[Result | TwilightError | None] = [None] * len(argvs)
+
+        def one(i: int, argv: Sequence[str]) -> None:
+            try:
+                out[i] = self.run(argv, check=False, timeout=timeout)
+            except TwilightError as e:
+                out[i] = e
+
+        threads = [threading.Thread(target=one, args=(i, a), daemon=True) for i, a in enumerate(argvs)]
+        for th in threads:
+            th.start()
+        try:
+            for th in threads:
+                th.join()
+        except BaseException:
+            with _LIVE_LOCK:
+                live = list(_LIVE)
+            for proc in live:
+                _kill_group(proc)
+            for th in threads:
+                th.join(timeout=5)
+            raise
+        return [r if r is not None else CheckFailed(f"`{render(a)}` ended without a result", "re-run")
+                for r, a in zip(out, argvs)]
 
     def read_file(self, path: str) -> bytes:
         return Path(self.expand(path)).read_bytes()

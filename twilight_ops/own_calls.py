@@ -1,7 +1,7 @@
 """The tool's own /price calls, so that preflight's no_traffic does not count them as clients.
 
     record_call(settings, start, end, code, status, attempts)   api.get_price, after every call it sent
-    record_prompt(settings, start, end, codes, check)           agent_smoke.ask, around every Hermes prompt
+    record_prompt(settings, start, end, codes, check)           agent_smoke.ask_all, around every Hermes prompt
     read(settings, since) -> [OwnCall]                          what preflight leaves out
     leave_out(rows, calls, slack_s) -> LeftOut                  pure: which audit rows are the tool's own
 

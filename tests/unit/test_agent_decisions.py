@@ -8,7 +8,7 @@ import pytest
 
 from twilight_ops import answers, cache_check, market
 from twilight_ops.config import DEFAULTS, load_settings
-from twilight_ops.errors import BadInput
+from twilight_ops.errors import BadInput, CheckFailed
 from twilight_ops.results import Status
 from twilight_ops.phases import agent_smoke as phase
 from twilight_ops.phases import hermes as hermes_phase
@@ -227,3 +227,26 @@ def test_an_unanswered_prompt_is_incomplete_never_a_pass_or_a_red_flag():
     assert r.result.reason.startswith("incomplete: no answer after 2 attempt(s)")
     assert r.result.evidence["agent_error"].endswith("API call failed after 3 retries: Connection error.")
     assert "model endpoint" in r.result.next_step
+
+
+def test_what_counts_as_an_answer_from_the_agent_command():
+    from twilight_ops.executor import Result
+    from twilight_ops.phases.agent_smoke import judge_run
+
+    def res(exited: int, out: str, err: str = "") -> Result:
+        return Result("hermes chat -Q -q …", exited, out, err)
+
+    assert judge_run(res(0, "The latest price of 600519.SH is 1712.30 yuan.\n")) == (
+        "The latest price of 600519.SH is 1712.30 yuan.", None)
+    # hermes -z: exit 0, its own failure line in place of the answer
+    assert judge_run(res(0, "API call failed after 3 retries: Connection error.\n")) == (
+        "", "the agent reported: API call failed after 3 retries: Connection error.")
+    # hermes chat -Q -q with the model down: the same line on stdout, exit 1
+    assert judge_run(res(1, "API call failed after 1 retries: Connection error.\n", "session_id: 2026…\n")) == (
+        "", "the agent reported: API call failed after 1 retries: Connection error. (exit 1)")
+    assert judge_run(res(2, "", "hermes: error: invalid choice\n")) == ("", "exit 2: hermes: error: invalid choice")
+    assert judge_run(res(0, "  \n")) == ("", "no answer")
+    assert judge_run(res(0, "(empty)\n")) == ("", "the agent reported: (empty)")
+    assert judge_run(res(1, "The price is 1712.30 yuan.\n", "Traceback …\n")) == ("", "exit 1: Traceback …")
+    assert judge_run(CheckFailed("`hermes` did not finish within 180 s on this machine", "x")) == (
+        "", "`hermes` did not finish within 180 s on this machine")

@@ -97,3 +97,22 @@ def test_files_and_secrets(tmp_path):
     assert (tmp_path / "log").read_text() == "one\ntwo\n"
     with pytest.raises(BadInput):
         ex.read_secret(str(tmp_path / "missing"))
+
+
+def test_run_all_runs_the_commands_at_once(tmp_path):
+    """A barrier: each command marks its start, then waits for every other mark. Run one after
+    another they could never finish (each would hit its timeout); at once they all do."""
+    names = ["a", "b", "c"]
+    wait_all = " && ".join(f"while [ ! -e {tmp_path}/{n} ]; do sleep 0.05; done" for n in names)
+    argvs = [["sh", "-c", f"touch {tmp_path}/{n} && {wait_all} && echo {n}"] for n in names]
+    results = LocalExecutor().run_all(argvs, timeout=60)
+    assert [r.stdout.strip() for r in results] == names and all(r.ok for r in results)
+
+
+def test_run_all_gives_each_command_its_own_result_or_error(tmp_path):
+    results = LocalExecutor().run_all([["sh", "-c", "echo out; exit 3"], ["no-such-program-here"],
+                                       ["sh", "-c", "sleep 30"]], timeout=1)
+    first, missing, slow = results
+    assert first.exited == 3 and first.stdout == "out\n" and not first.ok
+    assert isinstance(missing, CheckFailed) and "no-such-program-here" in missing.message
+    assert isinstance(slow, CheckFailed) and "did not finish within 1 s" in slow.message

@@ -8,8 +8,8 @@ API level (httpx with the operator token, deterministic):
   historical    600519.SH on 2024-01-02: trade_date 2024-01-02, close_qfq a number
   cache         cache_check.sample/verdict during OPEN; SKIP at other times
   unknown_code  999999.SH answers 502 (not 500), and the backend log (over SSH) shows the 502
-Agent level (the configured chat command, timeout + retries; answers judged against the API's
-numbers fetched just before and just after):
+Agent level (the configured chat command, the three prompts at once, timeout + retries; answers
+judged against the API's numbers fetched just before and just after):
   latest_quote  a price within 0.5 % of close_raw or close_qfq, not "price unavailable"
   historical    the 2024-01-02 close (within 0.5 %) and the date, in any form (answers.gives_date)
   cache         SKIP: no agent form
@@ -330,45 +330,71 @@ class Transcript:
         return dataclasses.asdict(self)
 
 
-def ask(t: Target, check: str) -> Transcript:
-    """One runbook prompt through the configured agent command: timeout, then `agent_retries` more tries.
-    The agent's /price calls are made on the tool's behalf: the prompt's window and codes go into
-    the own-calls record, so preflight does not count them as client traffic."""
+AGENT_CHECKS = ("latest_quote", "historical", "unknown_code")
+
+
+def ask_all(t: Target, checks: tuple[str, ...] = AGENT_CHECKS) -> dict[str, Transcript]:
+    """The runbook's prompts through the configured agent command, all at once (each its own
+    process: the wait is the slowest prompt's, not the sum), with `agent_timeout`; a prompt that
+    got no answer is asked again, up to `agent_retries` more times.
+    The agent's /price calls are made on the tool's behalf: each prompt's window and codes go into
+    the own-calls record (in prompt order, also when cut off), so preflight does not count them."""
     from .. import own_calls
 
     s = t.settings
     started = now_utc(s.clock_offset_seconds)
+    ended: dict[str, dt.datetime] = {}
     try:
-        return _ask(t, check)
+        return _ask_all(t, checks, ended)
     finally:
-        own_calls.record_prompt(s, started, now_utc(s.clock_offset_seconds), PROMPT_CODES[check], check)
+        for check in checks:
+            own_calls.record_prompt(s, started, ended.get(check) or now_utc(s.clock_offset_seconds),
+                                    PROMPT_CODES[check], check)
 
 
-def _ask(t: Target, check: str) -> Transcript:
+def _ask_all(t: Target, checks: tuple[str, ...], ended: dict[str, dt.datetime]) -> dict[str, Transcript]:
     from ..builders import hermes as hermes_cmd
-    from .hermes import hermes_env, tail
+    from .hermes import hermes_env
 
     s = t.settings
     local = t.local.child(env=hermes_env(s))
-    prompt = PROMPTS[check]
-    error = ""
+    errors: dict[str, str] = {}
+    done: dict[str, Transcript] = {}
+    pending = list(checks)
     for attempt in range(1, s.agent_retries + 2):
-        try:
-            r = local.run(hermes_cmd.agent_chat(s.agent_chat_command, prompt), check=False, timeout=s.agent_timeout)
-        except TwilightError as e:
-            error = e.message
-            continue
-        answer = r.stdout.strip()
-        failure = hermes_output.agent_failure(answer)       # None: a real answer
-        if r.ok and failure is None:
-            return Transcript(check, prompt, answer[:4000], attempt)
-        # Hermes prints a model/provider failure in place of the answer, on stdout, and exits 0
-        # (`hermes -z`) or 1 (`hermes chat -Q -q`): that line is the evidence, not an answer
-        if failure and answer:
-            error = f"the agent reported: {failure}" + ("" if r.ok else f" (exit {r.exited})")
-        else:
-            error = f"exit {r.exited}: {tail(r.stderr or r.stdout, 3) or 'no answer'}" if not r.ok else "no answer"
-    return Transcript(check, prompt, "", s.agent_retries + 1, error)
+        argvs = [hermes_cmd.agent_chat(s.agent_chat_command, PROMPTS[c]) for c in pending]
+        results = local.run_all(argvs, timeout=s.agent_timeout)
+        now = now_utc(s.clock_offset_seconds)
+        for check, r in zip(pending, results):
+            ended[check] = now
+            answer, error = judge_run(r)
+            if error is None:
+                done[check] = Transcript(check, PROMPTS[check], answer[:4000], attempt)
+            else:
+                errors[check] = error
+        pending = [c for c in pending if c not in done]
+        if not pending:
+            break
+    for check in pending:
+        done[check] = Transcript(check, PROMPTS[check], "", s.agent_retries + 1, errors[check])
+    return {c: done[c] for c in checks}
+
+
+def judge_run(r: Any) -> tuple[str, str | None]:
+    """(answer, None) for a real answer; ("", why) when the agent did not answer (pure)."""
+    from .hermes import tail
+
+    if isinstance(r, TwilightError):          # a timeout, a missing program
+        return "", r.message
+    answer = r.stdout.strip()
+    failure = hermes_output.agent_failure(answer)       # None: a real answer
+    if r.ok and failure is None:
+        return answer, None
+    # Hermes prints a model/provider failure in place of the answer, on stdout, and exits 0
+    # (`hermes -z`) or 1 (`hermes chat -Q -q`): that line is the evidence, not an answer
+    if failure and answer:
+        return "", f"the agent reported: {failure}" + ("" if r.ok else f" (exit {r.exited})")
+    return "", (f"exit {r.exited}: {tail(r.stderr or r.stdout, 3) or 'no answer'}" if not r.ok else "no answer")
 
 
 def agent_row(check: str, tr: Transcript, refs: list[float | None]) -> Row:
@@ -399,21 +425,15 @@ def run(t: Target, sleep: Callable[[float], None] = time.sleep) -> AgentSmokeRep
     expected = market.expected_state(now_utc(s.clock_offset_seconds), trading)
     rows: list[Row] = [api_latest(t, api, trading), api_historical(api),
                        api_cache(t, api, expected, calendar, sleep), api_unknown(t, api)]
-    transcripts: list[Transcript] = []
-    for check, code, date in (("latest_quote", CODE, None), ("historical", CODE, HISTORY_DATE.isoformat()),
-                              ("cache", None, None), ("unknown_code", UNKNOWN_CODE, None)):
-        if check == "cache":
-            rows.append(Row("agent", CheckResult("cache", Status.SKIP, "the cache check has no agent form")))
-            continue
-        refs: list[float | None] = []
-        priced = code if code is not None and code != UNKNOWN_CODE else None
-        if priced:
-            refs += _closes(api.get(priced, date)[1])
-        tr = ask(t, check)
-        transcripts.append(tr)
-        if priced:
-            refs += _closes(api.get(priced, date)[1])
-        rows.append(agent_row(check, tr, refs))
+    # the API's numbers just before and just after the answers: a price moving meanwhile stays judged
+    targets = {"latest_quote": (CODE, None), "historical": (CODE, HISTORY_DATE.isoformat())}
+    refs: dict[str, list[float | None]] = {c: _closes(api.get(code, date)[1]) for c, (code, date) in targets.items()}
+    asked = ask_all(t)
+    for c, (code, date) in targets.items():
+        refs[c] += _closes(api.get(code, date)[1])
+    transcripts = [asked[c] for c in AGENT_CHECKS]
+    rows += [agent_row(c, asked[c], refs.get(c, [])) for c in AGENT_CHECKS]
+    rows.append(Row("agent", CheckResult("cache", Status.SKIP, "the cache check has no agent form")))
     order = {c: i for i, c in enumerate(CHECK_IDS)}
     rows.sort(key=lambda r: (order[r.result.id], r.level != "api"))
     report = AgentSmokeReport(tuple(rows), calendar, expected)
