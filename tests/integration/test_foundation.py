@@ -204,7 +204,8 @@ def test_first_smoke_on_a_fresh_tvps_creates_the_cutover_dir(twin, ex, twin_sett
     lay = layout(twin_settings, ex.home)
     ex.run(["mv", "--", lay.cutover_dir, lay.cutover_dir + ".aside"])
     try:
-        r = inv("smoke", "--expect", "legacy", "--json", cfg=twin.invoke_yaml)
+        # the journal named explicitly: a bare `inv smoke` journals under the configured release (issue 25)
+        r = inv("smoke", "--expect", "legacy", "--version", "v0.2.0", "--json", cfg=twin.invoke_yaml)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["verdict"] == "green"
         assert ex.run(["test", "-f", lay.journal_path("v0.2.0")], check=False).ok
