@@ -285,8 +285,8 @@ def test_each_hermes_fault_raises_its_own_red_flag(skill, faults, hermes, flag):
 
 
 def test_the_model_endpoint_down_is_incomplete_never_green(skill, faults, twin_settings):
-    """Issue 19 item 3: real Hermes exits 0 and prints `API call failed after N retries: Connection error.`
-    in place of an answer; that wording would pass the unknown-code check. Each agent check is
+    """Issue 19 item 3: real Hermes prints `API call failed after N retries: Connection error.` on stdout in
+    place of an answer (`chat -Q -q` exits 1, `-z` exits 0); that wording would pass the unknown-code check. Each agent check is
     INCOMPLETE (UNREACHABLE, exit 3) with the agent's own line, and inv decide says INCOMPLETE."""
     _, hermes_fault = faults
     hermes_fault("model_down")

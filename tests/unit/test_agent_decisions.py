@@ -174,9 +174,14 @@ def test_skill_files_compare_by_sha256(tmp_path):
 
 
 def test_skills_list_lines():
-    assert hermes_phase.listed("notes  Take notes\nstock-research  Research an A-share stock\n", "stock-research")
-    assert hermes_phase.listed("│ stock-research │ Research │\n", "stock-research")
-    assert not hermes_phase.listed("stock-research-old  x\nnotes  stock-research helper\n", "stock-research")
+    from twilight_ops.hermes_output import skill_state
+
+    def listed(text: str, skill: str) -> bool:
+        return skill_state(text, skill) is not None
+
+    assert listed("notes  Take notes\nstock-research  Research an A-share stock\n", "stock-research")
+    assert listed("│ stock-research │ Research │\n", "stock-research")
+    assert not listed("stock-research-old  x\nnotes  stock-research helper\n", "stock-research")
 
 
 # ---------------------------------------------------------------- config

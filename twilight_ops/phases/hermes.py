@@ -121,11 +121,6 @@ def find_installed(skills: Path, skill: str) -> Path | None:
     return None
 
 
-def listed(skills_list_output: str, skill: str) -> bool:
-    """The skill has a row in `hermes skills list` (whatever its Status)."""
-    return hermes_output.skill_state(skills_list_output, skill) is not None
-
-
 # ---------------------------------------------------------------- the steps
 
 def _run_step(ex, argv, name: str, timeout: float, fix: str) -> str:
