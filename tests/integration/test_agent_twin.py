@@ -88,7 +88,7 @@ def w4_open(twin, twin_settings):
     set_hermes_fault(twin.hermes_home, None)
     with SSHExecutor(twin_settings) as ex:
         control.clear_faults(ex, twin_settings)
-        control.set_cache_ttl(ex, twin_settings, None)
+        control.set_cache_ttl(ex, twin_settings, None, twin.invoke_yaml)
         control.set_clock(ex, twin_settings, 0.0, twin.invoke_yaml)
         control.run_version(ex, twin_settings, PREVIOUS)
         mirror = twin.remote_root / "cutover"

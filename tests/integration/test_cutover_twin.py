@@ -37,6 +37,20 @@ def cutover(twin, *args: str, timeout: float = 900):
     return inv("cutover", "--version", V, *args, cfg=twin.invoke_yaml, timeout=timeout)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def short_cache_ttl(twin, twin_settings):
+    """The quote cache TTL 6 s on both sides (backend and tool) for this module: while the Shanghai
+    market is open, agent-smoke's cache check waits out TTL + slack twice, ≈ 2 min with the
+    production 60 s; the check itself is the same (test_agent_twin covers it at an OPEN time)."""
+    from twilight_ops.twin import control
+
+    with SSHExecutor(twin_settings) as ex:
+        control.set_cache_ttl(ex, twin_settings, 6, twin.invoke_yaml)
+    yield
+    with SSHExecutor(twin_settings) as ex:
+        control.set_cache_ttl(ex, twin_settings, None, twin.invoke_yaml)
+
+
 @pytest.fixture
 def fresh(twin, twin_settings):
     """A reset twin: v0.2.0 running, W4 untagged and unpublished, no journal and no fault."""

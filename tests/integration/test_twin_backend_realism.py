@@ -84,7 +84,7 @@ def back_to_baseline(twin, twin_settings):
 
     with SSHExecutor(twin_settings) as ex:
         control.clear_faults(ex, twin_settings)
-        control.set_cache_ttl(ex, twin_settings, None)
+        control.set_cache_ttl(ex, twin_settings, None, twin.invoke_yaml)
         control.set_trade_cal(ex, twin_settings, control.trade_cal_seed())
         control.set_clock(ex, twin_settings, 0.0, twin.invoke_yaml)
 

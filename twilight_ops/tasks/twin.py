@@ -136,9 +136,9 @@ def cache(c, ttl="", clear=False, dir=DEFAULT_DIR):
     if (ttl == "") == (not clear):
         raise BadInput("give exactly one of --ttl SECONDS or --clear", "e.g. --ttl 5")
     seconds = None if clear else validate.number(ttl, "--ttl")
-    settings, _ = _twin_settings(c, dir)
-    with SSHExecutor(settings) as ex:
-        control.set_cache_ttl(ex, settings, seconds)
+    settings, invoke_yaml = _twin_settings(c, dir)
+    with SSHExecutor(settings) as ex:       # the backend's TTL and the tool's cache_ttl_seconds together
+        control.set_cache_ttl(ex, settings, seconds, invoke_yaml)
     console.print("cache TTL back to the default" if clear else f"cache TTL {seconds:g} s")
 
 

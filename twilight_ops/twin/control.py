@@ -99,12 +99,23 @@ def set_clock(ex: SSHExecutor, settings: Settings, offset_seconds: float, invoke
         ex.write_file(path, json.dumps({"offset_seconds": offset_seconds}).encode(), mode=0o644)
     else:
         ex.run(["rm", "-f", "--", path])
-    if invoke_yaml is not None and invoke_yaml.exists():
-        data = yaml.safe_load(invoke_yaml.read_text()) or {}
-        data.setdefault("twilight", {})["clock_offset_seconds"] = offset_seconds
-        tmp = invoke_yaml.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(data, sort_keys=True))
-        tmp.replace(invoke_yaml)
+    if invoke_yaml is not None:
+        set_tool_key(invoke_yaml, "clock_offset_seconds", offset_seconds)
+
+
+def set_tool_key(invoke_yaml: Path, key: str, value: object | None) -> None:
+    """One `twilight.<key>` in the twin's invoke.yaml (None removes it: the tool's default again)."""
+    if not invoke_yaml.exists():
+        return
+    data = yaml.safe_load(invoke_yaml.read_text()) or {}
+    section = data.setdefault("twilight", {})
+    if value is None:
+        section.pop(key, None)
+    else:
+        section[key] = value
+    tmp = invoke_yaml.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=True))
+    tmp.replace(invoke_yaml)
 
 
 def run_version(ex: SSHExecutor, settings: Settings, version: str, timeout: int = 120) -> None:
@@ -114,15 +125,19 @@ def run_version(ex: SSHExecutor, settings: Settings, version: str, timeout: int 
     ex.run(compose_cmd.compose_up(lay, version, wait_timeout=timeout), timeout=timeout + 60)
 
 
-def set_cache_ttl(ex: SSHExecutor, settings: Settings, seconds: float | None) -> None:
-    """cache.json {"ttl_seconds": N} (read per request); None removes it (back to CACHE_TTL_SECONDS)."""
+def set_cache_ttl(ex: SSHExecutor, settings: Settings, seconds: float | None, invoke_yaml: Path | None = None) -> None:
+    """cache.json {"ttl_seconds": N} (read per request); None removes it (back to CACHE_TTL_SECONDS).
+    With `invoke_yaml`, the tool's `cache_ttl_seconds` there follows (removed with None), as
+    set_clock keeps the two clocks together."""
     path = posixpath.join(_data_dir(ex, settings), "cache.json")
+    if seconds is not None and not 0 <= seconds <= 86400:
+        raise BadInput(f"--ttl {seconds:g} is out of range", "give 0 to 86400 seconds")
     if seconds is None:
         ex.run(["rm", "-f", "--", path])
-        return
-    if not 0 <= seconds <= 86400:
-        raise BadInput(f"--ttl {seconds:g} is out of range", "give 0 to 86400 seconds")
-    ex.write_file(path, json.dumps({"ttl_seconds": seconds}).encode(), mode=0o644)
+    else:
+        ex.write_file(path, json.dumps({"ttl_seconds": seconds}).encode(), mode=0o644)
+    if invoke_yaml is not None:
+        set_tool_key(invoke_yaml, "cache_ttl_seconds", None if seconds is None else f"{seconds:g}")
 
 
 TRADE_CAL_FIRST = dt.date(2015, 1, 1)
