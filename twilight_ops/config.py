@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "known_hosts": "~/.ssh/known_hosts",
     "connect_timeout": "10",
     "connect_attempts": "3",
+    "ssh_op_timeout_seconds": "30",   # an SFTP op, a channel open, a keepalive reply: tvps must answer within this
     # layout on tvps (runbook §0-§1)
     "remote_root": "~/twilight",
     "source_dir": "~/twilight/source",
@@ -179,6 +180,7 @@ class Settings:
     state_dir: Path
     clock_offset_seconds: float
     operator: str
+    ssh_op_timeout_s: float = 30.0
     liquid_codes: tuple[str, ...] = ()
     expected_chain: tuple[str, ...] = ()
     monitor_copy_dir: str | None = None
@@ -264,6 +266,7 @@ def _path(value: Any, key: str) -> Path:
 
 LOOPBACK_NAMES = {"localhost"}
 MAX_CONNECT_TIMEOUT = 120        # seconds
+MAX_SSH_OP_TIMEOUT = 600         # seconds
 MAX_CONNECT_ATTEMPTS = 10
 MAX_HTTP_TIMEOUT = 120           # seconds
 MAX_MONITOR_TIMEOUT = 3600       # seconds
@@ -645,6 +648,7 @@ def load_settings(config: Mapping[str, Any]) -> Settings:
         known_hosts=_path(raw.get("known_hosts"), "known_hosts"),
         connect_timeout=float(_number(raw, "connect_timeout", minimum=1, maximum=MAX_CONNECT_TIMEOUT)),
         connect_attempts=int(_number(raw, "connect_attempts", minimum=1, integer=True, maximum=MAX_CONNECT_ATTEMPTS)),
+        ssh_op_timeout_s=float(_number(raw, "ssh_op_timeout_seconds", minimum=1, maximum=MAX_SSH_OP_TIMEOUT)),
         remote_root=rpath("remote_root"),
         source_dir=rpath("source_dir"),
         compose_file=compose_file,

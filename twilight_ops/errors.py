@@ -11,7 +11,8 @@
         └── LocalCommandFailed       (on the operator's machine)
 
 Every message is one line a tired operator understands; `hint` is the next
-command to run.
+command to run.  mark_step/step_of: the journal step an error escaped from (`deploy#1:up`),
+so the line can name what was in flight.
 """
 from __future__ import annotations
 
@@ -74,3 +75,15 @@ class RemoteCommandFailed(CommandFailed):
 class LocalCommandFailed(CommandFailed):
     where = "locally"
     default_hint = "run the same command by hand in that directory to see its full output"
+
+
+def mark_step(e: BaseException, step: str) -> None:
+    """Remember the journal step an error (or Ctrl-C) escaped from; the innermost, first mark wins."""
+    if step_of(e) is None:
+        setattr(e, "twilight_step", step)
+
+
+def step_of(e: BaseException) -> str | None:
+    """The journal step that was in flight when `e` was raised, if one was."""
+    step = getattr(e, "twilight_step", None)
+    return step if isinstance(step, str) else None

@@ -20,7 +20,7 @@ from .clock import iso, now_utc
 from . import validate
 from .builders import files
 from .builders.layout import Layout
-from .errors import BadInput, TwilightError
+from .errors import BadInput, TwilightError, mark_step
 from .executor import Executor
 from .secret import Secret, scrub
 
@@ -168,17 +168,20 @@ class JournalStore:
 
     @contextlib.contextmanager
     def step(self, journal: Journal, name: str) -> Iterator[Step]:
-        """Record a step: saved as running, then ok, or failed with the error line."""
+        """Record a step: saved as running, then ok, or failed with the error line.  An error or
+        Ctrl-C escaping it is marked with the step's name (errors.step_of: "in flight")."""
         step = Step(name=name, started_at=iso(now_utc()))
         journal.steps.append(step)
-        self.save(journal)
         try:
+            self.save(journal)
             yield step
         except TwilightError as e:
+            mark_step(e, name)
             step.outcome = "failed" if step.outcome == "running" else step.outcome
             step.note = step.note or e.line()
             raise
         except BaseException as e:
+            mark_step(e, name)
             step.outcome = "failed"
             step.note = step.note or f"interrupted: {type(e).__name__}"
             raise

@@ -7,17 +7,34 @@
 - Every command is an argv rendered with shlex.join; stdin is sent on the
   channel, never pasted into the command line; no env is ever inlined.
 - paramiko/socket errors become Unreachable / HostKeyRejected at this edge.
+- Every operation has a deadline (`twilight.ssh_op_timeout_seconds`): opening a channel,
+  starting a command, each SFTP call, the keepalive probe a quiet command gets every few
+  seconds.  A watchdog closes the transport when one passes, which wakes every wait inside
+  paramiko; the executor is then lost: "tvps stopped answering during <operation>" (exit 3),
+  and every later call fails at once with that same error (cleanup never hangs).
+- Ctrl-C: the main thread only ever waits in short polls or interruptible waits, so SIGINT
+  lands at once; after it, remote calls (the journal save, the lock release on the way out)
+  get a few seconds each, and the first that times out ends the link: Ctrl-C stays 130.
+- Atomic writes go through `.NAME.<8 hex>.tmp` beside the target; the first write into a
+  directory removes such temps of NAME-shaped files left by a run that died (older than this
+  run, by tvps' own clock), never anything else.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import re
 import select
+import signal
 import socket
+import stat
+import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Sequence
+from types import FrameType
+from typing import Callable, Iterator, Sequence
 
 import paramiko
 import tenacity
@@ -32,6 +49,57 @@ from . import trace
 
 
 _TRANSIENT = (socket.timeout, ConnectionError, OSError, EOFError, paramiko.ssh_exception.NoValidConnectionsError)
+WIND_DOWN_S = 3.0        # after Ctrl-C: each remote call on the way out gets this long
+PROBE_EVERY_S = 10.0     # a command quiet this long gets a keepalive probe (at most the op timeout)
+_TEMP_RE = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}\.tmp")
+
+
+def temp_name(basename: str) -> str:
+    """The temp file write_file writes beside `basename` before the rename."""
+    return f".{basename}.{uuid.uuid4().hex[:8]}.tmp"
+
+
+def is_stale_temp(filename: str, mtime: float, run_started: float) -> bool:
+    """A temp of write_file's own shape (`.NAME.<8 hex>.tmp`) last touched before this run began
+    (both times on tvps' clock): left by a run that died mid-write.  Anything else is kept."""
+    return _TEMP_RE.fullmatch(filename) is not None and mtime < run_started
+
+
+def stopped_answering(host: str, what: str, seconds: float) -> Unreachable:
+    return Unreachable(f"{host} stopped answering during {what} (no reply within {seconds:g} s; the connection was closed)",
+                       f"check the network and `ssh {host} true`")
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+_interrupted = False      # a Ctrl-C was seen (a plain flag: a signal handler must not take locks)
+
+
+def note_interrupt() -> None:
+    global _interrupted
+    _interrupted = True
+
+
+_last_interrupt: KeyboardInterrupt | None = None
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    """Python's own behaviour (raise KeyboardInterrupt), keeping the object: if the link is given
+    up on the way out, that same interruption goes on (it carries the step it stopped)."""
+    global _last_interrupt
+    note_interrupt()
+    _last_interrupt = KeyboardInterrupt()
+    raise _last_interrupt
+
+
+def _watch_sigint() -> None:
+    """Note every Ctrl-C (then raise KeyboardInterrupt as Python does), so that remote calls made
+    on the way out get WIND_DOWN_S, not the full op timeout.  Only where Python's own handler is
+    installed (a shell's background job ignores SIGINT: left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
 
 
 def _ssh_config(settings: Settings) -> paramiko.SSHConfig:
@@ -73,6 +141,10 @@ class SSHExecutor:
         self._home: str | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self.commands_run = 0        # remote commands this executor ran (journalled by deploy)
+        self._lost: BaseException | None = None      # why the link was given up (every later call raises it)
+        self._interrupt: KeyboardInterrupt | None = None
+        self._started = time.monotonic()
+        self._swept: set[str] = set()                # directories already cleared of dead runs' temps
 
     # -- connection -------------------------------------------------------
     def _known_hosts_path(self) -> Path:
@@ -88,8 +160,11 @@ class SSHExecutor:
         return f"{self.settings.host} ({self.conn.user}@{self.conn.host}:{port})"
 
     def open(self) -> None:
+        if self._lost is not None:
+            raise self._lost
         if self.conn.is_connected:
             return
+        _watch_sigint()
         if not self.known_hosts.exists():
             raise HostKeyRejected(
                 f"known_hosts file {self.known_hosts} does not exist, so the host key of {self.where} cannot be verified",
@@ -139,6 +214,71 @@ class SSHExecutor:
                 pass
             transport.set_keepalive(15)
 
+    # -- deadlines ----------------------------------------------------------
+    def _limit(self) -> float:
+        op = self.settings.ssh_op_timeout_s
+        return min(op, WIND_DOWN_S) if _interrupted else op
+
+    def _drop(self) -> None:
+        """Close the transport (from the watchdog thread): every paramiko wait wakes up."""
+        transport = self.conn.client.get_transport()
+        if transport is not None:
+            try:
+                transport.close()
+            except Exception:
+                pass
+
+    @contextlib.contextmanager
+    def _deadline(self, what: str) -> Iterator[None]:
+        """Bound one remote operation; past the limit the link is closed and given up."""
+        if self._lost is not None:
+            raise self._lost
+        limit = self._limit()
+        fired = threading.Event()
+
+        def expire() -> None:
+            fired.set()
+            self._drop()
+
+        timer = threading.Timer(limit, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except KeyboardInterrupt as e:
+            note_interrupt()
+            self._interrupt = e
+            self._discard_sftp()     # a reply may be half read: the next sftp call starts a fresh session
+            raise
+        except BaseException:
+            if fired.is_set():
+                raise self._give_up(what, limit) from None
+            raise
+        finally:
+            timer.cancel()
+        if fired.is_set():
+            raise self._give_up(what, limit)
+
+    def _give_up(self, what: str, limit: float) -> BaseException:
+        """The link is lost: remember why.  After Ctrl-C it stays an interruption (exit 130)."""
+        if _interrupted:            # the same Ctrl-C goes on (it knows the step it stopped)
+            self._lost = self._interrupt or _last_interrupt or KeyboardInterrupt()
+        else:
+            self._lost = stopped_answering(self.settings.host, what, limit)
+        self._sftp = None
+        return self._lost
+
+    def _discard_sftp(self) -> None:
+        sftp, self._sftp = self._sftp, None
+        if sftp is not None:
+            with contextlib.suppress(Exception):
+                sftp.close()
+
+    def _probe(self, transport: paramiko.Transport, what: str) -> None:
+        """A keepalive that wants a reply (OpenSSH's ServerAliveInterval): any answer will do."""
+        with self._deadline(what):
+            transport.global_request("keepalive@openssh.com", wait=True)
+
     def close(self) -> None:
         if self._sftp is not None:
             try:
@@ -150,6 +290,7 @@ class SSHExecutor:
 
     def reconnect(self) -> None:
         self.close()
+        self._lost = None
         self.open()
 
     def __enter__(self) -> "SSHExecutor":
@@ -163,7 +304,8 @@ class SSHExecutor:
         self.open()
         if self._sftp is None:
             try:
-                self._sftp = self.conn.client.open_sftp()
+                with self._deadline("the start of an sftp session"):
+                    self._sftp = self.conn.client.open_sftp()
             except (paramiko.SSHException, OSError, EOFError) as e:
                 raise Unreachable(f"sftp to {self.where} failed: {e}", "check that sshd allows the sftp subsystem") from None
         return self._sftp
@@ -171,7 +313,12 @@ class SSHExecutor:
     @property
     def home(self) -> str:
         if self._home is None:
-            self._home = self.sftp().normalize(".")
+            sftp = self.sftp()
+            try:
+                with self._deadline("the lookup of the home directory"):
+                    self._home = sftp.normalize(".")
+            except (paramiko.SSHException, OSError, EOFError) as e:
+                raise Unreachable(f"sftp to {self.where} failed: {e}", "check that sshd allows the sftp subsystem") from None
         return self._home
 
     def expand(self, path: str) -> str:
@@ -189,23 +336,34 @@ class SSHExecutor:
         self.commands_run += 1
         trace.record("tvps", "run", argv=[str(a) for a in argv], stdin=stdin)
         transport = self.conn.client.get_transport()
+        if transport is None:
+            raise Unreachable(f"lost the connection to {self.where} before running `{command}`", f"check the network and `ssh {self.settings.host} true`")
+        what = f"`{command}`"
         try:
-            chan = transport.open_session()  # type: ignore[union-attr]
-            chan.exec_command(command)
-            if stdin is not None:
-                data = stdin.encode() if isinstance(stdin, str) else stdin
-                try:
-                    chan.sendall(data)
-                except (OSError, EOFError):
-                    pass  # the command exited without reading stdin
-            chan.shutdown_write()
-            out, err = _drain(chan, timeout, command)
+            with self._deadline(what):
+                chan = transport.open_session()
+                chan.exec_command(command)
+                if stdin is not None:
+                    data = stdin.encode() if isinstance(stdin, str) else stdin
+                    try:
+                        chan.sendall(data)
+                    except (OSError, EOFError):
+                        pass  # the command exited without reading stdin
+                chan.shutdown_write()
+            quiet_limit = min(PROBE_EVERY_S, self.settings.ssh_op_timeout_s)
+            out, err = _drain(chan, timeout, command, lambda: self._probe(transport, what), quiet_limit)
             exited = chan.recv_exit_status()
             chan.close()
             if exited == -1 and not transport.is_active():  # type: ignore[union-attr]
                 # the channel closed without an exit status because the connection died
                 raise EOFError("the connection closed before the command reported its exit status")
+        except KeyboardInterrupt as e:    # Ctrl-C in the drain's poll: the same one goes on if the link is given up
+            note_interrupt()
+            self._interrupt = e
+            raise
         except (paramiko.SSHException, EOFError, OSError) as e:
+            if self._lost is not None:
+                raise self._lost from None
             raise Unreachable(f"lost the connection to {self.where} while running `{command}`: {e or type(e).__name__}",
                               "re-run the task; it resumes from the journal") from None
         result = Result(command, exited, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
@@ -217,42 +375,69 @@ class SSHExecutor:
     def read_file(self, path: str) -> bytes:
         p = self.expand(path)
         trace.record("tvps", "read", path=p)
+        sftp = self.sftp()
         try:
-            with self.sftp().open(p, "rb") as fh:
-                return fh.read()
+            with self._deadline(f"the read of {p}"):
+                with sftp.open(p, "rb") as fh:
+                    return fh.read()
         except FileNotFoundError:
             raise
-        except (OSError, paramiko.SSHException) as e:
+        except (OSError, EOFError, paramiko.SSHException) as e:
             raise Unreachable(f"cannot read {p} on {self.settings.host}: {e}", "check the path and its permissions") from None
 
     def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
         """Atomic write: temp file in the same directory, then rename over."""
         p = self.expand(path)
         trace.record("tvps", "write", path=p, data=data, mode=mode)
-        tmp = posixpath.join(posixpath.dirname(p), f".{posixpath.basename(p)}.{uuid.uuid4().hex[:8]}.tmp")
+        folder = posixpath.dirname(p)
+        tmp = posixpath.join(folder, temp_name(posixpath.basename(p)))
         sftp = self.sftp()
         try:
-            with sftp.open(tmp, "wb") as fh:
-                fh.chmod(mode)  # before any byte is written: never briefly world-readable
-                fh.write(data)
-            sftp.posix_rename(tmp, p)
-        except (OSError, paramiko.SSHException) as e:
-            try:
-                sftp.remove(tmp)
-            except Exception:
-                pass
+            with self._deadline(f"the write of {p}"):
+                with sftp.open(tmp, "wb") as fh:
+                    fh.chmod(mode)  # before any byte is written: never briefly world-readable
+                    fh.write(data)
+                    now_there = fh.stat().st_mtime if folder not in self._swept else None
+                sftp.posix_rename(tmp, p)
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            if self._lost is None:
+                with contextlib.suppress(Exception), self._deadline(f"the removal of {tmp}"):
+                    sftp.remove(tmp)
+            if self._lost is not None:
+                raise self._lost from None
             raise Unreachable(f"cannot write {p} on {self.settings.host}: {e}", "check the directory exists and is writable") from None
+        if now_there is not None:
+            self._sweep(folder, now_there)
+
+    def _sweep(self, folder: str, now_there: float) -> None:
+        """Remove the temps a dead run left in `folder` (is_stale_temp), once per run and folder.
+        This run began `elapsed` seconds before tvps stamped our own temp: that is its start on tvps' clock."""
+        self._swept.add(folder)
+        run_started = now_there - (time.monotonic() - self._started) - 1
+        sftp = self.sftp()
+        try:
+            with self._deadline(f"the clean-up of dead runs' temp files in {folder}"):
+                for entry in sftp.listdir_attr(folder):
+                    if (entry.st_mode is not None and stat.S_ISREG(entry.st_mode) and entry.st_mtime is not None
+                            and is_stale_temp(entry.filename, entry.st_mtime, run_started)):
+                        with contextlib.suppress(FileNotFoundError):
+                            sftp.remove(posixpath.join(folder, entry.filename))
+                            trace.record("tvps", "remove", path=posixpath.join(folder, entry.filename))
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise Unreachable(f"cannot clean {folder} on {self.settings.host}: {e}", "check the directory and its permissions") from None
 
     def append_file(self, path: str, data: bytes) -> None:
         """Append in O_APPEND mode over sftp (no shell); FileNotFoundError when the dir is missing."""
         p = self.expand(path)
         trace.record("tvps", "append", path=p, data=data)
+        sftp = self.sftp()
         try:
-            with self.sftp().open(p, "ab") as fh:
-                fh.write(data)
+            with self._deadline(f"the append to {p}"):
+                with sftp.open(p, "ab") as fh:
+                    fh.write(data)
         except FileNotFoundError:
             raise
-        except (OSError, paramiko.SSHException) as e:
+        except (OSError, EOFError, paramiko.SSHException) as e:
             raise Unreachable(f"cannot append to {p} on {self.settings.host}: {e}", "check the directory and its permissions") from None
 
     def read_secret(self, path: str) -> Secret:
@@ -264,17 +449,23 @@ class SSHExecutor:
         return secret_from_bytes(raw, path, self.settings.host)
 
 
-def _drain(chan: paramiko.Channel, timeout: float | None, command: str) -> tuple[bytes, bytes]:
+def _drain(chan: paramiko.Channel, timeout: float | None, command: str, probe: Callable[[], None],
+           quiet_limit: float) -> tuple[bytes, bytes]:
     """stdout and stderr until the exit status AND the end of output; every wait, including
     the one for EOF after the exit status (a background child can hold stdout open), is
-    bounded by the deadline.  Only non-blocking reads: recv is called only when data is ready."""
+    bounded by the deadline, and a command quiet for `quiet_limit` seconds gets `probe()` (a
+    keepalive that must be answered) so a frozen tvps is noticed before the deadline.  Only
+    non-blocking reads: recv is called only when data is ready."""
     out, err = bytearray(), bytearray()
     deadline = None if timeout is None else time.monotonic() + timeout
+    heard = time.monotonic()
     while True:
         while chan.recv_ready():
             out += chan.recv(65536)
+            heard = time.monotonic()
         while chan.recv_stderr_ready():
             err += chan.recv_stderr(65536)
+            heard = time.monotonic()
         ended = chan.eof_received or chan.closed
         if chan.exit_status_ready() and ended and not chan.recv_ready() and not chan.recv_stderr_ready():
             return bytes(out), bytes(err)
@@ -283,4 +474,7 @@ def _drain(chan: paramiko.Channel, timeout: float | None, command: str) -> tuple
             chan.close()
             why = " (it exited, but a child it left in the background still holds its output)" if chan.exit_status_ready() else ""
             raise Unreachable(f"`{command}` did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
+        if time.monotonic() - heard >= quiet_limit and not chan.closed:
+            probe()
+            heard = time.monotonic()
         select.select([chan], [], [], 0.2 if left is None else min(0.2, left))

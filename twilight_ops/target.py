@@ -83,6 +83,14 @@ class Target:
             self._ssh = SSHExecutor(self.settings)
         return self._ssh
 
+    @property
+    def runtime_file(self) -> str | None:
+        """The `-f FILE` this run was given (Invoke's runtime config), so a printed command can repeat it."""
+        for f in self.config_files:
+            if f.endswith(" (-f)"):
+                return f.removesuffix(" (-f)")
+        return None
+
     def target_line(self) -> str:
         """One line naming the host alias, its address and the config in effect."""
         user, hostname, port = address(self.settings)

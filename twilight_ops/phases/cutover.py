@@ -20,12 +20,13 @@ rolls back on ROLLBACK without asking.  Who confirmed, and how, goes into the jo
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from typing import Any, Callable
 
 from .. import decide as decision_mod
 from .. import lock
 from ..clock import iso, now_utc
-from ..errors import BadInput, CheckFailed, TwilightError
+from ..errors import BadInput, CheckFailed, TwilightError, Unreachable, mark_step, step_of
 from ..target import Target
 
 PHASES = ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke")
@@ -74,6 +75,30 @@ class Stop(TwilightError):
     def __init__(self, message: str, hint: str = "", **evidence: Any):
         super().__init__(message, hint)
         self.evidence = evidence
+
+
+# ---------------------------------------------------------------- how to go on
+
+def resume_line(version: str, runtime_file: str | None) -> str:
+    """The exact command that continues this cutover (with the operator's `-f FILE`, if any)."""
+    cfg = f"-f {shlex.quote(runtime_file)} " if runtime_file else ""
+    return f"inv {cfg}cutover --version {version} --resume"
+
+
+def interrupted_line(e: BaseException, resume: str) -> str:
+    """What Ctrl-C prints: which step it stopped, and the resume line."""
+    step = step_of(e)
+    during = f" during {step}" if step else ""
+    return f"interrupted{during}: the journal shows how far it got; resume with: {resume}"
+
+
+def lost_on_the_way(e: Unreachable, resume: str) -> Unreachable:
+    """A part that could not be reached mid-cutover: the same error, naming the step in flight
+    and ending with the resume line."""
+    step = step_of(e)
+    message = f"{e.message}; step in flight: {step}" if step else e.message
+    hint = f"{e.hint}, then resume with: {resume}" if e.hint else f"resume with: {resume}"
+    return type(e)(message, hint)
 
 
 # ---------------------------------------------------------------- the T+ clock
@@ -233,13 +258,14 @@ RUNNERS: dict[str, Callable[[Target, Ui], str]] = {
 
 def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
     ui.say(clock_line(t, phase, started_at))
-    begin(t, phase)
     try:
+        begin(t, phase)
         outcome = RUNNERS[phase](t, ui)
     except Stop as e:
         end(t, phase, "red", e.message, **e.evidence)
         raise
     except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
+        mark_step(e, STEP.format(phase))
         end(t, phase, "failed", e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
         raise
     end(t, phase, outcome)

@@ -6,7 +6,7 @@ import sys
 from invoke import task
 from invoke.exceptions import Exit
 
-from ..errors import BadInput
+from ..errors import BadInput, Unreachable, step_of
 from ..output import console, dry_run, err_console, operation, print_json, print_plan
 
 
@@ -67,13 +67,17 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
     interactive = sys.stdin.isatty()
     out = err_console if json else console          # --json: stdout holds the one JSON object only
     ui = phase.Ui(console=out, say=_say, ask=_ask, interactive=interactive, progress=_throttled())
+    again = phase.resume_line(version, t.runtime_file)
     with t:
         try:
             report = phase.run(t, phase.Options(yes=yes, auto_rollback=auto_rollback, resume=resume), ui)
-        except KeyboardInterrupt:
-            err_console.print(f"interrupted: the journal shows how far it got; resume with: "
-                              f"inv cutover --version {version} --resume", markup=False)
+        except KeyboardInterrupt as e:
+            err_console.print(phase.interrupted_line(e, again), markup=False)
             raise Exit(code=130) from None
+        except Unreachable as e:       # a lost link mid-cutover: which step, and how to go on
+            if step_of(e) is None and not resume:
+                raise
+            raise phase.lost_on_the_way(e, again) from None
     if json:
         print_json(report.to_json())
     out.print(f"cutover {report.version}: {report.outcome}; report: {report.report_path}", markup=False)
