@@ -25,7 +25,8 @@ from typing import Any, Callable
 from .. import decide as decision_mod
 from .. import lock
 from ..clock import iso, now_utc
-from ..errors import BadInput, CheckFailed, TwilightError
+from ..errors import BadInput, CheckFailed, TwilightError, Unreachable
+from ..journal import cut_off
 from ..target import Target
 
 PHASES = ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke")
@@ -191,6 +192,8 @@ def _deploy(t: Target, ui: Ui) -> str:
         return "red"
     except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
         raise Stop(f"deploy refused: {e.message}", e.hint or f"then: inv cutover --version {t.version} --resume") from None
+    except deploy.DeployUnreachable as e:     # a part did not answer: no evidence about the release; resumable
+        raise Unreachable(e.message, f"when it answers again: {deploy.continue_line(t, cutover=True)}") from None
     view.render(report, ui.console, next_hint=False)
     return "ok"
 
@@ -240,7 +243,7 @@ def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
         end(t, phase, "red", e.message, **e.evidence)
         raise
     except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
-        end(t, phase, "failed", e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
+        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
         raise
     end(t, phase, outcome)
     return outcome
