@@ -184,8 +184,8 @@ class JournalStore:
         """Record a step: saved as running, then ok, or failed with the error line."""
         step = Step(name=name, started_at=iso(now_utc()))
         journal.steps.append(step)
-        self.save(journal)
         try:
+            self.save(journal)      # inside: a Ctrl-C while the mirror is written still ends the step
             yield step
         except TwilightError as e:
             if step.outcome == "running":
