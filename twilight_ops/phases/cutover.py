@@ -193,7 +193,8 @@ def _deploy(t: Target, ui: Ui) -> str:
     except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
         raise Stop(f"deploy refused: {e.message}", e.hint or f"then: inv cutover --version {t.version} --resume") from None
     except deploy.DeployUnreachable as e:     # a part did not answer: no evidence about the release; resumable
-        raise Unreachable(e.message, f"when it answers again: {deploy.continue_line(t, cutover=True)}") from None
+        first = (e.hint or "").split("when it answers again:")[0]       # "nothing to roll back; " when nothing changed
+        raise Unreachable(e.message, f"{first}when it answers again: {deploy.continue_line(t, cutover=True)}") from None
     view.render(report, ui.console, next_hint=False)
     return "ok"
 
