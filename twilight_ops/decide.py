@@ -14,7 +14,10 @@ Rules, in order:
   FIX-FORWARD  only red flags of the CanonicalUnitViolation class: §4 says do not roll back
                to mask a real bug, file it and fix forward
   INCOMPLETE   evidence is missing, stale (recorded before the deploy it should judge) or
-               could not be checked (a token or network problem): names what to run; never guesses
+               could not be checked (a token or network problem): names what to run; never guesses.
+               A deploy step that could not reach a part (registry, token server, dockerd, tvps) or
+               was interrupted (Ctrl-C, a signal) is INCOMPLETE, never ROLLBACK: only evidence
+               about the new release (unhealthy, a restart loop, red flags) rolls back
   GO           every input green
 A red flag decides even when later evidence is missing: the runbook rolls back at T+00:15
 without waiting for the agent checks.
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any, Iterable, Sequence
+
+from .journal import CUT_OFF
 
 GO, ROLLBACK, FIX_FORWARD, INCOMPLETE = "GO", "ROLLBACK", "FIX-FORWARD", "INCOMPLETE"
 GREEN, RED, FIX, MISSING = "green", "red", "fix-forward", "missing"
@@ -104,6 +109,12 @@ def deploy_input(journal: Any) -> Input:
         return Input("deploy", GREEN, f"healthy, restart count 0, {digest}".rstrip(", "), at=done.ended_at or "")
     parts = [s for s in _steps(journal) if s.name.startswith(f"deploy#{n}:")]
     failed = [s for s in parts if s.outcome == "failed"]
+    if parts and parts[-1].outcome in CUT_OFF:     # a part did not answer, or Ctrl-C: no evidence, resumable
+        last = parts[-1]
+        version = getattr(journal, "version", "V")
+        return Input("deploy", MISSING, f"deploy attempt {n}: {last.name.split(':', 1)[1]} {last.outcome}: {last.note}"[:300],
+                     f"inv cutover --version {version} --resume (or inv deploy --version {version} --yes)",
+                     at=last.ended_at or "")
     if failed:
         last = failed[-1]
         return Input("deploy", RED, f"{last.name.split(':', 1)[1]} failed: {last.note}"[:300],

@@ -20,7 +20,7 @@ from .clock import iso, now_utc
 from . import validate
 from .builders import files
 from .builders.layout import Layout
-from .errors import BadInput, TwilightError, mark_step
+from .errors import BadInput, TwilightError, Unreachable, mark_step
 from .executor import Executor
 from .secret import Secret, scrub
 
@@ -57,7 +57,9 @@ class Step:
     name: str
     started_at: str
     ended_at: str | None = None
-    outcome: str = "running"        # running | ok | failed | red | skipped
+    outcome: str = "running"        # running | ok | failed | red | skipped | unreachable | interrupted
+    # unreachable: a part did not answer (tvps, its docker, the registry …): nothing is known against the release
+    # interrupted: Ctrl-C or another signal stopped it; both are INCOMPLETE for the decision, and resumable
     evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
     note: str = ""
 
@@ -103,6 +105,17 @@ class Journal:
         if not isinstance(journal.updated_at, str) or not isinstance(journal.facts, dict):
             raise ValueError("its updated_at or facts have the wrong type")
         return journal
+
+
+CUT_OFF = ("unreachable", "interrupted")
+
+
+def cut_off(e: BaseException) -> str:
+    """How a step that raised ends: unreachable (a part did not answer), interrupted (Ctrl-C, a signal,
+    anything not ours), else failed (a check failed: evidence against what the step did)."""
+    if isinstance(e, Unreachable):
+        return "unreachable"
+    return "failed" if isinstance(e, TwilightError) else "interrupted"
 
 
 def new_journal(version: str, host: str, operator: str) -> Journal:
@@ -173,16 +186,17 @@ class JournalStore:
         step = Step(name=name, started_at=iso(now_utc()))
         journal.steps.append(step)
         try:
-            self.save(journal)
+            self.save(journal)      # inside: a Ctrl-C while the mirror is written still ends the step
             yield step
         except TwilightError as e:
             mark_step(e, name)
-            step.outcome = "failed" if step.outcome == "running" else step.outcome
+            if step.outcome == "running":
+                step.outcome = cut_off(e)
             step.note = step.note or e.line()
             raise
         except BaseException as e:
             mark_step(e, name)
-            step.outcome = "failed"
+            step.outcome = cut_off(e)
             step.note = step.note or f"interrupted: {type(e).__name__}"
             raise
         else:
@@ -204,7 +218,7 @@ class JournalStore:
         previous = journal.last(name)
         if previous is not None and previous.outcome == "ok":
             return previous, "skipped"
-        if previous is not None and previous.outcome in ("running", "failed") and verify is not None:
+        if previous is not None and previous.outcome in ("running", "failed", *CUT_OFF) and verify is not None:
             with self.step(journal, name) as step:
                 step.evidence["resumed_from"] = previous.started_at
                 if verify(step):

@@ -105,6 +105,32 @@ def test_a_deploy_cut_off_midway_is_incomplete_not_green():
     assert dec.verdict == d.INCOMPLETE and "--resume" in dec.next_step
 
 
+def test_a_pull_that_could_not_reach_the_registry_is_incomplete_naming_it_never_rollback():
+    note = ("the pull of v0.3.0-w4-cutover could not reach the registry 127.0.0.1:56639 (connection refused): "
+            "nothing was changed")
+    j = journal(step("deploy#1:pull", 5, outcome="unreachable", note=note), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.INCOMPLETE and dec.inputs[0].state == "missing"
+    assert "pull unreachable" in dec.reason and "the registry 127.0.0.1:56639 (connection refused)" in dec.reason
+    assert "inv cutover --version v0.3.0-w4-cutover --resume" in dec.next_step
+
+
+def test_an_interrupted_up_is_incomplete_not_rollback():
+    # issue 23 item 4: Ctrl-C inside `compose up` read as "up failed: interrupted: KeyboardInterrupt" → ROLLBACK
+    j = journal(step("deploy#1:pull", 5), step("deploy#1:persist-version", 5),
+                step("deploy#1:up", 5, outcome="interrupted", note="interrupted: KeyboardInterrupt"), deploy_attempt=1)
+    dec = verdict(j)
+    assert dec.verdict == d.INCOMPLETE and "up interrupted" in dec.reason and "--resume" in dec.next_step
+
+
+def test_a_resumed_attempt_that_then_fails_its_gate_is_rollback():
+    j = journal(step("deploy#1:pull", 5, outcome="unreachable", note="could not reach the registry"),
+                step("deploy#1:pull", 8), step("deploy#1:up", 8),
+                step("deploy#1:health-gate", 9, outcome="failed", note="backend restarting: a restart loop"),
+                deploy_attempt=1)
+    assert verdict(j).verdict == d.ROLLBACK
+
+
 def test_a_smoke_older_than_the_deploy_is_stale():
     j = journal(step("smoke-w4", 1, **GREEN_SMOKE), *deployed(6), step("hermes-verify", 25),
                 step("agent-smoke", 35, **AGENT_GREEN), deploy_attempt=1)

@@ -13,6 +13,7 @@ from twilight_ops import facts, health
 from twilight_ops.builders.layout import layout
 from twilight_ops.config import DEFAULTS, load_settings
 from twilight_ops.executor import render
+from twilight_ops.errors import CheckFailed, Unreachable
 from twilight_ops.journal import JournalStore, Step, new_journal
 from twilight_ops.results import CheckResult, Status, exit_code, failed, passed, skipped, to_json
 
@@ -150,3 +151,18 @@ def test_monitor_and_diagnose_do_not_import_each_other():
     monitor_imports = set().union(*(_imports(p) for p in (PKG / "monitor").glob("*.py")))
     assert not any(m.startswith("twilight_ops.diagnose") for m in monitor_imports)
     assert not any(m.startswith("twilight_ops.phases") for m in monitor_imports)
+
+
+@pytest.mark.parametrize("error, outcome", [
+    (Unreachable("the registry did not answer"), "unreachable"),
+    (KeyboardInterrupt(), "interrupted"),
+    (CheckFailed("backend not healthy within 60 s"), "failed"),
+])
+def test_a_step_that_could_not_finish_says_why_and_is_retried(tmp_path, error, outcome):
+    store, j = _store(tmp_path), new_journal("v0.3.0-w4-cutover", "tvps", "ops")
+    with pytest.raises(type(error)):
+        with store.step(j, "deploy#1:pull"):
+            raise error
+    assert store.load("v0.3.0-w4-cutover").last("deploy#1:pull").outcome == outcome
+    step, how = store.once(j, "deploy#1:pull", lambda st: None)
+    assert how == "ran" and step.outcome == "ok"

@@ -144,3 +144,13 @@ def test_the_tag_push_sentence_reads_naturally(tagged, pushed, says):
     line = rep.sentence()
     assert line.startswith(says) and line.endswith("published ghcr.io/x@sha256:ab after 42 s")
     assert "already, already" not in line
+
+
+def test_a_failed_publish_run_names_the_rerun_of_that_run_before_a_new_tag():
+    # issue 23 item 7: CI failing because the registry was down said "push a new tag"; re-running CI was the fix
+    hint = tag_push.after_failed_run("https://github.com/LaCatFly/twilight-drive/actions/runs/10000007",
+                                     "LaCatFly/twilight-drive", "v0.3.0-w4-cutover")
+    assert "gh run rerun 10000007 --failed --repo LaCatFly/twilight-drive" in hint
+    assert "failed to reach the registry" in hint and "inv tag-push --version v0.3.0-w4-cutover" in hint
+    assert hint.index("re-run") < hint.index("push a new tag")
+    assert "re-run it from GitHub Actions" in tag_push.after_failed_run("", "o/r", "v1")

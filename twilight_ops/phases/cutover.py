@@ -27,6 +27,7 @@ from .. import decide as decision_mod
 from .. import lock
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable, mark_step, step_of
+from ..journal import cut_off
 from ..target import Target
 
 PHASES = ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke")
@@ -216,6 +217,11 @@ def _deploy(t: Target, ui: Ui) -> str:
         return "red"
     except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
         raise Stop(f"deploy refused: {e.message}", e.hint or f"then: inv cutover --version {t.version} --resume") from None
+    except deploy.DeployUnreachable as e:     # a part did not answer: no evidence about the release; resumable
+        first = (e.hint or "").split("when it answers again:")[0]       # "nothing to roll back; " when nothing changed
+        again = Unreachable(e.message, f"{first}wait until it answers again")   # inv cutover adds the resume line
+        mark_step(again, step_of(e) or STEP.format("deploy"))
+        raise again from None
     view.render(report, ui.console, next_hint=False)
     return "ok"
 
@@ -266,7 +272,7 @@ def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
         raise
     except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
         mark_step(e, STEP.format(phase))
-        end(t, phase, "failed", e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
+        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
         raise
     end(t, phase, outcome)
     return outcome

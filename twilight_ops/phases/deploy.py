@@ -16,20 +16,24 @@ Steps, each a journal step (a re-run skips what finished and redoes what was cut
      fast on a restart loop; then restart count 0 and the running image is V; the new repo
      digest goes into the journal
 On failure: the last 200 log lines and the healthcheck log, the lock released, and the exact
-`inv rollback` line to run.
+`inv rollback` line to run.  A part that does not answer (the Docker daemon, the registry, its
+token server: docker_errors.outage over docker's own stderr) is no evidence about the release:
+DeployUnreachable (exit 3), the step is journalled `unreachable` (decide: INCOMPLETE), and the
+message says whether anything had changed, what tvps runs now and the one command that continues.
 """
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import datetime as dt
 import time
 from typing import Any, Callable
 
-from .. import envfile, facts, lock
+from .. import docker_errors, envfile, facts, lock
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
-from ..errors import CheckFailed, TwilightError
+from ..errors import CheckFailed, CommandFailed, TwilightError, Unreachable
 from ..health import is_healthy
 from ..target import Target
 
@@ -65,11 +69,23 @@ class DeployFailed(TwilightError):
         self.health_log = health_log or []
 
 
+class DeployUnreachable(Unreachable):
+    """A part did not answer during the deploy (exit 3): retry when it is back, never a rollback."""
+
+
+def _cfg(t: Target) -> str:
+    return f"-f {shlex.quote(t.runtime_file)} " if t.runtime_file else ""
+
+
 def rollback_line(t: Target, reason: str) -> str:
-    runtime = [f.removesuffix(" (-f)") for f in t.config_files if f.endswith(" (-f)")]
-    cfg = f"-f {runtime[0]} " if runtime else ""
     safe = reason.replace("'", "")[:150]
-    return f"inv {cfg}rollback --version {t.version} --reason '{safe}'"
+    return f"inv {_cfg(t)}rollback --version {t.version} --reason '{safe}'"
+
+
+def continue_line(t: Target) -> str:
+    """The one command that continues this deploy (its attempt is resumed: finished steps are skipped).
+    Inside a cutover the cutover's own resume line is printed instead (phases/cutover.resume_line)."""
+    return f"inv {_cfg(t)}deploy --version {t.version} --yes"
 
 
 def plan(t: Target) -> list[PlanStep]:
@@ -122,7 +138,7 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
             t.audit("lock-takeover", "ok", f"from PID {taken_over.client_pid} since {taken_over.acquired_at}")
             say(f"took the deploy lock over from an earlier run of yours (PID {taken_over.client_pid}, {taken_over.acquired_at})")
         t.audit("deploy-start", "started", f"pre {journal.facts['pre_digest']}")
-        svc = t.service(refresh=True)
+        svc = reaching(t, "reading what runs", False, lambda: t.service(refresh=True))
         env_text = read_compose_env(t)
         if (svc is not None and svc.version == v and is_healthy(svc.state, svc.health) and svc.restart_count == 0
                 and envfile.get(env_text, "TWILIGHT_VERSION") == v):
@@ -136,7 +152,7 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
         try:
             return _deploy(t, journal, n, say, started)
         except TwilightError as e:
-            t.audit("deploy", "failed", e.message[:300])
+            t.audit("deploy", "unreachable" if isinstance(e, Unreachable) else "failed", e.message[:300])
             raise
 
 
@@ -176,6 +192,10 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
         r = ssh.run(compose_cmd.compose_pull(lay, v), check=False, timeout=t.settings.pull_timeout_s)
         step.evidence["exited"] = r.exited
         if not r.ok:
+            out = docker_errors.outage(r.stdout + r.stderr)
+            if out is not None:
+                step.evidence["unreachable"] = out.line
+                raise unreachable(t, "the pull", out, changed=False)
             tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
             raise _fail(t, f"pull of {v} failed: {tail}", "nothing was restarted; " + v + " keeps not running")
     t.journals.once(journal, f"deploy#{n}:pull", keeping_evidence(pull))
@@ -205,6 +225,10 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
         r = ssh.run(compose_cmd.compose_up_detached(lay, v), check=False, timeout=300)
         step.evidence["exited"] = r.exited
         if not r.ok:
+            out = docker_errors.outage(r.stdout + r.stderr)
+            if out is not None:
+                step.evidence["unreachable"] = out.line
+                raise unreachable(t, "`compose up`", out, changed=True)
             tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
             raise _fail(t, f"`compose up` of {v} failed: {tail}", "see the logs above")
     t.journals.once(journal, f"deploy#{n}:up", keeping_evidence(up))
@@ -212,7 +236,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
     def gate(step) -> None:
         t0 = time.monotonic()
         waited, noticed = health_gate(t, say)
-        svc = t.service(refresh=True)
+        svc = reaching(t, "the health gate", True, lambda: t.service(refresh=True))
         if svc is None or svc.version != v:
             raise _fail(t, f"{lay.service} runs {svc.image if svc else 'nothing'}, not {v}", "see `inv status`")
         if svc.restart_count:
@@ -254,7 +278,7 @@ def health_gate(t: Target, say: Callable[[str], None]) -> tuple[float, str]:
     lay, deadline_s, poll = t.layout, t.settings.deploy_deadline_s, t.settings.health_poll_s
     started = time.monotonic()
     while True:
-        ps = [s for s in t.fact(facts.COMPOSE_PS, lay) if s.service == lay.service]
+        ps = [s for s in reaching(t, "the health gate", True, lambda: t.fact(facts.COMPOSE_PS, lay)) if s.service == lay.service]
         cur = ps[0] if ps else None
         elapsed = time.monotonic() - started
         if cur is not None and is_healthy(cur.state, cur.health):
@@ -269,6 +293,40 @@ def health_gate(t: Target, say: Callable[[str], None]) -> tuple[float, str]:
             raise _fail(t, f"{lay.service} not healthy within {deadline_s:g} s ({state})", "roll back")
         say(f"waiting for {lay.service}: {state} … {elapsed:.1f}s")
         time.sleep(poll)
+
+
+def reaching(t: Target, what: str, changed: bool, read: Callable[[], Any]) -> Any:
+    """A docker read on tvps; DeployUnreachable when docker's error says a part did not answer."""
+    try:
+        return read()
+    except CommandFailed as e:
+        out = docker_errors.outage(e.stderr)
+        if out is None:
+            raise
+        raise unreachable(t, what, out, changed) from None
+
+
+def tvps_state(t: Target) -> str:
+    """What tvps runs now, in one line: each container of the service and its image, or why it is unknown."""
+    lay = t.layout
+    try:
+        ps = [s for s in t.fact(facts.COMPOSE_PS, lay) if s.service == lay.service]
+    except CommandFailed as e:
+        out = docker_errors.outage(e.stderr)
+        return f"unknown ({out.line if out else e.message[:150]})"
+    except TwilightError as e:
+        return f"unknown ({e.message[:150]})"
+    if not ps:
+        return f"no {lay.service} container"
+    return "; ".join(f"{s.name} runs {s.image} ({s.state}{', ' + s.health if s.health else ''})" for s in ps)
+
+
+def unreachable(t: Target, what: str, out: docker_errors.Outage, changed: bool) -> DeployUnreachable:
+    """Exit 3 with the state of tvps and the command that continues; nothing to roll back for."""
+    done = ("the change had begun (the old container may be stopped)" if changed
+            else f"nothing was changed, {t.version} was not started")
+    return DeployUnreachable(f"{what} of {t.version} could not reach {out.line}: {done}; tvps now: {tvps_state(t)}",
+                             ("" if changed else "nothing to roll back; ") + f"when it answers again: {continue_line(t)}")
 
 
 def iso_ms(ts: dt.datetime) -> str:

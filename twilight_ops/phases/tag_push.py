@@ -85,6 +85,18 @@ def decide(p: Poll) -> str:
     return "wait"
 
 
+def after_failed_run(run_url: str, repo: str, version: str) -> str:
+    """What to do after a failed publish run (pure).  A run that failed outside the code (the
+    registry or token server down during its push, a runner lost) needs a re-run of the same run,
+    not a new tag; a build that failed needs a fix and a new tag.  The run's log tells which."""
+    run_id = run_url.rstrip("/").rsplit("/", 1)[-1] if run_url else ""
+    rerun = (f"`gh run rerun {run_id} --failed --repo {repo}` (or \"Re-run failed jobs\" at {run_url})"
+             if run_id.isdigit() else f"re-run it from {run_url or 'GitHub Actions'}")
+    return (f"nothing was deployed; read the run's log: if its push failed to reach the registry (connection refused, "
+            f"timeout, 5xx) re-run the same run — {rerun} — then `inv tag-push --version {version}` (or `inv cutover "
+            f"--resume`) waits for it; if the build or tests failed, fix it and push a new tag")
+
+
 def plan(t: Target, commit: str | None) -> list[str]:
     from ..executor import render
 
@@ -147,7 +159,7 @@ def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = 
                 t.audit("publish", "failed", f"{v} CI {last.conclusion} {last.run_url}")
                 raise CheckFailed(f"the CI run for {v} ({last.workflow or t.settings.publish_workflow}) ended "
                                   f"{last.conclusion or last.run_status}: {last.run_url}",
-                                  "fix CI and push a new tag; nothing was deployed")
+                                  after_failed_run(last.run_url, t.settings.github_repo, v))
             if verdict == "done":
                 break
             if elapsed > t.settings.publish_deadline_s:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from invoke import task
+from invoke.exceptions import Exit
 
 from ..errors import BadInput
 from ..output import console, dry_run, err_console, operation, print_json, print_plan
@@ -45,6 +46,10 @@ def deploy(c, version="", yes=False, force=False, plan=False, json=False):
         except phase.DeployFailed as e:
             view.render_failure(e, console)
             raise
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted: the journal shows how far the deploy got (inv decide: INCOMPLETE); "
+                              f"continue with: {phase.continue_line(t)}", markup=False)
+            raise Exit(code=130) from None
     if json:
         print_json(report.to_json())
     else:

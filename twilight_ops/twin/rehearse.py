@@ -3,6 +3,8 @@
     reset(st, settings)                  the twin back to before any cutover (every switch off)
     SCENARIOS                            name → Scenario (faults, expected decision and outcome)
     run_scenario(base, sc, logs) -> Row  reset, faults on, `inv cutover` through the real CLI, judged
+    run_blink(base, sc, log, journal)    an `infra` scenario: a twin part stopped during deploy, the
+                                         cutover must stop with exit 3; the part back, `--resume` is judged
     matrix(base, names, say) -> [Row]
 
 Each scenario starts from a reset twin (v0.2.0 running, W4 untagged and unpublished, no
@@ -37,6 +39,7 @@ class Scenario:
     hermes: str = ""                 # an operator-side Hermes fault (operator_side.HERMES_FAULTS)
     release: str = ""                # a CI/release fault (never-healthy, restart-loop, build-fails)
     preflight: str = ""              # a preflight switch
+    infra: str = ""                  # a twin part down during T+00:05 deploy, then back: INFRA (run_blink)
 
     @property
     def expected(self) -> str:
@@ -72,6 +75,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              release="restart-loop"),
     Scenario("ci-build-fails", "T+00:05: the CI build fails: nothing deployed, the run stops", "", "stopped",
              release="build-fails"),
+    Scenario("registry-blink", "T+00:05: the registry is down during deploy (exit 3, INCOMPLETE), back, --resume: GO",
+             "GO", "closed-out", infra="registry"),
+    Scenario("token-server-blink", "T+00:05: the token server is down during deploy, back, --resume: GO",
+             "GO", "closed-out", infra="token-server"),
     Scenario("preflight-pr-unmerged", "§0: a dependency PR is not merged: NO-GO, nothing changed", "", "stopped",
              preflight="pr-unmerged"),
 )}
@@ -156,6 +163,49 @@ def last_json(stdout: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def _infra() -> dict[str, tuple[Callable[[Path], object], Callable[[Path], object]]]:
+    from . import registry, registry_auth
+
+    def start(base: Path) -> None:      # as twin.up starts them: the token server, then the registry with its auth
+        tok = registry_auth.start_token_server(base)
+        registry.start_registry(base, auth=registry_auth.registry_auth(tok.realm, tok.paths.cert))
+    return {"registry": (registry.stop_registry, start), "token-server": (registry_auth.stop_token_server, start)}
+
+
+def run_blink(base: Path, sc: Scenario, log: Path, journal: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """The mid-run hook of an `infra` scenario: `inv cutover` runs; the part is stopped as soon as the
+    journal records tag-push done (tag-push itself needs the registry; the pull comes a few SSH round
+    trips later); the cutover must stop with exit 3.  The part is started again and `inv cutover
+    --resume` runs to the end: that result is judged.  Returns it and a note when the first run did
+    not stop as it should (or the fault missed the pull)."""
+    stop, start = _infra()[sc.infra]
+    argv = [str(Path(sys.executable).with_name("inv")), "-f", str(base / "invoke.yaml"),
+            "cutover", "--version", V, "--yes", "--auto-rollback", "--json"]
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n$ {' '.join(argv[1:])}   # {sc.infra} stopped once tag-push is done\n")
+        fh.flush()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=fh, stdin=subprocess.DEVNULL,
+                                cwd=Path(__file__).resolve().parents[2])
+        try:
+            while proc.poll() is None and not _tag_pushed(journal):
+                time.sleep(0.02)
+            stop(base)
+            first = proc.wait(timeout=900)
+        finally:
+            start(base)
+    steps = json.loads(journal.read_text())["steps"] if journal.exists() else []
+    pulls = [s.get("outcome") for s in steps if str(s.get("name", "")).endswith(":pull")]
+    note = "" if first == 3 and pulls[:1] == ["unreachable"] else f"first run: exit {first}, pull {pulls or 'never ran'}"
+    return inv(base, "cutover", "--version", V, "--resume", "--yes", "--auto-rollback", "--json", log=log), note
+
+
+def _tag_pushed(journal: Path) -> bool:
+    try:
+        return any(s.get("name") == "tag-push" and s.get("outcome") == "ok" for s in json.loads(journal.read_text())["steps"])
+    except (OSError, ValueError):
+        return False
+
+
 def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path], str] | None = None) -> Row:
     from . import build
     from .state import load_or_new
@@ -167,8 +217,13 @@ def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path]
     t0 = time.monotonic()
     reset(st, settings)
     apply(st, settings, sc)
-    r = inv(base, "cutover", "--version", V, "--yes", "--auto-rollback", "--json", log=log)
+    blink = ""
+    if sc.infra:
+        r, blink = run_blink(base, sc, log, settings.state_dir / "journals" / settings.host / f"{V}.json")
+    else:
+        r = inv(base, "cutover", "--version", V, "--yes", "--auto-rollback", "--json", log=log)
     got, ok, note = judge(sc, r.returncode, last_json(r.stdout))
+    ok, note = ok and not blink, blink or note
     if ok and after is not None:
         extra = after(log)
         ok, note = (not extra), (extra or note)
