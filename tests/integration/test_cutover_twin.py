@@ -218,7 +218,7 @@ def test_go_without_confirmation_waits_and_names_the_command(fresh, twin_setting
     r = cutover(fresh, "--json")                      # no terminal, no --yes
     assert r.returncode == 1, r.stderr[-3000:]
     assert json.loads(r.stdout)["outcome"] == "awaiting-confirmation"
-    assert f"to close out: inv cutover --version {V} --resume --yes" in r.stderr
+    assert f"to close out: inv -f {fresh.invoke_yaml} cutover --version {V} --resume --yes" in r.stderr   # the same -f
     again = cutover(fresh, "--resume", "--yes", "--json")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["outcome"] == "closed-out"

@@ -74,3 +74,15 @@ def test_timeline_names():
     assert report.timeline_name("rollback#2") == "rollback"
     assert report.timeline_name("rollback#2:pin") is None
     assert report.timeline_name("deploy#1:up") is None
+
+
+
+def test_the_refusal_of_a_second_start_repeats_the_runtime_file_quoted():
+    jr = j({"cutover": {"started_at": "2026-12-03T10:00:00+00:00"}},
+           [Step("cutover:deploy", "2026-12-03T10:05:00+00:00", outcome="running")])
+    with pytest.raises(BadInput) as e:
+        c.check_start(jr, c.Options(), V, "/etc/twilight ops/invoke.yaml")
+    assert e.value.hint == f"resume it: inv -f '/etc/twilight ops/invoke.yaml' cutover --version {V} --resume"
+    with pytest.raises(BadInput) as e:
+        c.check_start(j(), c.Options(resume=True), V, "/x/invoke.yaml")
+    assert e.value.hint == f"start one: inv -f /x/invoke.yaml cutover --version {V}"

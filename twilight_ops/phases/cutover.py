@@ -164,7 +164,7 @@ def update_state(t: Target, **changes: Any) -> dict[str, Any]:
     return st
 
 
-def check_start(journal, options: Options, version: str) -> str:
+def check_start(journal, options: Options, version: str, runtime_file: str | None = None) -> str:
     """'start' | 'resume' | 'finished' — or BadInput when the options do not fit the journal (pure)."""
     st = state(journal)
     if st.get("finished_at"):
@@ -172,10 +172,10 @@ def check_start(journal, options: Options, version: str) -> str:
     if st and not options.resume:
         last = next((s.name.split(":", 1)[1] for s in reversed(journal.steps) if s.name.startswith("cutover:")), "start")
         raise BadInput(f"a cutover of {version} is in progress since {st.get('started_at')} (last phase: {last})",
-                       f"resume it: inv cutover --version {version} --resume")
+                       f"resume it: {resume_line(version, runtime_file)}")
     if not st and options.resume:
         raise BadInput(f"no cutover of {version} to resume (its journal has none)",
-                       f"start one: inv cutover --version {version}")
+                       f"start one: {resume_line(version, runtime_file).removesuffix(' --resume')}")
     return "resume" if st else "start"
 
 
@@ -189,7 +189,7 @@ def _preflight(t: Target, ui: Ui) -> str:
     render(report, ui.console, next_hint=False)
     if not report.go:
         raise Stop("preflight: NO-GO (runbook §0: do not start)",
-                   f"resolve the FAIL rows, then: inv cutover --version {t.version} --resume",
+                   f"resolve the FAIL rows, then: {resume_line(t.version, t.runtime_file)}",
                    checks=[c.to_json() for c in report.results])
     return "ok"
 
@@ -200,7 +200,7 @@ def _tag_push(t: Target, ui: Ui) -> str:
     try:
         r = tag_push.run(t, None, progress=ui.progress)
     except CheckFailed as e:
-        raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: inv cutover --version {t.version} --resume") from None
+        raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: {resume_line(t.version, t.runtime_file)}") from None
     ui.console.print(r.sentence(), markup=False)
     return "ok"
 
@@ -216,7 +216,7 @@ def _deploy(t: Target, ui: Ui) -> str:
         ui.console.print(f"deploy failed: {e.message}", markup=False)
         return "red"
     except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
-        raise Stop(f"deploy refused: {e.message}", e.hint or f"then: inv cutover --version {t.version} --resume") from None
+        raise Stop(f"deploy refused: {e.message}", e.hint or f"then: {resume_line(t.version, t.runtime_file)}") from None
     except deploy.DeployUnreachable as e:     # a part did not answer: no evidence about the release; resumable
         first = (e.hint or "").split("when it answers again:")[0]       # "nothing to roll back; " when nothing changed
         again = Unreachable(e.message, f"{first}wait until it answers again")   # inv cutover adds the resume line
@@ -244,7 +244,7 @@ def _hermes(t: Target, ui: Ui) -> str:
     render_reinstall(report, ui.console, next_hint=False)
     if exit_code(report.results) != 0:
         raise Stop("hermes-reinstall failed (the skill is not verified)",
-                   f"fix the failing step, then: inv cutover --version {t.version} --resume")
+                   f"fix the failing step, then: {resume_line(t.version, t.runtime_file)}")
     return "ok"
 
 
@@ -331,7 +331,7 @@ def rollback_now(t: Target, decision, ui: Ui) -> None:
         report = rollback.drive(t, reason=f"cutover decision ROLLBACK: {decision.trigger}", say=ui.say)
     except BadInput as e:         # refused before anything changed (local skill changes, no pin)
         raise CheckFailed(f"not rolled back: {e.message}",
-                          f"fix it, then: inv cutover --version {t.version} --resume --yes "
+                          f"fix it, then: {resume_line(t.version, t.runtime_file)} --yes "
                           f"(or inv rollback --version {t.version} --force)") from None
     view.render(report, ui.console)
 
@@ -357,7 +357,7 @@ def finish(t: Target, outcome: str, decision: dict, code: int) -> CutoverReport:
 
 def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
     journal = t.journal()
-    how = check_start(journal, options, t.version)
+    how = check_start(journal, options, t.version, t.runtime_file)
     if how == "finished":
         st = state(journal)
         from ..render import report as report_view
@@ -396,8 +396,8 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             confirmed = confirm(ui, options, "GO: close out the cutover (T+00:55)")
             record_decision(t, decision, confirmed)
             if not confirmed:
-                ui.console.print(f"not closed out yet (no confirmation); to close out: inv cutover --version {t.version} "
-                                 f"--resume --yes  (or inv closeout --version {t.version})", markup=False)
+                ui.console.print(f"not closed out yet (no confirmation); to close out: {resume_line(t.version, t.runtime_file)} --yes"
+                                 f"  (or inv closeout --version {t.version})", markup=False)
                 return finish(t, "awaiting-confirmation", dj, 1)
             ui.say(clock_line(t, "closeout", started_at))
             closeout_now(t, ui)
@@ -407,8 +407,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             record_decision(t, decision, confirmed)
             if not confirmed:
                 ui.console.print(f"not rolled back; to roll back: inv rollback --version {t.version} --reason "
-                                 f"'{decision.trigger.replace(chr(39), '')}'  (or inv cutover --version {t.version} "
-                                 "--resume --yes)", markup=False)
+                                 f"'{decision.trigger.replace(chr(39), '')}'  (or {resume_line(t.version, t.runtime_file)} --yes)", markup=False)
                 return finish(t, "awaiting-confirmation", dj, 1)
             ui.say(clock_line(t, "rollback", started_at))
             rollback_now(t, decision, ui)
