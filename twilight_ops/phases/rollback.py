@@ -204,8 +204,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
     if restore_db:
         snapshot_name(snap)          # refused before anything changes
-    n = _attempt(journal)
-    t.journals.save(journal)
+    n = 0
     times: list[StepTime] = []
 
     def timed(name: str, budget: str, action: Callable[[Any], None]) -> None:
@@ -218,6 +217,9 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
     holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
     _maybe_break(t, holder, force)
     with lock.held_for_change(ssh, lay, holder) as taken_over:
+        journal = t.journal()        # as it is now the lock is ours: a run without the lock writes nothing
+        n = _attempt(journal)
+        t.journals.save(journal)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"rollback took over from PID {taken_over.client_pid} ({taken_over.reason})")
             journal.facts.setdefault("lock_takeovers", []).append(
