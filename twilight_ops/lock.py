@@ -82,9 +82,12 @@ class Holder:
 
 # ---------------------------------------------------------------- this process, and whether a holder lives (pure parts first)
 
-def start_from_stat(text: str) -> str:
-    """Field 22 (starttime) of /proc/<pid>/stat; the command name may hold spaces and ')'."""
+def start_from_stat(text: str) -> str | None:
+    """Field 22 (starttime) of /proc/<pid>/stat; None for a zombie (it has exited, only not yet
+    reaped).  The command name may hold spaces and ')'."""
     rest = text[text.rindex(")") + 1:].split()
+    if rest[0] in ("Z", "X"):
+        return None
     return rest[19]          # fields 3.. follow the name: starttime is field 22
 
 

@@ -42,6 +42,7 @@ def test_a_start_time_that_is_not_one_is_refused(start):
 def test_the_start_time_is_field_22_even_with_a_hostile_command_name():
     fields = ["S"] + [str(n) for n in range(4, 22)] + ["123456"] + ["0"] * 30
     assert lock.start_from_stat("99 (a) b ) c) " + " ".join(fields)) == "123456"
+    assert lock.start_from_stat("99 (a) Z " + " ".join(fields[1:])) is None       # a zombie has exited
 
 
 def test_this_process_has_a_start_time_and_a_gone_one_has_none():
