@@ -119,8 +119,8 @@ def next_step(current: Holder, me: Holder, state: str) -> str:
 def refusal(current: Holder, state: str) -> LockHeld:
     held = current.describe()
     if state == "alive":
-        return LockHeld(f"another run on this machine (PID {current.client_pid}) holds the deploy lock: {held}",
-                        "let it finish, or stop it first")
+        return LockHeld(f"deploy lock on tvps is held by {held}: another run on this machine "
+                        f"(PID {current.client_pid}), still running", "let it finish, or stop it first")
     if state == "elsewhere":
         return LockHeld(f"deploy lock on tvps is held by {held}",
                         f"it is held from {printable(current.host)}: ask them; if that run is gone for sure, "
