@@ -146,6 +146,7 @@ def test_a_journal_mirror_whose_version_escapes_is_refused(twin, twin_settings):
         r = inv("smoke", "--version", version, "--json", cfg=twin.invoke_yaml)
         assert r.returncode == 2, r.stderr
         assert "Traceback" not in r.stderr and "unreadable" in r.stderr
+        assert "journal at the tvps mirror " in r.stderr and f"/cutover/journal-{version}.json is unreadable" in r.stderr
         state = twin_settings.state_dir
         assert not list(state.parent.rglob("PWNED*")) and not list(twin.base.rglob("PWNED*"))
     finally:

@@ -79,7 +79,9 @@ def plan(t: Target) -> list[PlanStep]:
     lay = layout(t.settings, "~")
     v = t.version
     return [
-        PlanStep("lock", render(files.mkdir_atomic(lay.lock_dir)), "re-entered when this operator already holds it for " + v),
+        PlanStep("lock", render(files.rename_dir(f"{lay.cutover_dir}/.lock-new-<pid>-<hex>", lay.lock_dir)),
+                 "the temp dir holds holder.json (host, PID, start time); a run of yours for " + v
+                 + " that is gone is taken over"),
         PlanStep("facts", render(compose_cmd.compose_ps(lay)), "a no-op when " + v + " already runs healthy"),
         PlanStep("pull", render(compose_cmd.compose_pull(lay, v))),
         PlanStep("persist", f"write {lay.compose_env} (TWILIGHT_VERSION={v}; previous kept as .env.before-{v})",

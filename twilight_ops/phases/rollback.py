@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from .. import envfile, lock, registry, validate
 from ..builders import compose as compose_cmd
+from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, LockHeld
 from ..target import Target
@@ -160,7 +161,8 @@ def plan(t: Target, restore_db: bool) -> list[str]:
 
     lay = layout(t.settings, "~")
     pin = "<tag>@sha256:<the journal's T+00:00 digest>"
-    steps = [f"lock        {render(['mkdir', '--', lay.lock_dir])}   (takes over a lock your failed deploy left)",
+    steps = [f"lock        {render(files.rename_dir(lay.cutover_dir + '/.lock-new-<pid>-<hex>', lay.lock_dir))}   "
+             "(holder.json inside; takes over a lock your failed deploy left)",
              f"pin         write {lay.compose_env}: TWILIGHT_VERSION={pin} (previous kept)",
              f"pull        {render(compose_cmd.compose_pull(lay, pin))}   (skipped when the image is still on tvps)"]
     if restore_db:
