@@ -46,7 +46,7 @@ def test_twin_up_again_restarts_the_registry_and_leaves_the_running_release(twin
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         assert registry.is_running(TWIN_DIR)
         assert backend(twin_settings) == before, "twin.up replaced the running release"
-        assert f"backend    {W4} already runs: left alone" in r.stdout
+        assert f"backend    {W4} (running) is there already: left alone" in r.stdout
     finally:
         with SSHExecutor(twin_settings) as ex:
             control.run_version(ex, twin_settings, PREVIOUS)

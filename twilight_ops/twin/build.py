@@ -128,7 +128,7 @@ def up(base: Path, say: Say = print) -> TwinState:
     with part("backend", say):
         running = deploy_previous(st)
     if running:
-        say(f"  backend    {running} already runs: left alone")
+        say(f"  backend    {running} is there already: left alone")
 
     say(f"twin up in {time.monotonic() - t0:.1f}s — try: inv -f {st.invoke_yaml} status")
     return st
@@ -261,8 +261,9 @@ def settings_for(invoke_yaml: Path) -> Settings:
 
 
 def deploy_previous(st: TwinState) -> str:
-    """Bring v0.2.0 up healthy through the tasks' own SSH path, unless a backend already runs:
-    then (any release: a cutover may be in progress) it is left alone and named ("" otherwise)."""
+    """Bring v0.2.0 up healthy through the tasks' own SSH path when there is no backend container;
+    one that exists (any release, any state: a cutover may be in progress, a rollback may have
+    stopped it on purpose) is left alone and named ("" otherwise)."""
     from .. import health
     from ..builders.layout import layout
     from ..executor import Executor
@@ -273,8 +274,8 @@ def deploy_previous(st: TwinState) -> str:
     with SSHExecutor(settings) as ex:
         lay = layout(settings, ex.home)
         svc = health.service_of(health.read_services(cast(Executor, ex), lay, settings.image_repo), settings.service)
-        if svc is not None and svc.state == "running":
-            return svc.version or svc.image
+        if svc is not None:
+            return f"{svc.version or svc.image} ({svc.state})"
         ex.run(compose_cmd.compose(lay, "pull", "--quiet", lay.service, version=VERSIONS[0]), timeout=300)
         ex.run(compose_cmd.compose_up(lay, VERSIONS[0], wait_timeout=120), timeout=300)
     return ""
