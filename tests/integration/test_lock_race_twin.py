@@ -7,7 +7,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, inv
-from twilight_ops import lock
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import build, rehearse
@@ -102,23 +100,20 @@ def test_two_cutovers_started_together_exactly_one_proceeds(fresh, twin_settings
             one_round(fresh, ex, lay, twin_settings, ops)
 
 
-def test_a_holder_on_another_machine_is_never_taken_over(fresh, twin_settings):
-    """Same operator name, same version, a PID that is dead here: on another host it may live."""
+def test_a_holder_on_another_machine_is_never_taken_over(fresh, twin_settings, tmp_path):
+    """The rehearsal's lock-held-elsewhere: this operator's run on another host, for the same
+    version, with a PID that means nothing here: refused, the journal and the lock untouched."""
+    sc = rehearse.SCENARIOS["lock-held-elsewhere"]
     with SSHExecutor(twin_settings) as ex:
         lay = layout(twin_settings, ex.home)
-        ex.run(["mkdir", "-p", "--", lay.lock_dir])
-        dead = subprocess.Popen(["true"])
-        dead.wait()
-        record = {"operator": twin_settings.operator, "version": V, "reason": "cutover", "client_pid": dead.pid,
-                  "acquired_at": "2026-12-01T00:00:00+00:00", "host": "laptop-" + socket.gethostname(), "client_start": "1"}
-        ex.write_file(lay.lock_info, json.dumps(record).encode(), mode=0o644)
-        seen = lock.read_holder(ex, lay)
-        try:
-            r = inv("cutover", "--version", V, "--yes", cfg=fresh.invoke_yaml)
-            assert r.returncode == 1, r.stdout + r.stderr
-            assert f"held by {twin_settings.operator} on laptop-" in r.stderr and f"PID {dead.pid}" in r.stderr
-            assert "inv lock --release" in r.stderr and "Traceback" not in r.stderr
-            assert journal_bytes(twin_settings) is None          # refused before the journal
-            assert lock.read_holder(ex, lay) == seen
-        finally:
-            lock.release(ex, lay)
+        rehearse.hold_lock_elsewhere(twin_settings)
+        seen = record(ex, lay)
+        r = inv("cutover", "--version", V, "--yes", cfg=fresh.invoke_yaml)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert f"held by {twin_settings.operator} on other-" in r.stderr and "(PID 4242)" in r.stderr, r.stderr
+        assert "inv lock --release" in r.stderr and "Traceback" not in r.stderr
+        assert journal_bytes(twin_settings) is None          # refused before the journal
+        assert record(ex, lay) == seen
+        row = rehearse.run_scenario(fresh.base, sc, tmp_path)   # the same through the rehearsal's matrix
+        assert row.ok, f"{row.got} ({row.note}); log:\n" + open(row.log, encoding="utf-8").read()[-3000:]
+        assert journal_bytes(twin_settings) is None and record(ex, lay) == seen

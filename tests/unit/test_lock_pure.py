@@ -96,3 +96,13 @@ def test_the_refusal_names_the_holder(state, says):
 
 def test_a_hostile_host_is_shown_inertly():
     assert "\x1b" not in other(host="x\x1b]0;pwned\x07").describe()
+
+
+def test_the_rehearsal_judges_a_cutover_refused_at_the_lock():
+    from twilight_ops.twin import rehearse
+
+    sc = rehearse.SCENARIOS["lock-held-elsewhere"]
+    assert sc.expected == "no decision → refused"
+    assert rehearse.judge(sc, 1, None) == ("no decision → refused", True, "")
+    assert rehearse.judge(sc, 3, None)[1] is False                       # unreachable is not a refusal
+    assert rehearse.judge(sc, 0, {"outcome": "closed-out", "decision": {"verdict": "GO"}}) == ("exit 0, it ran", False, "")
