@@ -49,6 +49,12 @@ def twin():
 
     ci_release.reset_release(state, build.VERSIONS[1])   # W4 unpublished, as on a fresh clone: a module that
                                                          # needs it publishes it through the twin's CI
+    from twilight_ops.remote import SSHExecutor
+    from twilight_ops.twin import control
+
+    settings = build.settings_for(state.invoke_yaml)
+    with SSHExecutor(settings) as ex:                    # twin.up leaves a backend it finds (an earlier
+        control.run_version(ex, settings, build.VERSIONS[0])   # session's W4): start from v0.2.0
     yield state
     build.down(TWIN_DIR, say=lambda line: None)
     # twin.down must leave no process and no mount behind (checked on every session)

@@ -150,7 +150,8 @@ class JournalStore:
             found.append(self._parse(lp.read_bytes(), str(lp), version))
         if self.ex is not None:
             try:
-                found.append(self._parse(self.ex.read_file(self.lay.journal_path(version)), "tvps mirror", version))
+                remote = self.lay.journal_path(version)
+                found.append(self._parse(self.ex.read_file(remote), f"the tvps mirror {remote}", version))
             except FileNotFoundError:
                 pass
         if not found:

@@ -1,18 +1,34 @@
-"""The deploy lock on tvps: an atomic `mkdir` plus a holder record (Kamal style)."""
+"""The deploy lock on tvps: one directory whose holder record arrives with it.
+
+Taking it: a temp dir `cutover/.lock-new-…` holding holder.json is renamed onto `cutover/lock`
+(rename of a directory onto a missing or non-empty one is atomic and fails for all but one
+racer), so nobody ever sees a lock without its holder.  The holder names one process: the
+operator, the host, the PID and that PID's start time (a recycled PID is not the holder).
+
+Re-entry only by that very process (inv cutover holds it across its phases); a holder verified
+dead on this host, for the same operator and version, is taken over (one racer wins the
+`takeover-…` marker) and the new record says from whom.  Everyone else gets LockHeld naming
+the holder.  A run releases only a lock whose record is its own.
+"""
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import json
 import os
+import posixpath
+import secrets
+import socket
 from typing import Iterator
 
 from .builders import files
 from .clock import iso, now_utc
 from .builders.layout import Layout
-from .errors import LockHeld, RemoteCommandFailed
-from .executor import Executor
+from .errors import CheckFailed, LockHeld, RemoteCommandFailed
+from .executor import Executor, Result
 from .sanitize import printable
+
+FRESH, REENTERED, TAKEN_OVER = "fresh", "re-entered", "taken-over"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,10 +38,21 @@ class Holder:
     reason: str
     acquired_at: str
     client_pid: int = 0
+    host: str = ""               # the operator machine's hostname
+    client_start: str = ""       # the PID's start time (clock ticks since boot); "" where unknown
 
     def describe(self) -> str:
         """One line; the fields come from a file on tvps, so controls are neutralised."""
-        return printable(f"{self.operator} since {self.acquired_at} for {self.version} ({self.reason})")
+        where = f" on {self.host}" if self.host else ""
+        pid = f" (PID {self.client_pid})" if self.client_pid else ""
+        return printable(f"{self.operator}{where}{pid} since {self.acquired_at} for {self.version} ({self.reason})")
+
+    def same_process(self, other: "Holder") -> bool:
+        return (bool(self.client_pid) and bool(self.host) and self.host == other.host
+                and self.client_pid == other.client_pid and self.client_start == other.client_start)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), indent=2).encode()
 
     @classmethod
     def parse(cls, text: str) -> "Holder":
@@ -39,18 +66,98 @@ class Holder:
         pid = data.get("client_pid", 0) or 0
         if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid < 2**31:
             raise ValueError("holder record's client_pid is not a process id")
+        start = str(data.get("client_start", "") or "")
+        if not (start == "" or (start.isdigit() and start.isascii() and len(start) <= 20)):
+            raise ValueError("holder record's client_start is not a start time")
         return cls(
             operator=str(data.get("operator", "?")),
             version=str(data.get("version", "?")),
             reason=str(data.get("reason", "?")),
             acquired_at=str(data.get("acquired_at", "?")),
             client_pid=pid,
+            host=str(data.get("host", "") or "")[:255],
+            client_start=start,
         )
 
 
-def new_holder(operator: str, version: str, reason: str) -> Holder:
-    return Holder(operator=operator, version=version, reason=reason, acquired_at=iso(now_utc()), client_pid=os.getpid())
+# ---------------------------------------------------------------- this process, and whether a holder lives (pure parts first)
 
+def start_from_stat(text: str) -> str | None:
+    """Field 22 (starttime) of /proc/<pid>/stat; None for a zombie (it has exited, only not yet
+    reaped).  The command name may hold spaces and ')'."""
+    rest = text[text.rindex(")") + 1:].split()
+    if rest[0] in ("Z", "X"):
+        return None
+    return rest[19]          # fields 3.. follow the name: starttime is field 22
+
+
+def liveness(current: Holder, me: Holder, start_now: str | None) -> str:
+    """'mine' | 'alive' | 'dead' | 'elsewhere' | 'unknown' for the recorded holder, seen by `me`.
+
+    start_now: the start time of the recorded PID on this machine now (None: no such process;
+    '' where it cannot be told).  A holder on another host is never judged dead."""
+    if not current.client_pid or not current.host:
+        return "unknown"                        # hand-made, or written by an older tool
+    if current.host != me.host:
+        return "elsewhere"
+    if current.same_process(me):
+        return "mine"
+    if start_now is None:
+        return "dead"
+    if current.client_start and start_now and start_now != current.client_start:
+        return "dead"                           # the PID was recycled: another process has it now
+    return "alive"
+
+
+def next_step(current: Holder, me: Holder, state: str) -> str:
+    """'re-enter' | 'take-over' | 'refuse' (pure): only for the same operator and version."""
+    if (current.operator, current.version) != (me.operator, me.version):
+        return "refuse"
+    return {"mine": "re-enter", "dead": "take-over"}.get(state, "refuse")
+
+
+def refusal(current: Holder, state: str) -> LockHeld:
+    held = current.describe()
+    if state == "alive":
+        return LockHeld(f"deploy lock on tvps is held by {held}: another run on this machine "
+                        f"(PID {current.client_pid}), still running", "let it finish, or stop it first")
+    if state == "elsewhere":
+        return LockHeld(f"deploy lock on tvps is held by {held}",
+                        f"it is held from {printable(current.host)}: ask them; if that run is gone for sure, "
+                        "`inv lock --release`")
+    if state == "dead":
+        return LockHeld(f"deploy lock on tvps is held by {held} (that process is gone)",
+                        "if its work is done or abandoned, `inv lock --release`")
+    return LockHeld(f"deploy lock on tvps is held by {held}",
+                    "wait for them, or if the holder is gone run `inv lock --release`")
+
+
+def proc_start(pid: int) -> str | None:
+    """The start time of process `pid` here; None when there is none; '' when it cannot be told."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            return start_from_stat(fh.read())
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
+    except (OSError, ValueError, IndexError):
+        return ""
+    try:                                   # no /proc (macOS): whether the PID exists at all
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return ""
+
+
+def new_holder(operator: str, version: str, reason: str) -> Holder:
+    pid = os.getpid()
+    return Holder(operator=operator, version=version, reason=reason, acquired_at=iso(now_utc()), client_pid=pid,
+                  host=socket.gethostname(), client_start=proc_start(pid) or "")
+
+
+# ---------------------------------------------------------------- on tvps
 
 def read_holder(ex: Executor, lay: Layout) -> Holder | None:
     """The current holder, None when unlocked; a lock without a record reads as unknown."""
@@ -62,34 +169,68 @@ def read_holder(ex: Executor, lay: Layout) -> Holder | None:
         return Holder(operator="unknown", version="?", reason="holder record missing or unreadable", acquired_at="?")
 
 
-def acquire(ex: Executor, lay: Layout, holder: Holder, *, reentrant: bool = True, _retry: bool = True) -> bool:
-    """Take the lock.  Returns True when newly taken, False when re-entered.
+def _place(ex: Executor, lay: Layout, holder: Holder) -> Result | None:
+    """Rename a temp dir holding our record onto the lock path: None when ours is now the lock,
+    else the `mv` that did not place it."""
+    tmp = posixpath.join(lay.cutover_dir, f".lock-new-{os.getpid()}-{secrets.token_hex(4)}")
+    ex.run(files.mkdir_atomic(tmp))
+    placed = False
+    try:
+        ex.write_file(posixpath.join(tmp, "holder.json"), holder.to_bytes(), mode=0o644)
+        moved = ex.run(files.rename_dir(tmp, lay.lock_dir), check=False)
+        placed = moved.ok and not ex.run(files.exists(tmp), check=False).ok
+        return None if placed else moved
+    finally:
+        if not placed:
+            ex.run(files.remove_dir(tmp), check=False)
 
-    Re-entry is allowed only for the same operator and version (resuming an
-    interrupted run); anyone else gets LockHeld with the holder's details.
-    """
+
+def acquire(ex: Executor, lay: Layout, holder: Holder, *, _retry: bool = True) -> tuple[str, Holder | None]:
+    """Take the lock: (FRESH, None), (REENTERED, None) by the very process that holds it, or
+    (TAKEN_OVER, the dead holder); LockHeld naming the holder for anyone else."""
     ex.run(files.mkdir_p(lay.cutover_dir))
-    made = ex.run(files.mkdir_atomic(lay.lock_dir), check=False)
-    if made.ok:
-        ex.write_file(lay.lock_info, json.dumps(dataclasses.asdict(holder), indent=2).encode(), mode=0o644)
-        return True
+    moved = _place(ex, lay, holder)
+    if moved is None:
+        return FRESH, None
     current = read_holder(ex, lay)
     if current is None:
-        if _retry:  # released between our mkdir and our read: try once more, only once
-            return acquire(ex, lay, holder, reentrant=reentrant, _retry=False)
-        # mkdir failed and no lock dir exists: a file in the way, permissions, a full disk
-        raise RemoteCommandFailed(made.command, made.exited, made.stderr,
+        if _retry:  # released between our rename and our read: try once more, only once
+            return acquire(ex, lay, holder, _retry=False)
+        if ex.run(files.exists(lay.lock_dir), check=False).ok:
+            raise CheckFailed(f"{lay.lock_dir} on tvps is not a directory: the deploy lock cannot be taken",
+                              f"look at it and move it aside (ssh tvps ls -l {lay.lock_dir})")
+        # no lock dir, yet ours did not land: permissions, a full disk
+        raise RemoteCommandFailed(moved.command, moved.exited, moved.stderr,
                                   f"check {lay.cutover_dir} on tvps (a file named lock, permissions, disk space)")
-    if reentrant and current.operator == holder.operator and current.version == holder.version:
-        return False
-    raise LockHeld(
-        f"deploy lock on tvps is held by {current.describe()}",
-        "wait for them, or if the holder is gone run `inv lock --release`",
-    )
+    state = liveness(current, holder, proc_start(current.client_pid) if current.client_pid else None)
+    step = next_step(current, holder, state)
+    if step == "re-enter":
+        return REENTERED, None
+    if step == "refuse":
+        raise refusal(current, state)
+    # the holder is dead: one racer wins the marker named after it, and rewrites the record
+    marker = posixpath.join(lay.lock_dir, f"takeover-{current.client_pid}-{current.client_start or 'x'}")
+    if not ex.run(files.mkdir_atomic(marker), check=False).ok:
+        raise LockHeld(f"another run is taking the deploy lock over from the dead run {current.describe()}",
+                       "let it finish; `inv lock` shows who holds it now")
+    record = dataclasses.replace(holder, reason=f"{holder.reason}; took over from PID {current.client_pid} "
+                                                f"({current.acquired_at})")
+    ex.write_file(lay.lock_info, record.to_bytes(), mode=0o644)
+    return TAKEN_OVER, current
 
 
 def release(ex: Executor, lay: Layout) -> None:
+    """Remove the lock whoever holds it (`inv lock --release` after confirmation, tests)."""
     ex.run(files.remove_lock(lay))
+
+
+def release_own(ex: Executor, lay: Layout, holder: Holder) -> bool:
+    """Release the lock only if its record names this process; False when it was not ours."""
+    current = read_holder(ex, lay)
+    if current is None or not current.same_process(holder):
+        return False
+    release(ex, lay)
+    return True
 
 
 def release_if_still(ex: Executor, lay: Layout, seen: Holder) -> None:
@@ -97,7 +238,7 @@ def release_if_still(ex: Executor, lay: Layout, seen: Holder) -> None:
     now = read_holder(ex, lay)
     if now is None:
         return
-    if (now.operator, now.acquired_at, now.version) != (seen.operator, seen.acquired_at, seen.version):
+    if now != seen:
         raise LockHeld(
             f"the deploy lock changed hands while you confirmed: now held by {now.describe()}",
             "left in place; run `inv lock` to look again",
@@ -107,63 +248,29 @@ def release_if_still(ex: Executor, lay: Layout, seen: Holder) -> None:
 
 @contextlib.contextmanager
 def held(ex: Executor, lay: Layout, holder: Holder, *, keep_on_failure: bool = False) -> Iterator[bool]:
-    """Hold the lock for a block; released afterwards, on failure too (unless asked).
-
-    Only a lock this call took is released: a re-entered one (same operator and version,
-    e.g. a second terminal) stays with whoever took it."""
-    fresh = acquire(ex, lay, holder)
+    """Hold the lock for a block (True when taken here); released afterwards, on failure too
+    (unless asked), and only if its record is still this process's.  A re-entered lock (this
+    process took it in an enclosing block) stays with that block."""
+    how, _ = acquire(ex, lay, holder)
     ok = False
     try:
-        yield fresh
+        yield how != REENTERED
         ok = True
     finally:
-        if fresh and (ok or not keep_on_failure):
-            release(ex, lay)
-
-
-def alive_here(h: Holder, operator: str) -> bool:
-    """The holder is another process of this operator (user@host) that still runs on this machine."""
-    if h.operator != operator or not h.client_pid or h.client_pid == os.getpid():
-        return False
-    try:
-        os.kill(h.client_pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def held_by_this_process(h: Holder, wanted: Holder) -> bool:
-    """The lock is this very process's, for the same operator and version (inv cutover holds it
-    across its phases; deploy and rollback inside it neither take it over nor release it)."""
-    return h.client_pid == os.getpid() and h.operator == wanted.operator and h.version == wanted.version
+        if how != REENTERED and (ok or not keep_on_failure):
+            release_own(ex, lay, holder)
 
 
 @contextlib.contextmanager
 def held_for_change(ex: Executor, lay: Layout, holder: Holder) -> Iterator[Holder | None]:
-    """The lock for a phase that changes tvps (deploy, rollback); yields the holder it took over, if any.
-
-    Free: taken.  Held by this operator for the same version by a process that is gone (a run
-    that died or was killed, a manual `inv lock --acquire`): taken over, and the new holder
-    record says from whom.  Held by a live run of this operator, or by anyone else: LockHeld.
-    Released when the block ends, on failure too, so the rollback can take it.
-    """
-    current = read_holder(ex, lay)
-    if current is not None and held_by_this_process(current, holder):
-        yield None           # an enclosing block of this run (inv cutover) holds it and releases it
-        return
-    if current is not None and alive_here(current, holder.operator):
-        raise LockHeld(f"another run on this machine (PID {current.client_pid}) holds the deploy lock: {current.describe()}",
-                       "let it finish, or stop it first")
-    fresh = acquire(ex, lay, holder)
-    taken_over = None
-    if not fresh:
-        taken_over = current
-        record = dataclasses.replace(holder, reason=f"{holder.reason}; took over from PID {current.client_pid if current else '?'} "
-                                                    f"({current.acquired_at if current else '?'})")
-        ex.write_file(lay.lock_info, json.dumps(dataclasses.asdict(record), indent=2).encode(), mode=0o644)
+    """The lock for a phase that changes tvps (cutover, deploy, rollback); yields the dead holder
+    it took over, if any.  Taken when free; re-entered by this very process (inv cutover holds
+    it across deploy and rollback, which then neither take it over nor release it); taken over
+    from a run of this operator and version verified dead on this machine; else LockHeld.
+    Released when the block ends, on failure too (so a rollback can take it), if still ours."""
+    how, dead = acquire(ex, lay, holder)
     try:
-        yield taken_over
+        yield dead
     finally:
-        release(ex, lay)
+        if how != REENTERED:
+            release_own(ex, lay, holder)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import httpx
@@ -116,13 +117,14 @@ def test_each_price_call_adds_one_audit_row(ex, twin_settings, twin):
 def test_second_lock_holder_is_refused(ex, twin_settings, twin):
     lay = layout(twin_settings, ex.home)
     alice = lock.new_holder("alice@laptop", "v0.3.0-w4-cutover", "W4 cutover")
-    assert lock.acquire(ex, lay, alice) is True
+    assert lock.acquire(ex, lay, alice) == (lock.FRESH, None)
     try:
         with pytest.raises(LockHeld) as e:
             lock.acquire(ex, lay, lock.new_holder("bob@desk", "v0.3.0-w4-cutover", "also W4"))
         assert "alice@laptop" in e.value.line() and "W4 cutover" in e.value.line()
-        # the same operator and version may re-enter (resume)
-        assert lock.acquire(ex, lay, alice) is False
+        assert f"PID {os.getpid()}" in e.value.line() and alice.host in e.value.line()
+        # the very process that holds it may re-enter (inv cutover around its deploy)
+        assert lock.acquire(ex, lay, alice) == (lock.REENTERED, None)
         # and through the CLI, as another operator
         r = inv("lock", "--acquire", "--version", "v0.3.0-w4-cutover", "--reason", "mine",
                 cfg=twin.invoke_yaml, env={"INVOKE_TWILIGHT_OPERATOR": "bob@desk"})
@@ -180,7 +182,7 @@ def test_a_file_in_the_way_of_the_lock_is_one_clear_error(twin, ex, twin_setting
     try:
         r = inv("lock", "--acquire", "--version", "v0.3.0-w4-cutover", "--reason", "x", cfg=twin.invoke_yaml)
         assert r.returncode == 1
-        assert "mkdir" in r.stderr and "Traceback" not in r.stderr and "Recursion" not in r.stderr
+        assert "is not a directory" in r.stderr and "Traceback" not in r.stderr and "Recursion" not in r.stderr
     finally:
         ex.run(["rm", "-f", "--", lay.lock_dir])
 

@@ -73,15 +73,21 @@ import sys
 from pathlib import Path
 from twilight_ops import lock
 from twilight_ops.builders.layout import layout
+from twilight_ops.errors import LockHeld
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin.build import settings_for
 
 settings = settings_for(Path(sys.argv[1]))
 with SSHExecutor(settings) as ex:
     lay = layout(settings, ex.home)
-    with lock.held(ex, lay, lock.new_holder("ops@two-terminals", "v9.9.9-lock", "issue 8")) as fresh:
-        print("fresh" if fresh else "re-entered", flush=True)
-        sys.stdin.readline()            # hold the lock until told to finish
+    try:
+        with lock.held(ex, lay, lock.new_holder("ops@two-terminals", "v9.9.9-lock", "issue 8")) as fresh:
+            print("fresh" if fresh else "re-entered", flush=True)
+            sys.stdin.readline()            # hold the lock until told to finish
+    except LockHeld as e:
+        print("refused", flush=True)
+        print(e.line(), file=sys.stderr)
+        sys.exit(1)
 print("done", flush=True)
 """
 
@@ -91,16 +97,19 @@ def terminal(twin) -> subprocess.Popen:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_a_second_terminal_that_re_entered_does_not_release_the_lock(twin):
+def test_a_second_terminal_is_refused_and_does_not_release_the_lock(twin):
+    """Same operator and version, another live process (issue 23 item 2: re-entry is only for the
+    process that holds it)."""
     lock_dir = twin.remote_root / "cutover" / "lock"
     first = terminal(twin)
     try:
         assert first.stdout.readline().strip() == "fresh", first.stderr.read()
         second = terminal(twin)
         out, err = second.communicate("\n", timeout=120)
-        assert second.returncode == 0, err
-        assert out.split() == ["re-entered", "done"]
+        assert second.returncode == 1 and out.split() == ["refused"], out + err
+        assert f"another run on this machine (PID {first.pid})" in err and "ops@two-terminals" in err, err
         assert lock_dir.is_dir(), "the second terminal released a lock it did not take"
+        assert json.loads((lock_dir / "holder.json").read_text())["client_pid"] == first.pid
         out, err = first.communicate("\n", timeout=120)
         assert first.returncode == 0, err
         assert not lock_dir.exists(), "the terminal that took the lock did not release it"
@@ -137,6 +146,7 @@ def test_a_journal_mirror_whose_version_escapes_is_refused(twin, twin_settings):
         r = inv("smoke", "--version", version, "--json", cfg=twin.invoke_yaml)
         assert r.returncode == 2, r.stderr
         assert "Traceback" not in r.stderr and "unreadable" in r.stderr
+        assert "journal at the tvps mirror " in r.stderr and f"/cutover/journal-{version}.json is unreadable" in r.stderr
         state = twin_settings.state_dir
         assert not list(state.parent.rglob("PWNED*")) and not list(twin.base.rglob("PWNED*"))
     finally:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -185,7 +186,7 @@ def test_rollback_after_a_deploy_that_died_holding_the_lock_records_the_takeover
     lay = layout(twin_settings, ex.home)
     ex.run(["mkdir", "-p", "--", lay.lock_dir])
     holder = {"operator": twin_settings.operator, "version": W4, "reason": "deploy", "acquired_at": "2026-12-01T00:00:00+00:00",
-              "client_pid": dead_pid()}
+              "client_pid": dead_pid(), "host": socket.gethostname()}
     ex.write_file(lay.lock_info, json.dumps(holder).encode(), mode=0o644)
     r = rollback(base)
     assert r.returncode == 0, r.stdout + r.stderr

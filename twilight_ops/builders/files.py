@@ -24,3 +24,17 @@ def list_dir(path: str) -> list[str]:
 def remove_lock(lay: Layout) -> list[str]:
     """Release: the lock dir holds only holder.json (and maybe a temp of it)."""
     return ["rm", "-rf", "--", lay.lock_dir]
+
+
+def rename_dir(src: str, dest: str) -> list[str]:
+    """Move a directory onto `dest` (-T: never into it); fails when `dest` holds anything, -n
+    keeps an existing empty one (the caller checks that `src` is gone)."""
+    return ["mv", "-n", "-T", "--", src, dest]
+
+
+def exists(path: str) -> list[str]:
+    return ["test", "-e", path]
+
+
+def remove_dir(path: str) -> list[str]:
+    return ["rm", "-rf", "--", path]

@@ -369,6 +369,12 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
                              0 if st.get("outcome") == "closed-out" else 1)
     holder = lock.new_holder(t.settings.operator, t.version, "cutover")
     with lock.held_for_change(t.ssh, t.layout, holder) as taken_over:
+        # nothing is written before the lock is ours; then the journal is read again, as it is now
+        # (a run that held the lock until a moment ago may have started or finished this cutover)
+        how = check_start(t.journal(), options, t.version)
+        if how == "finished":
+            raise BadInput(f"the cutover of {t.version} finished just before this run took the deploy lock",
+                           f"see it: inv report {t.version}")
         if taken_over is not None:
             ui.say(f"took the deploy lock over from your interrupted run (PID {taken_over.client_pid})")
         if how == "start":

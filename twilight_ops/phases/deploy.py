@@ -95,7 +95,9 @@ def plan(t: Target) -> list[PlanStep]:
     lay = layout(t.settings, "~")
     v = t.version
     return [
-        PlanStep("lock", render(files.mkdir_atomic(lay.lock_dir)), "re-entered when this operator already holds it for " + v),
+        PlanStep("lock", render(files.rename_dir(f"{lay.cutover_dir}/.lock-new-<pid>-<hex>", lay.lock_dir)),
+                 "the temp dir holds holder.json (host, PID, start time); a run of yours for " + v
+                 + " that is gone is taken over"),
         PlanStep("facts", render(compose_cmd.compose_ps(lay)), "a no-op when " + v + " already runs healthy"),
         PlanStep("pull", render(compose_cmd.compose_pull(lay, v))),
         PlanStep("persist", f"write {lay.compose_env} (TWILIGHT_VERSION={v}; previous kept as .env.before-{v})",
@@ -134,6 +136,8 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
     started = time.monotonic()
     holder = lock.new_holder(t.settings.operator, v, "deploy")
     with lock.held_for_change(ssh, lay, holder) as taken_over:
+        journal = t.journal()        # as it is now the lock is ours: a run without the lock writes nothing
+        check_ready(t, journal, force)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"from PID {taken_over.client_pid} since {taken_over.acquired_at}")
             say(f"took the deploy lock over from an earlier run of yours (PID {taken_over.client_pid}, {taken_over.acquired_at})")

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from .. import envfile, lock, registry, validate
 from ..builders import compose as compose_cmd
+from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, LockHeld
 from ..target import Target
@@ -160,7 +161,8 @@ def plan(t: Target, restore_db: bool) -> list[str]:
 
     lay = layout(t.settings, "~")
     pin = "<tag>@sha256:<the journal's T+00:00 digest>"
-    steps = [f"lock        {render(['mkdir', '--', lay.lock_dir])}   (takes over a lock your failed deploy left)",
+    steps = [f"lock        {render(files.rename_dir(lay.cutover_dir + '/.lock-new-<pid>-<hex>', lay.lock_dir))}   "
+             "(holder.json inside; takes over a lock your failed deploy left)",
              f"pin         write {lay.compose_env}: TWILIGHT_VERSION={pin} (previous kept)",
              f"pull        {render(compose_cmd.compose_pull(lay, pin))}   (skipped when the image is still on tvps)"]
     if restore_db:
@@ -204,8 +206,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
     if restore_db:
         snapshot_name(snap)          # refused before anything changes
-    n = _attempt(journal)
-    t.journals.save(journal)
+    n = 0
     times: list[StepTime] = []
 
     def timed(name: str, budget: str, action: Callable[[Any], None]) -> None:
@@ -218,6 +219,9 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
     holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
     _maybe_break(t, holder, force)
     with lock.held_for_change(ssh, lay, holder) as taken_over:
+        journal = t.journal()        # as it is now the lock is ours: a run without the lock writes nothing
+        n = _attempt(journal)
+        t.journals.save(journal)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"rollback took over from PID {taken_over.client_pid} ({taken_over.reason})")
             journal.facts.setdefault("lock_takeovers", []).append(

@@ -78,9 +78,10 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
     with Target.from_context(c, version=version if acquire else None) as t:
         if acquire:
             holder = lock_mod.new_holder(t.settings.operator, t.version, reason)
-            fresh = lock_mod.acquire(t.ssh, t.layout, holder)
-            t.audit("lock-acquire", "ok", reason)
-            console.print(f"deploy lock {'taken' if fresh else 'already yours'}: {holder.describe()}", markup=False)
+            how, dead = lock_mod.acquire(t.ssh, t.layout, holder)
+            t.audit("lock-acquire", "ok", reason if dead is None else f"{reason}; took over from PID {dead.client_pid}")
+            taken = f"taken over from {dead.describe()}" if dead is not None else "taken"
+            console.print(f"deploy lock {taken}: {holder.describe()}", markup=False)
             return
         holder = lock_mod.read_holder(t.ssh, t.layout)
         if holder is None:

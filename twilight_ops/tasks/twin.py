@@ -17,7 +17,8 @@ def _dir(d: str) -> Path:
 @task(help={"dir": "where the twin lives (default ./.twin)"})
 @operation
 def up(c, dir=DEFAULT_DIR):
-    """Build and start the twin (sshd, dockerd, registry, v0.2.0 running healthy); idempotent."""
+    """Build and start the twin (sshd, dockerd, registry, v0.2.0 running healthy); on a running
+    twin, start only what is down and leave the backend it finds alone."""
     from ..twin import build
 
     build.up(_dir(dir), say=lambda line: console.print(line, markup=False))

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, cast
 
 import yaml
 
@@ -126,7 +126,9 @@ def up(base: Path, say: Say = print) -> TwinState:
     write_invoke_yaml(st)
 
     with part("backend", say):
-        deploy_previous(st)
+        running = deploy_previous(st)
+    if running:
+        say(f"  backend    {running} is there already: left alone")
 
     say(f"twin up in {time.monotonic() - t0:.1f}s — try: inv -f {st.invoke_yaml} status")
     return st
@@ -258,17 +260,25 @@ def settings_for(invoke_yaml: Path) -> Settings:
     return load_settings(raw)
 
 
-def deploy_previous(st: TwinState) -> None:
-    """Bring v0.2.0 up healthy through the tasks' own SSH path (no-op when already up)."""
+def deploy_previous(st: TwinState) -> str:
+    """Bring v0.2.0 up healthy through the tasks' own SSH path when there is no backend container;
+    one that exists (any release, any state: a cutover may be in progress, a rollback may have
+    stopped it on purpose) is left alone and named ("" otherwise)."""
+    from .. import health
     from ..builders.layout import layout
+    from ..executor import Executor
     from ..builders import compose as compose_cmd
     from ..remote import SSHExecutor
 
     settings = settings_for(st.invoke_yaml)
     with SSHExecutor(settings) as ex:
         lay = layout(settings, ex.home)
+        svc = health.service_of(health.read_services(cast(Executor, ex), lay, settings.image_repo), settings.service)
+        if svc is not None:
+            return f"{svc.version or svc.image} ({svc.state})"
         ex.run(compose_cmd.compose(lay, "pull", "--quiet", lay.service, version=VERSIONS[0]), timeout=300)
         ex.run(compose_cmd.compose_up(lay, VERSIONS[0], wait_timeout=120), timeout=300)
+    return ""
 
 
 def down(base: Path, purge: bool = False, say: Say = print) -> None:

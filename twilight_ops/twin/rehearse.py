@@ -40,6 +40,7 @@ class Scenario:
     release: str = ""                # a CI/release fault (never-healthy, restart-loop, build-fails)
     preflight: str = ""              # a preflight switch
     infra: str = ""                  # a twin part down during T+00:05 deploy, then back: INFRA (run_blink)
+    lock: str = ""                   # "elsewhere": the deploy lock held by this operator's run on another machine
 
     @property
     def expected(self) -> str:
@@ -81,6 +82,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "GO", "closed-out", infra="token-server"),
     Scenario("preflight-pr-unmerged", "§0: a dependency PR is not merged: NO-GO, nothing changed", "", "stopped",
              preflight="pr-unmerged"),
+    Scenario("lock-held-elsewhere", "the deploy lock is held from another machine: refused, nothing written", "",
+             "refused", lock="elsewhere"),
 )}
 
 
@@ -128,6 +131,23 @@ def apply(st: TwinState, settings: Settings, sc: Scenario) -> None:
         release_faults.apply(st, sc.release, V)
     if sc.preflight:
         preflight_faults.apply(st, sc.preflight, None)
+    if sc.lock:
+        hold_lock_elsewhere(settings)
+
+
+def hold_lock_elsewhere(settings: Settings) -> None:
+    """This operator's cutover lock, as taken on another machine (never judged dead from here)."""
+    import socket
+
+    from ..builders.layout import layout
+    from ..remote import SSHExecutor
+
+    record = {"operator": settings.operator, "version": V, "reason": "cutover", "acquired_at": "2026-12-01T00:00:00+00:00",
+              "client_pid": 4242, "host": "other-" + socket.gethostname(), "client_start": "1"}
+    with SSHExecutor(settings) as ex:
+        lay = layout(settings, ex.home)
+        ex.run(["mkdir", "-p", "--", lay.lock_dir])
+        ex.write_file(lay.lock_info, json.dumps(record).encode(), mode=0o644)
 
 
 def inv(base: Path, *args: str, log: Path, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -144,6 +164,9 @@ def inv(base: Path, *args: str, log: Path, timeout: float = 900) -> subprocess.C
 
 def judge(sc: Scenario, exit_code: int, result: dict | None) -> tuple[str, bool, str]:
     """(got, matches, note) from the cutover's --json result (pure)."""
+    if sc.outcome == "refused":          # refused before it started: exit 1, no --json result
+        ok = result is None and exit_code == 1
+        return ("no decision → refused" if ok else f"exit {exit_code}" + (", it ran" if result else "")), ok, ""
     if result is None:
         return f"no result (exit {exit_code})", False, "the cutover printed no JSON: see the log"
     verdict = str((result.get("decision") or {}).get("verdict") or "")
