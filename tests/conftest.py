@@ -22,19 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 # Under /var/tmp: the twin account must traverse every ancestor of its home, which a
 # checkout under a private directory (mode 700) would not allow.
 _TAG = hashlib.sha256(str(REPO).encode()).hexdigest()[:6]
-# Under pytest-xdist (make test: -n 2 --dist loadgroup) each worker has its own twin: its own
-# account, dockerd, registry, sshd and ports, so two twin modules never share a backend.
+# Under pytest-xdist (make test: -n 2 --dist loadfile: a module's tests run in order on one worker)
+# each worker has its own twin: its own account, dockerd, registry, sshd and ports.
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 TWIN_DIR = Path(os.environ.get("TWILIGHT_TEST_TWIN", f"/var/tmp/twilight-ops/test-{_TAG}") + (f"-{_WORKER}" if _WORKER else ""))
-
-
-def pytest_collection_modifyitems(config, items):
-    """A twin module's tests run in order on one worker (they share module fixtures and the twin's
-    state); under xdist's loadgroup each integration module is one unit of work."""
-    for item in items:
-        path = Path(str(item.fspath))
-        if path.parent.name == "integration":
-            item.add_marker(pytest.mark.xdist_group(path.stem))
 
 
 @pytest.fixture(scope="session")

@@ -136,8 +136,8 @@ def set_cache_ttl(ex: SSHExecutor, settings: Settings, seconds: float | None, in
         ex.run(["rm", "-f", "--", path])
     else:
         ex.write_file(path, json.dumps({"ttl_seconds": seconds}).encode(), mode=0o644)
-    if invoke_yaml is not None:
-        set_tool_key(invoke_yaml, "cache_ttl_seconds", None if seconds is None else f"{seconds:g}")
+    if invoke_yaml is not None:        # TTL < 1 s is a cache that is never hit: the tool keeps its own TTL
+        set_tool_key(invoke_yaml, "cache_ttl_seconds", None if seconds is None or seconds < 1 else f"{seconds:g}")
 
 
 TRADE_CAL_FIRST = dt.date(2015, 1, 1)
