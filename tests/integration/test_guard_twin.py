@@ -56,13 +56,15 @@ def test_auto_rollback_without_guard_is_bad_input(twin):
 def test_green_rounds_trip_nothing(deployed, ex, twin_settings, days):
     clock_at(next(days), 10)
     load("--seconds", "2", "--rps", "15", "--unknown-pct", "10")       # 502s for unknown codes: not counted
-    r = guard(deployed, "--watch", "0.05", "--until", "0.001")        # 3 s rounds for 3.6 s: 2 rounds
+    # 3 s rounds for 10.8 s: several rounds even when a round is slow on a loaded machine (a round that
+    # overruns its 3 s slot skips it, so a 3.6 s deadline gave 1 round under load, not the 2 asked for)
+    r = guard(deployed, "--watch", "0.05", "--until", "0.003")
     assert r.returncode == 0, r.stdout + r.stderr
     lines = rounds(r.stdout)
-    assert len(lines) == 2 and all(line.endswith("→ no trigger") for line in lines), r.stdout
+    assert len(lines) >= 2 and all(line.endswith("→ no trigger") for line in lines), r.stdout
     assert "5xx ok" in lines[0] and "close_raw ok: close_raw present (3 codes)" in lines[0]
     assert "W7 n/a: W7 diffs: n/a in v0.3.0" in lines[0]
-    assert "guard stopped (deadline) after 2 rounds" in r.stderr and "no trigger" in r.stderr
+    assert f"guard stopped (deadline) after {len(lines)} rounds" in r.stderr and "no trigger" in r.stderr
     assert svc(ex, twin_settings).version == W4
 
 
