@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import sys
 from typing import Any, Callable, TextIO
 
@@ -90,6 +91,11 @@ class Target:
             if f.endswith(" (-f)"):
                 return f.removesuffix(" (-f)")
         return None
+
+    def command(self, rest: str) -> str:
+        """`inv [-f FILE] rest`: a command to print, aimed at the same config as this run."""
+        cfg = f"-f {shlex.quote(self.runtime_file)} " if self.runtime_file else ""
+        return f"inv {cfg}{rest}"
 
     def target_line(self) -> str:
         """One line naming the host alias, its address and the config in effect."""

@@ -174,7 +174,7 @@ def test_refused_when_behind_origin(twin, repos, twin_settings, ex):
     r = closeout(twin)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert error_lines(r.stderr) == [f"error: {st.operator_clone}: main is 1 commit(s) behind origin/main — "
-                                     "pull first (`git pull --rebase origin main`), then re-run `inv closeout`"]
+                                     f"pull first (`git pull --rebase origin main`), then: inv -f {twin.invoke_yaml} closeout --version {V}"]
     untouched(st, pushed, clone_head)
     assert (st.operator_clone / co.STATUS_PATH).read_text() == page
 

@@ -105,3 +105,39 @@ def test_refusal_names_what_is_wrong():
                                                               index_text=PAGE + "- note\n",
                                                               work_text=PAGE + "- note\n"))[0]
     assert "no docs/status/index.md" in co.refusal(dataclasses.replace(STATE, head_text=""))[0]
+
+
+def _git(cwd, *args):
+    import subprocess
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True)
+
+
+def test_a_push_race_is_named_with_the_way_on_from_real_git_output(tmp_path):
+    """Two clones of one bare origin; the other pushes first: our push is rejected (real git's words)."""
+    origin, ours, theirs = tmp_path / "origin.git", tmp_path / "ours", tmp_path / "theirs"
+    assert _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin)).returncode == 0
+    for clone in (ours, theirs):
+        assert _git(tmp_path, "clone", "-q", str(origin), str(clone)).returncode == 0
+        _git(clone, "config", "user.email", "op@example.org"); _git(clone, "config", "user.name", "op")
+    (theirs / "a").write_text("a\n"); _git(theirs, "add", "a"); _git(theirs, "commit", "-qm", "a")
+    assert _git(theirs, "push", "-q", "origin", "HEAD:main").returncode == 0
+    (ours / "b").write_text("b\n"); _git(ours, "add", "b"); _git(ours, "commit", "-qm", "b")
+    pushed = _git(ours, "push", "origin", "main")
+    assert pushed.returncode != 0
+    e = co.push_refused(pushed.stderr, "main", "inv closeout --version v0.3.0-w4-cutover")
+    assert e.message == ("origin/main moved while closing out (someone pushed in between): the closeout commit is made "
+                         "locally and not pushed")
+    assert e.hint == "`git pull --rebase origin main` (it keeps the commit), then: inv closeout --version v0.3.0-w4-cutover"
+
+
+def test_a_push_that_cannot_reach_origin_names_git_s_own_error(tmp_path):
+    clone = tmp_path / "c"
+    assert _git(tmp_path, "init", "-q", "-b", "main", str(clone)).returncode == 0
+    _git(clone, "config", "user.email", "op@example.org"); _git(clone, "config", "user.name", "op")
+    (clone / "a").write_text("a\n"); _git(clone, "add", "a"); _git(clone, "commit", "-qm", "a")
+    _git(clone, "remote", "add", "origin", str(tmp_path / "gone.git"))
+    pushed = _git(clone, "push", "origin", "main")
+    assert pushed.returncode != 0
+    e = co.push_refused(pushed.stderr, "main", "inv closeout")
+    assert e.message.startswith("git push origin main failed: fatal: ") and "not pushed" in e.message
+    assert "Traceback" not in e.message and e.hint.endswith("then: inv closeout")

@@ -119,26 +119,42 @@ class RepoState:
         return closeout_line_in(self.head_text) is not None
 
 
-def refusal(s: RepoState) -> tuple[str, str] | None:
-    """(what is wrong, what to do) when closeout must not touch the repo (pure)."""
+def refusal(s: RepoState, again: str = "inv closeout") -> tuple[str, str] | None:
+    """(what is wrong, what to do) when closeout must not touch the repo (pure); `again` is the command
+    that closes out afterwards (inside `inv cutover`: its resume line)."""
     if not s.head_text:
         return (f"HEAD has no {STATUS_PATH}: this does not look like the twilight-drive repo",
                 "point twilight.local_repo at the operator's twilight-drive clone")
     if s.behind:
         return (f"{s.branch} is {s.behind} commit(s) behind {REMOTE}/{s.branch}",
-                f"pull first (`git pull --rebase {REMOTE} {s.branch}`), then re-run `inv closeout`")
+                f"pull first (`git pull --rebase {REMOTE} {s.branch}`), then: {again}")
     others = [p for p in s.staged if p != STATUS_PATH]
     if others:
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         return (f"other changes are staged ({shown}); closeout commits {STATUS_PATH} alone and left them staged",
-                "commit or unstage them (`git restore --staged <path>`), then re-run")
+                f"commit or unstage them (`git restore --staged <path>`), then: {again}")
     if s.index_text not in (s.head_text, s.work_text) or edit_kind(s.head_text, s.index_text) == "theirs":
         return (f"{STATUS_PATH} has staged changes of its own; closeout left them as they are",
-                f"commit them, or unstage them (`git restore --staged {STATUS_PATH}`), then re-run")
+                f"commit them, or unstage them (`git restore --staged {STATUS_PATH}`), then: {again}")
     if edit_kind(s.head_text, s.work_text) == "theirs":
         return (f"{STATUS_PATH} has local edits; closeout never overwrites local work and left them as they are",
-                f"commit or stash them (`git stash push -- {STATUS_PATH}`), then re-run")
+                f"commit or stash them (`git stash push -- {STATUS_PATH}`), then: {again}")
     return None
+
+
+def push_refused(output: str, branch: str, again: str) -> CheckFailed:
+    """A failed `git push` of the closeout commit, as one line and the way on (pure).  The commit
+    stays local; a re-run pushes it (the line is never added twice)."""
+    lines = [ln.strip() for ln in output.strip().splitlines() if ln.strip()]
+    raced = any(w in output for w in ("[rejected]", "non-fast-forward", "fetch first", "stale info"))
+    if raced:
+        return CheckFailed(f"{REMOTE}/{branch} moved while closing out (someone pushed in between): the closeout "
+                           f"commit is made locally and not pushed",
+                           f"`git pull --rebase {REMOTE} {branch}` (it keeps the commit), then: {again}")
+    tail = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))),
+                next((ln for ln in reversed(lines) if not ln.startswith("hint:")), "no output"))
+    return CheckFailed(f"git push {REMOTE} {branch} failed: {tail}; the closeout commit is made locally and not pushed",
+                       f"check the network and your access to {REMOTE}, then: {again}")
 
 
 # ---------------------------------------------------------------- the report
@@ -178,11 +194,11 @@ def plan(t: Target, force: bool = False) -> list[str]:
 
 # ---------------------------------------------------------------- reading the repo
 
-def branch_of(t: Target, repo) -> str:
+def branch_of(t: Target, repo, again: str = "inv closeout") -> str:
     r = repo.run(git.current_branch(), check=False)
     if not r.ok or not r.stdout.strip():
         raise CheckFailed(f"{t.settings.local_repo} is not on a branch (detached HEAD)",
-                          "check out the branch the status page lives on (`git checkout main`), then re-run")
+                          f"check out the branch the status page lives on (`git checkout main`), then: {again}")
     return r.stdout.strip()
 
 
@@ -191,12 +207,12 @@ def _text(repo, argv: list[str]) -> str:
     return r.stdout if r.ok else ""
 
 
-def read_state(t: Target, repo, branch: str) -> RepoState:
+def read_state(t: Target, repo, branch: str, again: str = "inv closeout") -> RepoState:
     r = repo.run(git.fetch_branch(REMOTE, branch), check=False, timeout=120)
     if not r.ok:
         tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
         raise CheckFailed(f"cannot fetch {REMOTE}/{branch} in {t.settings.local_repo}: {tail}",
-                          f"check the network and that {REMOTE} has {branch}, then re-run")
+                          f"check the network and that {REMOTE} has {branch}, then: {again}")
     upstream = f"refs/remotes/{REMOTE}/{branch}"
     head = repo.run(git.rev_parse("HEAD")).stdout.strip()
     behind = int(repo.run(git.rev_list_count(f"HEAD..{upstream}")).stdout.strip() or "0")
@@ -216,7 +232,9 @@ def read_state(t: Target, repo, branch: str) -> RepoState:
 
 # ---------------------------------------------------------------- the phase
 
-def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s: None) -> CloseoutReport:
+def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s: None,
+        again: str = "inv closeout") -> CloseoutReport:
+    """T+00:55; `again` is the command a refusal names to close out afterwards."""
     from .preflight import local_repo
 
     repo = local_repo(t)
@@ -228,10 +246,10 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
                           "or re-run with --force if it was verified by hand")
     if why:
         say(f"warning: --force: closing out although {why}")
-    branch = branch_of(t, repo)
-    state = read_state(t, repo, branch)
+    branch = branch_of(t, repo, again)
+    state = read_state(t, repo, branch, again)
     if not state.on_origin:
-        problem = refusal(state)
+        problem = refusal(state, again)
         if problem:
             raise CheckFailed(f"{t.settings.local_repo}: {problem[0]}", problem[1])
 
@@ -250,7 +268,9 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
                 commit(t, repo)
                 done["committed"] = "committed"
                 say(f"committed {STATUS_PATH}: {MESSAGE}")
-            repo.run(git.push_branch(REMOTE, branch), timeout=120)
+            pushed = repo.run(git.push_branch(REMOTE, branch), timeout=120, check=False)
+            if not pushed.ok:
+                raise push_refused(pushed.stderr or pushed.stdout, branch, again)
             done["pushed"] = "pushed"
             say(f"pushed {branch} to {REMOTE}")
             s = read_state(t, repo, branch)

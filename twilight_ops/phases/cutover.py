@@ -340,7 +340,7 @@ def closeout_now(t: Target, ui: Ui) -> None:
     from ..render.closeout import render
     from . import closeout
 
-    render(closeout.run(t, say=ui.say), ui.console)
+    render(closeout.run(t, say=ui.say, again=f"{resume_line(t.version, t.runtime_file)} --yes"), ui.console)
 
 
 def finish(t: Target, outcome: str, decision: dict, code: int) -> CutoverReport:

@@ -23,7 +23,8 @@ def closeout(c, version="", force=False, json=False):
         print_plan("closeout", phase.plan(t, force))
         return
     with t:
-        report = phase.run(t, force=force, say=lambda line: err_console.print(line, markup=False, highlight=False))
+        report = phase.run(t, force=force, say=lambda line: err_console.print(line, markup=False, highlight=False),
+                           again=t.command("closeout" + (f" --version {version}" if version else "")))
     if json:
         print_json(report.to_json())
     else:
