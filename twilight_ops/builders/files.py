@@ -24,3 +24,8 @@ def list_dir(path: str) -> list[str]:
 def remove_lock(lay: Layout) -> list[str]:
     """Release: the lock dir holds only holder.json (and maybe a temp of it)."""
     return ["rm", "-rf", "--", lay.lock_dir]
+
+
+def clock_read() -> list[str]:
+    """tvps's wall clock as seconds since the epoch, with nanoseconds (GNU date)."""
+    return ["date", "+%s.%N"]

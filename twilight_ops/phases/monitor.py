@@ -7,9 +7,11 @@
 The probe (monitor/probe.py, parameters bound by build_probe_script) travels on stdin
 to `docker compose -f F exec -T backend python3 -`; only its one JSON object of
 aggregates comes back (plus, for preflight, a bounded list of (ts, ts_code) pairs),
-never whole rows, never the database.  `now` is the tool's clock
-(`clock.now_utc(settings.clock_offset_seconds)`), sent as a parameter, so the window
-is the same whatever the container's TZ or its clock.
+never whole rows, never the database.  `now` is tvps's clock: each round reads it
+(`date +%s.%N` over SSH, bracketed by the tool's clock: tvps_clock.measure) and sends
+the tool's clock shifted by that skew as a parameter, so the window ends at tvps's now
+(the clock that stamps the audit rows), whatever the container's TZ; a skewed tvps no
+longer hides the last minutes' rows.  `--db FILE` (local) uses the tool's clock.
 
 `interpret(result)` is pure: the exec's Result -> Metrics or one domain error (the
 probe's own error kinds via metrics.parse_probe_json; a stopped container or a lost
@@ -74,10 +76,16 @@ def _last(text: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0) -> Metrics:
+def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0, skew=None) -> Metrics:
     """One probe round inside the backend container (only aggregates cross SSH; with rows_limit
-    also the newest rows_limit (ts, ts_code) pairs of the window, nothing else of a row)."""
+    also the newest rows_limit (ts, ts_code) pairs of the window, nothing else of a row).
+    The window ends at tvps's now (`skew`, a tvps_clock.Skew, measured here when not given)."""
+    from .. import tvps_clock
+
     settings = t.settings
+    if now is None:
+        skew = skew if skew is not None else tvps_clock.measure(t.ssh, settings.clock_offset_seconds)
+        now = tvps_clock.tvps_now(skew, settings.clock_offset_seconds)
     script = build_probe_script(probe_params(settings, hours, now, rows_limit))
     result = t.ssh.run(probe_command(t.layout), stdin=script, check=False, timeout=settings.monitor_timeout)
     return interpret(result, settings.service)

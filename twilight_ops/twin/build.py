@@ -95,7 +95,8 @@ def up(base: Path, say: Say = print) -> TwinState:
     with part("sshd", say):
         known, key = sshd.write_keys(st.ssh_dir, st.ssh_port, st.home, uid, gid)
         sshd.write_sshd_config(st.ssh_dir, st.ssh_port, st.user,
-                               {"DOCKER_HOST": denv["DOCKER_HOST"], "DOCKER_CONFIG": denv["DOCKER_CONFIG"]})
+                               {"DOCKER_HOST": denv["DOCKER_HOST"], "DOCKER_CONFIG": denv["DOCKER_CONFIG"],
+                                **sshd.faketime_env(st.home / sshd.FAKETIME_FILE)})
         sshd.write_client_config(st.ssh_dir, "tvps", st.ssh_port, st.user, key, known)
         sshd.start_sshd(st.ssh_dir, st.ssh_port, st.ssh_dir / "sshd.log")
 

@@ -83,6 +83,21 @@ def write_keys(ssh_dir: Path, port: int, home: Path, uid: int, gid: int) -> tupl
     return known, client_key
 
 
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+FAKETIME_FILE = ".twin-clock"       # in the twin account's home (control.set_clock writes it)
+
+
+def faketime_env(offset_file: Path) -> dict[str, str]:
+    """tvps's clock for every process of an SSH session: libfaketime (Debian's libfaketime) preloaded,
+    its offset read from `offset_file` (`+N.NNN` seconds, written by control.set_clock; absent = the
+    wall clock). Monotonic clocks are left alone (timeouts and sleeps stay real)."""
+    if not LIBFAKETIME.is_file():
+        raise TwilightError(f"{LIBFAKETIME} is missing: the twin's tvps clock needs libfaketime",
+                            "run scripts/bootstrap.sh (apt-get install libfaketime) and retry")
+    return {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset_file),
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
 def write_sshd_config(ssh_dir: Path, port: int, user: str, env: dict[str, str]) -> Path:
     lines = [
         f"Port {port}",
