@@ -123,6 +123,7 @@ SWITCHES = [
     ("source-pinned-elsewhere", "commit_pinned", "tvps source is at"),
     ("install-skill-outdated", "install_skill_latest", "differs from origin/main"),
     ("local-main-behind", "install_skill_latest", "behind origin/main"),
+    ("tvps-clock-skew", "clock_skew", "clock skew: tvps is 600 s behind this machine"),
 ]
 
 

@@ -280,7 +280,7 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
 
 @task(help={
     "name": "pr-unmerged | check-run-failed | tushare-token-invalid | source-pinned-elsewhere | "
-            "install-skill-outdated | local-main-behind",
+            "install-skill-outdated | local-main-behind | tvps-clock-skew",
     "pr": "with pr-unmerged: which PR (default 41)",
     "clear": "undo every preflight switch",
     "dir": "where the twin lives (default ./.twin)",
