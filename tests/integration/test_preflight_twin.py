@@ -123,7 +123,7 @@ SWITCHES = [
     ("source-pinned-elsewhere", "commit_pinned", "tvps source is at"),
     ("install-skill-outdated", "install_skill_latest", "differs from origin/main"),
     ("local-main-behind", "install_skill_latest", "behind origin/main"),
-    ("tvps-clock-skew", "clock_skew", "clock skew: tvps is 600 s behind this machine"),
+    ("tvps-clock-skew", "clock_skew", "clock skew: tvps is 600 s ahead of this machine"),
 ]
 
 
@@ -308,9 +308,13 @@ def test_a_tvps_10_min_behind_still_counts_its_traffic_and_fails_clock_skew(twin
     """Issue 23 §3: with tvps's clock 10 minutes behind, the client calls of tvps's last 10 minutes
     count (not 0: the window ends at tvps's now), and the skew is a FAIL naming it, with the fix."""
     version, snapshot = "v0.3.0-pf-skew", "warehouse.duckdb.pf-skew"
+    from twilight_ops.twin import control
+
     with elsewhere_in_time(twin) as offset:
-        skew_tvps(-600)
-        assert abs(float(ex.run(["date", "+%s"]).stdout) - (time.time() + offset - 600)) < 5   # `date` on tvps: its clock
+        # the tool 10 min ahead of the unused past minute, tvps on it: its rows land where an unskewed
+        # test's would (a later test's window never sees them)
+        control.set_clock(ex, twin_settings, offset + 600, twin.invoke_yaml, -600)
+        assert abs(float(ex.run(["date", "+%s"]).stdout) - (time.time() + offset)) < 5   # `date` on tvps: its clock
         load = inv("twin.load", "--dir", str(TWIN_DIR), "--seconds", "2", "--rps", "5", "--unknown-pct", "0")
         assert load.returncode == 0, load.stderr
         r = preflight(twin, version=version, env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": snapshot})
@@ -327,6 +331,9 @@ def test_a_tvps_10_min_behind_still_counts_its_traffic_and_fails_clock_skew(twin
     traffic = by["no_traffic"]
     assert traffic["status"] == "FAIL" and traffic["evidence"]["calls"] >= 10, traffic
     assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
+    # the twin's libfaketime sessions share one semaphore + shm pair: none left behind per command
+    uid = os.stat(ex.home).st_uid
+    assert len([p for p in os.listdir("/dev/shm") if "faketime" in p and os.stat(f"/dev/shm/{p}").st_uid == uid]) == 2
     # a bound above the skew: the skew passes and is shown; the traffic still counts
     by = rows(report(wider))
     assert by["clock_skew"]["status"] == "PASS" and "tvps is 600 s behind this machine" in by["clock_skew"]["reason"]
@@ -344,7 +351,7 @@ def test_a_skew_within_the_bound_passes_shows_it_and_the_own_call_is_still_left_
                     env={"COLUMNS": "300"})
     rep = report(r)
     by = rows(rep)
-    assert r.returncode == 0 and rep["verdict"] == "go", rep
+    assert r.returncode == 0 and rep["verdict"] == "go", by
     assert by["clock_skew"]["status"] == "PASS" and abs(by["clock_skew"]["evidence"]["skew_s"] + 30) < 5
     assert "clock skew: tvps is 30 s behind this machine (±" in by["clock_skew"]["reason"]
     assert by["no_traffic"]["evidence"]["calls"] == 0 and by["no_traffic"]["evidence"]["own_calls_left_out"] >= 1

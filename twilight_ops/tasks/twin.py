@@ -261,7 +261,10 @@ def load(c, seconds="10", rps="5", unknown_pct="2", history_pct="10", seed="1", 
 @operation
 def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAULT_DIR):
     """Seed provider_audit_log rows in the twin (backend stopped a few seconds, then healthy again)."""
+    import dataclasses
+
     from .. import tvps_clock, validate
+    from ..clock import now_utc
     from ..remote import SSHExecutor
     from ..twin import seed_remote
 
@@ -269,9 +272,11 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
     span = validate.number(minutes, "--minutes")
     seed_n = validate.positive_int(seed, "--seed")
     settings, _ = _twin_settings(c, dir)
+    spec = seed_remote.scenario_spec(scenario, n, span, now_utc(settings.clock_offset_seconds), settings.liquid_codes,
+                                     seed_n)                  # bad input refused before connecting
     with SSHExecutor(settings) as ex:
         end = tvps_clock.tvps_now(tvps_clock.measure(ex, settings.clock_offset_seconds), settings.clock_offset_seconds)
-        spec = seed_remote.scenario_spec(scenario, n, span, end, settings.liquid_codes, seed_n)
+        spec = dataclasses.replace(spec, end_utc=end)        # the rows end at tvps's now
         report = seed_remote.seed_backend(ex, settings, spec, say=console.print)
     console.print(f"seeded {report.inserted} rows ({scenario}) over ({span:g} min before {end.isoformat(timespec='seconds')}]; "
                   f"{report.total} rows in provider_audit_log; {settings.service} {report.version} healthy again after "

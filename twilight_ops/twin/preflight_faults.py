@@ -13,7 +13,7 @@ Each switch breaks exactly one check and leaves the others passing:
                              has not pulled it                              → install-skill.sh is the latest
     local-main-behind        the operator's main is reset to v0.2.0, one
                              commit behind origin/main                      → local main not behind
-    tvps-clock-skew          tvps's clock 10 min behind the tool's
+    tvps-clock-skew          tvps's clock 10 min ahead of the tool's
                              (control.set_clock's skew: the backend and
                              `date` over SSH; the tool's offset stays)      → tvps's clock agrees
 
@@ -34,7 +34,7 @@ from .state import TwinState
 
 NAMES = ("pr-unmerged", "check-run-failed", "tushare-token-invalid", "source-pinned-elsewhere",
          "install-skill-outdated", "local-main-behind", "tvps-clock-skew")
-SKEW_S = -600.0
+SKEW_S = 600.0          # ahead: stepping back would put rows of 10-20 min ago (real clock) in tvps's window
 DEFAULT_PR = 41
 SCRATCH_DATE = "2026-05-09T09:00:00+08:00"
 INSTALL_SKILL_FIX = """# drop group/other write on the installed skill (Hermes refuses world-writable skills)

@@ -74,7 +74,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              release="build-fails"),
     Scenario("preflight-pr-unmerged", "§0: a dependency PR is not merged: NO-GO, nothing changed", "", "stopped",
              preflight="pr-unmerged"),
-    Scenario("tvps-clock-skew", "§0: tvps's clock 10 min behind: clock_skew FAIL, NO-GO, nothing changed", "",
+    Scenario("tvps-clock-skew", "§0: tvps's clock 10 min ahead: clock_skew FAIL, NO-GO, nothing changed", "",
              "stopped", preflight="tvps-clock-skew"),
 )}
 
