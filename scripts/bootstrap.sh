@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PKGS=(openssh-server docker.io docker-registry debootstrap iproute2)
+DEB_PKGS=(openssh-server docker.io docker-registry debootstrap iproute2 libfaketime)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

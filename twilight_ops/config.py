@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "tushare_url": "http://api.tushare.pro",
     "traffic_minutes": "10",       # no /price calls in the last N minutes …
     "traffic_max_calls": "0",      # … beyond this many
+    "max_clock_skew_seconds": "60",  # tvps's clock vs this machine's: above it preflight fails (windows are tvps's)
     "batch_check": "",             # optional argv on tvps; exit 0 = no scheduled batch (e.g. a crontab check script)
     "snapshot_name": "warehouse.duckdb.pre-w4",   # beside the warehouse (runbook T+00:00)
     "snapshot_margin_mb": "256",   # free disk needed beyond the database's size
@@ -193,6 +194,7 @@ class Settings:
     tushare_url: str = "http://api.tushare.pro"
     traffic_minutes: float = 10.0
     traffic_max_calls: int = 0
+    max_clock_skew_seconds: float = 60.0
     batch_check: tuple[str, ...] = ()
     snapshot_name: str = "warehouse.duckdb.pre-w4"
     snapshot_margin_mb: int = 256
@@ -270,6 +272,7 @@ MAX_SSH_OP_TIMEOUT = 600         # seconds
 MAX_CONNECT_ATTEMPTS = 10
 MAX_HTTP_TIMEOUT = 120           # seconds
 MAX_MONITOR_TIMEOUT = 3600       # seconds
+MAX_CLOCK_SKEW = 3600            # seconds: beyond an hour the audit windows mean nothing
 MAX_BUDGET = 24 * 60             # minutes
 
 
@@ -436,6 +439,7 @@ def _preflight(raw: Mapping[str, Any]) -> dict[str, Any]:
         tushare_url=_http_url(raw.get("tushare_url"), "tushare_url", "e.g. http://api.tushare.pro"),
         traffic_minutes=float(_number(raw, "traffic_minutes", minimum=1)),
         traffic_max_calls=int(_number(raw, "traffic_max_calls", minimum=0, integer=True)),
+        max_clock_skew_seconds=float(_number(raw, "max_clock_skew_seconds", minimum=0, maximum=MAX_CLOCK_SKEW)),
         batch_check=tuple(batch_argv),
         snapshot_name=name,
         snapshot_margin_mb=int(_number(raw, "snapshot_margin_mb", minimum=0, integer=True)),

@@ -86,6 +86,27 @@ def test_5xx_above_5_percent_trips_with_the_rollback_line_and_rolls_nothing_back
     assert "rolled_back" not in journal(twin_settings)["facts"]
 
 
+def test_a_tvps_10_min_behind_shows_the_same_5xx_share_in_a_short_window(deployed, days):
+    """Issue 23 §3: the guard's 6-minute window ends at tvps's now, so with tvps's clock 10 minutes
+    behind it reads the same 5xx share as without the skew (it read 0 rows: "no audited calls")."""
+    def round_line() -> str:
+        twin_task("twin.fault", "--name", "http_500", "--rate", "0.2")
+        report = load("--seconds", "3", "--rps", "20", "--unknown-pct", "0", "--history-pct", "0")
+        assert report["sent"] == 60
+        r = guard(deployed, "--hours", "0.1")
+        assert r.returncode == 1, r.stdout + r.stderr
+        (line,) = rounds(r.stdout)
+        return line
+
+    clock_at(next(days), 10)
+    plain = round_line()
+    clock_at(next(days), 10)
+    twin_task("twin.clock", "--skew", "-600")
+    skewed = round_line()
+    assert "5xx TRIPPED" in plain and "(12 of 60 calls in 0.1 h)" in plain, plain
+    assert "5xx TRIPPED" in skewed and "(12 of 60 calls in 0.1 h)" in skewed, skewed
+
+
 def test_close_raw_null_trips_after_n_rounds_not_on_the_first(deployed, days):
     clock_at(next(days), 10)
     twin_task("twin.fault", "--name", "close_raw_null")

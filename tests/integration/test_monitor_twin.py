@@ -217,7 +217,7 @@ def test_seeded_scenarios_land_in_their_bands(twin, days, scenario, bands, exit_
         assert out["p95_ms"] > 600
     if scenario == "errors":
         assert out["err_pct"] > 3
-        w = monitor(twin, "--watch", "0.02", "--until", "0.002")    # 1.2 s rounds for 7.2 s: ≥ 2 even when slow
+        w = monitor(twin, "--watch", "0.02", "--until", "0.002")    # 1.2 s rounds for 7.2 s: ≥ 2 even when slow (round 1 also reads tvps's clock)
         rounds = [line for line in w.stdout.splitlines() if line.startswith("#")]
         assert w.returncode == 1 and len(rounds) >= 2
         assert "crossed into INVESTIGATE (err_pct)" in rounds[0] and "[copy]" in rounds[0]

@@ -1,4 +1,4 @@
-"""`inv preflight` through the twin: the six §0 checks (each failing on its own switch,
+"""`inv preflight` through the twin: the seven §0 checks (each failing on its own switch,
 with nothing on tvps changed), the tool's own /price calls left out of no_traffic while a
 client's call still counts, the T+00:00 snapshot under live writes (readable by the operator,
 with the warehouse's owner and mode), its reuse, and no token in output, the journal or
@@ -58,13 +58,13 @@ def st(twin):
     preflight_faults.clear(load_or_new(TWIN_DIR))
 
 
-def test_a_clean_idle_twin_passes_all_six_and_records_t0(twin, st, ex, twin_settings):
+def test_a_clean_idle_twin_passes_all_seven_and_records_t0(twin, st, ex, twin_settings):
     r = preflight(twin)
     rep = report(r)
     assert r.returncode == 0 and rep["verdict"] == "go", r.stdout
     by = rows(rep)
     assert [c["id"] for c in rep["checks"]] == ["commit_pinned", "dependency_prs", "ci_green", "tushare_token",
-                                                "install_skill_latest", "no_traffic"]
+                                                "install_skill_latest", "clock_skew", "no_traffic"]
     assert all(c["status"] == "PASS" for c in rep["checks"] + rep["t0"])
     assert by["service"]["evidence"]["restart_count"] == 0 and "@sha256:" in by["service"]["evidence"]["repo_digest"]
     local, remote = journal_paths(twin_settings, ex, VERSION)
@@ -123,6 +123,7 @@ SWITCHES = [
     ("source-pinned-elsewhere", "commit_pinned", "tvps source is at"),
     ("install-skill-outdated", "install_skill_latest", "differs from origin/main"),
     ("local-main-behind", "install_skill_latest", "behind origin/main"),
+    ("tvps-clock-skew", "clock_skew", "clock skew: tvps is 600 s ahead of this machine"),
 ]
 
 
@@ -201,7 +202,7 @@ def test_without_a_snapshot_the_verdict_does_not_claim_t0_facts(twin, st, ex, tw
                                                                       "COLUMNS": "300"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "facts are in the journal" not in r.stdout
-    assert "verdict: GO on the six checks — no snapshot taken and no T+00:00 facts recorded" in r.stdout
+    assert "verdict: GO on the seven checks — no snapshot taken and no T+00:00 facts recorded" in r.stdout
     assert f"before tag-push run: inv preflight --version {version}" in r.stdout
     local, remote = journal_paths(twin_settings, ex, version)
     assert not local.exists() and not remote_exists(ex, remote)
@@ -295,3 +296,63 @@ def test_the_snapshot_holds_up_under_writes(twin, st, ex, twin_settings):
                  stdin=COUNT_SNAPSHOT.format(path=f"/data/{name}"), timeout=120)
     assert json.loads(res.stdout) == {"provider_audit_log": snap["tables"]["provider_audit_log"]}
     assert snap["tables"]["provider_audit_log"] > 0
+
+
+def skew_tvps(seconds: float) -> None:
+    """tvps alone runs `seconds` off the tool's clock (the backend, `date` over SSH); the tool's offset stays."""
+    r = inv("twin.clock", "--skew", str(seconds), "--dir", str(TWIN_DIR))
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_tvps_10_min_behind_still_counts_its_traffic_and_fails_clock_skew(twin, st, ex, twin_settings):
+    """Issue 23 §3: with tvps's clock 10 minutes behind, the client calls of tvps's last 10 minutes
+    count (not 0: the window ends at tvps's now), and the skew is a FAIL naming it, with the fix."""
+    version, snapshot = "v0.3.0-pf-skew", "warehouse.duckdb.pf-skew"
+    from twilight_ops.twin import control
+
+    with elsewhere_in_time(twin) as offset:
+        # the tool 10 min ahead of the unused past minute, tvps on it: its rows land where an unskewed
+        # test's would (a later test's window never sees them)
+        control.set_clock(ex, twin_settings, offset + 600, twin.invoke_yaml, -600)
+        assert abs(float(ex.run(["date", "+%s"]).stdout) - (time.time() + offset)) < 5   # `date` on tvps: its clock
+        load = inv("twin.load", "--dir", str(TWIN_DIR), "--seconds", "2", "--rps", "5", "--unknown-pct", "0")
+        assert load.returncode == 0, load.stderr
+        r = preflight(twin, version=version, env={"INVOKE_TWILIGHT_SNAPSHOT_NAME": snapshot})
+        wider = preflight(twin, "--no-snapshot", version=version, env={"INVOKE_TWILIGHT_MAX_CLOCK_SKEW_SECONDS": "900"})
+    rep = report(r)
+    by = rows(rep)
+    assert r.returncode == 1 and rep["verdict"] == "no-go" and rep["t0"] == []
+    assert [c["id"] for c in rep["checks"]][-2:] == ["clock_skew", "no_traffic"]
+    skew = by["clock_skew"]
+    assert skew["status"] == "FAIL", skew
+    assert "clock skew: tvps is 600 s behind this machine (±" in skew["reason"] and "more than 60 s" in skew["reason"]
+    assert abs(skew["evidence"]["skew_s"] + 600) < 5 and skew["evidence"]["max_s"] == 60
+    assert "timedatectl set-ntp true" in skew["next_step"]
+    traffic = by["no_traffic"]
+    assert traffic["status"] == "FAIL" and traffic["evidence"]["calls"] >= 10, traffic
+    assert not remote_exists(ex, f"{layout(twin_settings, ex.home).data_dir}/{snapshot}")
+    # the twin's libfaketime sessions share one semaphore + shm pair: none left behind per command
+    uid = os.stat(ex.home).st_uid
+    assert len([p for p in os.listdir("/dev/shm") if "faketime" in p and os.stat(f"/dev/shm/{p}").st_uid == uid]) == 2
+    # a bound above the skew: the skew passes and is shown; the traffic still counts
+    by = rows(report(wider))
+    assert by["clock_skew"]["status"] == "PASS" and "tvps is 600 s behind this machine" in by["clock_skew"]["reason"]
+    assert by["no_traffic"]["status"] == "FAIL" and by["no_traffic"]["evidence"]["calls"] >= 10
+
+
+def test_a_skew_within_the_bound_passes_shows_it_and_the_own_call_is_still_left_out(twin, st, ex, twin_settings):
+    """30 s behind (bound 60 s): clock_skew PASS showing the skew; `inv status`'s own call, stamped by
+    tvps 30 s earlier than the tool recorded it, is still matched and left out: GO."""
+    with elsewhere_in_time(twin):
+        skew_tvps(-30)
+        assert inv("status", cfg=twin.invoke_yaml).returncode == 0
+        r = preflight(twin, "--no-snapshot", version="v0.3.0-pf-skew-ok")
+        table = inv("preflight", "--version", "v0.3.0-pf-skew-ok", "--no-snapshot", cfg=twin.invoke_yaml,
+                    env={"COLUMNS": "300"})
+    rep = report(r)
+    by = rows(rep)
+    assert r.returncode == 0 and rep["verdict"] == "go", by
+    assert by["clock_skew"]["status"] == "PASS" and abs(by["clock_skew"]["evidence"]["skew_s"] + 30) < 5
+    assert "clock skew: tvps is 30 s behind this machine (±" in by["clock_skew"]["reason"]
+    assert by["no_traffic"]["evidence"]["calls"] == 0 and by["no_traffic"]["evidence"]["own_calls_left_out"] >= 1
+    assert table.returncode == 0 and "tvps is 30 s behind this machine" in table.stdout, table.stdout

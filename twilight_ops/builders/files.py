@@ -38,3 +38,8 @@ def exists(path: str) -> list[str]:
 
 def remove_dir(path: str) -> list[str]:
     return ["rm", "-rf", "--", path]
+
+
+def clock_read() -> list[str]:
+    """tvps's wall clock as seconds since the epoch, with nanoseconds (GNU date)."""
+    return ["date", "+%s.%N"]

@@ -7,9 +7,11 @@
 The probe (monitor/probe.py, parameters bound by build_probe_script) travels on stdin
 to `docker compose -f F exec -T backend python3 -`; only its one JSON object of
 aggregates comes back (plus, for preflight, a bounded list of (ts, ts_code) pairs),
-never whole rows, never the database.  `now` is the tool's clock
-(`clock.now_utc(settings.clock_offset_seconds)`), sent as a parameter, so the window
-is the same whatever the container's TZ or its clock.
+never whole rows, never the database.  `now` is tvps's clock: each round reads it
+(`date +%s.%N` over SSH, bracketed by the tool's clock: tvps_clock.measure) and sends
+the tool's clock shifted by that skew as a parameter, so the window ends at tvps's now
+(the clock that stamps the audit rows), whatever the container's TZ; a skewed tvps no
+longer hides the last minutes' rows.  `--db FILE` (local) uses the tool's clock.
 
 `interpret(result)` is pure: the exec's Result -> Metrics or one domain error (the
 probe's own error kinds via metrics.parse_probe_json; a stopped container or a lost
@@ -17,6 +19,7 @@ connection -> Unreachable; anything else -> CheckFailed).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ..builders.compose import compose_exec_python
@@ -29,6 +32,7 @@ from ..monitor.metrics import Assessment, Metrics, parse_probe_json
 from ..results import CheckResult, Status
 from ..monitor.script import ProbeParams, build_probe_script, run_local
 from ..target import Target
+from .. import tvps_clock
 
 _NOT_RUNNING = ("is not running", "No such container", "no such service", "has no container")
 
@@ -74,10 +78,14 @@ def _last(text: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0) -> Metrics:
+def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0, skew=None) -> Metrics:
     """One probe round inside the backend container (only aggregates cross SSH; with rows_limit
-    also the newest rows_limit (ts, ts_code) pairs of the window, nothing else of a row)."""
+    also the newest rows_limit (ts, ts_code) pairs of the window, nothing else of a row).
+    The window ends at tvps's now (`skew`, a tvps_clock.Skew, measured here when not given)."""
     settings = t.settings
+    if now is None:
+        skew = skew if skew is not None else tvps_clock.measure(t.ssh, settings.clock_offset_seconds)
+        now = tvps_clock.tvps_now(skew, settings.clock_offset_seconds)
     script = build_probe_script(probe_params(settings, hours, now, rows_limit))
     result = t.ssh.run(probe_command(t.layout), stdin=script, check=False, timeout=settings.monitor_timeout)
     return interpret(result, settings.service)
@@ -93,21 +101,32 @@ def fetch_local(settings: Settings, db: str | Path, hours: float, *, now=None) -
                                         timeout_s=settings.monitor_timeout))
 
 
-class ReconnectingFetch:
-    """Watch's fetch: after an Unreachable round, the next attempt reconnects first."""
+SKEW_TTL_S = 300.0      # watch rounds re-read tvps's clock this often (and after a reconnect)
 
-    def __init__(self, t: Target, hours: float):
-        self.t, self.hours = t, hours
+
+class ReconnectingFetch:
+    """Watch's fetch: after an Unreachable round, the next attempt reconnects first.
+    tvps's clock is read on the first round, then every SKEW_TTL_S and after a reconnect
+    (a round stays one SSH command; NTP moves a clock slowly, a step shows within 5 min)."""
+
+    def __init__(self, t: Target, hours: float, clock=time.monotonic):
+        self.t, self.hours, self.clock = t, hours, clock
         self.dirty = False
         self.reconnects = 0
+        self.skew: "tvps_clock.Skew | None" = None
+        self.skew_at = 0.0
 
     def __call__(self) -> Metrics:
         if self.dirty:
             self.reconnects += 1
             self.t.ssh.reconnect()       # raises Unreachable while tvps stays away
             self.dirty = False
+            self.skew = None
         try:
-            return fetch_metrics(self.t, self.hours)
+            if self.skew is None or self.clock() - self.skew_at >= SKEW_TTL_S:
+                self.skew = tvps_clock.measure(self.t.ssh, self.t.settings.clock_offset_seconds)
+                self.skew_at = self.clock()
+            return fetch_metrics(self.t, self.hours, skew=self.skew)
         except Unreachable:
             self.dirty = True
             raise

@@ -2,15 +2,18 @@
 
     run(t, commit=None, snapshot=True) -> PreflightReport
 
-Six checks, each a CheckResult (PASS / FAIL / SKIP with evidence and the fix):
+Seven checks, each a CheckResult (PASS / FAIL / SKIP with evidence and the fix):
   commit_pinned         ~/twilight/source HEAD on tvps == the cutover commit (local origin/main after a fetch, or --commit)
   dependency_prs        every configured PR and the T2.7 lifespan PR merged (GitHub REST: pulls/{n}.merged)
   ci_green              the configured check run on the cutover commit concluded success
   tushare_token         a real trade_cal call made from tvps with TUSHARE_TOKEN from ~/twilight/.env answers code 0
   install_skill_latest  the local scripts/install-skill.sh equals origin/main's, and local main is not behind
-  no_traffic            at most traffic_max_calls client /price calls in the last traffic_minutes (audit log, else
-                        logs), the tool's own calls (own_calls.py: status, smoke, agent-smoke, diagnose) left out
-Nothing on tvps changes unless all six pass; then the T+00:00 facts: the backend running,
+  clock_skew            tvps's clock within max_clock_skew_seconds of this machine's (tvps_clock.py), shown as
+                        `clock skew: tvps is 600 s behind this machine (±0.01 s)`
+  no_traffic            at most traffic_max_calls client /price calls in the last traffic_minutes of tvps's clock
+                        (audit log, else logs), the tool's own calls (own_calls.py: status, smoke, agent-smoke,
+                        diagnose) left out, their times matched on one clock (the audit rows shifted by the skew)
+Nothing on tvps changes unless all seven pass; then the T+00:00 facts: the backend running,
 healthy, restart count 0, its pullable repo digest, and the snapshot (phases/snapshot.py).
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from ..builders import git
 from ..builders.compose import compose
+from .. import tvps_clock
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable
 from ..results import CheckResult, Status, exit_code
@@ -29,13 +33,15 @@ from ..target import Target
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 INSTALL_SKILL = "scripts/install-skill.sh"
-CHECK_IDS = ("commit_pinned", "dependency_prs", "ci_green", "tushare_token", "install_skill_latest", "no_traffic")
+CHECK_IDS = ("commit_pinned", "dependency_prs", "ci_green", "tushare_token", "install_skill_latest", "clock_skew",
+             "no_traffic")
 TITLES = {
     "commit_pinned": "commit pinned in ~/twilight/source",
     "dependency_prs": "W4 dependency PRs merged",
     "ci_green": "integration tests green in CI",
     "tushare_token": "Tushare token valid",
     "install_skill_latest": "install-skill.sh is the latest",
+    "clock_skew": "tvps's clock agrees with this machine's",
     "no_traffic": "no active /price traffic",
     "service": "backend running, healthy, 0 restarts",
     "snapshot": "warehouse snapshot",
@@ -100,7 +106,7 @@ def cutover_commit(t: Target, repo, commit: str | None) -> str:
     return r.stdout.strip()
 
 
-# ---------------------------------------------------------------- the six checks
+# ---------------------------------------------------------------- the seven checks
 
 def commit_pinned(t: Target, cutover: str) -> CheckResult:
     r = t.ssh.run(git.git("-C", t.layout.source_dir, "rev-parse", "HEAD"), check=False, timeout=30)
@@ -209,8 +215,9 @@ LOG_CODE = re.compile(r"\bcode=([A-Za-z0-9._-]{1,32})")
 def log_calls(text: str, offset_s: float) -> list[tuple[dt.datetime | None, str | None]]:
     """`GET /price` lines of `docker compose logs --timestamps` as (ts on the tool's clock, code).
 
-    The first timestamp on a line is the daemon's (wall clock; the tool's clock adds
-    clock_offset_seconds); a line without a time or a code is kept as traffic."""
+    The first timestamp on a line is the daemon's (tvps's wall clock; offset_s takes it to the
+    tool's clock: clock_offset_seconds minus the measured skew); a line without a time or a code
+    is kept as traffic."""
     from ..own_calls import parse_instant
 
     out: list[tuple[dt.datetime | None, str | None]] = []
@@ -223,20 +230,34 @@ def log_calls(text: str, offset_s: float) -> list[tuple[dt.datetime | None, str 
     return out
 
 
-def no_traffic(t: Target) -> CheckResult:
-    """Client /price calls in the last traffic_minutes, the tool's own calls left out (own_calls.py)."""
+def clock_skew(t: Target) -> tuple[CheckResult, "tvps_clock.Skew | None"]:
+    """tvps's clock against this machine's: the skew (shown) and the verdict against the bound."""
+    try:
+        skew = tvps_clock.measure(t.ssh, t.settings.clock_offset_seconds)
+    except (Unreachable, CheckFailed, TwilightError) as e:
+        return _fail("clock_skew", f"tvps's clock could not be read: {e.message}", e.hint or "see `ssh tvps date`"), None
+    return tvps_clock.check(skew, t.settings.max_clock_skew_seconds), skew
+
+
+def no_traffic(t: Target, skew: "tvps_clock.Skew | None" = None) -> CheckResult:
+    """Client /price calls in the last traffic_minutes of tvps's clock, the tool's own calls left out
+    (own_calls.py; they are recorded on this machine's clock, so audit times are shifted by the skew)."""
     from .. import own_calls
     from ..own_calls import parse_instant
     from ..phases.monitor import fetch_metrics
 
     minutes, limit = t.settings.traffic_minutes, t.settings.traffic_max_calls
+    skew = skew if skew is not None else tvps_clock.measure(t.ssh, t.settings.clock_offset_seconds)
+    to_ours = dt.timedelta(seconds=-skew.seconds)     # a tvps time -> the same instant on this machine's clock
     since = now_utc(t.settings.clock_offset_seconds) - dt.timedelta(minutes=minutes)
     note = ""
     try:
-        m = fetch_metrics(t, minutes / 60, rows_limit=TRAFFIC_ROWS)
+        m = fetch_metrics(t, minutes / 60, rows_limit=TRAFFIC_ROWS, skew=skew)
         source, total = f"provider_audit_log (read {m.read_via})", m.total
-        since = parse_instant(m.window_start_utc) or since
-        rows = [(parse_instant(ts), code) for ts, code in m.rows] if m.rows is not None else []
+        start = parse_instant(m.window_start_utc)
+        since = start + to_ours if start else since
+        rows = [(ts + to_ours if ts else None, code)
+                for ts, code in ((parse_instant(ts), code) for ts, code in m.rows)] if m.rows is not None else []
         if m.rows is None:
             note = "the audit log has no ts_code column: no own call could be told apart"
     except BadInput as e:          # the running version writes no audit rows (no table): count log lines
@@ -246,12 +267,13 @@ def no_traffic(t: Target) -> CheckResult:
             return _fail("no_traffic", f"neither the audit log ({e.message}) nor the backend logs could be read",
                          "see `inv status`")
         source = "backend logs (the running version writes no audit rows)"
-        rows = log_calls(r.stdout, t.settings.clock_offset_seconds)
+        rows = log_calls(r.stdout, t.settings.clock_offset_seconds - skew.seconds)
         total = len(rows)
     own = own_calls.read(t.settings, since - dt.timedelta(seconds=own_calls.SLACK_S))
     split = own_calls.leave_out(rows, own)
     calls = total - split.left_out           # rows the probe did not return (beyond TRAFFIC_ROWS) count as traffic
     ev: dict[str, Any] = {"source": source, "calls": calls, "minutes": minutes, "max": limit, "seen": total,
+                          "clock": f"tvps's clock ({skew.describe()})",
                           "own_calls_left_out": split.left_out, "own_calls_by_kind": split.by_kind,
                           "own_calls_recorded": len(own), "own_calls_record": str(own_calls.record_path(t.settings))}
     if note:
@@ -311,7 +333,9 @@ def run(t: Target, commit: str | None = None, snapshot: bool = True) -> Prefligh
         checks.append(_guard("ci_green", ci_green, t, gh, cutover))
     checks.append(_guard("tushare_token", tushare_token, t))
     checks.append(_guard("install_skill_latest", install_skill_latest, t, repo))
-    checks.append(_guard("no_traffic", no_traffic, t))
+    skew_row, skew = clock_skew(t)
+    checks.append(skew_row)
+    checks.append(_guard("no_traffic", no_traffic, t, skew))
     t0: list[CheckResult] = []
     if exit_code(checks) == 0:
         if not snapshot:

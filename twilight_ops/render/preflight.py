@@ -1,4 +1,4 @@
-"""`inv preflight` output: the six §0 rows, then the T+00:00 rows, then go / no-go."""
+"""`inv preflight` output: the seven §0 rows, then the T+00:00 rows, then go / no-go."""
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +19,7 @@ def render(report: PreflightReport, console: Any, *, next_hint: bool = True) -> 
         console.print(Text("verdict: GO — the T+00:00 facts are in the journal"
                            + (f"; next: inv tag-push --version {report.version}" if next_hint else ""), style="bold green"))
     elif report.go:        # --no-snapshot or --dry: the checks passed, but nothing was recorded
-        console.print(Text("verdict: GO on the six checks — no snapshot taken and no T+00:00 facts recorded; "
+        console.print(Text("verdict: GO on the seven checks — no snapshot taken and no T+00:00 facts recorded; "
                            f"before tag-push run: inv preflight --version {report.version}", style="bold yellow"))
     else:
         console.print(Text("verdict: NO-GO — resolve the FAIL rows first (runbook §0: do not start); nothing on tvps changed"

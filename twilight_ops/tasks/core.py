@@ -34,14 +34,14 @@ def status(c, json=False):
 })
 @operation
 def preflight(c, version="", commit="", no_snapshot=False, json=False):
-    """§0 prerequisites (six checks) and the T+00:00 snapshot; any FAIL exits 1 and changes nothing on tvps."""
+    """§0 prerequisites (seven checks) and the T+00:00 snapshot; any FAIL exits 1 and changes nothing on tvps."""
     from ..phases import preflight as phase
     from ..render.preflight import render
     from ..target import Target
 
     t = Target.for_release(c, version)       # before anything connects: a bad or conflicting --version is exit 2
     if dry_run(c) and not no_snapshot:
-        err_console.print("--dry: the six checks only read; the T+00:00 snapshot is not taken (as --no-snapshot)",
+        err_console.print("--dry: the seven checks only read; the T+00:00 snapshot is not taken (as --no-snapshot)",
                           markup=False, highlight=False)
     with t:
         report = phase.run(t, commit=commit or None, snapshot=not (no_snapshot or dry_run(c)))

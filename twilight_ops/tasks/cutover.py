@@ -53,7 +53,7 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
     version = t.version
     if dry_run(c):
         print_plan(f"cutover {version}", [
-            f"preflight --version {version}: the six §0 checks, then the T+00:00 snapshot and digest (NO-GO stops here)",
+            f"preflight --version {version}: the seven §0 checks, then the T+00:00 snapshot and digest (NO-GO stops here)",
             f"tag-push --version {version}: tag the cutover commit, push, wait for CI to publish the image",
             f"deploy --version {version}: pull, persist, up -d, health gate (a failure goes to the decision)",
             "smoke: the T+00:15 /price check (a red flag goes straight to the decision)",

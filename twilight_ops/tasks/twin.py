@@ -191,23 +191,30 @@ def hermes_fault(c, name="", clear=False, dir=DEFAULT_DIR):
 
 @task(help={
     "at": "make now read as this ISO time, e.g. 2026-05-11T10:00:00+08:00 (market open)",
-    "clear": "back to the wall clock",
+    "skew": "tvps's clock alone runs N seconds off the tool's (negative: behind), e.g. --skew -600",
+    "clear": "back to the wall clock (no skew)",
     "dir": "where the twin lives (default ./.twin)",
 })
 @operation
-def clock(c, at="", clear=False, dir=DEFAULT_DIR):
-    """Shift the twin's clock (backend and the tool's config together) to choose the market state."""
+def clock(c, at="", skew="", clear=False, dir=DEFAULT_DIR):
+    """Shift the twin's clock (backend and the tool's config together) to choose the market state;
+    --skew sets tvps's clock apart from the tool's (the tool's offset stays)."""
     from ..errors import BadInput
     from ..remote import SSHExecutor
     from ..twin import control
 
-    if bool(at) == bool(clear):
-        raise BadInput("give exactly one of --at ISO_TIME or --clear", "e.g. --at 2026-05-11T10:00:00+08:00")
+    if clear == bool(at or skew != ""):
+        raise BadInput("give --at ISO_TIME and/or --skew SECONDS, or --clear", "e.g. --at 2026-05-11T10:00:00+08:00")
+    try:
+        skew_s = float(skew) if skew != "" else 0.0
+    except ValueError:
+        raise BadInput(f"--skew {str(skew)[:20]!r} is not a number of seconds", "e.g. --skew -600") from None
     settings, path = _twin_settings(c, dir)
-    offset = 0.0 if clear else control.offset_for(at)
+    offset = 0.0 if clear else control.offset_for(at) if at else settings.clock_offset_seconds
     with SSHExecutor(settings) as ex:
-        control.set_clock(ex, settings, offset, path)
-    console.print(f"clock offset {offset:+.0f} s" + (f" (now reads {at})" if at else ""))
+        control.set_clock(ex, settings, offset, path, skew_s)
+    console.print(f"clock offset {offset:+.0f} s" + (f" (now reads {at})" if at else "")
+                  + (f"; tvps {skew_s:+g} s off it" if skew_s else ""))
 
 
 @task(help={
@@ -248,14 +255,16 @@ def load(c, seconds="10", rps="5", unknown_pct="2", history_pct="10", seed="1", 
 @task(help={
     "scenario": "healthy | errors (6 %) | slow (p95 ~890 ms) | akshare-broken (0 % during OPEN) | closing (all 'closing')",
     "rows": "how many audit rows (default 1000)",
-    "minutes": "spread them over the last N minutes of the tool's clock (default 30)",
+    "minutes": "spread them over the last N minutes of tvps's clock (default 30)",
     "seed": "seed of the generated values",
     "dir": "where the twin lives (default ./.twin)",
 })
 @operation
 def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAULT_DIR):
     """Seed provider_audit_log rows in the twin (backend stopped a few seconds, then healthy again)."""
-    from .. import validate
+    import dataclasses
+
+    from .. import tvps_clock, validate
     from ..clock import now_utc
     from ..remote import SSHExecutor
     from ..twin import seed_remote
@@ -264,9 +273,11 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
     span = validate.number(minutes, "--minutes")
     seed_n = validate.positive_int(seed, "--seed")
     settings, _ = _twin_settings(c, dir)
-    end = now_utc(settings.clock_offset_seconds)
-    spec = seed_remote.scenario_spec(scenario, n, span, end, settings.liquid_codes, seed_n)
+    spec = seed_remote.scenario_spec(scenario, n, span, now_utc(settings.clock_offset_seconds), settings.liquid_codes,
+                                     seed_n)                  # bad input refused before connecting
     with SSHExecutor(settings) as ex:
+        end = tvps_clock.tvps_now(tvps_clock.measure(ex, settings.clock_offset_seconds), settings.clock_offset_seconds)
+        spec = dataclasses.replace(spec, end_utc=end)        # the rows end at tvps's now
         report = seed_remote.seed_backend(ex, settings, spec, say=console.print)
     console.print(f"seeded {report.inserted} rows ({scenario}) over ({span:g} min before {end.isoformat(timespec='seconds')}]; "
                   f"{report.total} rows in provider_audit_log; {settings.service} {report.version} healthy again after "
@@ -275,7 +286,7 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
 
 @task(help={
     "name": "pr-unmerged | check-run-failed | tushare-token-invalid | source-pinned-elsewhere | "
-            "install-skill-outdated | local-main-behind",
+            "install-skill-outdated | local-main-behind | tvps-clock-skew",
     "pr": "with pr-unmerged: which PR (default 41)",
     "clear": "undo every preflight switch",
     "dir": "where the twin lives (default ./.twin)",

@@ -95,7 +95,9 @@ def up(base: Path, say: Say = print) -> TwinState:
     with part("sshd", say):
         known, key = sshd.write_keys(st.ssh_dir, st.ssh_port, st.home, uid, gid)
         sshd.write_sshd_config(st.ssh_dir, st.ssh_port, st.user,
-                               {"DOCKER_HOST": denv["DOCKER_HOST"], "DOCKER_CONFIG": denv["DOCKER_CONFIG"]})
+                               {"DOCKER_HOST": denv["DOCKER_HOST"], "DOCKER_CONFIG": denv["DOCKER_CONFIG"],
+                                **sshd.faketime_env(st.home / sshd.FAKETIME_FILE,
+                                                    sshd.faketime_shared(st.ssh_dir, uid, gid))})
         sshd.write_client_config(st.ssh_dir, "tvps", st.ssh_port, st.user, key, known)
         sshd.start_sshd(st.ssh_dir, st.ssh_port, st.ssh_dir / "sshd.log")
 
@@ -314,6 +316,7 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
     attempt("ci", stop_ci)
     attempt("backend", compose_down)
     attempt("sshd", lambda: sshd.stop_sshd(st.ssh_dir))
+    attempt("faketime", lambda: sshd.release_faketime_shared(st.ssh_dir))
     attempt("model", lambda: _stop_model(st))
     attempt("standins", lambda: _stop_standins(st))
     attempt("registry", lambda: registry.stop_registry(st.base))

@@ -2,7 +2,8 @@
 
 Everything goes through the same executor as the real tasks (the twin is
 "remote"): faults.json and clock.json are written over sftp into
-~/twilight/data, which the backend mounts as /data and reads per request.
+~/twilight/data, which the backend mounts as /data and reads per request; the clock
+also into ~/.twin-clock, which libfaketime (preloaded in the twin's SSH sessions) reads.
 """
 from __future__ import annotations
 
@@ -92,13 +93,37 @@ def offset_for(at: str, now: dt.datetime | None = None) -> float:
     return round((target - now).total_seconds(), 3)
 
 
-def set_clock(ex: SSHExecutor, settings: Settings, offset_seconds: float, invoke_yaml: Path | None) -> None:
-    """Shift the backend's clock and the tool's (twin invoke.yaml) by the same offset."""
+MAX_SKEW_S = 86400.0
+
+
+def faketime_path(home: str) -> str:
+    """libfaketime's offset for the twin's SSH sessions (sshd.faketime_env)."""
+    from .sshd import FAKETIME_FILE
+
+    return posixpath.join(home, FAKETIME_FILE)
+
+
+def set_clock(ex: SSHExecutor, settings: Settings, offset_seconds: float, invoke_yaml: Path | None,
+              skew_seconds: float = 0.0) -> None:
+    """Shift the backend's clock and the tool's (twin invoke.yaml) by the same offset; with a skew,
+    tvps alone runs `skew_seconds` off the tool's clock (negative: behind).
+
+    tvps's clock = wall clock + offset + skew, for everything on it that reads a clock: the
+    backend (clock.json's offset_seconds, read per request) and every process of an SSH session
+    (`date`, …: libfaketime preloaded by the twin's sshd reads the offset from ~/.twin-clock).
+    The tool's clock (invoke.yaml clock_offset_seconds) = wall clock + offset."""
+    import math
+
+    if not math.isfinite(skew_seconds) or abs(skew_seconds) > MAX_SKEW_S:
+        raise BadInput(f"--skew {skew_seconds!r} is not a number of seconds within a day", "e.g. --skew -600 (10 min behind)")
+    tvps = offset_seconds + skew_seconds
     path = posixpath.join(_data_dir(ex, settings), "clock.json")
-    if offset_seconds:
-        ex.write_file(path, json.dumps({"offset_seconds": offset_seconds}).encode(), mode=0o644)
+    fake = faketime_path(ex.home)
+    if tvps or skew_seconds:
+        ex.write_file(path, json.dumps({"offset_seconds": tvps, "skew_seconds": skew_seconds}).encode(), mode=0o644)
+        ex.write_file(fake, f"{tvps:+.3f}\n".encode(), mode=0o644)
     else:
-        ex.run(["rm", "-f", "--", path])
+        ex.run(["rm", "-f", "--", path, fake])
     if invoke_yaml is not None:
         set_tool_key(invoke_yaml, "clock_offset_seconds", offset_seconds)
 

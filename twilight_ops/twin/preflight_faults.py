@@ -13,8 +13,11 @@ Each switch breaks exactly one check and leaves the others passing:
                              has not pulled it                              → install-skill.sh is the latest
     local-main-behind        the operator's main is reset to v0.2.0, one
                              commit behind origin/main                      → local main not behind
+    tvps-clock-skew          tvps's clock 10 min ahead of the tool's
+                             (control.set_clock's skew: the backend and
+                             `date` over SSH; the tool's offset stays)      → tvps's clock agrees
 
-(The sixth check, no active traffic, fails with `inv twin.load` running.)
+(The seventh check, no active traffic, fails with `inv twin.load` running.)
 `clear()` undoes every switch and is a no-op on a clean twin.
 """
 from __future__ import annotations
@@ -30,7 +33,8 @@ from . import drive_repos, github_api, standins
 from .state import TwinState
 
 NAMES = ("pr-unmerged", "check-run-failed", "tushare-token-invalid", "source-pinned-elsewhere",
-         "install-skill-outdated", "local-main-behind")
+         "install-skill-outdated", "local-main-behind", "tvps-clock-skew")
+SKEW_S = 600.0          # ahead: stepping back would put rows of 10-20 min ago (real clock) in tvps's window
 DEFAULT_PR = 41
 SCRATCH_DATE = "2026-05-09T09:00:00+08:00"
 INSTALL_SKILL_FIX = """# drop group/other write on the installed skill (Hermes refuses world-writable skills)
@@ -138,6 +142,28 @@ def local_main_behind(st: TwinState) -> None:
     drive_repos.git(clone, "reset", "-q", "--hard", st.drive_commits[drive_repos.TAG])
 
 
+def set_skew(st: TwinState, seconds: float) -> None:
+    """tvps alone `seconds` off the tool's clock (over SSH, as `inv twin.clock --skew`)."""
+    from ..remote import SSHExecutor
+    from . import build, control
+
+    yaml_path = st.base / "invoke.yaml"
+    settings = build.settings_for(yaml_path)
+    with SSHExecutor(settings) as ex:
+        control.set_clock(ex, settings, settings.clock_offset_seconds, yaml_path, seconds)
+
+
+def skewed(st: TwinState) -> bool:
+    """clock.json (local: the twin's tvps is this host) records a skew."""
+    import json
+
+    try:
+        raw = json.loads((st.data_dir / "clock.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return isinstance(raw, dict) and bool(raw.get("skew_seconds"))
+
+
 def apply(st: TwinState, name: str, pr: int | None = None) -> None:
     if name not in NAMES:
         raise BadInput(f"preflight fault {name!r} is unknown", "known: " + ", ".join(NAMES))
@@ -153,13 +179,16 @@ def apply(st: TwinState, name: str, pr: int | None = None) -> None:
         source_pinned_elsewhere(st)
     elif name == "install-skill-outdated":
         install_skill_outdated(st)
+    elif name == "tvps-clock-skew":
+        set_skew(st, SKEW_S)
     else:
         local_main_behind(st)
 
 
 def clear(st: TwinState) -> None:
     """Undo every switch: PRs, check runs and refs as twin.up made them (recorded workflow
-    runs of other commits stay), Tushare's token, origin/main, the operator's main, tvps' pin."""
+    runs of other commits stay), Tushare's token, origin/main, the operator's main, tvps' pin,
+    tvps's clock skew (the twin clock's offset stays)."""
     cutover = _cutover(st)
     pristine = github_api.initial_state({"main": cutover, drive_repos.TAG: st.drive_commits[drive_repos.TAG]})
 
@@ -183,3 +212,5 @@ def clear(st: TwinState) -> None:
         drive_repos.git(clone, "reset", "-q", "--hard", cutover)
     if drive_repos.head(st.tvps_source) != cutover:
         drive_repos.pin_source(st.tvps_source, st.origin_repo, cutover, *_ids(st), force=True)
+    if skewed(st):
+        set_skew(st, 0.0)

@@ -84,6 +84,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              preflight="pr-unmerged"),
     Scenario("lock-held-elsewhere", "the deploy lock is held from another machine: refused, nothing written", "",
              "refused", lock="elsewhere"),
+    Scenario("tvps-clock-skew", "§0: tvps's clock 10 min ahead: clock_skew FAIL, NO-GO, nothing changed", "",
+             "stopped", preflight="tvps-clock-skew"),
 )}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -83,6 +84,65 @@ def write_keys(ssh_dir: Path, port: int, home: Path, uid: int, gid: int) -> tupl
     return known, client_key
 
 
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+FAKETIME_FILE = ".twin-clock"       # in the twin account's home (control.set_clock writes it)
+
+
+def faketime_env(offset_file: Path, shared: str) -> dict[str, str]:
+    """tvps's clock for every process of an SSH session: libfaketime (Debian's libfaketime) preloaded,
+    its offset read from `offset_file` (`+N.NNN` seconds, written by control.set_clock; absent = the
+    wall clock). Monotonic clocks are left alone (timeouts and sleeps stay real). `shared`: the one
+    semaphore + shared-memory pair every session uses (faketime_shared)."""
+    return {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset_file),
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_SHARED": shared}
+
+
+SHM_DIR = Path("/dev/shm")
+SHARED_RE = re.compile(r"/faketime_sem_\d+ /faketime_shm_\d+")
+
+
+def _shared_files(pair: str) -> list[Path]:
+    sem, shm = pair.split()
+    return [SHM_DIR / f"sem.{sem.lstrip('/')}", SHM_DIR / shm.lstrip("/")]
+
+
+def faketime_shared(ssh_dir: Path, uid: int, gid: int) -> str:
+    """libfaketime's FAKETIME_SHARED for the twin's sessions, created once as the twin account.
+
+    Without it libfaketime 0.9.10 creates a semaphore and a shared-memory file in /dev/shm for every
+    process and only removes them when that process exits without exec(): each SSH command
+    (`bash -c` exec's it) would leave two files behind. A process that exec()s leaves its pair, so
+    `sh -c 'exec printenv FAKETIME_SHARED'` makes one that stays; its names are kept in
+    ssh/faketime_shared (reused while the files exist) and release_faketime_shared removes them."""
+    if not LIBFAKETIME.is_file():
+        raise TwilightError(f"{LIBFAKETIME} is missing: the twin's tvps clock needs libfaketime",
+                            "run scripts/bootstrap.sh (apt-get install libfaketime) and retry")
+    record = ssh_dir / "faketime_shared"
+    if record.exists():
+        pair = record.read_text().strip()
+        if SHARED_RE.fullmatch(pair) and all(p.exists() for p in _shared_files(pair)):
+            return pair
+    r = subprocess.run(["sh", "-c", "exec printenv FAKETIME_SHARED"], capture_output=True, text=True, timeout=30,
+                       env={"PATH": "/usr/bin:/bin", "LD_PRELOAD": str(LIBFAKETIME)}, user=uid, group=gid)
+    pair = r.stdout.strip()
+    if r.returncode != 0 or not SHARED_RE.fullmatch(pair):
+        raise TwilightError(f"libfaketime made no shared pair ({(r.stderr or r.stdout).strip()[:120]!r})",
+                            f"check {LIBFAKETIME} and /dev/shm")
+    record.write_text(pair + "\n")
+    return pair
+
+
+def release_faketime_shared(ssh_dir: Path) -> None:
+    record = ssh_dir / "faketime_shared"
+    if not record.exists():
+        return
+    pair = record.read_text().strip()
+    if SHARED_RE.fullmatch(pair):
+        for p in _shared_files(pair):
+            p.unlink(missing_ok=True)
+    record.unlink()
+
+
 def write_sshd_config(ssh_dir: Path, port: int, user: str, env: dict[str, str]) -> Path:
     lines = [
         f"Port {port}",
@@ -105,7 +165,7 @@ def write_sshd_config(ssh_dir: Path, port: int, user: str, env: dict[str, str]) 
         "Subsystem sftp internal-sftp",
     ]
     if env:
-        lines.append("SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()))
+        lines.append("SetEnv " + " ".join(f'"{k}={v}"' if " " in v else f"{k}={v}" for k, v in env.items()))
     path = ssh_dir / "sshd_config"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -55,9 +55,14 @@ def accepted_tushare_token(cfg: dict) -> str:
 
 
 def twin_today(clock_file: str) -> dt.date:
-    offset = read_json(Path(clock_file), {}).get("offset_seconds", 0) if clock_file else 0
+    """Today on the tool's clock: clock.json's offset is tvps's, skew included (GitHub and Tushare are not on tvps)."""
+    raw = read_json(Path(clock_file), {}) if clock_file else {}
+    offset = raw.get("offset_seconds", 0) if isinstance(raw, dict) else 0
+    skew = raw.get("skew_seconds", 0) if isinstance(raw, dict) else 0
     if not isinstance(offset, (int, float)) or isinstance(offset, bool):
         offset = 0
+    if isinstance(skew, (int, float)) and not isinstance(skew, bool):
+        offset -= skew
     return (dt.datetime.now(tushare_api.SHANGHAI) + dt.timedelta(seconds=offset)).date()
 
 
