@@ -178,7 +178,7 @@ def test_resume_without_a_cutover_is_refused(fresh):
     r = cutover(fresh, "--resume", "--yes")
     assert r.returncode == 2
     assert error_lines(r.stderr) == [f"error: no cutover of {V} to resume (its journal has none) — "
-                                     f"start one: inv cutover --version {V}"]
+                                     f"start one: inv -f {fresh.invoke_yaml} cutover --version {V}"]   # the same -f
 
 
 def test_decide_with_no_evidence_is_incomplete_and_names_what_to_run(fresh):
