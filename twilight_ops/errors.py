@@ -5,7 +5,8 @@
     ├── CheckFailed          exit 1  (a check or a red flag stops the phase)
     ├── LockHeld             exit 1  (another operator holds the deploy lock)
     ├── Unreachable          exit 3  (cannot reach tvps, the API, the registry…)
-    │   └── HostKeyRejected  exit 3  (unknown or changed host key)
+    │   ├── HostKeyRejected  exit 3  (unknown or changed host key)
+    │   └── LinkLost         exit 3  (the SSH link to tvps died or froze mid-run: the run ends, never a FAIL row)
     └── CommandFailed        exit 1  (a command exited non-zero where success was required)
         ├── RemoteCommandFailed      (on tvps)
         └── LocalCommandFailed       (on the operator's machine)
@@ -50,6 +51,11 @@ class Unreachable(TwilightError):
 
 class HostKeyRejected(Unreachable):
     exit_code = 3
+
+
+class LinkLost(Unreachable):
+    """The SSH link to tvps was lost or stopped answering mid-run: every later call fails too, so a
+    phase ends here (exit 3, with the resume line) instead of reporting each check as failed."""
 
 
 class CommandFailed(TwilightError):

@@ -42,7 +42,7 @@ from fabric import Config as FabricConfig
 from fabric import Connection
 
 from .config import Settings
-from .errors import BadInput, HostKeyRejected, RemoteCommandFailed, Unreachable
+from .errors import BadInput, HostKeyRejected, LinkLost, RemoteCommandFailed, Unreachable
 from .executor import Result, render, secret_from_bytes
 from .secret import Secret
 from . import trace
@@ -65,8 +65,8 @@ def is_stale_temp(filename: str, mtime: float, run_started: float) -> bool:
     return _TEMP_RE.fullmatch(filename) is not None and mtime < run_started
 
 
-def stopped_answering(host: str, what: str, seconds: float) -> Unreachable:
-    return Unreachable(f"{host} stopped answering during {what} (no reply within {seconds:g} s; the connection was closed)",
+def stopped_answering(host: str, what: str, seconds: float) -> LinkLost:
+    return LinkLost(f"{host} stopped answering during {what} (no reply within {seconds:g} s; the connection was closed)",
                        f"check the network and `ssh {host} true`")
 
 
@@ -337,7 +337,7 @@ class SSHExecutor:
         trace.record("tvps", "run", argv=[str(a) for a in argv], stdin=stdin)
         transport = self.conn.client.get_transport()
         if transport is None:
-            raise Unreachable(f"lost the connection to {self.where} before running `{command}`", f"check the network and `ssh {self.settings.host} true`")
+            raise LinkLost(f"lost the connection to {self.where} before running `{command}`", f"check the network and `ssh {self.settings.host} true`")
         what = f"`{command}`"
         try:
             with self._deadline(what):
@@ -364,7 +364,7 @@ class SSHExecutor:
         except (paramiko.SSHException, EOFError, OSError) as e:
             if self._lost is not None:
                 raise self._lost from None
-            raise Unreachable(f"lost the connection to {self.where} while running `{command}`: {e or type(e).__name__}",
+            raise LinkLost(f"lost the connection to {self.where} while running `{command}`: {e or type(e).__name__}",
                               "re-run the task; it resumes from the journal") from None
         result = Result(command, exited, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
         if check and not result.ok:

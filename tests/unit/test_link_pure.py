@@ -86,3 +86,22 @@ def test_the_op_timeout_is_read_and_bounded():
     for bad in ("0", "601", "soon", ""):
         with pytest.raises(BadInput, match="ssh_op_timeout_seconds"):
             load_settings({**DEFAULTS, "ssh_op_timeout_seconds": bad})
+
+
+def test_preflight_reports_a_check_that_could_not_ask_its_source_but_a_lost_link_ends_the_run():
+    from twilight_ops.errors import LinkLost, Unreachable
+    from twilight_ops.phases import preflight
+    from twilight_ops.remote import stopped_answering
+
+    def github_down():
+        raise Unreachable("GitHub API unreachable: connection refused", "check the network")
+
+    row = preflight._guard("dependency_prs", github_down)
+    assert row.id == "dependency_prs" and row.status.name == "FAIL" and "GitHub API unreachable" in row.reason
+
+    def frozen():
+        raise stopped_answering("tvps", "`git -C ~/twilight/source rev-parse HEAD`", 30)
+
+    with pytest.raises(LinkLost) as e:
+        preflight._guard("commit_pinned", frozen)
+    assert e.value.exit_code == 3 and "tvps stopped answering" in e.value.message

@@ -27,7 +27,7 @@ from ..builders import git
 from ..builders.compose import compose
 from .. import tvps_clock
 from ..clock import iso, now_utc
-from ..errors import BadInput, CheckFailed, TwilightError, Unreachable
+from ..errors import BadInput, CheckFailed, LinkLost, TwilightError, Unreachable
 from ..results import CheckResult, Status, exit_code
 from ..target import Target
 
@@ -79,9 +79,12 @@ def _fail(id: str, reason: str, fix: str, **evidence: Any) -> CheckResult:
 
 
 def _guard(id: str, fn, *args) -> CheckResult:
-    """A check that could not ask its source is a FAIL naming why (one line), never a traceback."""
+    """A check that could not ask its source is a FAIL naming why (one line), never a traceback.
+    A lost link to tvps is not a check's answer: it ends the run (exit 3, the step in flight)."""
     try:
         return fn(*args)
+    except LinkLost:
+        raise
     except (Unreachable, CheckFailed, BadInput, TwilightError) as e:
         return _fail(id, e.message, e.hint or "fix the cause and re-run `inv preflight`")
 
