@@ -46,6 +46,7 @@ from .errors import BadInput, HostKeyRejected, LinkLost, RemoteCommandFailed, Un
 from .executor import Result, render, secret_from_bytes
 from .secret import Secret
 from . import trace
+from .builders import files
 
 
 _TRANSIENT = (socket.timeout, ConnectionError, OSError, EOFError, paramiko.ssh_exception.NoValidConnectionsError)
@@ -405,9 +406,24 @@ class SSHExecutor:
                     sftp.remove(tmp)
             if self._lost is not None:
                 raise self._lost from None
-            raise Unreachable(f"cannot write {p} on {self.settings.host}: {e}", "check the directory exists and is writable") from None
+            raise self._no_room(folder, p, len(data)) or Unreachable(
+                f"cannot write {p} on {self.settings.host}: {e}", "check the directory exists and is writable") from None
         if now_there is not None:
             self._sweep(folder, now_there)
+
+    def _no_room(self, folder: str, path: str, size: int) -> Unreachable | None:
+        """After a failed write: a full filesystem is named as such (sftp only says "Failure")."""
+        try:
+            r = self.run(files.free_space(folder), check=False, timeout=30)
+        except Unreachable:
+            return None
+        free = files.parse_free_kib(r.stdout) if r.ok else None
+        if free is None or free * 1024 > size + 64 * 1024:
+            return None
+        return Unreachable(f"{self.settings.host} has no room to write {path}: {free} KiB free in {folder} "
+                           f"({size} bytes needed); this run's journal is kept on this machine",
+                           f"free space on {self.settings.host} (`df -h {folder}`; old logs, `docker image prune`), "
+                           "then re-run the same command: it resumes from the journal")
 
     def _sweep(self, folder: str, now_there: float) -> None:
         """Remove the temps a dead run left in `folder` (is_stale_temp), once per run and folder.
@@ -438,7 +454,10 @@ class SSHExecutor:
         except FileNotFoundError:
             raise
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise Unreachable(f"cannot append to {p} on {self.settings.host}: {e}", "check the directory and its permissions") from None
+            if self._lost is not None:
+                raise self._lost from None
+            raise self._no_room(posixpath.dirname(p), p, len(data)) or Unreachable(
+                f"cannot append to {p} on {self.settings.host}: {e}", "check the directory and its permissions") from None
 
     def read_secret(self, path: str) -> Secret:
         """Read a token file into a Secret; its value never reaches argv or output."""

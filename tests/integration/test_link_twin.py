@@ -27,7 +27,7 @@ import pytest
 from tests.conftest import REPO, inv
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
-from twilight_ops.twin import rehearse
+from twilight_ops.twin import rehearse, sshd
 
 pytestmark = pytest.mark.twin
 
@@ -73,27 +73,7 @@ def wait_in_deploy(settings, proc: subprocess.Popen) -> str:
 
 def session_sshds(twin) -> list[int]:
     """The per-connection sshd processes of this twin's sshd (its pidfile under the twin dir)."""
-    master = int((twin.ssh_dir / "sshd.pid").read_text().split()[0])
-
-    def children(pid: int) -> list[int]:
-        out = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(stat[1]) == pid:
-                    out += [int(entry), *children(int(entry))]
-        return out
-
-    def comm(pid: int) -> str:
-        try:
-            return Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
-            return ""
-
-    return [pid for pid in children(master) if comm(pid).startswith("sshd")]
+    return sshd.session_pids(twin.ssh_dir)
 
 
 @contextlib.contextmanager

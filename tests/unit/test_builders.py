@@ -88,3 +88,18 @@ def test_hermes_restart_chat_template_and_env_exact_text():
         "agent", "--fmt={x}", "--ask=Q: it's $(id)"]
     assert hermes.hermes_env("/h", ("/opt/bin",), "/usr/bin:/bin") == {"HERMES_HOME": "/h", "PATH": "/opt/bin:/usr/bin:/bin"}
     assert hermes.hermes_env(None, (), "/usr/bin") == {}
+
+
+def test_free_space_is_posix_df_in_kib_and_its_available_column_is_read_from_real_output():
+    from pathlib import Path
+
+    from twilight_ops.builders import files
+
+    assert files.free_space("/home/deploy/twilight/cutover") == ["df", "-P", "-k", "--", "/home/deploy/twilight/cutover"]
+    data = Path(__file__).resolve().parents[1] / "data" / "captured"
+    root = (data / "df-P-k-root.txt").read_text()
+    assert files.parse_free_kib(root) == int(root.splitlines()[1].split()[3])
+    assert files.parse_free_kib((data / "df-P-k-full-tmpfs.txt").read_text()) == 0
+    wrapped = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/mapper/very-long-name\n  100 40 60 40% /srv\n"
+    assert files.parse_free_kib(wrapped) == 60
+    assert files.parse_free_kib("") is None and files.parse_free_kib("df: /x: No such file or directory\n") is None

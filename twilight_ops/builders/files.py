@@ -17,6 +17,23 @@ def is_dir(path: str) -> list[str]:
     return ["test", "-d", path]
 
 
+def free_space(path: str) -> list[str]:
+    """POSIX `df` of the filesystem holding `path`, in KiB (parse_free_kib)."""
+    return ["df", "-P", "-k", "--", path]
+
+
+def parse_free_kib(stdout: str) -> int | None:
+    """The Available column of `df -P -k` (header + one line; a long device name may wrap onto two
+    lines in some dfs: the fields are counted from the end), None when it cannot be read."""
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    if len(lines) < 2 or not lines[0].startswith("Filesystem"):
+        return None
+    fields = " ".join(lines[1:]).split()
+    if len(fields) < 6 or not fields[-3].isdigit():
+        return None
+    return int(fields[-3])
+
+
 def list_dir(path: str) -> list[str]:
     return ["ls", "-1", "--", path]
 

@@ -3,8 +3,9 @@
     reset(st, settings)                  the twin back to before any cutover (every switch off)
     SCENARIOS                            name → Scenario (faults, expected decision and outcome)
     run_scenario(base, sc, logs) -> Row  reset, faults on, `inv cutover` through the real CLI, judged
-    run_blink(base, sc, log, journal)    an `infra` scenario: a twin part stopped during deploy, the
-                                         cutover must stop with exit 3; the part back, `--resume` is judged
+    run_blink(base, sc, log, journal)    an `infra` scenario (MidRun): a part stopped, Ctrl-C or a frozen link
+                                         during the run; it must stop (3 / 130) with decide INCOMPLETE; the
+                                         fault undone, `--resume` is judged
     matrix(base, names, say) -> [Row]
 
 Each scenario starts from a reset twin (v0.2.0 running, W4 untagged and unpublished, no
@@ -39,7 +40,7 @@ class Scenario:
     hermes: str = ""                 # an operator-side Hermes fault (operator_side.HERMES_FAULTS)
     release: str = ""                # a CI/release fault (never-healthy, restart-loop, build-fails)
     preflight: str = ""              # a preflight switch
-    infra: str = ""                  # a twin part down during T+00:05 deploy, then back: INFRA (run_blink)
+    infra: str = ""                  # a fault during the run, then undone, then --resume (_infra: MidRun)
     lock: str = ""                   # "elsewhere": the deploy lock held by this operator's run on another machine
 
     @property
@@ -80,6 +81,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "GO", "closed-out", infra="registry"),
     Scenario("token-server-blink", "T+00:05: the token server is down during deploy, back, --resume: GO",
              "GO", "closed-out", infra="token-server"),
+    Scenario("ctrl-c-in-deploy", "T+00:05: Ctrl-C inside deploy (exit 130, INCOMPLETE), --resume: GO",
+             "GO", "closed-out", infra="ctrl-c"),
+    Scenario("frozen-link", "T+00:05: the SSH link freezes inside deploy (exit 3, INCOMPLETE), thawed, --resume: GO",
+             "GO", "closed-out", infra="frozen-link"),
     Scenario("preflight-pr-unmerged", "§0: a dependency PR is not merged: NO-GO, nothing changed", "", "stopped",
              preflight="pr-unmerged"),
     Scenario("lock-held-elsewhere", "the deploy lock is held from another machine: refused, nothing written", "",
@@ -188,47 +193,112 @@ def last_json(stdout: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _infra() -> dict[str, tuple[Callable[[Path], object], Callable[[Path], object]]]:
-    from . import registry, registry_auth
+@dataclasses.dataclass(frozen=True)
+class MidRun:
+    """A fault injected into a running `inv cutover`: once `when(journal)` holds, `act(base, proc)`
+    (its result is handed to `undo`); the run must end with `first_exit`, its cut step journalled
+    as one of `cut`, and `inv decide` must say INCOMPLETE.  Then `undo` and `--resume` is judged."""
+    when: Callable[[dict], bool]
+    act: Callable[[Path, subprocess.Popen], object]
+    undo: Callable[[Path, object], object]
+    first_exit: int
+    cut: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    about: str = ""
 
-    def start(base: Path) -> None:      # as twin.up starts them: the token server, then the registry with its auth
+
+def _tag_pushed(j: dict) -> bool:
+    return any(s.get("name") == "tag-push" and s.get("outcome") == "ok" for s in j.get("steps", []))
+
+
+def _in_deploy(j: dict) -> bool:
+    return any(str(s.get("name", "")).startswith("deploy#") and s.get("outcome") == "running" for s in j.get("steps", []))
+
+
+def _infra() -> dict[str, MidRun]:
+    import os
+    import signal
+
+    from . import registry, registry_auth, sshd
+
+    def start(base: Path, _: object = None) -> None:   # as twin.up starts them: the token server, then the registry
         tok = registry_auth.start_token_server(base)
         registry.start_registry(base, auth=registry_auth.registry_auth(tok.realm, tok.paths.cert))
-    return {"registry": (registry.stop_registry, start), "token-server": (registry_auth.stop_token_server, start)}
+
+    def ctrl_c(base: Path, proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGINT)
+
+    def freeze(base: Path, proc: subprocess.Popen) -> list[int]:
+        from .state import load_or_new
+
+        return sshd.freeze_sessions(load_or_new(base).ssh_dir)
+
+    def thaw(base: Path, pids: object) -> None:
+        sshd.thaw_sessions(list(pids) if isinstance(pids, list) else [])
+
+    return {
+        "registry": MidRun(_tag_pushed, lambda base, proc: registry.stop_registry(base), start, 3, ("unreachable",),
+                           about="registry stopped once tag-push is done"),
+        "token-server": MidRun(_tag_pushed, lambda base, proc: registry_auth.stop_token_server(base), start, 3,
+                               ("unreachable",), about="token server stopped once tag-push is done"),
+        "ctrl-c": MidRun(_in_deploy, ctrl_c, lambda base, _: None, 130, ("interrupted",),
+                         about="Ctrl-C (SIGINT to the run) inside deploy"),
+        "frozen-link": MidRun(_in_deploy, freeze, thaw, 3, ("unreachable", "interrupted"),
+                              env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),),
+                              about="the SSH sessions frozen (SIGSTOP) inside deploy; op timeout 5 s"),
+    }
+
+
+def _journal(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def run_blink(base: Path, sc: Scenario, log: Path, journal: Path) -> tuple[subprocess.CompletedProcess, str]:
-    """The mid-run hook of an `infra` scenario: `inv cutover` runs; the part is stopped as soon as the
-    journal records tag-push done (tag-push itself needs the registry; the pull comes a few SSH round
-    trips later); the cutover must stop with exit 3.  The part is started again and `inv cutover
-    --resume` runs to the end: that result is judged.  Returns it and a note when the first run did
-    not stop as it should (or the fault missed the pull)."""
-    stop, start = _infra()[sc.infra]
+    """The mid-run hook of an `infra` scenario (MidRun): `inv cutover` runs; the fault is injected
+    when its moment comes; the cutover must stop with the fault's exit code, the cut deploy step
+    journalled as unreachable/interrupted, and `inv decide` INCOMPLETE.  The fault is undone and
+    `inv cutover --resume` runs to the end: that result is judged.  Returns it and a note when the
+    first run did not stop as it should (or the fault missed its moment)."""
+    import os
+    import signal
+
+    fault = _infra()[sc.infra]
     argv = [str(Path(sys.executable).with_name("inv")), "-f", str(base / "invoke.yaml"),
             "cutover", "--version", V, "--yes", "--auto-rollback", "--json"]
     with log.open("a", encoding="utf-8") as fh:
-        fh.write(f"\n$ {' '.join(argv[1:])}   # {sc.infra} stopped once tag-push is done\n")
+        fh.write(f"\n$ {' '.join(argv[1:])}   # {fault.about}\n")
         fh.flush()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=fh, stdin=subprocess.DEVNULL,
-                                cwd=Path(__file__).resolve().parents[2])
+                                cwd=Path(__file__).resolve().parents[2], env={**os.environ, **dict(fault.env)},
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        undo_with: object = None
         try:
-            while proc.poll() is None and not _tag_pushed(journal):
+            while proc.poll() is None and not fault.when(_journal(journal)):
                 time.sleep(0.02)
-            stop(base)
+            if proc.poll() is None:
+                undo_with = fault.act(base, proc)
             first = proc.wait(timeout=900)
         finally:
-            start(base)
-    steps = json.loads(journal.read_text())["steps"] if journal.exists() else []
-    pulls = [s.get("outcome") for s in steps if str(s.get("name", "")).endswith(":pull")]
-    note = "" if first == 3 and pulls[:1] == ["unreachable"] else f"first run: exit {first}, pull {pulls or 'never ran'}"
+            fault.undo(base, undo_with)
+    steps = _journal(journal).get("steps", [])
+    cut = [s.get("outcome") for s in steps if str(s.get("name", "")).startswith("deploy#")
+           and s.get("outcome") not in ("ok", "running")]
+    decided = inv(base, "decide", "--version", V, "--json", log=log)
+    verdict = str((last_json(decided.stdout) or {}).get("verdict", ""))
+    problems = []
+    if first != fault.first_exit:
+        problems.append(f"exit {first}, expected {fault.first_exit}")
+    if not any(c in fault.cut for c in cut):
+        problems.append(f"deploy steps cut: {cut or 'none'}, expected {'/'.join(fault.cut)}")
+    if verdict != "INCOMPLETE":
+        problems.append(f"decide said {verdict or 'nothing'}, expected INCOMPLETE")
+    note = ("first run: " + "; ".join(problems)) if problems else ""
     return inv(base, "cutover", "--version", V, "--resume", "--yes", "--auto-rollback", "--json", log=log), note
-
-
-def _tag_pushed(journal: Path) -> bool:
-    try:
-        return any(s.get("name") == "tag-push" and s.get("outcome") == "ok" for s in json.loads(journal.read_text())["steps"])
-    except (OSError, ValueError):
-        return False
 
 
 def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path], str] | None = None) -> Row:

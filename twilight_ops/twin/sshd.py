@@ -237,3 +237,57 @@ def stop_sshd(ssh_dir: Path) -> None:
     if pid and is_our_sshd(pid, ssh_dir):
         terminate(pid, 10.0)
     pidfile.unlink(missing_ok=True)
+
+
+def session_pids(ssh_dir: Path) -> list[int]:
+    """The per-connection sshd processes under this twin's sshd (its pidfile): the open SSH sessions
+    of the tool, never another twin's."""
+    master = read_pidfile(ssh_dir / "sshd.pid")
+    if master is None:
+        return []
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    todo = [master]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+
+    def comm(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return ""
+
+    return [pid for pid in found if comm(pid).startswith("sshd")]
+
+
+def freeze_sessions(ssh_dir: Path) -> list[int]:
+    """SIGSTOP the open SSH sessions (a frozen link: nothing answers, nothing closes); the pids stopped."""
+    import signal
+
+    stopped = []
+    for pid in session_pids(ssh_dir):
+        try:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        except ProcessLookupError:
+            pass
+    return stopped
+
+
+def thaw_sessions(pids: list[int]) -> None:
+    import signal
+
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
