@@ -10,9 +10,9 @@ TWIN  ?= /var/tmp/twilight-ops/rehearse
 bootstrap:
 	@scripts/bootstrap.sh
 
-# Two pytest-xdist workers: each test module runs whole on one worker (loadfile: a twin module's
+# Three pytest-xdist workers: each test module runs whole on one worker (loadfile: a twin module's
 # tests in order, with its module fixtures), and each worker brings up its own twin (tests/conftest.py).  WORKERS=0 runs in one process.
-WORKERS ?= 2
+WORKERS ?= 3
 
 test: bootstrap typecheck
 	$(VENV)/bin/python -m pytest -q --durations=25 $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)

@@ -29,13 +29,15 @@ def full_cutover_dir(twin):
                     "tmpfs", str(cut)], check=True)
     try:
         fill = cut / "fill"
-        with open(fill, "wb") as fh:          # to the last block: ENOSPC ends the loop
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
-                pass
+        fd = os.open(fill, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:                                  # unbuffered, to the last block: ENOSPC ends the loop
+            while True:
+                try:
+                    os.write(fd, b"\0" * 4096)
+                except OSError:
+                    break
+        finally:
+            os.close(fd)
         yield cut, fill
     finally:
         subprocess.run(["umount", str(cut)], check=True)
