@@ -129,14 +129,10 @@ def test_kill_9_in_deploy_then_resume(fresh, twin_settings):
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                running = [s["name"] for s in json.loads(path.read_text())["steps"]
-                           if s["name"].startswith("deploy#") and s["outcome"] == "running"]
-            except (FileNotFoundError, ValueError):
-                running = []
+            running = rehearse.running_step(rehearse.read_journal(path), "deploy#")
             if running:
                 os.killpg(proc.pid, signal.SIGKILL)
-                killed_in = running[-1]
+                killed_in = running
                 break
             time.sleep(0.02)
     finally:

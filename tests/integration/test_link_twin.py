@@ -59,13 +59,9 @@ def wait_in_deploy(settings, proc: subprocess.Popen) -> str:
     path = settings.state_dir / "journals" / settings.host / f"{V}.json"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            running = [s["name"] for s in json.loads(path.read_text())["steps"]
-                       if s["name"].startswith("deploy#") and s["outcome"] == "running"]
-        except (FileNotFoundError, ValueError):
-            running = []
+        running = rehearse.running_step(rehearse.read_journal(path), "deploy#")
         if running:
-            return running[-1]
+            return running
         time.sleep(0.02)
     out, err = proc.communicate(timeout=60) if proc.poll() is None else proc.communicate()
     raise AssertionError(f"the cutover never reached deploy (exit {proc.returncode}):\n{err[-3000:]}")

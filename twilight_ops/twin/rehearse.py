@@ -214,10 +214,15 @@ def _tag_pushed(j: dict) -> bool:
     return any(s.get("name") == "tag-push" and s.get("outcome") == "ok" for s in j.get("steps", []))
 
 
+def running_step(j: dict, prefix: str) -> str | None:
+    """The last step named `prefix…` that a journal (as read_journal gives it) shows running, if any."""
+    names = [str(s.get("name", "")) for s in j.get("steps", [])
+             if str(s.get("name", "")).startswith(prefix) and s.get("outcome") == "running"]
+    return names[-1] if names else None
+
+
 def _running(prefix: str) -> Callable[[dict], bool]:
-    def when(j: dict) -> bool:
-        return any(str(s.get("name", "")).startswith(prefix) and s.get("outcome") == "running" for s in j.get("steps", []))
-    return when
+    return lambda j: running_step(j, prefix) is not None
 
 
 _in_deploy = _running("deploy#")
@@ -257,7 +262,8 @@ def _infra() -> dict[str, MidRun]:
     }
 
 
-def _journal(path: Path) -> dict:
+def read_journal(path: Path) -> dict:
+    """A journal file as a dict; {} while it is missing or half written."""
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -286,14 +292,14 @@ def run_blink(base: Path, sc: Scenario, log: Path, journal: Path) -> tuple[subpr
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         undo_with: object = None
         try:
-            while proc.poll() is None and not fault.when(_journal(journal)):
+            while proc.poll() is None and not fault.when(read_journal(journal)):
                 time.sleep(0.02)
             if proc.poll() is None:
                 undo_with = fault.act(base, proc)
             first = proc.wait(timeout=900)
         finally:
             fault.undo(base, undo_with)
-    steps = _journal(journal).get("steps", [])
+    steps = read_journal(journal).get("steps", [])
     cut = [s.get("outcome") for s in steps if str(s.get("name", "")).startswith(fault.step)
            and s.get("outcome") not in ("ok", "running")]
     decided = inv(base, "decide", "--version", V, "--json", log=log)
