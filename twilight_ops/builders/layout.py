@@ -44,6 +44,12 @@ class Layout:
     def journal_path(self, version: str) -> str:
         from .. import validate
 
+        return posixpath.join(self.cutover_dir, f"journal-{validate.journal_version(version)}.jsonl")
+
+    def legacy_journal_path(self, version: str) -> str:
+        """A journal written before the event log (one JSON object): read once and converted."""
+        from .. import validate
+
         return posixpath.join(self.cutover_dir, f"journal-{validate.journal_version(version)}.json")
 
 
