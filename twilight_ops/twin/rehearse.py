@@ -263,12 +263,14 @@ def _infra() -> dict[str, MidRun]:
 
 
 def read_journal(path: Path) -> dict:
-    """A journal file as a dict; {} while it is missing or half written."""
+    """A journal file (its event log folded) as a dict; {} while it is missing or holds no event yet."""
+    from ..errors import BadInput
+    from ..journal import read_copy
+
     try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_copy(path).to_dict()
+    except (OSError, ValueError, TypeError, BadInput):
         return {}
-    return value if isinstance(value, dict) else {}
 
 
 def run_blink(base: Path, sc: Scenario, log: Path, journal: Path) -> tuple[subprocess.CompletedProcess, str]:
@@ -328,7 +330,7 @@ def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path]
     apply(st, settings, sc)
     blink = ""
     if sc.infra:
-        r, blink = run_blink(base, sc, log, settings.state_dir / "journals" / settings.host / f"{V}.json")
+        r, blink = run_blink(base, sc, log, settings.state_dir / "journals" / settings.host / f"{V}.jsonl")
     else:
         r = inv(base, "cutover", "--version", V, "--yes", "--auto-rollback", "--json", log=log)
     got, ok, note = judge(sc, r.returncode, last_json(r.stdout))
