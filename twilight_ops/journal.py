@@ -265,6 +265,7 @@ class JournalStore:
         self._held: dict[str, Journal] = {}
         self._depth = 0
         self._batch = 0
+        self._mirror_failed: set[str] = set()
 
     # -- paths --------------------------------------------------------------
     def local_path(self, version: str) -> Path:
@@ -453,11 +454,14 @@ class JournalStore:
         """Every held journal's mirror brought up to date; quiet: a failure is one warning line, not an error
         (the local copy has every event, and the next run's first flush sends them)."""
         for journal in list(self._held.values()):
+            if quiet and journal.version in self._mirror_failed:
+                continue                        # said once; the link is not tried again on the way out
             try:
                 self.flush(journal)
             except Exception as e:   # noqa: BLE001 - the run is ending; its own error (if any) is what counts
                 if not quiet:
                     raise
+                self._mirror_failed.add(journal.version)
                 log = journal.log
                 n = len([e for e in log.events if e["id"] not in log.remote_ids]) if log else 0
                 why = e.line() if isinstance(e, TwilightError) else type(e).__name__
@@ -484,9 +488,11 @@ class JournalStore:
         step = Step(name=name, started_at=iso(now_utc()))
         journal.steps.append(step)
         self._depth += 1
+        raised = True
         try:
             self.save(journal, mirror=False)      # inside: a Ctrl-C while it is written still ends the step
             yield step
+            raised = False
         except TwilightError as e:
             mark_step(e, name)
             if step.outcome == "running":
@@ -504,7 +510,12 @@ class JournalStore:
         finally:
             step.ended_at = iso(now_utc())
             self._depth -= 1
-            self.save(journal)
+            if not raised:
+                self.save(journal)
+            else:                                 # the step's error is what the run reports, never the mirror's
+                self.save(journal, mirror=False)
+                if self._depth == 0 and self._batch == 0:
+                    self.flush_all(quiet=True)
 
     def once(self, journal: Journal, name: str, action: Callable[[Step], None], *,
              verify: Callable[[Step], bool] | None = None) -> tuple[Step, str]:

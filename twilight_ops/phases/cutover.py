@@ -144,16 +144,17 @@ def begin(t: Target, phase: str) -> None:
     t.journals.save(journal)
 
 
-def end(t: Target, phase: str, outcome: str, note: str = "", **evidence: Any) -> None:
+def end(t: Target, phase: str, outcome: str, note: str = "", *, mirror: bool = True, **evidence: Any) -> None:
     """Close the phase's step (the run's one journal: the phase added its own steps to it) and bring
-    the tvps mirror up to date: one append per phase."""
+    the tvps mirror up to date: one append per phase (mirror=False when an error is on its way out:
+    the batch's end sends it, and a dead link cannot replace that error)."""
     journal = t.journal()
     step = journal.last(STEP.format(phase))
     if step is None or step.outcome != "running":
         return
     step.outcome, step.note, step.ended_at = outcome, note[:300], iso(now_utc())
     step.evidence.update(evidence)
-    t.journals.save(journal, mirror=True)
+    t.journals.save(journal, mirror=mirror)
 
 
 def update_state(t: Target, **changes: Any) -> dict[str, Any]:
@@ -273,7 +274,8 @@ def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
         raise
     except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
         mark_step(e, STEP.format(phase))
-        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
+        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}",
+            mirror=False)
         raise
     end(t, phase, outcome)
     return outcome

@@ -85,7 +85,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "GO", "closed-out", infra="ctrl-c"),
     Scenario("frozen-link", "T+00:05: the SSH link freezes inside deploy (exit 3, INCOMPLETE), thawed, --resume: GO",
              "GO", "closed-out", infra="frozen-link"),
-
+    Scenario("frozen-link-hermes", "T+00:25: the SSH link freezes inside hermes-reinstall (exit 3), thawed, --resume: GO",
+             "GO", "closed-out", infra="frozen-link-hermes"),
+    Scenario("frozen-link-closeout", "T+00:55: the SSH link freezes inside closeout (exit 3, decide still GO), thawed, "
+             "--resume: closed out once", "GO", "closed-out", infra="frozen-link-closeout"),
     Scenario("preflight-pr-unmerged", "§0: a dependency PR is not merged: NO-GO, nothing changed", "", "stopped",
              preflight="pr-unmerged"),
     Scenario("lock-held-elsewhere", "the deploy lock is held from another machine: refused, nothing written", "",
@@ -207,7 +210,7 @@ class MidRun:
     env: tuple[tuple[str, str], ...] = ()
     about: str = ""
     step: str = "deploy#"            # the journal steps (by name prefix) the fault must cut
-    decided: str = "INCOMPLETE"      # what `inv decide` says between the two runs (GO once decided)
+    decided: str = "INCOMPLETE"      # what `inv decide` says between the two runs
 
 
 def _tag_pushed(j: dict) -> bool:
@@ -259,6 +262,12 @@ def _infra() -> dict[str, MidRun]:
         "frozen-link": MidRun(_in_deploy, freeze, thaw, 3, ("unreachable", "interrupted"),
                               env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),),
                               about="the SSH sessions frozen (SIGSTOP) inside deploy; op timeout 5 s"),
+        "frozen-link-hermes": MidRun(_running("cutover:hermes-reinstall"), freeze, thaw, 3, ("unreachable", "interrupted"),
+                                     env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step="cutover:hermes-reinstall",
+                                     about="the SSH sessions frozen inside hermes-reinstall; op timeout 5 s"),
+        "frozen-link-closeout": MidRun(_running("closeout"), freeze, thaw, 3, ("unreachable", "interrupted"),
+                                       env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step="closeout",
+                                       decided="GO", about="the SSH sessions frozen inside closeout; op timeout 5 s"),
     }
 
 
@@ -374,7 +383,7 @@ def matrix(base: Path, names: list[str], say: Callable[[str], None]) -> list[Row
     for name in names:
         sc = SCENARIOS[name]
         say(f"== {name}: {sc.about} (expected {sc.expected})")
-        row = run_scenario(base, sc, logs, after=closeout_landed(base) if name == "green" else None)
+        row = run_scenario(base, sc, logs, after=closeout_landed(base) if name in ("green", "frozen-link-closeout") else None)
         rows.append(row)
         say(f"   {'ok' if row.ok else 'MISMATCH'}: {row.got} in {row.seconds:.0f} s ({row.log})")
         if name == "green" and row.ok:
