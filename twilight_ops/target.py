@@ -27,7 +27,7 @@ import sys
 from typing import Any, Callable, TextIO
 
 from . import release, validate
-from .config import Settings, settings_from_context
+from .config import Settings, SshSettings, settings_from_context
 from .errors import BadInput
 from .local import LocalExecutor
 from .sanitize import printable
@@ -247,7 +247,7 @@ def config_files_in_effect(config: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def address(settings: Settings) -> tuple[str, str, int]:
+def address(settings: SshSettings) -> tuple[str, str, int]:
     """(user, hostname, port) the ssh config gives the host alias, as Fabric will use them."""
     from .remote import _ssh_config
 

@@ -117,7 +117,7 @@ def watch_rounds(t: Target, hours: float, every_s: float | None, until_s: float 
     if t.version == "unknown":
         raise BadInput("cannot tell which cutover to guard (tvps runs no release tag and no lock names one)",
                        "give --version V, the cutover's release tag")
-    cfg = GuardConfig.from_settings(t.settings)
+    cfg = GuardConfig.from_settings(t.settings.guard)
     fetch = GuardFetch(t, hours)
     state = GuardState()
     tripped: list[GuardRound] = []
