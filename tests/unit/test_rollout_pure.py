@@ -79,3 +79,15 @@ def test_the_wait_describes_the_state_it_prints():
     assert health.lost(None) == "" and health.describe(None) == "not listed"
     assert health.describe(row("running", "starting")) == "running, health starting"
     assert health.describe(row("running", "")) == "running, health none"
+
+
+def test_an_unreachable_part_during_a_rollback_names_the_rollback_that_continues():
+    from twilight_ops.config import DEFAULTS, load_settings
+    from twilight_ops.phases import rollback
+    from twilight_ops.target import Target
+
+    t = Target(load_settings(dict(DEFAULTS)), version="v0.3.0-w4-cutover", announce=None,
+               config_files=("defaults", "/tmp/x y/invoke.yaml (-f)"))
+    assert rollback.rollback_again(t, "5xx > 5%") == \
+        "inv -f '/tmp/x y/invoke.yaml' rollback --version v0.3.0-w4-cutover --yes --reason '5xx > 5%'"
+    assert t.connected is False

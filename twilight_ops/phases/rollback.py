@@ -311,8 +311,7 @@ def way(t: Target, pin: Pin, reason: str) -> rollout.Way:
 
 def rollback_again(t: Target, reason: str) -> str:
     """The command that continues this rollback (its finished steps are skipped)."""
-    cfg = f"-f {shlex.quote(t.runtime_file)} " if t.runtime_file else ""
-    return f"inv {cfg}rollback --version {t.version} --yes --reason {shlex.quote(reason[:150])}"
+    return t.command(f"rollback --version {t.version} --yes --reason {shlex.quote(reason[:150])}")
 
 
 def snapshot_name(snap: dict) -> str:
