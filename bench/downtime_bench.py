@@ -9,7 +9,8 @@ For each: the longest gap between two good answers (HTTP 200), the failed reques
 them the twin dockerd's own gap (the old container's `die` → the new one's `start`), which the tool
 cannot shorten.  The runbook accepts a 60 s blip.  The load's requests are recorded as the
 benchmark's own (own_calls), so they never count as client traffic in a later preflight.
-Writes bench/out/downtime.json; exit 1 when a gap exceeds the runbook's 60 s.
+Writes bench/out/downtime.json; exit 1 when deploy or rollback failed (its gap is still reported),
+exit 3 when a gap exceeds the runbook's 60 s.
 """
 from __future__ import annotations
 
@@ -102,13 +103,14 @@ def swap(twin: Path, url: str, token: str, rps: float, *task: str) -> dict:
     with Load(url, token, rps) as load:
         time.sleep(SETTLE_S)
         t0 = time.monotonic()
-        inv(twin, *task)
+        r = inv(twin, *task, check=False)          # a failed swap is a finding too: its gap is still measured
         took = time.monotonic() - t0
         time.sleep(SETTLE_S)
         end = time.monotonic()
     mark_own_traffic(twin, mark_from, now(twin), check="bench-load")
     samples = load.samples
-    return {"task": " ".join(task[:1]), "task_s": took, "requests": len(samples),
+    return {"task": " ".join(task[:1]), "task_s": took, "exit": r.returncode,
+            "error": (r.stderr.strip().splitlines() or [""])[-1][:300] if r.returncode else "", "requests": len(samples),
             "failed": sum(1 for *_, ok in samples if not ok),
             "longest_gap_s": longest_gap(samples, mono0 + SETTLE_S / 2, end),
             "container_gap_s": container_gap(twin, wall0, time.time())}
@@ -133,10 +135,13 @@ def main() -> int:
                swap(args.twin, url, token, args.rps, "rollback", "--version", V, "--yes", "--reason", "downtime bench")]
     for x in results:
         cg = f"{x['container_gap_s']:.2f} s" if x["container_gap_s"] is not None else "n/a"
-        print(f"inv {x['task']:<9} {x['task_s']:6.1f} s   longest gap between good answers {x['longest_gap_s']:5.2f} s   "
+        said = f"exit {x['exit']}: {x['error']}" if x["exit"] else "ok"
+        print(f"inv {x['task']:<9} {x['task_s']:6.1f} s ({said})   longest gap between good answers {x['longest_gap_s']:5.2f} s   "
               f"failed {x['failed']}/{x['requests']}   dockerd die→start {cg}   (runbook accepts {BLIP_S:g} s)")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "downtime.json").write_text(json.dumps(results, indent=2) + "\n")
+    if any(x["exit"] for x in results):
+        return 1
     return 0 if all(x["longest_gap_s"] <= BLIP_S for x in results) else MISSED
 
 
