@@ -161,6 +161,11 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=_json_default)
 
 
+def _plain(value: Any) -> Any:
+    """The value as JSON gives it back (keys in their order), so the held journal equals a reloaded one."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
 def pending(journal: Journal) -> list[dict[str, Any]]:
     """The events for what changed in `journal` since its log last saw it (pure but for the log's
     bookkeeping): the header once, each step whose record changed, each fact set or dropped."""
@@ -181,13 +186,14 @@ def pending(journal: Journal) -> list[dict[str, Any]]:
         known = log.sids.get(id(step))
         sid = known[1] if known is not None and known[0] is step else journal_log.new_id()
         log.sids[id(step)] = (step, sid)
-        rec = _canon(dataclasses.asdict(step))
-        if log.written.get(f"step:{sid}") != rec:
-            add(f"step:{sid}", rec, {"kind": "step", "sid": sid, "step": json.loads(rec)})
+        record = dataclasses.asdict(step)
+        rec = _canon(record)
+        if log.written.get(f"step:{sid}") != rec:       # compared sorted, written in the order the phase gave it
+            add(f"step:{sid}", rec, {"kind": "step", "sid": sid, "step": _plain(record)})
     for key, value in journal.facts.items():
         rec = _canon(value)
         if log.written.get(f"fact:{key}") != rec:
-            add(f"fact:{key}", rec, {"kind": "fact", "key": key, "value": json.loads(rec)})
+            add(f"fact:{key}", rec, {"kind": "fact", "key": key, "value": _plain(value)})
     for key in [k for k in log.written if k.startswith("fact:") and k[5:] not in journal.facts]:
         out.append({"id": journal_log.new_id(), "seq": log.next_seq + len(out), "at": at, "kind": "fact",
                     "key": key[5:], "deleted": True})

@@ -247,3 +247,18 @@ def test_fold_orders_by_seq_not_by_place_in_the_file():
     folded = journal_log.fold(e)
     assert folded.steps == [("s", {"name": "n", "started_at": "t", "outcome": "ok"})]
     assert journal_log.merge(e[:2], e[1:]) == [e[0], e[2], e[1]]
+
+
+def test_a_reloaded_journal_keeps_the_order_of_keys_the_phase_wrote(tmp_path):
+    """The report written from the held journal and `inv report` (from disk) must be the same text."""
+    make, *_ = stores(tmp_path, remote=False)
+    store = make()
+    j = store.held(V, host="tvps", operator="op")
+    with store.step(j, "deploy#1") as step:
+        step.evidence.update({"healthy_after_s": 3.1, "digest": "sha256:ab"})
+    j.facts["zeta"] = {"b": 1, "a": 2}
+    store.save(j)
+    again = make().load(V)
+    assert list(again.last("deploy#1").evidence) == ["healthy_after_s", "digest"]
+    assert list(again.facts["zeta"]) == ["b", "a"]
+    assert again.to_json() == j.to_json()
