@@ -29,12 +29,13 @@ import datetime as dt
 import time
 from typing import Any, Callable
 
-from .. import docker_errors, envfile, facts, lock
+from .. import docker_errors, envfile, facts, lock, runbook
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import CheckFailed, CommandFailed, TwilightError, Unreachable
 from ..health import is_healthy
+from ..runbook import Fact, Steps
 from ..target import Target
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -116,11 +117,11 @@ def shanghai_day(ts: str) -> str:
 
 
 def check_ready(t: Target, journal, force: bool) -> None:
-    missing = [k for k in ("pre_digest", "snapshot") if not journal.facts.get(k)]
+    missing = [k for k in (Fact.PRE_DIGEST, Fact.SNAPSHOT) if not journal.facts.get(k)]
     if missing:
         raise CheckFailed(f"the journal of {t.version} has no T+00:00 facts ({', '.join(missing)})",
                           f"run `inv preflight --version {t.version}` first")
-    rolled = journal.facts.get("rolled_back")
+    rolled = runbook.rolled_back(journal.facts)
     if rolled and not force:
         today = now_utc(t.settings.clock_offset_seconds).astimezone(SHANGHAI).date().isoformat()
         if shanghai_day(rolled["at"]) == today:
@@ -141,12 +142,12 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"from PID {taken_over.client_pid} since {taken_over.acquired_at}")
             say(f"took the deploy lock over from an earlier run of yours (PID {taken_over.client_pid}, {taken_over.acquired_at})")
-        t.audit("deploy-start", "started", f"pre {journal.facts['pre_digest']}")
+        t.audit("deploy-start", "started", f"pre {journal.facts[Fact.PRE_DIGEST]}")
         svc = reaching(t, "reading what runs", False, lambda: t.service(refresh=True))
         env_text = read_compose_env(t)
         if (svc is not None and svc.version == v and is_healthy(svc.state, svc.health) and svc.restart_count == 0
                 and envfile.get(env_text, "TWILIGHT_VERSION") == v):
-            with t.journals.step(journal, "deploy-noop") as step:
+            with t.journals.step(journal, Steps.DEPLOY_NOOP) as step:
                 step.evidence.update({"outcome": "already-running", "digest": svc.repo_digest})
                 step.note = f"{v} already runs healthy; nothing to do"
             t.audit("deploy", "noop", f"{v} already running healthy")
@@ -164,11 +165,11 @@ def attempt(journal) -> int:
     """The deploy attempt this run belongs to: one that was cut off (a step left running, e.g.
     kill -9) is resumed; after one that finished, failed or was rolled back, a new one starts
     (the world may have changed since: nothing of it is skipped)."""
-    n = int(journal.facts.get("deploy_attempt", 0))
-    rolled = (journal.facts.get("rolled_back") or {}).get("attempt")
-    if n == 0 or journal.done(f"deploy#{n}") or rolled == n or ended_in_failure(journal, f"deploy#{n}:"):
+    n = int(journal.facts.get(Fact.DEPLOY_ATTEMPT, 0))
+    rolled = (runbook.rolled_back(journal.facts) or {}).get("attempt")
+    if n == 0 or journal.done(Steps.deploy(n)) or rolled == n or ended_in_failure(journal, Steps.deploy_parts(n)):
         n += 1
-        journal.facts["deploy_attempt"] = n
+        journal.facts[Fact.DEPLOY_ATTEMPT] = n
     return n
 
 
@@ -202,7 +203,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
                 raise unreachable(t, "the pull", out, changed=False)
             tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
             raise _fail(t, f"pull of {v} failed: {tail}", "nothing was restarted; " + v + " keeps not running")
-    t.journals.once(journal, f"deploy#{n}:pull", keeping_evidence(pull))
+    t.journals.once(journal, Steps.deploy(n, Steps.PULL), keeping_evidence(pull))
 
     previous: dict[str, str] = {}
 
@@ -222,7 +223,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
         previous.update(value=before or "", backup=backup)
         step.note = f"TWILIGHT_VERSION={v} (was {before or 'unset'}; previous file kept at {backup or 'none (new file)'})"
         say(step.note)
-    t.journals.once(journal, f"deploy#{n}:persist-version", persist)
+    t.journals.once(journal, Steps.deploy(n, Steps.PERSIST_VERSION), persist)
 
     def up(step) -> None:
         say(f"compose up -d {lay.service} ({v}) …")
@@ -235,7 +236,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
                 raise unreachable(t, "`compose up`", out, changed=True)
             tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
             raise _fail(t, f"`compose up` of {v} failed: {tail}", "see the logs above")
-    t.journals.once(journal, f"deploy#{n}:up", keeping_evidence(up))
+    t.journals.once(journal, Steps.deploy(n, Steps.UP), keeping_evidence(up))
 
     def gate(step) -> None:
         t0 = time.monotonic()
@@ -249,14 +250,14 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
         step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
                               "gate_s": round(time.monotonic() - t0, 2),
                               "noticed_healthy_at": noticed})
-        journal.facts["post_digest"] = svc.repo_digest
-        journal.facts["deployed_at"] = iso(now_utc())
-    step, _ = t.journals.once(journal, f"deploy#{n}:health-gate", keeping_evidence(gate))
-    with t.journals.step(journal, f"deploy#{n}") as done:
-        done.evidence.update({"outcome": "deployed", "digest": journal.facts.get("post_digest", ""),
+        journal.facts[Fact.POST_DIGEST] = svc.repo_digest
+        journal.facts[Fact.DEPLOYED_AT] = iso(now_utc())
+    step, _ = t.journals.once(journal, Steps.deploy(n, Steps.HEALTH_GATE), keeping_evidence(gate))
+    with t.journals.step(journal, Steps.deploy(n)) as done:
+        done.evidence.update({"outcome": "deployed", "digest": journal.facts.get(Fact.POST_DIGEST, ""),
                               "remote_commands": ssh.commands_run, "elapsed_s": round(time.monotonic() - started, 1)})
-    t.audit("deploy", "ok", f"{v} healthy, {journal.facts.get('post_digest', '')}")
-    return DeployReport(v, "deployed", journal.facts.get("post_digest", ""), step.evidence.get("healthy_after_s", 0.0),
+    t.audit("deploy", "ok", f"{v} healthy, {journal.facts.get(Fact.POST_DIGEST, '')}")
+    return DeployReport(v, "deployed", journal.facts.get(Fact.POST_DIGEST, ""), step.evidence.get("healthy_after_s", 0.0),
                         ssh.commands_run, previous.get("backup", ""))
 
 

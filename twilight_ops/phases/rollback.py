@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import envfile, lock, registry, validate
+from .. import envfile, lock, registry, runbook, validate
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, LockHeld
+from ..runbook import Fact, Steps
 from ..target import Target
 
 RESTORE_FILE = Path(__file__).resolve().parents[1] / "monitor" / "restore.py"
@@ -102,7 +103,7 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         tag, digest = parse_to(to, s.image_repo)
         source = "--to"
     else:
-        pre = journal.facts.get("pre_digest")
+        pre = journal.facts.get(Fact.PRE_DIGEST)
         if not pre and t.version_from_host:     # a bare `inv rollback` where no cutover of the running release began
             raise CheckFailed(f"nothing to roll back: tvps runs {t.version} and its journal has no T+00:00 digest "
                               "(no cutover of it started here or on tvps); nothing was touched",
@@ -114,7 +115,7 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         # read from the journal (possibly tvps's mirror): validated like --to before it becomes a pin
         ref, _, digest = str(pre).rpartition("@")
         validate.digest(digest, "the journal's T+00:00 digest")
-        tag = validate.version(journal.facts.get("pre_version") or s.previous_version, "the journal's T+00:00 version")
+        tag = validate.version(journal.facts.get(Fact.PRE_VERSION) or s.previous_version, "the journal's T+00:00 version")
         source = "journal"
     if digest is None:          # a version: ask the registry what it names now
         assert tag is not None  # parse_to and the journal give a tag whenever they give no digest
@@ -201,7 +202,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
 
     v, lay, ssh, s = t.version, t.layout, t.ssh, t.settings
     journal = t.journal()
-    snap = journal.facts.get("snapshot") or {}
+    snap = runbook.snapshot(journal.facts) or {}
     if restore_db and not snap.get("sha256"):
         raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
     if restore_db:
@@ -211,7 +212,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
 
     def timed(name: str, budget: str, action: Callable[[Any], None]) -> None:
         t0 = time.monotonic()
-        step, how = t.journals.once(journal, f"rollback#{n}:{name}", action)
+        step, how = t.journals.once(journal, Steps.rollback(n, name), action)
         took = time.monotonic() - t0
         times.append(StepTime(name, round(took, 2), s.budgets[budget], step.note or how))
         say(f"{name:<11} {took:6.1f} s   (runbook budget {s.budgets[budget]} min)  {step.note or how}")
@@ -224,8 +225,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         t.journals.save(journal)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"rollback took over from PID {taken_over.client_pid} ({taken_over.reason})")
-            journal.facts.setdefault("lock_takeovers", []).append(
-                {"at": iso(now_utc()), "from_pid": taken_over.client_pid, "from_reason": taken_over.reason})
+            journal.facts.setdefault(Fact.LOCK_TAKEOVERS, []).append(
+                runbook.LockTakeover(at=iso(now_utc()), from_pid=taken_over.client_pid, from_reason=taken_over.reason))
             say(f"took the deploy lock over from your earlier run (PID {taken_over.client_pid}: {taken_over.reason})")
         t.audit("rollback-start", "started", f"to {pin.value}: {reason}")
 
@@ -237,7 +238,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 ssh.write_file(backup, text.encode(), mode=0o600)
                 step.evidence["backup"] = backup
             ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", pin.value).encode(), mode=0o640)
-        timed("pin", "server_revert", pin_step)
+        timed(Steps.PIN, "server_revert", pin_step)
 
         def pull(step) -> None:
             if _present_on_tvps(t, pin.ref(s.image_repo)):
@@ -247,7 +248,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
             if not r.ok:
                 raise CheckFailed(f"pull of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
                                   "check the registry; nothing was restarted")
-        timed("pull", "server_revert", pull)
+        timed(Steps.PULL, "server_revert", pull)
 
         if restore_db:
             container_dir = posixpath.dirname(s.container_warehouse)
@@ -261,7 +262,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 if not res.get("ok"):
                     raise BadInput(f"--restore-db refused before anything stopped: {res.get('error')}",
                                    "find the right snapshot, or roll back without --restore-db")
-            timed("db-check", "duckdb_revert", db_check)
+            timed(Steps.DB_CHECK, "duckdb_revert", db_check)
 
             def db_restore(step) -> None:
                 ssh.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
@@ -272,14 +273,14 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                                       "nothing was deleted; see the files named, fix by hand")
                 step.note = f"previous database kept as {', '.join(res.get('moved_aside') or []) or 'nothing (none existed)'}"
                 say(step.note)
-            timed("db-restore", "duckdb_revert", db_restore)
+            timed(Steps.DB_RESTORE, "duckdb_revert", db_restore)
 
         def up(step) -> None:
             r = ssh.run(compose_cmd.compose_up_detached(lay, pin.value), check=False, timeout=300)
             if not r.ok:
                 raise CheckFailed(f"`compose up` of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
                                   "see `docker compose logs backend --tail=200` on tvps")
-        timed("up", "server_revert", up)
+        timed(Steps.UP, "server_revert", up)
 
         def gate(step) -> None:
             waited, _ = deploy.health_gate(t, say)
@@ -289,7 +290,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                                   "see `inv status`")
             step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
                                   "restart_count": svc.restart_count})
-        timed("health", "server_revert", gate)
+        timed(Steps.HEALTH, "server_revert", gate)
 
         hermes_how = "not run"
         if hermes is not None:
@@ -297,7 +298,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 nonlocal hermes_how
                 hermes_how = hermes(t, pin.tag, say)
                 step.note = hermes_how
-            timed("hermes", "hermes_revert", hermes_step)
+            timed(Steps.HERMES, "hermes_revert", hermes_step)
 
         from .smoke import live
 
@@ -311,10 +312,10 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                               f"{', '.join(f.code for f in smoke_result.verdict.red_flags)}",
                               "run `inv smoke --expect legacy` and `inv diagnose`; escalate")
         journal = t.journal()       # smoke saved its own step; reload before the final facts
-        journal.facts["rolled_back"] = {"at": iso(now_utc()), "attempt": journal.facts.get("deploy_attempt", 0),
-                                        "rollback_attempt": n, "trigger": reason, "to": pin.value,
-                                        "evidence": {"smoke": verdict, "restored_db": restore_db}}
-        with t.journals.step(journal, f"rollback#{n}") as done:
+        journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
+            at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
+            to=pin.value, evidence={"smoke": verdict, "restored_db": restore_db})
+        with t.journals.step(journal, Steps.rollback(n)) as done:
             done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
                                   "remote_commands": ssh.commands_run})
         t.audit("rollback", "ok", f"to {pin.value}: {reason}")
@@ -322,7 +323,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                               restore_db, hermes_how)
 
 
-def snapshot_name(snap: dict) -> str:
+def snapshot_name(snap: runbook.Snapshot) -> str:
     """The snapshot's file name from the journal (maybe tvps's mirror): a plain name, or refused."""
     name = posixpath.basename(str(snap.get("host_path", "")))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}", name):
@@ -334,10 +335,10 @@ def snapshot_name(snap: dict) -> str:
 def _attempt(journal) -> int:
     from .deploy import ended_in_failure
 
-    n = int(journal.facts.get("rollback_attempt", 0))
-    if n == 0 or journal.done(f"rollback#{n}") or ended_in_failure(journal, f"rollback#{n}:"):
+    n = int(journal.facts.get(Fact.ROLLBACK_ATTEMPT, 0))
+    if n == 0 or journal.done(Steps.rollback(n)) or ended_in_failure(journal, Steps.rollback_parts(n)):
         n += 1
-        journal.facts["rollback_attempt"] = n
+        journal.facts[Fact.ROLLBACK_ATTEMPT] = n
     return n
 
 
@@ -355,17 +356,17 @@ def _maybe_break(t: Target, holder, force: bool) -> None:
 def follow_up(t: Target, journal, pin: Pin, reason: str) -> str:
     f = journal.facts
     timeline = [f"- {s.started_at} {s.name}: {s.outcome}{(' — ' + s.note) if s.note else ''}"
-                for s in journal.steps if not s.name.startswith("smoke-") or s.outcome != "ok"][-25:]
+                for s in journal.steps if not s.name.startswith(Steps.SMOKE_PREFIX) or s.outcome != "ok"][-25:]
     return "\n".join([
         f"Title: W4 /price cutover {t.version} rolled back — {reason}",
         "",
         f"Trigger: {reason}",
-        f"Rolled back at: {f.get('rolled_back', {}).get('at', iso(now_utc()))} by {t.settings.operator}",
-        f"Cutover commit: {f.get('cutover_commit', '?')}",
-        f"Pre-cutover digest (T+00:00): {f.get('pre_digest', '?')}",
-        f"Deployed digest: {f.get('post_digest', '?')}",
+        f"Rolled back at: {f.get(Fact.ROLLED_BACK, {}).get('at', iso(now_utc()))} by {t.settings.operator}",
+        f"Cutover commit: {f.get(Fact.CUTOVER_COMMIT, '?')}",
+        f"Pre-cutover digest (T+00:00): {f.get(Fact.PRE_DIGEST, '?')}",
+        f"Deployed digest: {f.get(Fact.POST_DIGEST, '?')}",
         f"Running now: {t.settings.image_repo}:{pin.value}",
-        f"Snapshot: {(f.get('snapshot') or {}).get('host_path', '?')} sha256 {(f.get('snapshot') or {}).get('sha256', '?')}",
+        f"Snapshot: {(runbook.snapshot(f) or {}).get('host_path', '?')} sha256 {(runbook.snapshot(f) or {}).get('sha256', '?')}",
         "",
         "Evidence: see the journal steps below and `inv diagnose`; post-rollback smoke: legacy envelope, green.",
         "",

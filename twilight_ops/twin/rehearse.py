@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Settings
+from ..runbook import Steps
 from .state import TwinState
 
 V = "v0.3.0-w4-cutover"
@@ -206,12 +207,12 @@ class MidRun:
     cut: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     about: str = ""
-    step: str = "deploy#"            # the journal steps (by name prefix) the fault must cut
+    step: str = Steps.DEPLOY_ATTEMPTS    # the journal steps (by name prefix) the fault must cut
     decided: str = "INCOMPLETE"      # what `inv decide` says between the two runs (GO once decided)
 
 
 def _tag_pushed(j: dict) -> bool:
-    return any(s.get("name") == "tag-push" and s.get("outcome") == "ok" for s in j.get("steps", []))
+    return any(s.get("name") == Steps.TAG_PUSH and s.get("outcome") == "ok" for s in j.get("steps", []))
 
 
 def running_step(j: dict, prefix: str) -> str | None:
@@ -225,7 +226,7 @@ def _running(prefix: str) -> Callable[[dict], bool]:
     return lambda j: running_step(j, prefix) is not None
 
 
-_in_deploy = _running("deploy#")
+_in_deploy = _running(Steps.DEPLOY_ATTEMPTS)
 
 
 def _infra() -> dict[str, MidRun]:
