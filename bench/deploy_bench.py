@@ -59,7 +59,9 @@ def round_once(twin: Path) -> float:
     r = inv(twin, "deploy", "--version", V, "--yes", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     settings = build.settings_for(twin / "invoke.yaml")
-    journal = json.loads((settings.state_dir / "journals" / settings.host / f"{V}.json").read_text())
+    from twilight_ops.journal import read_copy
+
+    journal = read_copy(settings.state_dir / "journals" / settings.host / f"{V}.jsonl").to_dict()
     gate = [s for s in journal["steps"] if s["name"].endswith(":health-gate")][-1]
     noticed = dt.datetime.fromisoformat(gate["evidence"]["noticed_healthy_at"])
     with SSHExecutor(settings) as ex:

@@ -25,11 +25,14 @@ say; never tripped) · n/a.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from .diagnose import value_parse_error
 from .monitor.metrics import Metrics
 from .runbook import Steps
+
+if TYPE_CHECKING:
+    from .config import GuardSettings
 
 TriggerState = Literal["ok", "tripped", "unknown", "n/a"]
 TRIGGER_KEYS = ("price_5xx", "close_raw_null", "hermes_value_error", "w7_critical_diffs")
@@ -43,7 +46,7 @@ class GuardConfig:
     null_rounds: int = 3
 
     @classmethod
-    def from_settings(cls, s: Any) -> "GuardConfig":
+    def from_settings(cls, s: GuardSettings) -> "GuardConfig":
         return cls(s.guard_5xx_pct, s.guard_min_calls, s.guard_null_rounds)
 
 

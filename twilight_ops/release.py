@@ -62,12 +62,12 @@ def in_progress(journal_dir: Path) -> str | None:
     """The version of the cutover in progress among the local journal copies (the latest started
     when, from older runs, there is more than one); None when there is none.  A file that is not
     a readable journal is passed over here: the task that loads it says what is wrong with it."""
-    from .journal import Journal
+    from .journal import local_copies, read_copy
 
     found: list[tuple[str, str]] = []
-    for path in sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []:
+    for path in local_copies(journal_dir):
         try:
-            journal = Journal.from_json(path.read_text(encoding="utf-8"))
+            journal = read_copy(path)
         except (OSError, ValueError, TypeError, RecursionError, BadInput):
             continue
         if journal.version == validate.UNKNOWN_VERSION or path.stem != journal.version:

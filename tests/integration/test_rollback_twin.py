@@ -16,6 +16,8 @@ import time
 import pytest
 
 from tests.conftest import REPO, inv
+from tests import journals
+from twilight_ops.journal import JournalStore
 from twilight_ops import health, lock
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
@@ -33,7 +35,7 @@ def svc(ex, settings):
 
 
 def journal(settings, version=W4) -> dict:
-    return json.loads((settings.state_dir / "journals" / settings.host / f"{version}.json").read_text())
+    return journals.local(settings, version)
 
 
 def clean(ex, settings) -> None:
@@ -45,17 +47,12 @@ def clean(ex, settings) -> None:
 
 def forget_rollback(settings, ex) -> None:
     """Let the next test cut over again today: drop 'rolled_back' from both journal copies."""
-    lay = layout(settings, ex.home)
-    local = settings.state_dir / "journals" / settings.host / f"{W4}.json"
-    for read, write in ((lambda: local.read_text(), lambda d: local.write_text(d)),
-                        (lambda: ex.read_file(lay.journal_path(W4)).decode(),
-                         lambda d: ex.write_file(lay.journal_path(W4), d.encode()))):
-        try:
-            data = json.loads(read())
-        except FileNotFoundError:
-            continue
-        data["facts"].pop("rolled_back", None)
-        write(json.dumps(data, indent=2))
+    store = JournalStore(settings.state_dir, settings.host, layout(settings, ex.home), ex)
+    if store.load(W4) is None:
+        return
+    held = store.held(W4)
+    held.facts.pop("rolled_back", None)
+    store.save(held, mirror=True)                     # a "dropped" event, on the laptop and on tvps
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +162,7 @@ def test_a_wrong_to_is_refused_before_anything_changes(base, ex, twin_settings):
 def test_rollback_works_from_tvps_journal_copy(base, ex, twin_settings):
     cutover(base, twin_settings)
     pre = journal(twin_settings)["facts"]["pre_digest"]
-    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    local = journals.local_path(twin_settings, W4)
     local.unlink()                                   # the laptop lost its journal
     r = rollback(base)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -202,10 +199,10 @@ def test_kill_9_in_the_middle_of_the_server_revert_then_again(base, ex, twin_set
     argv = [os.path.join(os.path.dirname(sys.executable), "inv"), "-f", str(base.invoke_yaml), "rollback", "--version", W4,
             "--yes", "--reason", "killed midway"]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    local = journals.local_path(twin_settings, W4)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:                # until the revert is under way (a condition, not a sleep)
-        steps = [s["name"] for s in json.loads(local.read_text())["steps"]] if local.exists() else []
+        steps = [s["name"] for s in journals.read(local)["steps"]] if local.exists() else []
         if any(n.startswith("rollback#") and n.endswith((":pull", ":up")) for n in steps):
             break
         time.sleep(0.02)

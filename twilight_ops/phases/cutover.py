@@ -151,15 +151,17 @@ def begin(t: Target, phase: str) -> None:
     t.journals.save(journal)
 
 
-def end(t: Target, phase: str, outcome: str, note: str = "", **evidence: Any) -> None:
-    """Close the phase's step on a freshly loaded journal (the phase saved its own steps meanwhile)."""
+def end(t: Target, phase: str, outcome: str, note: str = "", *, mirror: bool = True, **evidence: Any) -> None:
+    """Close the phase's step (the run's one journal: the phase added its own steps to it) and bring
+    the tvps mirror up to date: one append per phase (mirror=False when an error is on its way out:
+    the batch's end sends it, and a dead link cannot replace that error)."""
     journal = t.journal()
     step = journal.last(Steps.cutover(phase))
     if step is None or step.outcome != "running":
         return
     step.outcome, step.note, step.ended_at = outcome, note[:300], iso(now_utc())
     step.evidence.update(evidence)
-    t.journals.save(journal)
+    t.journals.save(journal, mirror=mirror)
 
 
 def update_state(t: Target, changes: CutoverState) -> CutoverState:
@@ -274,7 +276,8 @@ def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
         raise
     except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
         mark_step(e, Steps.cutover(phase))
-        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
+        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}",
+            mirror=False)
         raise
     end(t, phase, outcome)
     return outcome
@@ -364,10 +367,10 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
         return CutoverReport(t.version, str(st.get("outcome")), dict(st.get("decision") or {}), str(path),
                              0 if st.get("outcome") == "closed-out" else 1)
     holder = lock.new_holder(t.settings.operator, t.version, "cutover")
-    with lock.held_for_change(t.ssh, t.layout, holder) as taken_over:
+    with lock.held_for_change(t.ssh, t.layout, holder) as taken_over, t.journals.batch():
         # nothing is written before the lock is ours; then the journal is read again, as it is now
         # (a run that held the lock until a moment ago may have started or finished this cutover)
-        how = check_start(t.journal(), options, t.version)
+        how = check_start(t.journal(fresh=True), options, t.version)
         if how == "finished":
             raise BadInput(f"the cutover of {t.version} finished just before this run took the deploy lock",
                            f"see it: inv report {t.version}")

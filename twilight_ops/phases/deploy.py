@@ -137,7 +137,7 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
     started = time.monotonic()
     holder = lock.new_holder(t.settings.operator, v, "deploy")
     with lock.held_for_change(ssh, lay, holder) as taken_over:
-        journal = t.journal()        # as it is now the lock is ours: a run without the lock writes nothing
+        journal = t.journal(fresh=True)     # as it is now the lock is ours: a run without the lock writes nothing
         check_ready(t, journal, force)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"from PID {taken_over.client_pid} since {taken_over.acquired_at}")

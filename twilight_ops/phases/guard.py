@@ -117,7 +117,7 @@ def watch_rounds(t: Target, hours: float, every_s: float | None, until_s: float 
     if t.version == "unknown":
         raise BadInput("cannot tell which cutover to guard (tvps runs no release tag and no lock names one)",
                        "give --version V, the cutover's release tag")
-    cfg = GuardConfig.from_settings(t.settings)
+    cfg = GuardConfig.from_settings(t.settings.guard)
     fetch = GuardFetch(t, hours)
     state = GuardState()
     tripped: list[GuardRound] = []
@@ -152,7 +152,7 @@ class GuardRollback:
 def already(t: Target) -> RolledBack | None:
     """The journal's rolled_back fact when it is about the current deploy attempt (a forced
     redeploy after a rollback is a new attempt the guard watches afresh)."""
-    facts = t.journal().facts
+    facts = t.journal(fresh=True).facts      # another terminal may have rolled back meanwhile
     fact = runbook.rolled_back(facts)
     if fact and int(fact.get("attempt", 0) or 0) == runbook.deploy_attempt(facts):
         return fact
@@ -178,37 +178,21 @@ def auto_rollback(t: Target, rnd: GuardRound, say: Callable[[str], None]) -> Gua
     def action(step) -> None:
         step.evidence.update({"trigger": reason, "round": rnd.n, "at": rnd.at,
                               "evidence": {tr.key: list(tr.evidence) for tr in rnd.tripped}})
-        try:
-            holder["report"] = rollback.drive(t, reason=reason, say=say)
-        finally:
-            _adopt(journal, t.journal(), step)    # rollback saved its own steps: keep them
+        holder["report"] = rollback.drive(t, reason=reason, say=say)    # its steps land in the same journal
         step.evidence["to"] = holder["report"].pin
 
     def verify(step) -> bool:
         """An earlier guard was cut off mid-rollback: done if the journal says rolled back and
         tvps runs that digest."""
-        fact = runbook.rolled_back(t.journal().facts) or {}
+        fact = runbook.rolled_back(journal.facts) or {}
         svc = t.service(refresh=True)
-        ok = bool(fact) and svc is not None and str(fact.get("to", "")).split("@")[-1] in svc.repo_digest
-        _adopt(journal, t.journal(), step)
-        return ok
+        return bool(fact) and svc is not None and str(fact.get("to", "")).split("@")[-1] in svc.repo_digest
 
     step, how = t.journals.once(journal, step_name(journal), action, verify=verify)
     if how == "ran":
         return GuardRollback("rolled-back", f"rolled back to {holder['report'].pin}", holder["report"])
     return GuardRollback("already", step.note or f"step {step.name} already {step.outcome} at {step.ended_at}: "
                                                "the guard does not roll back again")
-
-
-def _adopt(stale, fresh, step) -> None:
-    """Make the journal object `once` holds the freshly saved one (rollback.run wrote its own
-    steps and facts meanwhile), with `step` — ours, still open — in its place, so once's final
-    save keeps everything."""
-    steps = [step if (s.name == step.name and s.started_at == step.started_at) else s for s in fresh.steps]
-    if not any(s is step for s in steps):
-        steps.append(step)
-    stale.facts = fresh.facts
-    stale.steps = steps
 
 
 def said(fact: RolledBack) -> str:

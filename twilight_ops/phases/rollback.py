@@ -220,7 +220,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
     holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
     _maybe_break(t, holder, force)
     with lock.held_for_change(ssh, lay, holder) as taken_over:
-        journal = t.journal()        # as it is now the lock is ours: a run without the lock writes nothing
+        journal = t.journal(fresh=True)     # as it is now the lock is ours: a run without the lock writes nothing
         n = _attempt(journal)
         t.journals.save(journal)
         if taken_over is not None:
@@ -311,7 +311,6 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
             raise CheckFailed(f"after the rollback /price is not the legacy envelope: {smoke_result.verdict.verdict}, "
                               f"{', '.join(f.code for f in smoke_result.verdict.red_flags)}",
                               "run `inv smoke --expect legacy` and `inv diagnose`; escalate")
-        journal = t.journal()       # smoke saved its own step; reload before the final facts
         journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
             at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
             to=pin.value, evidence={"smoke": verdict, "restored_db": restore_db})

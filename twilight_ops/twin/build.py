@@ -244,7 +244,7 @@ def forget_cutovers(st: TwinState) -> list[str]:
     shutil.rmtree(st.base / "state" / "journals", ignore_errors=True)
     cutover = st.remote_root / "cutover"
     shutil.rmtree(cutover / "lock", ignore_errors=True)
-    paths = [*cutover.glob("journal-*.json"), *(st.remote_root / "source" / "deploy").glob(".env*")]
+    paths = [*cutover.glob("journal-*.json*"), *(st.remote_root / "source" / "deploy").glob(".env*")]
     for pattern in CUTOVER_LEFTOVERS:
         paths += (st.remote_root / "data").glob(pattern)
     for path in paths:
