@@ -165,12 +165,15 @@ class Target:
 
         return service_of(self.services(refresh), self.settings.service)
 
-    def wait_healthy(self, deadline_s: float, *, poll_s: float = 0.5, say: Callable[[str], None] | None = None) -> float:
+    def wait_healthy(self, deadline_s: float, *, poll_s: float = 0.5, say: Callable[[str], None] | None = None) -> Any:
+        """health.wait_healthy on tvps (-> health.Waited); the cached services are read again afterwards."""
         from .health import wait_healthy
 
-        waited = wait_healthy(self.ssh, self.layout, deadline_s, poll_s=poll_s, say=say)
         self._services = None
-        return waited
+        try:
+            return wait_healthy(self.ssh, self.layout, deadline_s, poll_s=poll_s, say=say)
+        finally:
+            self._services = None
 
     # -- the run's version, journal and audit --------------------------------
     @property

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, inv
+from tests.conftest import REPO, error_lines, inv
 from tests import journals
 from twilight_ops.journal import JournalStore
 from twilight_ops import health, lock
@@ -213,3 +213,33 @@ def test_kill_9_in_the_middle_of_the_server_revert_then_again(base, ex, twin_set
     now = svc(ex, twin_settings)
     assert now.repo_digest == pre and now.health == "healthy"
     assert lock.read_holder(ex, layout(twin_settings, ex.home)) is None
+
+
+def test_a_rollback_whose_image_will_not_start_stops_at_once_with_its_own_next_step(base, ex, twin_settings):
+    """The one release path: the rollback's health wait is deploy's (fails fast on a restart loop, the same
+    evidence in the step) and its failure names what to do after a rollback, not `inv rollback` again."""
+    from twilight_ops.twin import release_faults
+
+    pre = journal(twin_settings)["facts"]["pre_digest"]
+    cutover(base, twin_settings)
+    release_faults.apply(base, "restart-loop", PREVIOUS)     # v0.2.0 exits 1 about a second after each start
+    try:
+        r = rollback(base)
+    finally:
+        release_faults.clear(base)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    (line,) = [x for x in error_lines(r.stderr) if x.startswith("error:")]
+    assert "a restart loop" in line and "inv diagnose" in line, line
+    assert "rollback --version" not in line, line
+    steps = journal(twin_settings)["steps"]
+    gate = [s for s in steps if s["name"].startswith("rollback#") and s["name"].endswith(":health")][-1]
+    assert gate["outcome"] == "failed" and "a restart loop" in gate["note"], gate
+    assert lock.read_holder(ex, layout(twin_settings, ex.home)) is None
+
+    control.run_version(ex, twin_settings, PREVIOUS)        # out of docker's restart back-off, healthy again
+    again = rollback(base)                                  # a new attempt ends on the pin, healthy
+    assert again.returncode == 0, again.stdout + again.stderr
+    now = svc(ex, twin_settings)
+    assert now.repo_digest == pre and now.health == "healthy"
+    gate = [s for s in journal(twin_settings)["steps"] if s["name"].endswith(":health")][-1]
+    assert gate["outcome"] == "ok" and {"healthy_after_s", "noticed_healthy_at", "gate_s", "digest"} <= set(gate["evidence"])

@@ -6,9 +6,10 @@ post-rollback verification; one SSH connection, no fixed sleeps, every step jour
     run(t, pin, reason, restore_db, force, say) -> RollbackReport
     drive(t, reason=…, to=…, …) -> RollbackReport         resolve + skill check + confirm + run (`inv rollback`, the guard)
 
-2.1 server revert: pin TWILIGHT_VERSION=<tag>@sha256:… in the compose project's .env (the
-    previous file kept), pull unless the image is still on tvps, up -d, the health gate
-    (compose ps ≤ 1 s polls), the running digest must equal the pin.
+2.1 server revert: the release path deploy takes too (phases/rollout.apply): pin
+    TWILIGHT_VERSION=<tag>@sha256:… in the compose project's .env (the previous file kept), pull
+    unless the image is still on tvps, up -d, the health wait (health.wait_healthy, compose ps
+    ≤ 1 s polls), the running digest must equal the pin.
 2.3 (--restore-db, before 2.1's up): the snapshot's sha256 checked against the journal while
     the backend still runs; then stop, move the database aside as
     warehouse.duckdb.failed-<version>-<UTC> (never deleted), copy the snapshot in, verify.
@@ -24,17 +25,20 @@ import dataclasses
 import json
 import posixpath
 import re
+import shlex
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import envfile, lock, registry, runbook, validate
+from .. import lock, registry, runbook, validate
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
-from ..errors import BadInput, CheckFailed, LockHeld
+from ..errors import BadInput, CheckFailed, LockHeld, TwilightError, Unreachable
 from ..runbook import Fact, Steps
 from ..target import Target
+from . import rollout
+from .rollout import ROLLBACK, step_name
 
 RESTORE_FILE = Path(__file__).resolve().parents[1] / "monitor" / "restore.py"
 SKILL_PATH = "skill/stock-research/"
@@ -122,15 +126,13 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         digest = registry.manifest_digest(s, tag)
         if digest is None:
             raise BadInput(f"--to {to}: {s.image_repo}:{tag} is not in the registry", "give a published version or a digest")
-    elif not _present_on_tvps(t, f"{s.image_repo}@{digest}"):
+    elif not rollout.on_tvps(t, f"{s.image_repo}@{digest}"):
         if registry.manifest_digest(s, digest) is None:
             raise BadInput(f"{s.image_repo}@{digest} is neither on tvps nor in the registry",
                            "give --to with an image that exists")
     return Pin(tag or s.previous_version, digest, source)
 
 
-def _present_on_tvps(t: Target, ref: str) -> bool:
-    return t.ssh.run(compose_cmd.docker_image_inspect([ref]), check=False, timeout=60).ok
 
 
 # ---------------------------------------------------------------- the container scripts
@@ -198,8 +200,6 @@ def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = F
 def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         say: Callable[[str], None] = lambda s: None, hermes: Callable[[Target, str, Callable], str] | None = None
         ) -> RollbackReport:
-    from . import deploy
-
     v, lay, ssh, s = t.version, t.layout, t.ssh, t.settings
     journal = t.journal()
     snap = runbook.snapshot(journal.facts) or {}
@@ -210,18 +210,19 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
     n = 0
     times: list[StepTime] = []
 
-    def timed(name: str, budget: str, action: Callable[[Any], None]) -> None:
+    def timed(name: str, budget: str, action: Callable[[Any], None]) -> tuple[Any, str]:
         t0 = time.monotonic()
-        step, how = t.journals.once(journal, Steps.rollback(n, name), action)
+        step, how = t.journals.once(journal, step_name(ROLLBACK, n, name), action)
         took = time.monotonic() - t0
         times.append(StepTime(name, round(took, 2), s.budgets[budget], step.note or how))
         say(f"{name:<11} {took:6.1f} s   (runbook budget {s.budgets[budget]} min)  {step.note or how}")
+        return step, how
 
     holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
     _maybe_break(t, holder, force)
     with lock.held_for_change(ssh, lay, holder) as taken_over:
         journal = t.journal(fresh=True)     # as it is now the lock is ours: a run without the lock writes nothing
-        n = _attempt(journal)
+        n = rollout.attempt(journal, ROLLBACK)
         t.journals.save(journal)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"rollback took over from PID {taken_over.client_pid} ({taken_over.reason})")
@@ -230,26 +231,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
             say(f"took the deploy lock over from your earlier run (PID {taken_over.client_pid}: {taken_over.reason})")
         t.audit("rollback-start", "started", f"to {pin.value}: {reason}")
 
-        def pin_step(step) -> None:
-            text = deploy.read_compose_env(t)
-            step.evidence["previous_value"] = envfile.get(text, "TWILIGHT_VERSION")
-            if text:
-                backup = deploy.free_name(t, f"{lay.compose_env}.before-rollback")
-                ssh.write_file(backup, text.encode(), mode=0o600)
-                step.evidence["backup"] = backup
-            ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", pin.value).encode(), mode=0o640)
-        timed(Steps.PIN, "server_revert", pin_step)
-
-        def pull(step) -> None:
-            if _present_on_tvps(t, pin.ref(s.image_repo)):
-                step.note = "the image is still on tvps: no pull"
-                return
-            r = ssh.run(compose_cmd.compose_pull(lay, pin.value), check=False, timeout=s.pull_timeout_s)
-            if not r.ok:
-                raise CheckFailed(f"pull of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
-                                  "check the registry; nothing was restarted")
-        timed(Steps.PULL, "server_revert", pull)
-
+        db_steps: Callable[[], None] | None = None
         if restore_db:
             container_dir = posixpath.dirname(s.container_warehouse)
             container_snap = posixpath.join(container_dir, snapshot_name(snap))
@@ -262,7 +244,6 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 if not res.get("ok"):
                     raise BadInput(f"--restore-db refused before anything stopped: {res.get('error')}",
                                    "find the right snapshot, or roll back without --restore-db")
-            timed(Steps.DB_CHECK, "duckdb_revert", db_check)
 
             def db_restore(step) -> None:
                 ssh.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
@@ -273,24 +254,15 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                                       "nothing was deleted; see the files named, fix by hand")
                 step.note = f"previous database kept as {', '.join(res.get('moved_aside') or []) or 'nothing (none existed)'}"
                 say(step.note)
-            timed(Steps.DB_RESTORE, "duckdb_revert", db_restore)
 
-        def up(step) -> None:
-            r = ssh.run(compose_cmd.compose_up_detached(lay, pin.value), check=False, timeout=300)
-            if not r.ok:
-                raise CheckFailed(f"`compose up` of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
-                                  "see `docker compose logs backend --tail=200` on tvps")
-        timed(Steps.UP, "server_revert", up)
+            def db_steps() -> None:       # 2.3, between the release path's pull and its up
+                timed(Steps.DB_CHECK, "duckdb_revert", db_check)
+                timed(Steps.DB_RESTORE, "duckdb_revert", db_restore)
 
-        def gate(step) -> None:
-            waited, _ = deploy.health_gate(t, say)
-            svc = t.service(refresh=True)
-            if svc is None or not svc.repo_digest.endswith(pin.digest):
-                raise CheckFailed(f"{lay.service} runs {svc.repo_digest if svc else 'nothing'}, not {pin.digest}",
-                                  "see `inv status`")
-            step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
-                                  "restart_count": svc.restart_count})
-        timed(Steps.HEALTH, "server_revert", gate)
+        def run_step(part: str, action: rollout.Action):
+            return timed(part, "server_revert", action)
+
+        rollout.apply(t, rollout.Ref(pin.value, pin.digest), way(t, pin, reason), run_step, say=say, before_up=db_steps)
 
         hermes_how = "not run"
         if hermes is not None:
@@ -314,12 +286,32 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
             at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
             to=pin.value, evidence={"smoke": verdict, "restored_db": restore_db})
-        with t.journals.step(journal, Steps.rollback(n)) as done:
+        with t.journals.step(journal, step_name(ROLLBACK, n)) as done:
             done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
                                   "remote_commands": ssh.commands_run})
         t.audit("rollback", "ok", f"to {pin.value}: {reason}")
         return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason),
                               restore_db, hermes_how)
+
+
+def way(t: Target, pin: Pin, reason: str) -> rollout.Way:
+    """The rollback's side of the release path: pin first, keep .env.before-rollback, the digest checked."""
+    lay = t.layout
+
+    def unreachable(what: str, out, changed: bool) -> TwilightError:
+        done = "the change had begun (the old container may be stopped)" if changed else "nothing was restarted"
+        return Unreachable(f"{what} of {pin.value} could not reach {out.line}: {done}; tvps now: {rollout.tvps_state(t)}",
+                           f"when it answers again: {rollback_again(t, reason)}")
+
+    return rollout.Way(persist_step=Steps.PIN, health_step=Steps.HEALTH, persist_first=True,
+                       backup=f"{lay.compose_env}.before-rollback",
+                       red_hint=f"see `docker compose logs {lay.service} --tail=200` on tvps and `inv diagnose`; escalate",
+                       fail=CheckFailed, outage=unreachable, no_restarts=False)
+
+
+def rollback_again(t: Target, reason: str) -> str:
+    """The command that continues this rollback (its finished steps are skipped)."""
+    return t.command(f"rollback --version {t.version} --yes --reason {shlex.quote(reason[:150])}")
 
 
 def snapshot_name(snap: runbook.Snapshot) -> str:
@@ -329,16 +321,6 @@ def snapshot_name(snap: runbook.Snapshot) -> str:
         raise BadInput(f"the journal's snapshot path {str(snap.get('host_path'))[:80]!r} is not a plain file name",
                        "check the journal; roll back without --restore-db")
     return name
-
-
-def _attempt(journal) -> int:
-    from .deploy import ended_in_failure
-
-    n = int(journal.facts.get(Fact.ROLLBACK_ATTEMPT, 0))
-    if n == 0 or journal.done(Steps.rollback(n)) or ended_in_failure(journal, Steps.rollback_parts(n)):
-        n += 1
-        journal.facts[Fact.ROLLBACK_ATTEMPT] = n
-    return n
 
 
 def _maybe_break(t: Target, holder, force: bool) -> None:

@@ -16,25 +16,24 @@ from pathlib import Path
 from ..builders.compose import compose_exec_python
 from .. import runbook
 from ..errors import CheckFailed, Unreachable
+from ..monitor.bundle import bundle
 from ..monitor.script import probe_source
 from ..results import CheckResult, Status
 from ..runbook import Fact, Steps
 from ..target import Target
 
 SNAPSHOT_FILE = Path(__file__).resolve().parents[1] / "monitor" / "snapshot.py"
-MAIN_GUARD = '\nif __name__ == "__main__":'
 
 
 def snapshot_script(container_db: str, dest: str, margin_bytes: int, attempts: int = 5) -> str:
-    probe = probe_source(False)
-    cut = probe.rfind(MAIN_GUARD)
-    if cut < 0:
-        raise RuntimeError("probe.py has no __main__ guard to cut")
+    """The script sent to `python3 -` in the container: probe.py and monitor/snapshot.py as the real
+    modules they are (monitor/bundle.py), then snapshot_main(params)."""
     params = json.dumps({"db_path": container_db, "dest": dest, "margin_bytes": int(margin_bytes), "attempts": attempts},
                         ensure_ascii=True, sort_keys=True)
-    tail = SNAPSHOT_FILE.read_text(encoding="utf-8").replace(
-        "SNAPSHOT_PARAMS: str = None  # type: ignore[assignment]  # replaced by phases/snapshot.snapshot_script()", f"SNAPSHOT_PARAMS = {params!r}")
-    return probe[:cut] + "\n\n" + tail
+    entry = ("import json, sys\nfrom twilight_ops.monitor.snapshot import snapshot_main\n"
+             f"sys.exit(snapshot_main(json.loads({params!r})))\n")
+    return bundle([("twilight_ops.monitor.probe", probe_source(False)),
+                   ("twilight_ops.monitor.snapshot", SNAPSHOT_FILE.read_text(encoding="utf-8"))], entry)
 
 
 def paths(t: Target) -> tuple[str, str]:
