@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from .diagnose import value_parse_error
 from .monitor.metrics import Metrics
+from .runbook import Steps
 
 if TYPE_CHECKING:
     from .config import GuardSettings
@@ -217,7 +218,7 @@ def check_hermes(h: HermesEvidence) -> Trigger:
     for i, answer in enumerate(h.answers, 1):
         said = value_parse_error(answer)
         if said:
-            hits.append(f"{h.answers_from or 'agent-smoke'} answer {i}: reports a value parse error ({said!r})")
+            hits.append(f"{h.answers_from or Steps.AGENT_SMOKE} answer {i}: reports a value parse error ({said!r})")
     lines = (h.log_text or "").splitlines()
     for no, line in enumerate(lines, 1):
         if value_parse_error(line):
@@ -226,7 +227,7 @@ def check_hermes(h: HermesEvidence) -> Trigger:
         return Trigger(key, title, "tripped", f"Hermes value parse error ({len(hits)} hit(s))", tuple(hits[:MAX_EVIDENCE]))
     read = []
     if h.answers:
-        read.append(f"{len(h.answers)} agent answers ({h.answers_from or 'agent-smoke'})")
+        read.append(f"{len(h.answers)} agent answers ({h.answers_from or Steps.AGENT_SMOKE})")
     if h.log_text is not None:
         read.append(f"{h.log_path} ({len(lines)} lines)")
     notes = tuple(n for n in ((h.log_note,) if h.log_note else ()))

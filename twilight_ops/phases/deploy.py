@@ -30,12 +30,13 @@ import datetime as dt
 import time
 from typing import Any, Callable
 
-from .. import docker_errors, envfile, facts, lock
+from .. import docker_errors, envfile, facts, lock, runbook
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import CheckFailed, TwilightError, Unreachable
 from ..health import is_healthy
+from ..runbook import Fact, Steps
 from ..target import Target
 from . import rollout
 from .rollout import DEPLOY, read_compose_env, step_name, tvps_state
@@ -119,11 +120,11 @@ def shanghai_day(ts: str) -> str:
 
 
 def check_ready(t: Target, journal, force: bool) -> None:
-    missing = [k for k in ("pre_digest", "snapshot") if not journal.facts.get(k)]
+    missing = [k for k in (Fact.PRE_DIGEST, Fact.SNAPSHOT) if not journal.facts.get(k)]
     if missing:
         raise CheckFailed(f"the journal of {t.version} has no T+00:00 facts ({', '.join(missing)})",
                           f"run `inv preflight --version {t.version}` first")
-    rolled = journal.facts.get("rolled_back")
+    rolled = runbook.rolled_back(journal.facts)
     if rolled and not force:
         today = now_utc(t.settings.clock_offset_seconds).astimezone(SHANGHAI).date().isoformat()
         if shanghai_day(rolled["at"]) == today:
@@ -144,12 +145,12 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"from PID {taken_over.client_pid} since {taken_over.acquired_at}")
             say(f"took the deploy lock over from an earlier run of yours (PID {taken_over.client_pid}, {taken_over.acquired_at})")
-        t.audit("deploy-start", "started", f"pre {journal.facts['pre_digest']}")
+        t.audit("deploy-start", "started", f"pre {journal.facts[Fact.PRE_DIGEST]}")
         svc = rollout.reaching(outage(t), "reading what runs", False, lambda: t.service(refresh=True))
         env_text = read_compose_env(t)
         if (svc is not None and svc.version == v and is_healthy(svc.state, svc.health) and svc.restart_count == 0
                 and envfile.get(env_text, "TWILIGHT_VERSION") == v):
-            with t.journals.step(journal, "deploy-noop") as step:
+            with t.journals.step(journal, Steps.DEPLOY_NOOP) as step:
                 step.evidence.update({"outcome": "already-running", "digest": svc.repo_digest})
                 step.note = f"{v} already runs healthy; nothing to do"
             t.audit("deploy", "noop", f"{v} already running healthy")
@@ -178,7 +179,7 @@ def keeping_evidence(action: Callable[[Any], None]) -> Callable[[Any], None]:
 def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: float) -> DeployReport:
     """The release path (rollout.apply) for V; the health step also records post_digest and deployed_at."""
     v, ssh = t.version, t.ssh
-    way = rollout.Way(persist_step="persist-version", health_step="health-gate", persist_first=False,
+    way = rollout.Way(persist_step=Steps.PERSIST_VERSION, health_step=Steps.HEALTH_GATE, persist_first=False,
                       backup=f"{t.layout.compose_env}.before-{v}", red_hint="roll back",
                       fail=lambda message, hint: _fail(t, message, hint), outage=outage(t))
 
@@ -186,8 +187,8 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
         def act(step) -> None:
             keeping_evidence(action)(step)
             if part == way.health_step:
-                journal.facts["post_digest"] = step.evidence["digest"]
-                journal.facts["deployed_at"] = iso(now_utc())
+                journal.facts[Fact.POST_DIGEST] = step.evidence["digest"]
+                journal.facts[Fact.DEPLOYED_AT] = iso(now_utc())
         step, how = t.journals.once(journal, step_name(DEPLOY, n, part), act)
         if how == "ran" and step.note:
             say(step.note)
@@ -195,10 +196,10 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
 
     applied = rollout.apply(t, rollout.Ref(v), way, run_step, say=say)
     with t.journals.step(journal, step_name(DEPLOY, n)) as done:
-        done.evidence.update({"outcome": "deployed", "digest": journal.facts.get("post_digest", ""),
+        done.evidence.update({"outcome": "deployed", "digest": journal.facts.get(Fact.POST_DIGEST, ""),
                               "remote_commands": ssh.commands_run, "elapsed_s": round(time.monotonic() - started, 1)})
-    t.audit("deploy", "ok", f"{v} healthy, {journal.facts.get('post_digest', '')}")
-    return DeployReport(v, "deployed", journal.facts.get("post_digest", ""),
+    t.audit("deploy", "ok", f"{v} healthy, {journal.facts.get(Fact.POST_DIGEST, '')}")
+    return DeployReport(v, "deployed", journal.facts.get(Fact.POST_DIGEST, ""),
                         applied.health.evidence.get("healthy_after_s", 0.0), ssh.commands_run, applied.backup)
 
 

@@ -33,17 +33,11 @@ from ..builders import hermes
 from ..config import HermesSettings
 from ..errors import CheckFailed, TwilightError
 from ..results import CheckResult, Status, exit_code
+from ..runbook import Steps
 from ..target import Target
 
 INSTALL_SCRIPT = "scripts/install-skill.sh"
 TAIL_LINES = 15
-STEP_IDS = ("install", "restart", "registered", "files")
-TITLES = {
-    "install": "install-skill.sh",
-    "restart": "restart Hermes",
-    "registered": "skill registered",
-    "files": "installed files = repo",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,8 +176,8 @@ def run(t: Target, force: bool = False) -> ReinstallReport:
         step.evidence["output"] = tail(out)
         step.evidence["restarted"] = restarted_now
 
-    for sid, name, action, verify in (("install", "hermes-install", install, installed_equal),
-                                      ("restart", "hermes-restart", restart, None)):
+    for sid, name, action, verify in (("install", Steps.HERMES_INSTALL, install, installed_equal),
+                                      ("restart", Steps.HERMES_RESTART, restart, None)):
         if steps and steps[-1].status is Status.FAIL:
             steps.append(CheckResult(sid, Status.SKIP, f"not run: step {steps[-1].id} failed"))
             continue
@@ -199,7 +193,7 @@ def run(t: Target, force: bool = False) -> ReinstallReport:
     if any(r.status is Status.FAIL for r in steps):
         steps += [CheckResult(sid, Status.SKIP, "not run: an earlier step failed") for sid in ("registered", "files")]
     else:
-        with t.journals.step(journal, "hermes-verify") as step:
+        with t.journals.step(journal, Steps.HERMES_VERIFY) as step:
             steps.append(registered(t, local, restarted_now))
             steps.append(files_equal(s, source))
             step.evidence["checks"] = [r.to_json() for r in steps[-2:]]

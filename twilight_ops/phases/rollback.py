@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import lock, registry, validate
+from .. import lock, registry, runbook, validate
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, LockHeld, TwilightError, Unreachable
+from ..runbook import Fact, Steps
 from ..target import Target
 from . import rollout
 from .rollout import ROLLBACK, step_name
@@ -106,7 +107,7 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         tag, digest = parse_to(to, s.image_repo)
         source = "--to"
     else:
-        pre = journal.facts.get("pre_digest")
+        pre = journal.facts.get(Fact.PRE_DIGEST)
         if not pre and t.version_from_host:     # a bare `inv rollback` where no cutover of the running release began
             raise CheckFailed(f"nothing to roll back: tvps runs {t.version} and its journal has no T+00:00 digest "
                               "(no cutover of it started here or on tvps); nothing was touched",
@@ -118,7 +119,7 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         # read from the journal (possibly tvps's mirror): validated like --to before it becomes a pin
         ref, _, digest = str(pre).rpartition("@")
         validate.digest(digest, "the journal's T+00:00 digest")
-        tag = validate.version(journal.facts.get("pre_version") or s.previous_version, "the journal's T+00:00 version")
+        tag = validate.version(journal.facts.get(Fact.PRE_VERSION) or s.previous_version, "the journal's T+00:00 version")
         source = "journal"
     if digest is None:          # a version: ask the registry what it names now
         assert tag is not None  # parse_to and the journal give a tag whenever they give no digest
@@ -201,7 +202,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         ) -> RollbackReport:
     v, lay, ssh, s = t.version, t.layout, t.ssh, t.settings
     journal = t.journal()
-    snap = journal.facts.get("snapshot") or {}
+    snap = runbook.snapshot(journal.facts) or {}
     if restore_db and not snap.get("sha256"):
         raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
     if restore_db:
@@ -225,8 +226,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         t.journals.save(journal)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"rollback took over from PID {taken_over.client_pid} ({taken_over.reason})")
-            journal.facts.setdefault("lock_takeovers", []).append(
-                {"at": iso(now_utc()), "from_pid": taken_over.client_pid, "from_reason": taken_over.reason})
+            journal.facts.setdefault(Fact.LOCK_TAKEOVERS, []).append(
+                runbook.LockTakeover(at=iso(now_utc()), from_pid=taken_over.client_pid, from_reason=taken_over.reason))
             say(f"took the deploy lock over from your earlier run (PID {taken_over.client_pid}: {taken_over.reason})")
         t.audit("rollback-start", "started", f"to {pin.value}: {reason}")
 
@@ -255,8 +256,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 say(step.note)
 
             def db_steps() -> None:       # 2.3, between the release path's pull and its up
-                timed("db-check", "duckdb_revert", db_check)
-                timed("db-restore", "duckdb_revert", db_restore)
+                timed(Steps.DB_CHECK, "duckdb_revert", db_check)
+                timed(Steps.DB_RESTORE, "duckdb_revert", db_restore)
 
         def run_step(part: str, action: rollout.Action):
             return timed(part, "server_revert", action)
@@ -269,7 +270,7 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 nonlocal hermes_how
                 hermes_how = hermes(t, pin.tag, say)
                 step.note = hermes_how
-            timed("hermes", "hermes_revert", hermes_step)
+            timed(Steps.HERMES, "hermes_revert", hermes_step)
 
         from .smoke import live
 
@@ -282,9 +283,9 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
             raise CheckFailed(f"after the rollback /price is not the legacy envelope: {smoke_result.verdict.verdict}, "
                               f"{', '.join(f.code for f in smoke_result.verdict.red_flags)}",
                               "run `inv smoke --expect legacy` and `inv diagnose`; escalate")
-        journal.facts["rolled_back"] = {"at": iso(now_utc()), "attempt": journal.facts.get("deploy_attempt", 0),
-                                        "rollback_attempt": n, "trigger": reason, "to": pin.value,
-                                        "evidence": {"smoke": verdict, "restored_db": restore_db}}
+        journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
+            at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
+            to=pin.value, evidence={"smoke": verdict, "restored_db": restore_db})
         with t.journals.step(journal, step_name(ROLLBACK, n)) as done:
             done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
                                   "remote_commands": ssh.commands_run})
@@ -302,7 +303,7 @@ def way(t: Target, pin: Pin, reason: str) -> rollout.Way:
         return Unreachable(f"{what} of {pin.value} could not reach {out.line}: {done}; tvps now: {rollout.tvps_state(t)}",
                            f"when it answers again: {rollback_again(t, reason)}")
 
-    return rollout.Way(persist_step="pin", health_step="health", persist_first=True,
+    return rollout.Way(persist_step=Steps.PIN, health_step=Steps.HEALTH, persist_first=True,
                        backup=f"{lay.compose_env}.before-rollback",
                        red_hint=f"see `docker compose logs {lay.service} --tail=200` on tvps and `inv diagnose`; escalate",
                        fail=CheckFailed, outage=unreachable, no_restarts=False)
@@ -313,7 +314,7 @@ def rollback_again(t: Target, reason: str) -> str:
     return t.command(f"rollback --version {t.version} --yes --reason {shlex.quote(reason[:150])}")
 
 
-def snapshot_name(snap: dict) -> str:
+def snapshot_name(snap: runbook.Snapshot) -> str:
     """The snapshot's file name from the journal (maybe tvps's mirror): a plain name, or refused."""
     name = posixpath.basename(str(snap.get("host_path", "")))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}", name):
@@ -336,17 +337,17 @@ def _maybe_break(t: Target, holder, force: bool) -> None:
 def follow_up(t: Target, journal, pin: Pin, reason: str) -> str:
     f = journal.facts
     timeline = [f"- {s.started_at} {s.name}: {s.outcome}{(' — ' + s.note) if s.note else ''}"
-                for s in journal.steps if not s.name.startswith("smoke-") or s.outcome != "ok"][-25:]
+                for s in journal.steps if not s.name.startswith(Steps.SMOKE_PREFIX) or s.outcome != "ok"][-25:]
     return "\n".join([
         f"Title: W4 /price cutover {t.version} rolled back — {reason}",
         "",
         f"Trigger: {reason}",
-        f"Rolled back at: {f.get('rolled_back', {}).get('at', iso(now_utc()))} by {t.settings.operator}",
-        f"Cutover commit: {f.get('cutover_commit', '?')}",
-        f"Pre-cutover digest (T+00:00): {f.get('pre_digest', '?')}",
-        f"Deployed digest: {f.get('post_digest', '?')}",
+        f"Rolled back at: {f.get(Fact.ROLLED_BACK, {}).get('at', iso(now_utc()))} by {t.settings.operator}",
+        f"Cutover commit: {f.get(Fact.CUTOVER_COMMIT, '?')}",
+        f"Pre-cutover digest (T+00:00): {f.get(Fact.PRE_DIGEST, '?')}",
+        f"Deployed digest: {f.get(Fact.POST_DIGEST, '?')}",
         f"Running now: {t.settings.image_repo}:{pin.value}",
-        f"Snapshot: {(f.get('snapshot') or {}).get('host_path', '?')} sha256 {(f.get('snapshot') or {}).get('sha256', '?')}",
+        f"Snapshot: {(runbook.snapshot(f) or {}).get('host_path', '?')} sha256 {(runbook.snapshot(f) or {}).get('sha256', '?')}",
         "",
         "Evidence: see the journal steps below and `inv diagnose`; post-rollback smoke: legacy envelope, green.",
         "",

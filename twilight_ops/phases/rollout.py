@@ -21,14 +21,16 @@ import dataclasses
 import time
 from typing import Any, Callable
 
-from .. import docker_errors, envfile, facts
+from .. import docker_errors, envfile, facts, runbook
 from ..builders import compose as compose_cmd
 from ..errors import CommandFailed, TwilightError
 from ..health import NotHealthy, ServiceStatus
 from ..journal import Step
+from ..runbook import Fact, Steps
 from ..target import Target
 
 DEPLOY, ROLLBACK = "deploy", "rollback"
+_KINDS = {DEPLOY: (Steps.deploy, Fact.DEPLOY_ATTEMPT), ROLLBACK: (Steps.rollback, Fact.ROLLBACK_ATTEMPT)}   # runbook.py
 VAR = "TWILIGHT_VERSION"
 
 Action = Callable[[Step], None]
@@ -37,8 +39,8 @@ Outage = Callable[[str, docker_errors.Outage, bool], TwilightError]    # (what, 
 
 
 def step_name(kind: str, n: int, part: str = "") -> str:
-    """`deploy#1` (the attempt's own step) or `deploy#1:pull` (one of its parts)."""
-    return f"{kind}#{n}:{part}" if part else f"{kind}#{n}"
+    """`deploy#1` (the attempt's own step) or `deploy#1:pull` (one of its parts): runbook.Steps' names."""
+    return _KINDS[kind][0](n, part)
 
 
 def ended_in_failure(journal: Any, prefix: str) -> bool:
@@ -50,11 +52,11 @@ def attempt(journal: Any, kind: str) -> int:
     step left running, unreachable or interrupted) is resumed; after one that finished or failed a
     new one starts (the world may have changed since: nothing of it is skipped), and so after a
     deploy attempt that a rollback ended."""
-    key = f"{kind}_attempt"
+    key = _KINDS[kind][1]
     n = int(journal.facts.get(key, 0))
     over = n == 0 or journal.done(step_name(kind, n)) or ended_in_failure(journal, step_name(kind, n) + ":")
     if kind == DEPLOY:
-        over = over or (journal.facts.get("rolled_back") or {}).get("attempt") == n
+        over = over or (runbook.rolled_back(journal.facts) or {}).get("attempt") == n
     if over:
         n += 1
         journal.facts[key] = n
@@ -84,8 +86,8 @@ class Ref:
 @dataclasses.dataclass(frozen=True)
 class Way:
     """What differs between deploy and rollback on the one path."""
-    persist_step: str                          # "persist-version" | "pin"
-    health_step: str                           # "health-gate" | "health"
+    persist_step: str                          # Steps.PERSIST_VERSION | Steps.PIN
+    health_step: str                           # Steps.HEALTH_GATE | Steps.HEALTH
     persist_first: bool                        # rollback: pin, then pull; deploy: pull, then persist
     backup: str                                # the kept .env (free_name adds -2, -3 …)
     red_hint: str                              # the next step when the image itself is at fault
@@ -158,12 +160,12 @@ def apply(t: Target, ref: Ref, way: Way, run_step: RunStep, *, say: Callable[[st
                               "restart_count": svc.restart_count, "gate_s": round(time.monotonic() - t0, 2),
                               "noticed_healthy_at": waited.noticed_at})
 
-    order: list[tuple[str, Action]] = [(way.persist_step, persist), ("pull", pull)]
+    order: list[tuple[str, Action]] = [(way.persist_step, persist), (Steps.PULL, pull)]
     for name, action in (order if way.persist_first else order[::-1]):
         run_step(name, action)
     if before_up is not None:
         before_up()
-    run_step("up", up)
+    run_step(Steps.UP, up)
     gate, _ = run_step(way.health_step, health)
     return Applied(gate, kept["backup"])
 

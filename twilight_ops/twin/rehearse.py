@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Settings
+from ..runbook import Phases, Steps
 from .state import TwinState
 
 V = "v0.3.0-w4-cutover"
@@ -209,12 +210,12 @@ class MidRun:
     cut: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     about: str = ""
-    step: str = "deploy#"            # the journal steps (by name prefix) the fault must cut
+    step: str = Steps.DEPLOY_ATTEMPTS    # the journal steps (by name prefix) the fault must cut
     decided: str = "INCOMPLETE"      # what `inv decide` says between the two runs
 
 
 def _tag_pushed(j: dict) -> bool:
-    return any(s.get("name") == "tag-push" and s.get("outcome") == "ok" for s in j.get("steps", []))
+    return any(s.get("name") == Steps.TAG_PUSH and s.get("outcome") == "ok" for s in j.get("steps", []))
 
 
 def running_step(j: dict, prefix: str) -> str | None:
@@ -228,7 +229,7 @@ def _running(prefix: str) -> Callable[[dict], bool]:
     return lambda j: running_step(j, prefix) is not None
 
 
-_in_deploy = _running("deploy#")
+_in_deploy = _running(Steps.DEPLOY_ATTEMPTS)
 
 
 def _infra() -> dict[str, MidRun]:
@@ -262,13 +263,13 @@ def _infra() -> dict[str, MidRun]:
         "frozen-link": MidRun(_in_deploy, freeze, thaw, 3, ("unreachable", "interrupted"),
                               env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),),
                               about="the SSH sessions frozen (SIGSTOP) inside deploy; op timeout 5 s"),
-        "frozen-link-hermes": MidRun(_running("cutover:hermes-reinstall"), freeze, thaw, 3, ("unreachable", "interrupted"),
-                                     env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step="cutover:hermes-reinstall",
+        "frozen-link-hermes": MidRun(_running(Steps.cutover(Phases.HERMES)), freeze, thaw, 3, ("unreachable", "interrupted"),
+                                     env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step=Steps.cutover(Phases.HERMES),
                                      about="the SSH sessions frozen inside hermes-reinstall; op timeout 5 s"),
         # closeout's work is local git (commit, push to origin): its step ends ok; the audit line after it
         # meets the frozen link (exit 3); --resume finds the step done and closes out once
-        "frozen-link-closeout": MidRun(_running("closeout"), freeze, thaw, 3, ("ok",),
-                                       env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step="closeout",
+        "frozen-link-closeout": MidRun(_running(Steps.CLOSEOUT), freeze, thaw, 3, ("ok",),
+                                       env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step=Steps.CLOSEOUT,
                                        decided="GO", about="the SSH sessions frozen inside closeout; op timeout 5 s"),
     }
 
