@@ -54,6 +54,16 @@ class DataPlan:
                 "per_table": dict(self.per_table), "since": self.since, "line": self.line()}
 
 
+def from_json(data: dict[str, Any]) -> DataPlan:
+    """A plan as to_json() wrote it (a resumed rollback reads its data-plan step back)."""
+    return DataPlan(bool(data.get("changed")),
+                    tuple(Change(str(c.get("table", "")), str(c.get("what", "")), str(c.get("detail", "")))
+                          for c in data.get("changes") or []),
+                    int(data.get("rows_at_risk") or 0), data.get("first"), data.get("last"),
+                    tuple(sorted((str(k), int(v)) for k, v in (data.get("per_table") or {}).items())),
+                    str(data.get("since") or ""))
+
+
 def _columns(side: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {name: {c: ty for c, ty in t.get("columns", [])} for name, t in (side.get("tables") or {}).items()}
 

@@ -97,6 +97,9 @@ class Steps:
     PIN = "pin"
     DB_CHECK = "db-check"
     DB_RESTORE = "db-restore"
+    DATA_PLAN = "data-plan"              # §2.3's evidence: the schema and rows since T+00:00 (issue 24)
+    DB_EXPORT = "db-export"              # the rows a restore dropped, to Parquet beside the kept file
+    AFTER_RESTORE = "-after-restore"     # suffix of the release path's parts run again after a restore
     HEALTH = "health"
     HERMES = "hermes"
 
@@ -167,6 +170,8 @@ class Fact:
     LOCK_TAKEOVERS = "lock_takeovers"    # list[LockTakeover]
     CLOSEOUT = "closeout"                # Closeout
     FORWARD_BASELINE = "forward_baseline"   # ForwardBaseline
+    DATA_PLAN = "data_plan"              # dataplan.DataPlan.to_json() + what the rollback did with it
+    DB_RESTORE = "db_restore"            # {"rollback_attempt", "failed"}: the kept file's name, fixed before a restore
 
 
 class Snapshot(TypedDict, total=False):

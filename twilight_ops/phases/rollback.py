@@ -30,14 +30,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import lock, registry, runbook, validate
+from .. import dataplan, lock, registry, runbook, validate
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, LockHeld, TwilightError, Unreachable
 from ..runbook import Fact, Steps
 from ..target import Target
-from . import rollout
+from . import data, rollout
 from .rollout import ROLLBACK, step_name
 
 RESTORE_FILE = Path(__file__).resolve().parents[1] / "monitor" / "restore.py"
@@ -77,6 +77,7 @@ class RollbackReport:
     follow_up: str
     restored_db: bool
     hermes: str
+    data_plan: dict = dataclasses.field(default_factory=dict)   # §2.3: the evidence's plan and what was done
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -135,6 +136,43 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
 
 
 
+# ---------------------------------------------------------------- §2.3 from evidence (issue 24)
+
+def read_data_plan(t: Target, journal: Any, pin: Pin, snap: runbook.Snapshot, since: str, timed: Callable, say: Callable[[str], None]
+                   ) -> dataplan.DataPlan:
+    """The warehouse next to the T+00:00 snapshot, read before anything changes; the plan's line said."""
+    holder: dict[str, Any] = {}
+
+    def action(step) -> None:
+        ev = data.evidence(t, pin.value, snapshot_name(snap), since)
+        holder["plan"] = p = dataplan.plan(ev, since)
+        step.evidence.update({"plan": p.to_json(), "read_via": ev.get("read_via"), "storage": ev.get("storage")})
+        step.note = p.line()
+
+    step, how = timed(Steps.DATA_PLAN, "duckdb_revert", action)
+    p = holder.get("plan") or dataplan.from_json(step.evidence.get("plan") or {})
+    say(f"data plan: {p.line()}")
+    return p
+
+
+def kept_name(t: Target, journal: Any, n: int) -> str:
+    """Where a restore in rollback attempt n moves the warehouse (inside the container), fixed in the
+    journal before it happens: a resumed attempt reuses it (never a second restore, never a second file)."""
+    s = t.settings
+    known = journal.facts.get(Fact.DB_RESTORE) or {}
+    if known.get("rollback_attempt") == n and known.get("failed"):
+        return str(known["failed"])
+    stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+    failed = f"{s.container_warehouse}.failed-{t.version}-{stamp}"
+    journal.facts[Fact.DB_RESTORE] = {"rollback_attempt": n, "failed": failed}
+    t.journals.save(journal)
+    return failed
+
+
+def record_plan(journal: Any, plan: dataplan.DataPlan, done: str, t: Target) -> None:
+    journal.facts[Fact.DATA_PLAN] = {**plan.to_json(), "done": done}
+
+
 # ---------------------------------------------------------------- the container scripts
 
 def restore_script(db: str, snapshot: str, sha: str, failed: str, mode: str) -> str:
@@ -167,7 +205,10 @@ def plan(t: Target, restore_db: bool) -> list[str]:
     steps = [f"lock        {render(files.rename_dir(lay.cutover_dir + '/.lock-new-<pid>-<hex>', lay.lock_dir))}   "
              "(holder.json inside; takes over a lock your failed deploy left)",
              f"pin         write {lay.compose_env}: TWILIGHT_VERSION={pin} (previous kept)",
-             f"pull        {render(compose_cmd.compose_pull(lay, pin))}   (skipped when the image is still on tvps)"]
+             f"pull        {render(compose_cmd.compose_pull(lay, pin))}   (skipped when the image is still on tvps)",
+             "data-plan   compose run --rm … python3 - (the warehouse, through a consistent copy, next to the T+00:00 "
+             "snapshot: tables, columns, types, indexes, storage version, rows since T+00:00) → keep, or restore"
+             + (" (--restore-db: restore)" if restore_db else "")]
     if restore_db:
         steps += ["db-check    compose run --rm … python3 - (snapshot sha256 == journal) while the backend runs",
                   f"db-restore  {render(compose_cmd.compose(lay, 'stop', lay.service))}; move warehouse.duckdb aside "
@@ -177,11 +218,13 @@ def plan(t: Target, restore_db: bool) -> list[str]:
               f"hermes      git checkout <previous tag> -- {SKILL_PATH} (refused over local changes unless --force); "
               "install-skill; restart; verify",
               "verify      GET /price → the legacy envelope (value, metric, code); journal marked rolled back",
+              "            schema changed since T+00:00 and v0.2.0 not healthy or not green: db-check, db-restore, up, "
+              "health again (--keep-db: stop red instead), then db-export (rows since T+00:00 → Parquet beside the kept file)",
               f"unlock      {render(['rm', '-rf', '--', lay.lock_dir])}"]
     return steps
 
 
-def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = False, force: bool = False,
+def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = False, keep_db: bool = False, force: bool = False,
           say: Callable[[str], None] = lambda s: None, confirm: Callable[[Pin], None] = lambda pin: None
           ) -> RollbackReport:
     """`inv rollback`'s path after its flags are checked (the §2 guard's --auto-rollback takes it too):
@@ -194,18 +237,20 @@ def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = F
                        "nothing changed", "commit or stash them, or re-run with --force (it stashes them first)")
     confirm(pin)
     return run(t, pin, reason=reason, restore_db=restore_db, force=force, say=say,
-               hermes=lambda tt, tag, say_: hermes_revert(tt, tag, say_, force))
+               hermes=lambda tt, tag, say_: hermes_revert(tt, tag, say_, force), keep_db=keep_db)
 
 
 def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
-        say: Callable[[str], None] = lambda s: None, hermes: Callable[[Target, str, Callable], str] | None = None
-        ) -> RollbackReport:
+        say: Callable[[str], None] = lambda s: None, hermes: Callable[[Target, str, Callable], str] | None = None,
+        keep_db: bool = False) -> RollbackReport:
     v, lay, ssh, s = t.version, t.layout, t.ssh, t.settings
     journal = t.journal()
     snap = runbook.snapshot(journal.facts) or {}
+    if restore_db and keep_db:
+        raise BadInput("--restore-db and --keep-db say opposite things", "give one of them, or neither (the data plan decides)")
     if restore_db and not snap.get("sha256"):
         raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
-    if restore_db:
+    if snap.get("sha256"):
         snapshot_name(snap)          # refused before anything changes
     n = 0
     times: list[StepTime] = []
@@ -231,38 +276,87 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
             say(f"took the deploy lock over from your earlier run (PID {taken_over.client_pid}: {taken_over.reason})")
         t.audit("rollback-start", "started", f"to {pin.value}: {reason}")
 
-        db_steps: Callable[[], None] | None = None
-        if restore_db:
-            container_dir = posixpath.dirname(s.container_warehouse)
-            container_snap = posixpath.join(container_dir, snapshot_name(snap))
-            stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
-            failed = f"{s.container_warehouse}.failed-{v}-{stamp}"
+        since = str(snap.get("taken_at") or "")
+        plan = read_data_plan(t, journal, pin, snap, since, timed, say) if snap.get("sha256") and since else None
+        choice = dataplan.choose(plan, restore_db, keep_db) if plan is not None else \
+            (dataplan.RESTORE if restore_db else dataplan.KEEP)
+        container_dir = posixpath.dirname(s.container_warehouse)
+        container_snap = posixpath.join(container_dir, snapshot_name(snap)) if snap.get("sha256") else ""
+        failed = kept_name(t, journal, n)
+        restored = {"done": False}
 
-            def db_check(step) -> None:
-                res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "check"))
-                step.evidence.update(res)
-                if not res.get("ok"):
-                    raise BadInput(f"--restore-db refused before anything stopped: {res.get('error')}",
-                                   "find the right snapshot, or roll back without --restore-db")
+        def db_check(step) -> None:
+            res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "check"))
+            step.evidence.update(res)
+            if not res.get("ok"):
+                raise BadInput(f"the restore was refused before anything stopped: {res.get('error')}",
+                               "find the right snapshot, or roll back with --keep-db")
 
-            def db_restore(step) -> None:
-                ssh.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
-                res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "restore"))
-                step.evidence.update(res)
-                if not res.get("ok"):
-                    raise CheckFailed(f"the DuckDB restore failed: {res.get('error')} (moved aside: {res.get('moved_aside')})",
-                                      "nothing was deleted; see the files named, fix by hand")
-                step.note = f"previous database kept as {', '.join(res.get('moved_aside') or []) or 'nothing (none existed)'}"
-                say(step.note)
+        def db_restore(step) -> None:
+            ssh.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
+            res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "restore"))
+            step.evidence.update(res)
+            if not res.get("ok"):
+                raise CheckFailed(f"the DuckDB restore failed: {res.get('error')} (moved aside: {res.get('moved_aside')})",
+                                  "nothing was deleted; see the files named, fix by hand")
+            step.note = f"previous database kept as {', '.join(res.get('moved_aside') or []) or 'nothing (none existed)'}"
+            say(step.note)
 
-            def db_steps() -> None:       # 2.3, between the release path's pull and its up
-                timed(Steps.DB_CHECK, "duckdb_revert", db_check)
-                timed(Steps.DB_RESTORE, "duckdb_revert", db_restore)
+        def db_steps() -> None:       # 2.3, between the release path's pull and its up
+            timed(Steps.DB_CHECK, "duckdb_revert", db_check)
+            timed(Steps.DB_RESTORE, "duckdb_revert", db_restore)
+            restored["done"] = True
 
         def run_step(part: str, action: rollout.Action):
             return timed(part, "server_revert", action)
 
-        rollout.apply(t, rollout.Ref(pin.value, pin.digest), way(t, pin, reason), run_step, say=say, before_up=db_steps)
+        def legacy_smoke() -> Any:
+            from .smoke import live
+
+            t0 = time.monotonic()
+            result = live(t, s.smoke_code, "legacy")
+            times.append(StepTime("verify", round(time.monotonic() - t0, 2), s.budgets["post_rollback"],
+                                  f"smoke --expect legacy: {result.verdict.verdict}"))
+            return result
+
+        verify_first = choice == dataplan.VERIFY
+        try:
+            rollout.apply(t, rollout.Ref(pin.value, pin.digest), way(t, pin, reason), run_step, say=say,
+                          before_up=db_steps if choice == dataplan.RESTORE else None)
+            smoke_result = legacy_smoke() if verify_first else None
+            legacy_ok, why_not = (smoke_result is None or smoke_result.verdict.green), ""
+            if smoke_result is not None and not legacy_ok:
+                why_not = f"/price is not the legacy envelope ({smoke_result.verdict.verdict})"
+        except CheckFailed as e:
+            if not verify_first or isinstance(e, Unreachable):
+                raise
+            legacy_ok, why_not, smoke_result = False, e.message, None
+        if verify_first and plan is not None:
+            after = dataplan.after_verify(plan, legacy_ok, keep_db)
+            if after == dataplan.KEEP:
+                say(f"v0.2.0 is healthy and its legacy smoke green on the migrated warehouse: keeping it ({plan.line()})")
+            elif after == dataplan.REFUSED:
+                record_plan(journal, plan, "refused: --keep-db", t)
+                t.journals.save(journal)
+                raise CheckFailed(f"v0.2.0 does not work on the migrated warehouse ({why_not}) and --keep-db forbids the "
+                                  f"restore; data plan: {plan.line()}",
+                                  "restore it: " + t.command(f"rollback --version {shlex.quote(v)} --restore-db --reason "
+                                                             f"{shlex.quote(reason)} --yes"))
+            else:
+                say(f"v0.2.0 does not work on the migrated warehouse ({why_not[:160]}): restoring the T+00:00 snapshot")
+                db_steps()
+                rollout.apply(t, rollout.Ref(pin.value, pin.digest), way(t, pin, reason),
+                              lambda part, action: timed(part + Steps.AFTER_RESTORE, "server_revert", action), say=say)
+                smoke_result = None
+        if restored["done"] and plan is not None and plan.rows_at_risk:
+            def db_export(step) -> None:
+                out = data.export(t, pin.value, failed, snapshot_name(snap), since)
+                step.evidence.update(out)
+                step.note = f"{out.get('rows', 0)} rows written since T+00:00 exported beside {posixpath.basename(failed)}"
+                say(step.note)
+            timed(Steps.DB_EXPORT, "duckdb_revert", db_export)
+        if plan is not None:
+            record_plan(journal, plan, "restored" if restored["done"] else "kept", t)
 
         hermes_how = "not run"
         if hermes is not None:
@@ -272,26 +366,22 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 step.note = hermes_how
             timed(Steps.HERMES, "hermes_revert", hermes_step)
 
-        from .smoke import live
-
-        t0 = time.monotonic()
-        smoke_result = live(t, s.smoke_code, "legacy")
+        if smoke_result is None:
+            smoke_result = legacy_smoke()
         verdict = smoke_result.verdict.to_json()
-        times.append(StepTime("verify", round(time.monotonic() - t0, 2), s.budgets["post_rollback"],
-                              f"smoke --expect legacy: {smoke_result.verdict.verdict}"))
         if not smoke_result.verdict.green:
             raise CheckFailed(f"after the rollback /price is not the legacy envelope: {smoke_result.verdict.verdict}, "
                               f"{', '.join(f.code for f in smoke_result.verdict.red_flags)}",
                               "run `inv smoke --expect legacy` and `inv diagnose`; escalate")
         journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
             at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
-            to=pin.value, evidence={"smoke": verdict, "restored_db": restore_db})
+            to=pin.value, evidence={"smoke": verdict, "restored_db": restored["done"]})
         with t.journals.step(journal, step_name(ROLLBACK, n)) as done:
             done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
                                   "remote_commands": ssh.commands_run})
         t.audit("rollback", "ok", f"to {pin.value}: {reason}")
         return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason),
-                              restore_db, hermes_how)
+                              restored["done"], hermes_how, journal.facts.get(Fact.DATA_PLAN) or {})
 
 
 def way(t: Target, pin: Pin, reason: str) -> rollout.Way:
