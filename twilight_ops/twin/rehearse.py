@@ -43,6 +43,7 @@ class Scenario:
     preflight: str = ""              # a preflight switch
     infra: str = ""                  # a fault during the run, then undone, then --resume (_infra: MidRun)
     lock: str = ""                   # "elsewhere": the deploy lock held by this operator's run on another machine
+    data: str = ""                   # what the rollback must do with the warehouse (§2.3 data plan): restored | kept
 
     @property
     def expected(self) -> str:
@@ -54,6 +55,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("close-raw-null", "T+00:15 red flag: close_raw null", "ROLLBACK", "rolled-back", backend=("close_raw_null",)),
     Scenario("legacy-envelope", "T+00:15 red flag: the old envelope after deploy", "ROLLBACK", "rolled-back",
              backend=("legacy_body",)),
+    Scenario("schema-regressed", "§2.3: W4 renamed a column v0.2.0 selects, then a red flag: ROLLBACK; v0.2.0 will "
+             "not start on it, so the snapshot is restored and the rows since T+00:00 exported", "ROLLBACK", "rolled-back",
+             backend=("legacy_body",), release="schema-regressed", data="restored"),
+    Scenario("schema-additive", "§2.3: W4 added a table v0.2.0 ignores, then a red flag: ROLLBACK, image only, "
+             "the warehouse kept", "ROLLBACK", "rolled-back", backend=("legacy_body",), release="schema-additive",
+             data="kept"),
     Scenario("http-500", "T+00:15 red flag: HTTP 5xx (Composer or AuditLog failing)", "ROLLBACK", "rolled-back",
              backend=("http_500",)),
     Scenario("audit-write-failed", "T+00:15 red flag: AuditLog write fails (500)", "ROLLBACK", "rolled-back",
@@ -329,6 +336,19 @@ def run_blink(base: Path, sc: Scenario, log: Path, journal: Path) -> tuple[subpr
     return inv(base, "cutover", "--version", V, "--resume", "--yes", "--auto-rollback", "--json", log=log), note
 
 
+def data_done(sc: Scenario, journal: dict) -> str:
+    """What is wrong with the rollback's §2.3 (the data plan's `done`, and a restore's export), or ""."""
+    plan = (journal.get("facts") or {}).get("data_plan") or {}
+    if plan.get("done") != sc.data:
+        return f"warehouse {plan.get('done') or 'not decided'}, expected {sc.data} ({plan.get('line', 'no data plan')})"
+    if sc.data == "restored":
+        exported = [s for s in journal.get("steps", []) if str(s.get("name", "")).endswith(":db-export")]
+        rows = sum(int(f.get("rows") or 0) for s in exported for f in (s.get("evidence") or {}).get("files", []))
+        if not exported or exported[-1].get("outcome") != "ok" or rows < int(plan.get("rows_at_risk") or 0) or not rows:
+            return f"the rows since T+00:00 were not all exported ({rows} of {plan.get('rows_at_risk')})"
+    return ""
+
+
 def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path], str] | None = None) -> Row:
     from . import build
     from .state import load_or_new
@@ -347,6 +367,9 @@ def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path]
         r = inv(base, "cutover", "--version", V, "--yes", "--auto-rollback", "--json", log=log)
     got, ok, note = judge(sc, r.returncode, last_json(r.stdout))
     ok, note = ok and not blink, blink or note
+    if ok and sc.data:
+        wrong = data_done(sc, read_journal(settings.state_dir / "journals" / settings.host / f"{V}.jsonl"))
+        ok, note = (not wrong), (wrong or note)
     if ok and after is not None:
         extra = after(log)
         ok, note = (not extra), (extra or note)
