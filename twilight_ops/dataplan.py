@@ -45,13 +45,17 @@ class DataPlan:
                     f"({self.rows_at_risk} rows at risk)")
         what = "; ".join(c.line() for c in self.changes[:4]) + (f"; +{len(self.changes) - 4} more" if len(self.changes) > 4 else "")
         window = f" (first {self.first}, last {self.last})" if self.first else ""
-        return (f"schema changed since T+00:00: {what} → a restore would drop {self.rows_at_risk} rows "
+        return (f"schema changed since T+00:00: {what} → a restore would drop {rows(self.rows_at_risk)} "
                 f"written since T+00:00{window}")
 
     def to_json(self) -> dict[str, Any]:
         return {"changed": self.changed, "changes": [dataclasses.asdict(c) for c in self.changes],
                 "rows_at_risk": self.rows_at_risk, "first": self.first, "last": self.last,
                 "per_table": dict(self.per_table), "since": self.since, "line": self.line()}
+
+
+def rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def from_json(data: dict[str, Any]) -> DataPlan:

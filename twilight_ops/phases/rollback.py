@@ -352,7 +352,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
             def db_export(step) -> None:
                 out = data.export(t, pin.value, failed, snapshot_name(snap), since)
                 step.evidence.update(out)
-                step.note = f"{out.get('rows', 0)} rows written since T+00:00 exported beside {posixpath.basename(failed)}"
+                step.note = (f"{dataplan.rows(int(out.get('rows') or 0))} written since T+00:00 exported beside "
+                             f"{posixpath.basename(failed)}")
                 say(step.note)
             timed(Steps.DB_EXPORT, "duckdb_revert", db_export)
         if plan is not None:

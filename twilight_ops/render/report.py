@@ -148,6 +148,20 @@ def _evidence(journal: Any) -> list[str]:
         out += _table(("step", "seconds", "budget", "how"),
                       ([x.get("name"), x.get("seconds"), f"{x.get('budget_min')} min", x.get("how")] for x in ev.get("steps", [])))
         out.append("")
+    plan = journal.facts.get(Fact.DATA_PLAN) or {}
+    if plan:
+        done = {"kept": "the warehouse was kept (v0.2.0 reads it)", "restored": "the T+00:00 snapshot was restored",
+                "refused: --keep-db": "not restored (--keep-db): v0.2.0 cannot read the warehouse"}
+        out += ["### §2.3 data plan", "", f"- evidence: {cell(plan.get('line'), 600)}",
+                f"- done: {cell(done.get(str(plan.get('done')), plan.get('done')))}"]
+        restore = journal.facts.get(Fact.DB_RESTORE) or {}
+        if plan.get("done") == "restored" and restore:
+            out.append(f"- replaced file kept: `{cell(restore.get('failed'))}`")
+        exports = [s for s in journal.steps if s.name.endswith(":" + Steps.DB_EXPORT)]
+        for f in (exports[-1].evidence.get("files", []) if exports else []):
+            out.append(f"- exported: `{cell(f.get('path'))}`: {cell(f.get('rows'))} rows of {cell(f.get('table'))} "
+                       f"({cell(f.get('first') or '?')} … {cell(f.get('last') or '?')})")
+        out.append("")
     close = journal.last(Steps.CLOSEOUT)
     if close is not None:
         out += ["### T+00:55 close-out", "", f"- {cell(close.outcome)}: {cell(close.note or json.dumps(close.evidence, default=str), 600)}", ""]
