@@ -406,7 +406,12 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             closeout_now(t, ui)
             return finish(t, ui, "closed-out", dj, 0)
         if decision.verdict == decision_mod.ROLLBACK:
-            confirmed = confirm(ui, options, "ROLLBACK: roll back now (runbook §2)", auto=options.auto_rollback)
+            question = "ROLLBACK: roll back now (runbook §2)"
+            if ui.interactive and not (options.yes or options.auto_rollback):
+                from .rollback import preview_plan
+
+                question = f"data plan (§2.3): {preview_plan(t)}\n{question}"      # the evidence before the question
+            confirmed = confirm(ui, options, question, auto=options.auto_rollback)
             record_decision(t, decision, confirmed)
             if not confirmed:
                 ui.console.print(f"not rolled back; to roll back: inv rollback --version {t.version} --reason "

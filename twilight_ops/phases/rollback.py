@@ -155,6 +155,21 @@ def read_data_plan(t: Target, journal: Any, pin: Pin, snap: runbook.Snapshot, si
     return p
 
 
+def preview_plan(t: Target) -> str:
+    """The data plan's line for a question asked before a rollback (nothing changes, nothing journalled);
+    what went wrong instead when the evidence cannot be read."""
+    journal = t.journal()
+    snap = runbook.snapshot(journal.facts) or {}
+    since = str(snap.get("taken_at") or "")
+    if not snap.get("sha256") or not since:
+        return "no T+00:00 snapshot in the journal: the warehouse is kept"
+    try:
+        pin = resolve(t, journal, None)
+        return dataplan.plan(data.evidence(t, pin.value, snapshot_name(snap), since), since).line()
+    except TwilightError as e:
+        return f"could not be read ({e.message[:200]}); the rollback reads it again before it changes anything"
+
+
 def kept_name(t: Target, journal: Any, n: int) -> str:
     """Where a restore in rollback attempt n moves the warehouse (inside the container), fixed in the
     journal before it happens: a resumed attempt reuses it (never a second restore, never a second file)."""
