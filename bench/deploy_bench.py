@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/deploy_bench.py --twin /var/tmp/twilight-ops/bench [--reps 5]
 
-Target (issue 10): ≤ 1 s.  Needs root (it brings up its own twin there).  Each round:
+Target (issue 22): ≤ 0.1 s (issue 10 asked ≤ 1 s).  Needs root (it brings up its own twin there).  Each round:
 v0.2.0 running and no cutover state (twin.reset), preflight, then `inv deploy` of
 v0.3.0-w4-cutover; the latency is the deploy's `noticed_healthy_at` (journal, health-gate
 step) minus the End time of the first passing probe in the container's healthcheck log
@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 V = "v0.3.0-w4-cutover"
-TARGET_S = 1.0
+TARGET_S = 0.1     # issue 22 (issue 10 asked ≤ 1 s)
+
+MISSED = 3   # ran to the end, a figure missed its target (bench/run.py: reported, not a failure)
 
 
 def inv(twin: Path, *args: str, cfg: bool = True) -> subprocess.CompletedProcess:
@@ -59,7 +61,9 @@ def round_once(twin: Path) -> float:
     r = inv(twin, "deploy", "--version", V, "--yes", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     settings = build.settings_for(twin / "invoke.yaml")
-    journal = json.loads((settings.state_dir / "journals" / settings.host / f"{V}.json").read_text())
+    from twilight_ops.journal import read_copy
+
+    journal = read_copy(settings.state_dir / "journals" / settings.host / f"{V}.jsonl").to_dict()
     gate = [s for s in journal["steps"] if s["name"].endswith(":health-gate")][-1]
     noticed = dt.datetime.fromisoformat(gate["evidence"]["noticed_healthy_at"])
     with SSHExecutor(settings) as ex:
@@ -93,7 +97,7 @@ def main() -> int:
     print(f"target: ≤ {TARGET_S} s — {'met' if max(xs) <= TARGET_S else 'NOT met'}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "deploy.json").write_text(json.dumps({"latency_s": xs, "median_s": med}, indent=2) + "\n")
-    return 0 if max(xs) <= TARGET_S else 1
+    return 0 if max(xs) <= TARGET_S else MISSED
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 TARGET_S = 0.2
 
+MISSED = 3   # ran to the end, a figure missed its target (bench/run.py: reported, not a failure)
+
 
 def timed(argv: list[str], cwd: Path, reps: int) -> list[float]:
     subprocess.run(argv, cwd=cwd, capture_output=True, check=True)   # warm the page cache
@@ -49,7 +51,7 @@ def main() -> int:
     print(f"target: median ≤ {TARGET_S} s — {'met' if med <= TARGET_S else 'NOT met'}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "list.json").write_text(json.dumps({"repo": str(args.repo), **report}, indent=2) + "\n")
-    return 0 if med <= TARGET_S else 1
+    return 0 if med <= TARGET_S else MISSED
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Rollback benchmark: `inv rollback --yes` against a plain shell script that sends the same
-remote commands over one OpenSSH ControlMaster connection, with the same waits (issue 12:
-target ≤ 1.15×).
+remote commands over one OpenSSH ControlMaster connection, with the same waits (issue 22:
+target ≤ 1.05×).
 
     .venv/bin/python bench/rollback_bench.py --twin /var/tmp/twilight-ops/bench [--reps 3]
 
@@ -12,6 +12,8 @@ bash script generated from that trace, timed: each tvps command as `ssh -S ctl t
 `compose ps` as `until … grep healthy; do sleep 0.5; done` (the tool's poll), local commands
 (git, install-skill.sh, hermes) as they ran, and the post-rollback /price call with curl.
 The script opens its ControlMaster inside the timed part, as the tool opens its connection.
+The script's own /price call is recorded as the benchmark's (own_calls), so the next start
+point's preflight does not count it as client traffic (it did: "1 client /price call").
 Prints both times and the ratio; writes bench/out/rollback.json.
 """
 from __future__ import annotations
@@ -30,9 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 OUT = ROOT / "bench" / "out"
 V = "v0.3.0-w4-cutover"
-TARGET = 1.15
+TARGET = 1.05     # issue 22 (issue 12 asked ≤ 1.15×)
+
+MISSED = 3   # ran to the end, a figure missed its target (bench/run.py: reported, not a failure)
 
 
 def inv(twin: Path, *args: str, cfg: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -128,9 +133,13 @@ def main() -> int:
                 script = Path(tmp) / "rollback.sh"
                 script.write_text(script_from_trace(events, str(settings.ssh_config), str(Path(tmp) / "ctl"), blobs,
                                                     settings.api_base, settings.smoke_code))
+                from common import mark_own_traffic, now
+
+                mark_from = now(args.twin)
                 t0 = time.perf_counter()
                 r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
                 script_s.append(time.perf_counter() - t0)
+                mark_own_traffic(args.twin, mark_from, now(args.twin), check="bench-replay")   # its curl /price
                 if r.returncode:
                     raise SystemExit(f"the replay script failed: {r.stderr[-400:]}")
     finally:
@@ -142,7 +151,7 @@ def main() -> int:
     print(f"ratio {ratio:.2f}× — target ≤ {TARGET}×: {'met' if ratio <= TARGET else 'NOT met'}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "rollback.json").write_text(json.dumps({"tool_s": tool_s, "script_s": script_s, "ratio": ratio}, indent=2) + "\n")
-    return 0 if ratio <= TARGET else 1
+    return 0 if ratio <= TARGET else MISSED
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import tenacity
 
 from . import own_calls
 from .clock import now_utc
-from .config import Settings
+from .config import ApiSettings, Settings
 from .secret import Secret, header_problem, scrub, scrub_error
 
 
@@ -26,7 +26,7 @@ class ApiResponse:
     transport_error: str | None = None
 
 
-def _client(settings: Settings) -> httpx.Client:
+def _client(settings: ApiSettings) -> httpx.Client:
     verify: bool | str = str(settings.api_ca_bundle) if settings.api_ca_bundle else True
     return httpx.Client(
         base_url=settings.api_base,

@@ -28,6 +28,8 @@ import dataclasses
 from typing import Any, Iterable, Sequence
 
 from .journal import CUT_OFF
+from . import runbook
+from .runbook import Steps
 
 GO, ROLLBACK, FIX_FORWARD, INCOMPLETE = "GO", "ROLLBACK", "FIX-FORWARD", "INCOMPLETE"
 GREEN, RED, FIX, MISSING = "green", "red", "fix-forward", "missing"
@@ -97,17 +99,17 @@ def _after(step: Any, when: str) -> bool:
 
 
 def deploy_input(journal: Any) -> Input:
-    n = int((getattr(journal, "facts", {}) or {}).get("deploy_attempt", 0) or 0)
-    noop = _last(journal, lambda s: s.name == "deploy-noop")
+    n = runbook.deploy_attempt(getattr(journal, "facts", {}) or {})
+    noop = _last(journal, lambda s: s.name == Steps.DEPLOY_NOOP)
     if n == 0 and noop is None:
         return Input("deploy", MISSING, "no deploy recorded", "inv deploy --version V")
-    done = _last(journal, lambda s: s.name == f"deploy#{n}") if n else None
+    done = _last(journal, lambda s: s.name == Steps.deploy(n)) if n else None
     if noop is not None and (done is None or noop.started_at > done.started_at) and noop.outcome == "ok":
         return Input("deploy", GREEN, noop.note or "already running healthy", at=noop.ended_at or "")
     if done is not None and done.outcome == "ok":
         digest = str(done.evidence.get("digest", ""))
         return Input("deploy", GREEN, f"healthy, restart count 0, {digest}".rstrip(", "), at=done.ended_at or "")
-    parts = [s for s in _steps(journal) if s.name.startswith(f"deploy#{n}:")]
+    parts = [s for s in _steps(journal) if s.name.startswith(Steps.deploy_parts(n))]
     failed = [s for s in parts if s.outcome == "failed"]
     if parts and parts[-1].outcome in CUT_OFF:     # a part did not answer, or Ctrl-C: no evidence, resumable
         last = parts[-1]
@@ -123,7 +125,7 @@ def deploy_input(journal: Any) -> Input:
 
 
 def smoke_input(journal: Any, since: str) -> Input:
-    step = _last(journal, lambda s: s.name == "smoke-w4")
+    step = _last(journal, lambda s: s.name == Steps.SMOKE_W4)
     if step is None:
         return Input("smoke", MISSING, "no smoke recorded", "inv smoke")
     if not _after(step, since):
@@ -146,7 +148,7 @@ def smoke_input(journal: Any, since: str) -> Input:
 
 
 def hermes_input(journal: Any, since: str) -> Input:
-    step = _last(journal, lambda s: s.name == "hermes-verify")
+    step = _last(journal, lambda s: s.name == Steps.HERMES_VERIFY)
     if step is None or not _after(step, since):
         return Input("hermes", MISSING, "the skill was not reinstalled and verified after the deploy",
                      "inv hermes-reinstall")
@@ -157,7 +159,7 @@ def hermes_input(journal: Any, since: str) -> Input:
 
 
 def agent_input(journal: Any, since: str) -> Input:
-    step = _last(journal, lambda s: s.name == "agent-smoke")
+    step = _last(journal, lambda s: s.name == Steps.AGENT_SMOKE)
     if step is None or not _after(step, since):
         return Input("agent", MISSING, "no agent checks recorded after the skill was verified", "inv agent-smoke")
     checks = [c for c in (step.evidence or {}).get("checks", []) if isinstance(c, dict)]

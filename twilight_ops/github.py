@@ -19,7 +19,7 @@ import os
 import re
 from typing import Any
 
-from .config import Settings
+from .config import GitHubSettings, Settings
 from .errors import BadInput, CheckFailed, TwilightError, Unreachable
 from .local import LocalExecutor
 from .secret import Secret, redact, scrub
@@ -51,7 +51,7 @@ def same_origin(url: str, base: str) -> bool:
             and u.path.startswith(b.path.rstrip("/") + "/") and not u.username and not u.password)
 
 
-def token(settings: Settings, local: LocalExecutor) -> Secret:
+def token(settings: GitHubSettings, local: LocalExecutor) -> Secret:
     env = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
     if env:
         return Secret(env.strip())

@@ -25,10 +25,14 @@ say; never tripped) · n/a.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from .diagnose import value_parse_error
 from .monitor.metrics import Metrics
+from .runbook import Steps
+
+if TYPE_CHECKING:
+    from .config import GuardSettings
 
 TriggerState = Literal["ok", "tripped", "unknown", "n/a"]
 TRIGGER_KEYS = ("price_5xx", "close_raw_null", "hermes_value_error", "w7_critical_diffs")
@@ -42,7 +46,7 @@ class GuardConfig:
     null_rounds: int = 3
 
     @classmethod
-    def from_settings(cls, s: Any) -> "GuardConfig":
+    def from_settings(cls, s: GuardSettings) -> "GuardConfig":
         return cls(s.guard_5xx_pct, s.guard_min_calls, s.guard_null_rounds)
 
 
@@ -214,7 +218,7 @@ def check_hermes(h: HermesEvidence) -> Trigger:
     for i, answer in enumerate(h.answers, 1):
         said = value_parse_error(answer)
         if said:
-            hits.append(f"{h.answers_from or 'agent-smoke'} answer {i}: reports a value parse error ({said!r})")
+            hits.append(f"{h.answers_from or Steps.AGENT_SMOKE} answer {i}: reports a value parse error ({said!r})")
     lines = (h.log_text or "").splitlines()
     for no, line in enumerate(lines, 1):
         if value_parse_error(line):
@@ -223,7 +227,7 @@ def check_hermes(h: HermesEvidence) -> Trigger:
         return Trigger(key, title, "tripped", f"Hermes value parse error ({len(hits)} hit(s))", tuple(hits[:MAX_EVIDENCE]))
     read = []
     if h.answers:
-        read.append(f"{len(h.answers)} agent answers ({h.answers_from or 'agent-smoke'})")
+        read.append(f"{len(h.answers)} agent answers ({h.answers_from or Steps.AGENT_SMOKE})")
     if h.log_text is not None:
         read.append(f"{h.log_path} ({len(lines)} lines)")
     notes = tuple(n for n in ((h.log_note,) if h.log_note else ()))

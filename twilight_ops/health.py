@@ -3,14 +3,19 @@
     read_services(ex, lay, image_repo) -> [ServiceStatus]   compose ps + docker inspect + image inspect
     service_of(services, name)         the one named service, or None
     is_healthy(s)                      running, Health "healthy" (an empty Health is never healthy)
-    wait_healthy(ex, lay, deadline_s)  poll `compose ps` every poll_s until healthy; CheckFailed at the deadline
+    wait_healthy(ex, lay, deadline_s)  the one health wait (deploy, rollback, the twin): poll `compose ps`
+                                       every poll_s until healthy -> Waited; NotHealthy when it restarts,
+                                       exits or turns unhealthy (at once) or at the deadline
+    lost(row)                          why a service will not turn healthy ('' while it still may; pure)
 
 The wait polls `docker compose ps` alone (one round trip over the open connection,
-≈ 30 ms on the twin) and reads the restart count and digest once, at the end.
+≈ 30 ms on the twin); the caller reads the restart count and digest once, at the end
+(phases/rollout.py).
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from typing import Callable
 
@@ -18,6 +23,7 @@ import tenacity
 
 from . import facts
 from .builders.layout import Layout
+from .clock import now_utc
 from .errors import CheckFailed
 from .executor import Executor
 
@@ -72,24 +78,56 @@ def is_healthy(state: str, health: str) -> bool:
     return state == "running" and health == "healthy"
 
 
+class NotHealthy(CheckFailed):
+    """The service will not turn healthy: it restarts, exited, is dead or unhealthy, or the deadline passed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Waited:
+    seconds: float       # from the first poll to the poll that saw it healthy
+    noticed_at: str      # when that poll returned (UTC, ms): bench/deploy_bench.py compares it with docker's own time
+
+
+def describe(row: facts.ComposeService | None) -> str:
+    """One service's state as the wait prints it: `running, health starting`, or `not listed`."""
+    return f"{row.state}, health {row.health or 'none'}" if row is not None else "not listed"
+
+
+def lost(row: facts.ComposeService | None) -> str:
+    """Why the service will not turn healthy ('' while it still may): the wait stops at once (pure)."""
+    if row is None:
+        return ""
+    if row.state == "restarting":
+        return "a restart loop"
+    if row.state in ("exited", "dead") or row.health == "unhealthy":
+        return "it will not turn healthy"
+    return ""
+
+
 def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float = 0.5,
-                 say: Callable[[str], None] | None = None) -> float:
-    """Poll `compose ps` until the service is running and healthy; the seconds waited."""
+                 say: Callable[[str], None] | None = None) -> Waited:
+    """The one health wait: poll `compose ps` every poll_s until the service is running and healthy;
+    NotHealthy at once when it restarts, exits or turns unhealthy, or at the deadline.  One progress
+    line per poll (`waiting for backend: running, health starting … 1.2s`); a docker error escapes."""
     started = time.monotonic()
-    last: list[str] = ["not listed by compose ps"]
+    seen = [describe(None)]
 
     def healthy() -> bool:
-        ps = read_fact(ex, facts.COMPOSE_PS, lay)
-        mine = [s for s in ps if s.service == lay.service]
-        if not mine:
-            last[0] = "not listed by compose ps"
-            return False
-        last[0] = f"{mine[0].state}, health {mine[0].health or 'none'} ({mine[0].status})"
-        return is_healthy(mine[0].state, mine[0].health)
+        mine = [s for s in read_fact(ex, facts.COMPOSE_PS, lay) if s.service == lay.service]
+        row = mine[0] if mine else None
+        elapsed = time.monotonic() - started
+        seen[0] = describe(row)
+        if row is not None and is_healthy(row.state, row.health):
+            return True
+        why = lost(row)
+        if why and row is not None:
+            raise NotHealthy(f"{lay.service} {row.state} (health {row.health or 'none'}) {elapsed:.1f} s after up: {why}",
+                             _logs_hint(lay))
+        return False
 
     def progress(_: tenacity.RetryCallState) -> None:
         if say is not None:
-            say(f"waiting for {lay.service} to be healthy: {last[0]} … {time.monotonic() - started:.1f}s")
+            say(f"waiting for {lay.service}: {seen[0]} … {time.monotonic() - started:.1f}s")
 
     retry = tenacity.Retrying(
         retry=tenacity.retry_if_result(lambda ok: not ok),
@@ -99,6 +137,12 @@ def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float 
         retry_error_callback=lambda _: False,
     )
     if not retry(healthy):
-        raise CheckFailed(f"{lay.service} not healthy within {deadline_s:g} s: {last[0]}",
-                          f"see `docker compose logs {lay.service} --tail=200` on tvps")
-    return time.monotonic() - started
+        raise NotHealthy(f"{lay.service} not healthy within {deadline_s:g} s ({seen[0]})", _logs_hint(lay))
+    waited = Waited(time.monotonic() - started, now_utc().astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"))
+    if say is not None:
+        say(f"{lay.service} healthy after {waited.seconds:.1f} s")
+    return waited
+
+
+def _logs_hint(lay: Layout) -> str:
+    return f"see `docker compose logs {lay.service} --tail=200` on tvps"

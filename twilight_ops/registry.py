@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .config import Settings
+from .config import RegistrySettings, Settings
 from .errors import CheckFailed, Unreachable
 from .secret import Secret, redact
 
@@ -41,7 +41,7 @@ def split_repo(image_repo: str) -> tuple[str, str]:
     return host, name
 
 
-def api_base(settings: Settings) -> str:
+def api_base(settings: RegistrySettings) -> str:
     if settings.registry_api:
         return settings.registry_api
     host, _ = split_repo(settings.image_repo)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import validate
+from . import runbook, validate
 from .errors import BadInput
+from .runbook import Fact
 
 DEFAULT_RELEASE = "v0.3.0-w4-cutover"
 
@@ -51,26 +52,26 @@ def choose(explicit: str | None, in_progress: str | None, configured: str, *,
 def is_in_progress(facts: dict) -> bool:
     """A journal's facts say an `inv cutover` started and has not finished (pure): it may have
     stopped (NO-GO, a failed tag-push), be waiting for confirmation, or have been cut off."""
-    st = facts.get("cutover")
+    st = facts.get(Fact.CUTOVER)
     if not isinstance(st, dict) or not st.get("started_at"):
         return False
-    return not (st.get("finished_at") or facts.get("rolled_back") or facts.get("closeout"))
+    return not (st.get("finished_at") or facts.get(Fact.ROLLED_BACK) or facts.get(Fact.CLOSEOUT))
 
 
 def in_progress(journal_dir: Path) -> str | None:
     """The version of the cutover in progress among the local journal copies (the latest started
     when, from older runs, there is more than one); None when there is none.  A file that is not
     a readable journal is passed over here: the task that loads it says what is wrong with it."""
-    from .journal import Journal
+    from .journal import local_copies, read_copy
 
     found: list[tuple[str, str]] = []
-    for path in sorted(journal_dir.glob("*.json")) if journal_dir.is_dir() else []:
+    for path in local_copies(journal_dir):
         try:
-            journal = Journal.from_json(path.read_text(encoding="utf-8"))
+            journal = read_copy(path)
         except (OSError, ValueError, TypeError, RecursionError, BadInput):
             continue
         if journal.version == validate.UNKNOWN_VERSION or path.stem != journal.version:
             continue
         if is_in_progress(journal.facts):
-            found.append((str(journal.facts["cutover"]["started_at"]), journal.version))
+            found.append((str(runbook.cutover_state(journal.facts).get("started_at")), journal.version))
     return max(found)[1] if found else None

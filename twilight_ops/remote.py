@@ -41,7 +41,7 @@ import tenacity
 from fabric import Config as FabricConfig
 from fabric import Connection
 
-from .config import Settings
+from .config import SshSettings
 from .errors import BadInput, HostKeyRejected, LinkLost, RemoteCommandFailed, Unreachable
 from .executor import Result, render, secret_from_bytes
 from .secret import Secret
@@ -103,7 +103,7 @@ def _watch_sigint() -> None:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
-def _ssh_config(settings: Settings) -> paramiko.SSHConfig:
+def _ssh_config(settings: SshSettings) -> paramiko.SSHConfig:
     if settings.ssh_config is None:
         return paramiko.SSHConfig()
     path = settings.ssh_config
@@ -120,7 +120,7 @@ def _ssh_config(settings: Settings) -> paramiko.SSHConfig:
 class SSHExecutor:
     """Runs argv on tvps; one paramiko transport for the executor's life."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: SshSettings):
         self.settings = settings
         ssh_config = _ssh_config(settings)
         fcfg = FabricConfig(ssh_config=ssh_config, overrides={"load_ssh_configs": False})

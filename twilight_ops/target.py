@@ -27,7 +27,7 @@ import sys
 from typing import Any, Callable, TextIO
 
 from . import release, validate
-from .config import Settings, settings_from_context
+from .config import Settings, SshSettings, settings_from_context
 from .errors import BadInput
 from .local import LocalExecutor
 from .sanitize import printable
@@ -115,6 +115,8 @@ class Target:
         return self._ssh is not None
 
     def close(self) -> None:
+        if self._journals is not None and self._ssh is not None:
+            self._journals.flush_all(quiet=True)     # the mirror gets what a batch or step end did not send
         if self._ssh is not None:
             self._ssh.close()
 
@@ -163,12 +165,15 @@ class Target:
 
         return service_of(self.services(refresh), self.settings.service)
 
-    def wait_healthy(self, deadline_s: float, *, poll_s: float = 0.5, say: Callable[[str], None] | None = None) -> float:
+    def wait_healthy(self, deadline_s: float, *, poll_s: float = 0.5, say: Callable[[str], None] | None = None) -> Any:
+        """health.wait_healthy on tvps (-> health.Waited); the cached services are read again afterwards."""
         from .health import wait_healthy
 
-        waited = wait_healthy(self.ssh, self.layout, deadline_s, poll_s=poll_s, say=say)
         self._services = None
-        return waited
+        try:
+            return wait_healthy(self.ssh, self.layout, deadline_s, poll_s=poll_s, say=say)
+        finally:
+            self._services = None
 
     # -- the run's version, journal and audit --------------------------------
     @property
@@ -211,10 +216,10 @@ class Target:
                 self._journals.secrets.append(self._token)
         return self._journals
 
-    def journal(self):
-        from .journal import new_journal
-
-        return self.journals.load(self.version) or new_journal(self.version, self.settings.host, self.settings.operator)
+    def journal(self, *, fresh: bool = False):
+        """The run's one journal object (every phase changes this one; nothing reloads it).  fresh=True,
+        once the deploy lock is ours: merge in what another run appended since it was loaded."""
+        return self.journals.held(self.version, fresh=fresh, host=self.settings.host, operator=self.settings.operator)
 
     def audit(self, action: str, outcome: str, detail: str = "", version: str | None = None) -> None:
         from . import audit
@@ -245,7 +250,7 @@ def config_files_in_effect(config: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def address(settings: Settings) -> tuple[str, str, int]:
+def address(settings: SshSettings) -> tuple[str, str, int]:
     """(user, hostname, port) the ssh config gives the host alias, as Fabric will use them."""
     from .remote import _ssh_config
 

@@ -18,6 +18,7 @@ import subprocess
 import pytest
 
 from tests.conftest import TWIN_DIR, error_lines, inv
+from tests import journals
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import control
 from twilight_ops.twin.operator_side import set_hermes_fault
@@ -67,8 +68,8 @@ def flags(report: dict) -> set[str]:
 
 def journal_files(twin, settings):
     local = settings.state_dir / "journals"
-    found = sorted(local.rglob("*.json")) if local.exists() else []
-    return found + sorted((twin.remote_root / "cutover").glob("journal-*.json"))
+    found = sorted(local.rglob("*.json*")) if local.exists() else []
+    return found + sorted((twin.remote_root / "cutover").glob("journal-*.json*"))
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def faults(w4_open, twin_settings):
 
 
 def local_journal(settings) -> dict:
-    return json.loads((settings.state_dir / "journals" / settings.host / f"{W4}.json").read_text())
+    return journals.local(settings, W4)
 
 
 # ---------------------------------------------------------------- hermes-reinstall

@@ -6,7 +6,6 @@ cutover in progress is refused with exit 2 before anything connects, and nothing
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import pty
 import select
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, error_lines, inv
+from tests import journals
 from tests.cutover_fixtures import reset_after_module  # noqa: F401  fixture
 from twilight_ops import health
 from twilight_ops.builders.layout import layout
@@ -75,7 +75,7 @@ def running(settings):
 
 
 def journal_path(settings, version: str = W4) -> Path:
-    return settings.state_dir / "journals" / settings.host / f"{version}.json"
+    return journals.local_path(settings, version)
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_the_four_commands_as_typed_on_a_fresh_twin(fresh, twin_settings):
     code, out = typed(cfg, "preflight")                      # §0 and T+00:00 for this cutover
     assert code == 0, out
     assert f"release: {W4} (config default)" in out
-    facts = json.loads(journal_path(twin_settings).read_text())["facts"]
+    facts = journals.read(journal_path(twin_settings))["facts"]
     assert facts["pre_digest"].endswith(before.rsplit("@", 1)[-1]) and facts["snapshot"]["sha256"]
 
 
@@ -117,7 +117,7 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
     cfg = fresh.invoke_yaml
     code, out = typed(cfg, "preflight")
     assert code == 0, out
-    pre = json.loads(journal_path(twin_settings).read_text())["facts"]["pre_digest"]
+    pre = journals.read(journal_path(twin_settings))["facts"]["pre_digest"]
 
     code, out = typed(cfg, "deploy", "--version", W4)        # asks; typed yes
     assert code == 0, out
@@ -127,7 +127,7 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
     code, out = typed(cfg, "preflight")                      # again, after the deploy: the same release, its phase runs
     assert code in (0, 1), out
     assert f"release: {W4} (config default)" in out and "Traceback" not in out
-    assert json.loads(journal_path(twin_settings).read_text())["facts"]["pre_digest"] == pre   # T+00:00 never retaken
+    assert journals.read(journal_path(twin_settings))["facts"]["pre_digest"] == pre   # T+00:00 never retaken
 
     code, out = typed(cfg, "monitor", "--hours", "1")
     assert code in (0, 1), out
@@ -137,7 +137,7 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
     assert code == 0, out
     now = running(twin_settings)
     assert now.repo_digest == pre and now.health == "healthy"
-    assert json.loads(journal_path(twin_settings).read_text())["facts"]["rolled_back"]["trigger"] == "operator judgment"
+    assert journals.read(journal_path(twin_settings))["facts"]["rolled_back"]["trigger"] == "operator judgment"
 
 
 def test_a_version_other_than_the_cutover_in_progress_is_refused(fresh, twin_settings):
@@ -146,7 +146,7 @@ def test_a_version_other_than_the_cutover_in_progress_is_refused(fresh, twin_set
     r = inv("cutover", cfg=cfg)                              # bare: the config default; NO-GO stops it at preflight
     assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
     assert f"release: {W4} (config default)" in r.stderr
-    state = json.loads(journal_path(twin_settings).read_text())["facts"]["cutover"]
+    state = journals.read(journal_path(twin_settings))["facts"]["cutover"]
     assert state["started_at"] and state["outcome"] == "stopped" and not state.get("finished_at")
 
     kept = journal_path(twin_settings).read_bytes()

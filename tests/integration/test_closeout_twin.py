@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, error_lines, inv
+from tests import journals
 from twilight_ops.builders.layout import layout
 from twilight_ops.clock import iso, now_utc
 from twilight_ops.journal import JournalStore, Step, new_journal
@@ -55,7 +56,7 @@ def repos(twin, twin_settings, ex):
 
 
 def forget_journal(settings, ex) -> None:
-    (settings.state_dir / "journals" / settings.host / f"{V}.json").unlink(missing_ok=True)
+    journals.local_path(settings, V).unlink(missing_ok=True)
     ex.run(["rm", "-f", layout(settings, ex.home).journal_path(V)])
 
 
@@ -135,7 +136,7 @@ def test_closeout_twice_adds_one_line_one_commit_pushed(twin, repos, twin_settin
     # unrelated local work is left as it was
     assert "an unstaged local edit" in skill.read_text() and (clone / "notes-closeout.txt").exists()
     assert git(clone, "status", "--porcelain", "--", SKILL) == f"M {SKILL}"
-    facts = json.loads((twin_settings.state_dir / "journals" / twin_settings.host / f"{V}.json").read_text())["facts"]
+    facts = journals.local(twin_settings, V)["facts"]
     assert facts["forward_baseline"]["commit"] == main and "forward-baseline" in facts["forward_baseline"]["note"]
     mine = [json.loads(a) for a in audit_lines(ex, audit_log)[seen:] if '"action":"closeout"' in a]
     assert [(a["outcome"], a["detail"][:17]) for a in mine] == [("ok", f"main {main[:12]}")]
@@ -238,7 +239,7 @@ def test_refused_without_a_go_unless_forced(twin, repos, twin_settings, ex):
     assert "warning: --force: closing out although" in r.stderr
     assert "warning: closed out with --force" in r.stdout
     assert len(closeout_commits(st.origin_repo)) == 1
-    journal = json.loads((twin_settings.state_dir / "journals" / twin_settings.host / f"{V}.json").read_text())
+    journal = journals.local(twin_settings, V)
     step = [s for s in journal["steps"] if s["name"] == "closeout"][-1]
     assert step["outcome"] == "ok" and "no deploy recorded" in step["evidence"]["forced"]
 
@@ -279,7 +280,7 @@ def test_kill_9_between_commit_and_push_resumes_with_the_push_alone(twin, repos,
     committed = git(clone, "rev-parse", "HEAD")
     assert closeout_commits(clone, "HEAD") == [committed] and committed != origin_main
     assert git(st.origin_repo, "rev-parse", "refs/heads/main") == origin_main
-    steps = json.loads((twin_settings.state_dir / "journals" / twin_settings.host / f"{V}.json").read_text())["steps"]
+    steps = journals.local(twin_settings, V)["steps"]
     assert [s["outcome"] for s in steps if s["name"] == "closeout"] == ["running"]
 
     rep = report(closeout(twin, "--json"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, error_lines, inv
+from tests import journals
 from tests.cutover_fixtures import fresh, reset_after_module, short_cache_ttl  # noqa: F401  fixtures
 from twilight_ops import health
 from twilight_ops.builders.layout import layout
@@ -28,7 +29,7 @@ V = rehearse.V
 
 
 def journal(settings) -> dict:
-    return json.loads((settings.state_dir / "journals" / settings.host / f"{V}.json").read_text())
+    return journals.local(settings, V)
 
 
 def steps(settings, name: str) -> list[dict]:
@@ -78,7 +79,7 @@ def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
 
 def test_kill_9_in_deploy_then_resume(fresh, twin_settings):
     argv = [str(Path(sys.executable).with_name("inv")), "-f", str(fresh.invoke_yaml), "cutover", "--version", V, "--yes"]
-    path = twin_settings.state_dir / "journals" / twin_settings.host / f"{V}.json"
+    path = journals.local_path(twin_settings, V)
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     killed_in = None

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.conftest import error_lines, inv
+from tests import journals
 from twilight_ops import lock
 from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.builders.layout import layout
@@ -88,7 +89,7 @@ def test_deploy_to_w4_ends_healthy_and_serves_w4(previous, ex, twin_settings):
     assert "waiting for backend" in r.stderr or "healthy after" in r.stderr     # progress on the wait
     smoke = inv("smoke", "--json", cfg=previous.invoke_yaml)
     assert smoke.returncode == 0 and json.loads(smoke.stdout)["envelope"] == "w4", smoke.stdout
-    journal = json.loads((twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json").read_text())
+    journal = journals.local(twin_settings, W4)
     assert journal["facts"]["post_digest"] == rep["digest"]
     done = [s for s in journal["steps"] if s["name"].startswith("deploy#") and ":" not in s["name"]][-1]
     assert done["outcome"] == "ok" and done["evidence"]["remote_commands"] == rep["remote_commands"]

@@ -6,7 +6,6 @@ The twin's cutover dir gets a 64 KiB tmpfs of its own (owned by the twin account
 last block; it is unmounted in a `finally` (twin.down checks that no mount is left)."""
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import subprocess
@@ -14,6 +13,7 @@ import subprocess
 import pytest
 
 from tests.conftest import error_lines, inv
+from tests import journals
 
 pytestmark = pytest.mark.twin
 
@@ -54,13 +54,12 @@ def test_a_full_disk_is_named_leaves_nothing_behind_and_the_command_goes_on_afte
     smoke = inv("smoke", "--version", V0, "--expect", "legacy", "--json", cfg=twin.invoke_yaml)
     assert smoke.returncode == 3, smoke.stdout + smoke.stderr
     assert "has no room to write" in smoke.stderr and "journal is kept on this machine" in smoke.stderr
-    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{V0}.json"
-    kept = json.loads(local.read_text())
+    kept = journals.local(twin_settings, V0)
     assert any(s["name"].startswith("smoke") for s in kept["steps"])           # the evidence is not lost
     assert sorted(os.listdir(cut)) == ["fill"]
 
     fill.unlink()                                                              # room again
     again = inv("smoke", "--version", V0, "--expect", "legacy", "--json", cfg=twin.invoke_yaml)
     assert again.returncode == 0, again.stdout + again.stderr
-    mirror = json.loads((cut / f"journal-{V0}.json").read_text())
+    mirror = journals.read(cut / f"journal-{V0}.jsonl")
     assert any(s["name"].startswith("smoke") for s in mirror["steps"])

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import REPO, error_lines, inv
 from tests.integration.test_monitor_twin import clear_faults_and_clock, clock_at, days, load, twin_task  # noqa: F401
 from tests.integration.test_rollback_twin import W4, base, cutover, journal, svc  # noqa: F401
+from tests import journals
 
 pytestmark = pytest.mark.twin
 
@@ -127,7 +128,7 @@ def journal_kept(twin_settings, ex):
     """The W4 journal (local copy and tvps mirror) put back as it was after the test."""
     from twilight_ops.builders.layout import layout
 
-    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    local = journals.local_path(twin_settings, W4)
     mirror = layout(twin_settings, ex.home).journal_path(W4)
     saved = (local.read_bytes(), ex.read_file(mirror))
     yield
@@ -200,10 +201,10 @@ def test_a_guard_killed_mid_rollback_is_finished_by_the_next_one_not_repeated(de
     argv = [os.path.join(os.path.dirname(sys.executable), "inv"), "-f", str(deployed.invoke_yaml), "monitor",
             "--guard", "--auto-rollback", "--version", W4]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    local = journals.local_path(twin_settings, W4)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:                # until the revert is under way (a condition, not a sleep)
-        steps = [s["name"] for s in json.loads(local.read_text())["steps"]] if local.exists() else []
+        steps = [s["name"] for s in journals.read(local)["steps"]] if local.exists() else []
         if any(n.startswith("rollback#") and n.endswith((":pull", ":up")) for n in steps[-3:]):
             break
         time.sleep(0.02)

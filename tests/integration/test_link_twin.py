@@ -25,6 +25,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import REPO, inv
+from tests import journals
 from tests.cutover_fixtures import fresh, reset_after_module, short_cache_ttl  # noqa: F401  fixtures
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
@@ -52,7 +53,7 @@ def start_cutover(twin, *args: str, op_timeout: str) -> subprocess.Popen:
 
 def wait_in_deploy(settings, proc: subprocess.Popen) -> str:
     """The deploy step the run is inside (the local journal shows it running)."""
-    path = settings.state_dir / "journals" / settings.host / f"{V}.json"
+    path = journals.local_path(settings, V)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
         running = rehearse.running_step(rehearse.read_journal(path), "deploy#")

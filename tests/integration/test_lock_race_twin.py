@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, inv
+from tests import journals
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import build, rehearse
@@ -33,7 +34,7 @@ def fresh(twin, twin_settings):
 
 
 def journal_bytes(settings) -> bytes | None:
-    path = settings.state_dir / "journals" / settings.host / f"{V}.json"
+    path = journals.local_path(settings, V)
     return path.read_bytes() if path.exists() else None
 
 

@@ -22,6 +22,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, error_lines, inv
+from tests import journals
 from twilight_ops import lock
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
@@ -45,7 +46,7 @@ def restore_registry(base) -> None:
 
 
 def journal(settings) -> dict:
-    return json.loads((settings.state_dir / "journals" / settings.host / f"{W4}.json").read_text())
+    return journals.local(settings, W4)
 
 
 def decide(twin) -> dict:
@@ -132,10 +133,10 @@ def test_ctrl_c_inside_deploy_is_incomplete_not_rollback_and_the_deploy_continue
             "deploy", "--version", W4, "--yes"]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    mirror = fresh.remote_root / "cutover" / f"journal-{W4}.json"      # written after the local copy
+    local = journals.local_path(twin_settings, W4)     # each step's start is on the laptop (the mirror gets it at its end)
     try:
         while not any(s["name"] == "deploy#1:health-gate" and s["outcome"] == "running"
-                      for s in json.loads(mirror.read_text())["steps"]):
+                      for s in (journals.read(local)["steps"] if local.exists() else [])):
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGINT)          # Ctrl-C in the operator's terminal

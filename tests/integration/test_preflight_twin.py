@@ -14,11 +14,13 @@ import os
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.client_traffic import elsewhere_in_time
 from tests.conftest import TWIN_DIR, error_lines, inv
+from tests import journals
 from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.builders.layout import layout
 from twilight_ops.twin import preflight_faults
@@ -48,7 +50,7 @@ def remote_exists(ex, path: str) -> bool:
 
 def journal_paths(settings, ex, version):
     lay = layout(settings, ex.home)
-    return settings.state_dir / "journals" / settings.host / f"{version}.json", lay.journal_path(version)
+    return journals.local_path(settings, version), lay.journal_path(version)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,8 @@ def test_a_clean_idle_twin_passes_all_seven_and_records_t0(twin, st, ex, twin_se
     assert all(c["status"] == "PASS" for c in rep["checks"] + rep["t0"])
     assert by["service"]["evidence"]["restart_count"] == 0 and "@sha256:" in by["service"]["evidence"]["repo_digest"]
     local, remote = journal_paths(twin_settings, ex, VERSION)
-    facts = json.loads(local.read_text())["facts"]
-    mirror = json.loads(ex.read_file(remote))["facts"]
+    facts = journals.read(local)["facts"]
+    mirror = journals.read(Path(ex.expand(remote)))["facts"]
     assert facts["pre_digest"] == by["service"]["evidence"]["repo_digest"] == mirror["pre_digest"]
     assert facts["pre_digest"].split("@")[0].endswith("/lacatfly/twilight-drive")
     assert facts["cutover_commit"] == rep["commit"] == st.drive_commits["w4"]
@@ -86,7 +88,7 @@ def test_a_clean_idle_twin_passes_all_seven_and_records_t0(twin, st, ex, twin_se
     # a second preflight verifies and reuses the snapshot: same sha256, same bytes
     again = report(preflight(twin))
     assert rows(again)["snapshot"]["status"] == "PASS" and rows(again)["snapshot"]["evidence"]["sha256"] == snap["sha256"]
-    assert json.loads(local.read_text())["facts"]["snapshot"]["sha256"] == snap["sha256"]
+    assert journals.read(local)["facts"]["snapshot"]["sha256"] == snap["sha256"]
 
 
 def test_ci_green_reads_every_page_of_check_runs(twin, st):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, TWIN_DIR, error_lines, inv
+from tests import journals
 from twilight_ops import lock
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
@@ -162,7 +163,7 @@ def test_each_deploy_fault_stops_cleanly(fresh, twin, twin_settings, fault, says
         assert lock.read_holder(ex, layout(twin_settings, ex.home)) is None
     if fault != "pull-denied":
         assert "backend logs" in r.stdout and "healthcheck log" in r.stdout
-        steps = json.loads((twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json").read_text())["steps"]
+        steps = journals.local(twin_settings, W4)["steps"]
         failed = [s for s in steps if s["name"].endswith(":health-gate") and s["outcome"] == "failed"][-1]
         assert failed["evidence"]["backend_logs_tail200"] and "rollback --version" in failed["note"]
     back_to_previous(twin_settings)

@@ -15,7 +15,9 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, inv
+from tests.conftest import REPO, error_lines, inv
+from tests import journals
+from twilight_ops.journal import JournalStore
 from twilight_ops import health, lock
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
@@ -33,7 +35,7 @@ def svc(ex, settings):
 
 
 def journal(settings, version=W4) -> dict:
-    return json.loads((settings.state_dir / "journals" / settings.host / f"{version}.json").read_text())
+    return journals.local(settings, version)
 
 
 def clean(ex, settings) -> None:
@@ -45,17 +47,12 @@ def clean(ex, settings) -> None:
 
 def forget_rollback(settings, ex) -> None:
     """Let the next test cut over again today: drop 'rolled_back' from both journal copies."""
-    lay = layout(settings, ex.home)
-    local = settings.state_dir / "journals" / settings.host / f"{W4}.json"
-    for read, write in ((lambda: local.read_text(), lambda d: local.write_text(d)),
-                        (lambda: ex.read_file(lay.journal_path(W4)).decode(),
-                         lambda d: ex.write_file(lay.journal_path(W4), d.encode()))):
-        try:
-            data = json.loads(read())
-        except FileNotFoundError:
-            continue
-        data["facts"].pop("rolled_back", None)
-        write(json.dumps(data, indent=2))
+    store = JournalStore(settings.state_dir, settings.host, layout(settings, ex.home), ex)
+    if store.load(W4) is None:
+        return
+    held = store.held(W4)
+    held.facts.pop("rolled_back", None)
+    store.save(held, mirror=True)                     # a "dropped" event, on the laptop and on tvps
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +162,7 @@ def test_a_wrong_to_is_refused_before_anything_changes(base, ex, twin_settings):
 def test_rollback_works_from_tvps_journal_copy(base, ex, twin_settings):
     cutover(base, twin_settings)
     pre = journal(twin_settings)["facts"]["pre_digest"]
-    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    local = journals.local_path(twin_settings, W4)
     local.unlink()                                   # the laptop lost its journal
     r = rollback(base)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -202,10 +199,10 @@ def test_kill_9_in_the_middle_of_the_server_revert_then_again(base, ex, twin_set
     argv = [os.path.join(os.path.dirname(sys.executable), "inv"), "-f", str(base.invoke_yaml), "rollback", "--version", W4,
             "--yes", "--reason", "killed midway"]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    local = twin_settings.state_dir / "journals" / twin_settings.host / f"{W4}.json"
+    local = journals.local_path(twin_settings, W4)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:                # until the revert is under way (a condition, not a sleep)
-        steps = [s["name"] for s in json.loads(local.read_text())["steps"]] if local.exists() else []
+        steps = [s["name"] for s in journals.read(local)["steps"]] if local.exists() else []
         if any(n.startswith("rollback#") and n.endswith((":pull", ":up")) for n in steps):
             break
         time.sleep(0.02)
@@ -216,3 +213,33 @@ def test_kill_9_in_the_middle_of_the_server_revert_then_again(base, ex, twin_set
     now = svc(ex, twin_settings)
     assert now.repo_digest == pre and now.health == "healthy"
     assert lock.read_holder(ex, layout(twin_settings, ex.home)) is None
+
+
+def test_a_rollback_whose_image_will_not_start_stops_at_once_with_its_own_next_step(base, ex, twin_settings):
+    """The one release path: the rollback's health wait is deploy's (fails fast on a restart loop, the same
+    evidence in the step) and its failure names what to do after a rollback, not `inv rollback` again."""
+    from twilight_ops.twin import release_faults
+
+    pre = journal(twin_settings)["facts"]["pre_digest"]
+    cutover(base, twin_settings)
+    release_faults.apply(base, "restart-loop", PREVIOUS)     # v0.2.0 exits 1 about a second after each start
+    try:
+        r = rollback(base)
+    finally:
+        release_faults.clear(base)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    (line,) = [x for x in error_lines(r.stderr) if x.startswith("error:")]
+    assert "a restart loop" in line and "inv diagnose" in line, line
+    assert "rollback --version" not in line, line
+    steps = journal(twin_settings)["steps"]
+    gate = [s for s in steps if s["name"].startswith("rollback#") and s["name"].endswith(":health")][-1]
+    assert gate["outcome"] == "failed" and "a restart loop" in gate["note"], gate
+    assert lock.read_holder(ex, layout(twin_settings, ex.home)) is None
+
+    control.run_version(ex, twin_settings, PREVIOUS)        # out of docker's restart back-off, healthy again
+    again = rollback(base)                                  # a new attempt ends on the pin, healthy
+    assert again.returncode == 0, again.stdout + again.stderr
+    now = svc(ex, twin_settings)
+    assert now.repo_digest == pre and now.health == "healthy"
+    gate = [s for s in journal(twin_settings)["steps"] if s["name"].endswith(":health")][-1]
+    assert gate["outcome"] == "ok" and {"healthy_after_s", "noticed_healthy_at", "gate_s", "digest"} <= set(gate["evidence"])

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import inv
+from tests import journals
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import ci_release, control
@@ -60,11 +61,11 @@ def codes(v: dict) -> list[str]:
 
 
 def local_journal(twin, settings, version: str) -> dict:
-    return json.loads((settings.state_dir / "journals" / settings.host / f"{version}.json").read_text())
+    return journals.local(settings, version)
 
 
 def mirror_journal(twin, version: str) -> dict:
-    return json.loads((twin.remote_root / "cutover" / f"journal-{version}.json").read_text())
+    return journals.mirror(twin, version)
 
 
 def last_step(journal: dict, name: str) -> dict:
@@ -75,8 +76,8 @@ def last_step(journal: dict, name: str) -> dict:
 
 def journal_files(twin, settings) -> list[Path]:
     local = settings.state_dir / "journals"
-    found = sorted(local.rglob("*.json")) if local.exists() else []
-    return found + sorted((twin.remote_root / "cutover").glob("journal-*.json"))
+    found = sorted(local.rglob("*.json*")) if local.exists() else []
+    return found + sorted((twin.remote_root / "cutover").glob("journal-*.json*"))
 
 
 def closed_port() -> int:
@@ -359,7 +360,7 @@ def test_token_never_in_output_or_journals(w4_running, fault, twin_settings):
     files = journal_files(w4_running, twin_settings)
     local = [p for p in files if p.is_relative_to(twin_settings.state_dir)]
     mirror = [p for p in files if p.parent == w4_running.remote_root / "cutover"]
-    assert any(p.name == f"{W4}.json" for p in local) and any(p.name == f"journal-{W4}.json" for p in mirror)
+    assert any(p.name == f"{W4}.jsonl" for p in local) and any(p.name == f"journal-{W4}.jsonl" for p in mirror)
     assert any("v0.3.0-smoke-scan" in p.name for p in local) and any("v0.3.0-smoke-scan" in p.name for p in mirror)
     for p in files:
         text = p.read_text()

@@ -16,7 +16,8 @@ def test_layout_expands_home():
     assert lo.compose_file == "/home/ops/twilight/source/deploy/compose.yml"
     assert lo.warehouse == "/home/ops/twilight/data/warehouse.duckdb"
     assert lo.lock_dir == "/home/ops/twilight/cutover/lock"
-    assert lo.journal_path("v0.3.0-w4-cutover") == "/home/ops/twilight/cutover/journal-v0.3.0-w4-cutover.json"
+    assert lo.journal_path("v0.3.0-w4-cutover") == "/home/ops/twilight/cutover/journal-v0.3.0-w4-cutover.jsonl"
+    assert lo.legacy_journal_path("v0.3.0-w4-cutover") == "/home/ops/twilight/cutover/journal-v0.3.0-w4-cutover.json"
 
 
 def test_compose_ps_text():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from twilight_ops import runbook
 from twilight_ops.errors import BadInput
 from twilight_ops.journal import Journal, Step
 from twilight_ops.phases import cutover as c
@@ -44,7 +45,7 @@ def test_a_finished_cutover_is_finished_with_or_without_resume():
 
 @pytest.mark.parametrize("minutes,text", [(0, "T+00:00"), (5.9, "T+00:05"), (61, "T+01:01"), (-1, "T+00:00")])
 def test_tplus(minutes, text):
-    assert c.tplus(minutes) == text
+    assert runbook.tplus(minutes) == text
 
 
 def test_report_has_timeline_budgets_decision_digests_and_escapes_remote_text():

@@ -238,24 +238,33 @@ def test_probe_counts_502s_outside_the_liquid_list(tmp_path):
 
 # ---------------------------------------------------------------- the journal the guard's step lives in
 
-def test_the_guard_step_keeps_what_the_rollback_saved_meanwhile():
-    """once() holds one Journal object while rollback.run saves its own: the final save must
-    keep the rollback's steps and facts, with the guard's open step in its place."""
-    from twilight_ops.journal import Step, new_journal
-    from twilight_ops.phases.guard import _adopt, step_name
+def test_the_guard_step_keeps_what_the_rollback_saved_meanwhile(tmp_path):
+    """once() holds the run's one Journal object while the rollback inside it writes its own steps and
+    facts into the same object: the final save keeps them all, with the guard's step in its place."""
+    from twilight_ops.builders.layout import layout
+    from twilight_ops.config import DEFAULTS, load_settings
+    from twilight_ops.journal import JournalStore
+    from twilight_ops.phases.guard import step_name
 
-    stale = new_journal("v0.3.0-w4-cutover", "tvps", "op")
-    stale.facts["deploy_attempt"] = 2
-    ours = Step("guard-rollback#2", "2026-05-12T03:30:00+00:00")
-    stale.steps.append(ours)
-    fresh = new_journal("v0.3.0-w4-cutover", "tvps", "op")
-    fresh.facts.update(deploy_attempt=2, rolled_back={"attempt": 2, "to": "v0.2.0@sha256:ab"})
-    fresh.steps = [Step("guard-rollback#2", ours.started_at), Step("rollback#1:pin", "t", outcome="ok"),
-                   Step("rollback#1", "t", outcome="ok")]
-    _adopt(stale, fresh, ours)
-    assert [s.name for s in stale.steps] == ["guard-rollback#2", "rollback#1:pin", "rollback#1"]
-    assert stale.steps[0] is ours and stale.facts["rolled_back"]["to"] == "v0.2.0@sha256:ab"
-    assert step_name(stale) == "guard-rollback#2"
+    settings = load_settings(dict(DEFAULTS, state_dir=str(tmp_path)))
+    store = JournalStore(tmp_path, "tvps", layout(settings, "/home/ops"), None)
+    journal = store.held("v0.3.0-w4-cutover", host="tvps", operator="op")
+    journal.facts["deploy_attempt"] = 2
+
+    def rollback(step) -> None:             # what rollback.drive does, through the same store and object
+        same = store.held("v0.3.0-w4-cutover")
+        for name in ("rollback#1:pin", "rollback#1"):
+            with store.step(same, name):
+                pass
+        same.facts["rolled_back"] = {"attempt": 2, "to": "v0.2.0@sha256:ab"}
+        store.save(same)
+
+    ours, how = store.once(journal, step_name(journal), rollback)
+    assert how == "ran"
+    on_disk = JournalStore(tmp_path, "tvps", layout(settings, "/home/ops"), None).load("v0.3.0-w4-cutover")
+    assert [s.name for s in on_disk.steps] == ["guard-rollback#2", "rollback#1:pin", "rollback#1"]
+    assert journal.steps[0] is ours and on_disk.facts["rolled_back"]["to"] == "v0.2.0@sha256:ab"
+    assert step_name(on_disk) == "guard-rollback#2"
 
 
 # ---------------------------------------------------------------- inv --dry

@@ -8,7 +8,7 @@ from twilight_ops import envfile, registry
 from twilight_ops.builders import git
 from twilight_ops.executor import render
 from twilight_ops.journal import Step, new_journal
-from twilight_ops.phases import deploy, tag_push
+from twilight_ops.phases import deploy, rollout, tag_push
 from twilight_ops.phases.tag_push import Poll, decide
 
 D = "sha256:" + "a" * 64
@@ -78,17 +78,17 @@ def test_env_file_edit_keeps_every_other_line():
 
 def test_deploy_attempts_resume_or_start_anew():
     j = new_journal("v0.3.0-w4-cutover", "tvps", "ops")
-    assert deploy.attempt(j) == 1
+    assert rollout.attempt(j, rollout.DEPLOY) == 1
     j.steps.append(Step("deploy#1:pull", "t", outcome="ok"))
     j.steps.append(Step("deploy#1:up", "t"))           # outcome "running": the run was killed in it
-    assert deploy.attempt(j) == 1                      # resume the cut-off attempt
+    assert rollout.attempt(j, rollout.DEPLOY) == 1                      # resume the cut-off attempt
     j.steps.append(Step("deploy#1:up", "t", outcome="failed"))
-    assert deploy.attempt(j) == 2                      # a failed attempt is over: start anew
+    assert rollout.attempt(j, rollout.DEPLOY) == 2                      # a failed attempt is over: start anew
     j.steps.append(Step("deploy#2", "t", outcome="ok"))
-    assert deploy.attempt(j) == 3                      # the last one finished
+    assert rollout.attempt(j, rollout.DEPLOY) == 3                      # the last one finished
     j.steps.append(Step("deploy#3:pull", "t"))
     j.facts["rolled_back"] = {"at": "2026-12-01T02:00:00+00:00", "attempt": 3}
-    assert deploy.attempt(j) == 4                      # the last one was rolled back
+    assert rollout.attempt(j, rollout.DEPLOY) == 4                      # the last one was rolled back
 
 
 def test_rolled_back_today_is_the_shanghai_calendar_day():

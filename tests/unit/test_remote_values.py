@@ -51,8 +51,8 @@ def test_a_journal_whose_version_escapes_is_refused_on_save(tmp_path):
 
 def test_ordinary_versions_and_unknown_still_name_files(tmp_path):
     store = _store(tmp_path)
-    assert store.local_path("v0.3.0-w4-cutover").name == "v0.3.0-w4-cutover.json"
-    assert store.local_path("unknown").name == "unknown.json"
+    assert store.local_path("v0.3.0-w4-cutover").name == "v0.3.0-w4-cutover.jsonl"
+    assert store.local_path("unknown").name == "unknown.jsonl"
 
 
 @pytest.mark.parametrize("data", [

@@ -37,7 +37,7 @@ def test_journal_roundtrip_and_atomic_save(tmp_path):
     assert loaded.done("preflight") and not loaded.done("deploy")
     assert loaded.last("deploy").outcome == "interrupted"     # not ours: no evidence against the release
     assert loaded.facts["pre_digest"].endswith("a" * 64)
-    assert [p.name for p in store.local_dir.iterdir()] == ["v0.3.0-w4-cutover.json"]  # no temp left
+    assert [p.name for p in store.local_dir.iterdir()] == ["v0.3.0-w4-cutover.jsonl"]  # no temp left
 
 
 def test_journal_refuses_secrets(tmp_path):

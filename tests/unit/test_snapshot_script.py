@@ -104,3 +104,16 @@ def test_the_snapshot_gets_the_databases_owner_group_and_mode(tmp_path):
     assert (got.st_uid, got.st_gid) == (st.st_uid, st.st_gid)
     if as_root:
         assert (got.st_uid, got.st_gid) == (12345, 23456)
+
+
+def test_the_bundle_ships_real_modules_that_import_each_other(tmp_path):
+    """monitor/bundle.py: modules of a package that does not exist where the script runs import each
+    other by their ordinary absolute names (as snapshot.py imports probe.py in the container)."""
+    from twilight_ops.monitor.bundle import bundle
+
+    script = bundle([("nowhere_pkg.sub.a", "import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: int = 1\n"),
+                     ("nowhere_pkg.sub.b", "from nowhere_pkg.sub.a import P\ndef f():\n    return P().x + 41\n")],
+                    "from nowhere_pkg.sub.b import f\nprint(f())\n")
+    r = subprocess.run([sys.executable, "-I", "-"], input=script, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "42", r.stderr
+

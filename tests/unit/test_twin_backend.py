@@ -409,3 +409,37 @@ def test_server_answers_and_audits_each_authenticated_call_once(tmp_path):
 def test_parse_faults_scoped_to_versions(version, names, params):
     raw = {"price": ["close_raw_null"], "rates": {"close_raw_null": 0.5}, "versions": ["v0.3.0-w4-cutover"]}
     assert app.parse_faults(raw, version) == (names, params)
+
+
+# ---------------------------------------------------------------- issue 24: a release that migrates the warehouse
+
+def test_schema_regressed_renames_for_w4_and_v020_then_refuses_to_start(tmp_path):
+    import duckdb
+
+    db = str(tmp_path / "warehouse.duckdb")
+    app.AuditLog(db, "v0.2.0").close()
+    w4 = app.AuditLog(db, "v0.3.0-w4-cutover", "schema-regressed")
+    w4.record(app.datetime.now(app.timezone.utc), "600519.SH", "tushare", ("tushare",), "open", 1.0, 200, None, "w4", None)
+    w4.close()
+    cols = [r[0] for r in duckdb.connect(db, read_only=True).execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'provider_audit_log'").fetchall()]
+    assert "provider" in cols and "served_by" not in cols
+    with pytest.raises(RuntimeError, match="not the v0.2.0 schema"):
+        app.AuditLog(db, "v0.2.0")
+    app.AuditLog(db, "v0.3.0-w4-cutover", "schema-regressed").close()     # a second W4 start: nothing to rename
+
+
+def test_schema_additive_adds_a_table_v020_ignores(tmp_path):
+    import duckdb
+
+    db = str(tmp_path / "warehouse.duckdb")
+    app.AuditLog(db, "v0.3.0-w4-cutover", "schema-additive").close()
+    app.AuditLog(db, "v0.2.0").close()                                      # starts: it never reads price_units
+    assert duckdb.connect(db, read_only=True).execute("SELECT count(*) FROM price_units").fetchone()[0] == 1
+
+
+def test_release_migration_reads_only_schema_faults(tmp_path):
+    (tmp_path / "release_faults.json").write_text(json.dumps({"v0.3.0-w4-cutover": "schema-additive", "v0.2.0": "never-healthy"}))
+    assert app.release_migration(tmp_path, "v0.3.0-w4-cutover") == "schema-additive"
+    assert app.release_migration(tmp_path, "v0.2.0") is None
+    assert app.release_migration(tmp_path / "nowhere", "v0.2.0") is None

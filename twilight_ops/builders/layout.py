@@ -1,23 +1,52 @@
-"""Layout: the absolute remote paths of one tvps (Settings + the remote $HOME)."""
+"""Layout: the absolute remote paths of one tvps (the remote section of Settings + the remote $HOME)."""
 from __future__ import annotations
 
 import dataclasses
 import posixpath
 
-from ..config import Settings
+from ..config import RemoteSettings, view
 
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    source_dir: str
-    compose_file: str        # absolute path of deploy/compose.yml
-    service: str
-    warehouse: str
-    container_warehouse: str
-    env_file: str
-    token_file: str
-    cutover_dir: str
-    image_repo: str
+    remote: RemoteSettings   # the keys as configured (~/-relative); the properties expand them
+    home: str
+
+    def _home(self, path: str) -> str:
+        return expand_home(path, self.home)
+
+    @property
+    def source_dir(self) -> str:
+        return self._home(self.remote.source_dir)
+
+    @property
+    def compose_file(self) -> str:
+        """The absolute path of deploy/compose.yml."""
+        return posixpath.join(self.source_dir, self.remote.compose_file)
+
+    @property
+    def service(self) -> str:
+        return self.remote.service
+
+    @property
+    def warehouse(self) -> str:
+        return self._home(self.remote.warehouse)
+
+    @property
+    def container_warehouse(self) -> str:
+        return self.remote.container_warehouse
+
+    @property
+    def env_file(self) -> str:
+        return self._home(self.remote.env_file)
+
+    @property
+    def token_file(self) -> str:
+        return self._home(self.remote.token_file)
+
+    @property
+    def cutover_dir(self) -> str:
+        return self._home(self.remote.cutover_dir)
 
     @property
     def lock_dir(self) -> str:
@@ -44,6 +73,12 @@ class Layout:
     def journal_path(self, version: str) -> str:
         from .. import validate
 
+        return posixpath.join(self.cutover_dir, f"journal-{validate.journal_version(version)}.jsonl")
+
+    def legacy_journal_path(self, version: str) -> str:
+        """A journal written before the event log (one JSON object): read once and converted."""
+        from .. import validate
+
         return posixpath.join(self.cutover_dir, f"journal-{validate.journal_version(version)}.json")
 
 
@@ -53,16 +88,6 @@ def expand_home(path: str, home: str) -> str:
     return posixpath.join(home, path[2:]) if path.startswith("~/") else path
 
 
-def layout(settings: Settings, home: str) -> Layout:
-    source = expand_home(settings.source_dir, home)
-    return Layout(
-        source_dir=source,
-        compose_file=posixpath.join(source, settings.compose_file),
-        service=settings.service,
-        warehouse=expand_home(settings.warehouse, home),
-        container_warehouse=settings.container_warehouse,
-        env_file=expand_home(settings.env_file, home),
-        token_file=expand_home(settings.token_file, home),
-        cutover_dir=expand_home(settings.cutover_dir, home),
-        image_repo=settings.image_repo,
-    )
+def layout(settings: RemoteSettings, home: str) -> Layout:
+    """The Layout of a Settings (or of its remote section) under the remote $HOME."""
+    return Layout(view(settings, RemoteSettings), home)

@@ -5,7 +5,10 @@ RESTORE_PARAMS: {"db_path", "snapshot", "sha256", "failed_path", "mode": "check"
   check    the snapshot exists and its sha256 equals the journal's (nothing changes)
   restore  (the backend is stopped) move the database and its WAL aside to failed_path
            (never deleted; never over an existing file), copy the snapshot to a temp file
-           beside the database, fsync, verify its sha256, rename it into place
+           beside the database, fsync, verify its sha256, rename it into place.  With
+           failed_path already there (a restore cut off by kill -9, same failed_path from the
+           journal): done if the database is the snapshot, else the copy is finished; nothing
+           is moved over the kept file and nothing is restored twice
 Output: one JSON object; exit 0 ok, 2 refused (nothing changed), 3 failed part-way (says what moved).
 """
 import hashlib
@@ -40,15 +43,24 @@ def main(p):
     if p["mode"] == "check":
         out(0, ok=True, checked=snap, sha256=got)
     failed = p["failed_path"]
-    for path in (failed, failed + ".wal"):
-        if os.path.lexists(path):
-            out(2, ok=False, error=f"{path} exists; refusing to move the database over it")
-    moved = []
-    try:
+    resumed = os.path.lexists(failed)
+    if resumed:
+        # an earlier restore with this failed_path was cut off (kill -9): it moved the database aside;
+        # finish it, never move anything over the kept file and never restore twice
+        if os.path.exists(db) and sha256(db) == p["sha256"]:
+            out(0, ok=True, restored=db, sha256=p["sha256"], moved_aside=[failed], resumed="already restored")
         if os.path.exists(db):
+            out(2, ok=False, error=f"{failed} exists and {db} is neither the snapshot nor absent; refusing to touch either")
+    else:
+        for path in (failed + ".wal",):
+            if os.path.lexists(path):
+                out(2, ok=False, error=f"{path} exists; refusing to move the database over it")
+    moved = [failed] if resumed else []
+    try:
+        if os.path.exists(db) and not resumed:
             os.rename(db, failed)
             moved.append(failed)
-        if os.path.exists(db + ".wal"):
+        if os.path.exists(db + ".wal") and not os.path.lexists(failed + ".wal"):
             os.rename(db + ".wal", failed + ".wal")
             moved.append(failed + ".wal")
         tmp = db + ".restoring"

@@ -1,5 +1,5 @@
-"""T+00:00 snapshot of the warehouse, run INSIDE the backend container (appended to
-probe.py's text, whose verified consistent-copy routine it reuses).
+"""T+00:00 snapshot of the warehouse, run INSIDE the backend container (shipped with probe.py,
+whose verified consistent-copy routine it imports, as one bundle: monitor/bundle.py).
 
 The backend holds /data/warehouse.duckdb open read-write, so the runbook's `cp` can
 be torn by a checkpoint.  Instead:
@@ -22,13 +22,20 @@ Output: one JSON object.  Exit 0 ok; 2 bad params / missing file; 3 no space or 
 consistent copy.
 """
 
-SNAPSHOT_PARAMS: str = None  # type: ignore[assignment]  # replaced by phases/snapshot.snapshot_script()
-
+import datetime as dt
+import hashlib
 import json
+import os
 import shutil
 import stat
 import sys
+import tempfile
 import time
+
+# absolute, not relative: inside the container this module and probe.py are registered under
+# these names by the bundle's loader (monitor/bundle.py), with no package on disk
+from twilight_ops.monitor.probe import (EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREADABLE, ProbeError, copy_once, iso_utc,
+                                        one_line)
 
 
 def _sha256(path):
@@ -151,5 +158,3 @@ def snapshot_main(p, out=None):
     stream.flush()
     return code
 
-
-sys.exit(snapshot_main(json.loads(SNAPSHOT_PARAMS)))

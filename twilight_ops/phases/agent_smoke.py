@@ -25,12 +25,14 @@ import json
 import re
 import threading
 import time
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, TypeVar
 
 from .. import answers, cache_check, hermes_output, market
 from ..clock import now_utc
 from ..errors import TwilightError
 from ..results import CheckResult, Status, exit_code
+from ..runbook import AGENT_CHECKS as CHECK_IDS
+from ..runbook import AGENT_MEANINGS, Steps
 from ..target import Target
 
 CODE = "600519.SH"
@@ -42,31 +44,10 @@ PROMPTS = {   # runbook T+00:35, word for word
     "unknown_code": "What is the price of 999999.SH?",
 }
 PROMPT_CODES = {"latest_quote": (CODE,), "historical": (CODE,), "unknown_code": (UNKNOWN_CODE,)}   # what each prompt asks for
-CHECK_IDS = ("latest_quote", "historical", "cache", "unknown_code")
-TITLES = {"latest_quote": "1 latest quote", "historical": "2 historical 2024-01-02", "cache": "3 cache",
-          "unknown_code": "4 unknown code 999999.SH"}
 FRESH_OPEN_S = 120
 STALE_S = 86_400
 LOG_TAIL = 200
 ROLLBACK = "T+00:50: any red flag and no <5-min forward fix: execute the rollback (runbook §2)"
-
-MEANINGS: Mapping[str, str] = {
-    "not_w4": "the body is not the W4 envelope (T+00:15's red flags apply: run `inv smoke`)",
-    "not_fresh_open": "during OPEN freshness_seconds must be below 120 (T+00:35 check 1): the quote is not live",
-    "stale_value": "a stale value: freshness_seconds > 86400 outside CLOSED_FINAL (T+00:35 check 1 red flag)",
-    "market_state_mismatch": "market_state does not match reality (T+00:35 check 1); \"closing\" on every call "
-                             "means the trade_cal seed is stale (§4)",
-    "historical_qfq_missing": "close_qfq is null but close_raw is present: the adj_factor lookup is broken (T+00:35 check 2)",
-    "cache_never_hit": "freshness_seconds stays at 0 across calls: cache not respecting TTL (T+00:35 check 3); "
-                       "§4: TTL bug or always-CLOSING state (stale trade_cal seed)",
-    "clock_backwards": "freshness_seconds jumps backward in time: as_of goes back (T+00:35 check 3)",
-    "cache_never_expires": "the same quote after TTL + slack: cache not respecting TTL (T+00:35 check 3)",
-    "freshness_gap_mismatch": "on a cache hit freshness_seconds does not advance with the clock (T+00:35 check 3)",
-    "unknown_code_500": "HTTP 500 instead of 502 for an unknown code (T+00:35 check 4): the unknown-code path crashes",
-    "price_unavailable": "the agent says \"price unavailable\" (T+00:35 check 1 red flag)",
-    "hermes_legacy_prompt": "Hermes agent emits both value and close_raw: old prompt template still has value mention; "
-                            "search Hermes prompts for hardcoded value, update SKILL.md back-compat usage (§4)",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +59,7 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         r = self.result
         return {"id": r.id, "level": self.level, "status": r.status.value,
-                "red_flags": [{"code": c, "meaning": MEANINGS.get(c, "")} for c in self.red_flags],
+                "red_flags": [{"code": c, "meaning": AGENT_MEANINGS.get(c, "")} for c in self.red_flags],
                 "evidence": {"reason": r.reason, **dict(r.evidence), **({"next_step": r.next_step} if r.next_step else {})}}
 
 
@@ -466,19 +447,19 @@ def run(t: Target, sleep: Callable[[float], None] = time.sleep) -> AgentSmokeRep
     rows.sort(key=lambda r: (order[r.result.id], r.level != "api"))
     report = AgentSmokeReport(tuple(rows), calendar, expected)
     journal = t.journal()
-    with t.journals.step(journal, "agent-smoke") as step:
+    with t.journals.step(journal, Steps.AGENT_SMOKE) as step:
         step.evidence.update({"calendar": calendar, "expected_market_state": expected,
                               "checks": report.to_json()["checks"],
                               "transcripts": [tr.as_dict() for tr in transcripts]})
         step.outcome = "ok" if report.green else "red"
     flags = sorted({f for r in rows for f in r.red_flags})
-    t.audit("agent-smoke", "green" if report.green else "red", ",".join(flags))
+    t.audit(Steps.AGENT_SMOKE, "green" if report.green else "red", ",".join(flags))
     return report
 
 
 def latest_transcripts(journal) -> list[str]:
     """The answers of the latest agent-smoke run recorded in a journal (for `inv diagnose`)."""
-    step = journal.last("agent-smoke") if journal is not None else None
+    step = journal.last(Steps.AGENT_SMOKE) if journal is not None else None
     if step is None:
         return []
     return [str(tr.get("answer", "")) for tr in step.evidence.get("transcripts", []) if tr.get("answer")]

@@ -22,9 +22,11 @@ import os
 import posixpath
 from typing import Any, Callable
 
+from .. import runbook
 from ..builders import git
 from ..clock import iso, now_utc
 from ..errors import CheckFailed, LocalCommandFailed
+from ..runbook import Fact, Steps
 from ..target import Target
 
 STATUS_PATH = "docs/status/index.md"
@@ -84,10 +86,10 @@ def ready(journal: Any) -> str | None:
     may be recorded."""
     from .. import decide
 
-    rolled = journal.facts.get("rolled_back")
+    rolled = runbook.rolled_back(journal.facts)
     if rolled:
         attempt = rolled.get("attempt") if isinstance(rolled, dict) else None
-        if not isinstance(attempt, int) or attempt >= int(journal.facts.get("deploy_attempt", 0) or 0):
+        if not isinstance(attempt, int) or attempt >= runbook.deploy_attempt(journal.facts):
             return f"{journal.version} was rolled back ({rolled.get('at', '?') if isinstance(rolled, dict) else rolled})"
     decision = decide.decide(decide.gather(journal), journal.version)
     if decision.verdict != decide.GO:
@@ -287,18 +289,19 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
                                  **({"forced": why} if why else {}))
         return s.on_origin
 
-    step, how = t.journals.once(journal, "closeout", action, verify=verify)
+    step, how = t.journals.once(journal, Steps.CLOSEOUT, action, verify=verify)
     ev = step.evidence
     changed = how == "ran" and (ev.get("committed") == "committed" or ev.get("pushed") == "pushed")
-    baseline = journal.facts.get("forward_baseline")
+    baseline = runbook.forward_baseline(journal.facts)
     if not baseline or changed:
-        baseline = {"at": iso(now_utc(t.settings.clock_offset_seconds)), "commit": ev.get("commit", ""),
-                    "branch": branch, "note": BASELINE_NOTE}
-        journal.facts["forward_baseline"] = baseline
-        journal.facts["closeout"] = {"commit": ev.get("commit", ""), "branch": branch, "line": ev.get("line", line)}
+        baseline = runbook.ForwardBaseline(at=iso(now_utc(t.settings.clock_offset_seconds)), commit=ev.get("commit", ""),
+                                           branch=branch, note=BASELINE_NOTE)
+        journal.facts[Fact.FORWARD_BASELINE] = baseline
+        journal.facts[Fact.CLOSEOUT] = runbook.Closeout(commit=ev.get("commit", ""), branch=branch,
+                                                        line=ev.get("line", line))
         t.journals.save(journal)
     detail = f"{branch} {str(ev.get('commit', ''))[:12]}: {'status line committed and pushed' if changed else 'already closed out'}"
-    t.audit("closeout", ("forced" if why else "ok") if changed else "noop", detail + (f" (--force: {why})" if why else ""))
+    t.audit(Steps.CLOSEOUT, ("forced" if why else "ok") if changed else "noop", detail + (f" (--force: {why})" if why else ""))
     return CloseoutReport(journal.version, branch, str(ev.get("line", line)), "closed-out" if changed else "already",
                           how, str(ev.get("commit", "")), str(ev.get("committed", "already")),
                           str(ev.get("pushed", "already")), why or "", dict(baseline))

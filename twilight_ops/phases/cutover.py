@@ -21,22 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Protocol
 
 from .. import decide as decision_mod
-from .. import lock
+from .. import lock, runbook
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable, mark_step, step_of
 from ..journal import cut_off
+from ..runbook import CutoverState, Phases, Steps, tplus
 from ..target import Target
-
-PHASES = ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke")
-TERMINAL = ("closeout", "rollback")
-# (runbook T+ start in minutes, budget key in config.budgets)
-SCHEDULE = {"preflight": (0, "preflight"), "tag-push": (5, "tag_push"), "deploy": (5, "tag_push"),
-            "smoke": (15, "smoke"), "hermes-reinstall": (25, "hermes_reinstall"), "agent-smoke": (35, "agent_smoke"),
-            "decide": (50, "closeout"), "closeout": (55, "closeout"), "rollback": (50, "rollback")}
-STEP = "cutover:{}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,13 +40,29 @@ class Options:
     resume: bool = False
 
 
+class View(Protocol):
+    """How each phase's result is shown, and the report written: tasks/cutover.py passes the rich
+    one in (a phase module never imports render)."""
+    def preflight(self, report: Any) -> None: ...
+    def deploy(self, report: Any) -> None: ...
+    def deploy_failed(self, error: Any) -> None: ...
+    def smoke(self, verdict: Any) -> None: ...
+    def hermes(self, report: Any) -> None: ...
+    def agent(self, report: Any) -> None: ...
+    def decision(self, decision: decision_mod.Decision) -> None: ...
+    def rollback(self, report: Any) -> None: ...
+    def closeout(self, report: Any) -> None: ...
+    def write_report(self, t: Target, journal: Any) -> Path: ...
+
+
 @dataclasses.dataclass
 class Ui:
-    """How the run talks to the operator: phase output goes to `console`, progress to `say`."""
+    """How the run talks to the operator: phase output goes to `console` (through `view`), progress to `say`."""
     console: Any
     say: Callable[[str], None]
     ask: Callable[[str], bool]          # True when the operator typed yes (only on a terminal)
     interactive: bool
+    view: View
     progress: Callable[[str], None] = lambda line: None    # waits (CI, registry): throttled or a status line
 
 
@@ -110,15 +120,12 @@ def minutes_since(started_at: str, now: str) -> float:
     return (dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(started_at)).total_seconds() / 60
 
 
-def tplus(minutes: float) -> str:
-    m = max(0, int(minutes))
-    return f"T+{m // 60:02d}:{m % 60:02d}"
-
-
 def clock_line(t: Target, phase: str, started_at: str) -> str:
-    at, budget_key = SCHEDULE[phase]
+    p = runbook.phase(phase)
+    assert p is not None, phase
+    at = p.at
     now = minutes_since(started_at, iso(now_utc()))
-    budget = t.settings.budgets[budget_key]
+    budget = t.settings.budgets[p.budget]
     late = now - at
     where = ("on the runbook's clock" if abs(late) < 1 else
              f"{late:.0f} min behind the runbook" if late > 0 else f"{-late:.0f} min ahead of the runbook")
@@ -127,12 +134,12 @@ def clock_line(t: Target, phase: str, started_at: str) -> str:
 
 # ---------------------------------------------------------------- journal bookkeeping
 
-def state(journal) -> dict[str, Any]:
-    return journal.facts.get("cutover") or {}
+def state(journal) -> CutoverState:
+    return runbook.cutover_state(journal.facts)
 
 
 def phase_done(journal, phase: str) -> bool:
-    step = journal.last(STEP.format(phase))
+    step = journal.last(Steps.cutover(phase))
     return step is not None and step.outcome == "ok"
 
 
@@ -140,26 +147,28 @@ def begin(t: Target, phase: str) -> None:
     from ..journal import Step
 
     journal = t.journal()
-    journal.steps.append(Step(name=STEP.format(phase), started_at=iso(now_utc())))
+    journal.steps.append(Step(name=Steps.cutover(phase), started_at=iso(now_utc())))
     t.journals.save(journal)
 
 
-def end(t: Target, phase: str, outcome: str, note: str = "", **evidence: Any) -> None:
-    """Close the phase's step on a freshly loaded journal (the phase saved its own steps meanwhile)."""
+def end(t: Target, phase: str, outcome: str, note: str = "", *, mirror: bool = True, **evidence: Any) -> None:
+    """Close the phase's step (the run's one journal: the phase added its own steps to it) and bring
+    the tvps mirror up to date: one append per phase (mirror=False when an error is on its way out:
+    the batch's end sends it, and a dead link cannot replace that error)."""
     journal = t.journal()
-    step = journal.last(STEP.format(phase))
+    step = journal.last(Steps.cutover(phase))
     if step is None or step.outcome != "running":
         return
     step.outcome, step.note, step.ended_at = outcome, note[:300], iso(now_utc())
     step.evidence.update(evidence)
-    t.journals.save(journal)
+    t.journals.save(journal, mirror=mirror)
 
 
-def update_state(t: Target, **changes: Any) -> dict[str, Any]:
+def update_state(t: Target, changes: CutoverState) -> CutoverState:
     journal = t.journal()
-    st = dict(state(journal))
+    st = CutoverState(**state(journal))
     st.update(changes)
-    journal.facts["cutover"] = st
+    journal.facts[runbook.Fact.CUTOVER] = st
     t.journals.save(journal)
     return st
 
@@ -170,7 +179,7 @@ def check_start(journal, options: Options, version: str, runtime_file: str | Non
     if st.get("finished_at"):
         return "finished"
     if st and not options.resume:
-        last = next((s.name.split(":", 1)[1] for s in reversed(journal.steps) if s.name.startswith("cutover:")), "start")
+        last = next((p for p in (Steps.cutover_phase(s.name) for s in reversed(journal.steps)) if p is not None), "start")
         raise BadInput(f"a cutover of {version} is in progress since {st.get('started_at')} (last phase: {last})",
                        f"resume it: {resume_line(version, runtime_file)}")
     if not st and options.resume:
@@ -182,11 +191,10 @@ def check_start(journal, options: Options, version: str, runtime_file: str | Non
 # ---------------------------------------------------------------- the phases
 
 def _preflight(t: Target, ui: Ui) -> str:
-    from ..render.preflight import render
     from . import preflight
 
     report = preflight.run(t)
-    render(report, ui.console, next_hint=False)
+    ui.view.preflight(report)
     if not report.go:
         raise Stop("preflight: NO-GO (runbook §0: do not start)",
                    f"resolve the FAIL rows, then: {resume_line(t.version, t.runtime_file)}",
@@ -206,13 +214,12 @@ def _tag_push(t: Target, ui: Ui) -> str:
 
 
 def _deploy(t: Target, ui: Ui) -> str:
-    from ..render import deploy as view
     from . import deploy
 
     try:
         report = deploy.run(t, say=lambda line: (ui.progress if line.startswith("waiting for") else ui.say)(line))
     except deploy.DeployFailed as e:          # it was tried and failed: the decision rolls back
-        view.render_failure(e, ui.console)
+        ui.view.deploy_failed(e)
         ui.console.print(f"deploy failed: {e.message}", markup=False)
         return "red"
     except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
@@ -220,28 +227,26 @@ def _deploy(t: Target, ui: Ui) -> str:
     except deploy.DeployUnreachable as e:     # a part did not answer: no evidence about the release; resumable
         first = (e.hint or "").split("when it answers again:")[0]       # "nothing to roll back; " when nothing changed
         again = Unreachable(e.message, f"{first}wait until it answers again")   # inv cutover adds the resume line
-        mark_step(again, step_of(e) or STEP.format("deploy"))
+        mark_step(again, step_of(e) or Steps.cutover(Phases.DEPLOY))
         raise again from None
-    view.render(report, ui.console, next_hint=False)
+    ui.view.deploy(report)
     return "ok"
 
 
 def _smoke(t: Target, ui: Ui) -> str:
-    from ..render.smoke import render
     from . import smoke
 
     result = smoke.live(t, t.settings.smoke_code, "w4")
-    render(result.verdict, ui.console)
+    ui.view.smoke(result.verdict)
     return "ok" if result.verdict.green else "red"
 
 
 def _hermes(t: Target, ui: Ui) -> str:
-    from ..render.agent_smoke import render_reinstall
     from ..results import exit_code
     from . import hermes
 
     report = hermes.run(t)
-    render_reinstall(report, ui.console, next_hint=False)
+    ui.view.hermes(report)
     if exit_code(report.results) != 0:
         raise Stop("hermes-reinstall failed (the skill is not verified)",
                    f"fix the failing step, then: {resume_line(t.version, t.runtime_file)}")
@@ -249,17 +254,16 @@ def _hermes(t: Target, ui: Ui) -> str:
 
 
 def _agent(t: Target, ui: Ui) -> str:
-    from ..render.agent_smoke import render
     from . import agent_smoke
 
     report = agent_smoke.run(t)
-    render(report, ui.console)
+    ui.view.agent(report)
     return "ok" if report.green else "red"
 
 
 RUNNERS: dict[str, Callable[[Target, Ui], str]] = {
-    "preflight": _preflight, "tag-push": _tag_push, "deploy": _deploy, "smoke": _smoke,
-    "hermes-reinstall": _hermes, "agent-smoke": _agent}
+    Phases.PREFLIGHT: _preflight, Phases.TAG_PUSH: _tag_push, Phases.DEPLOY: _deploy, Phases.SMOKE: _smoke,
+    Phases.HERMES: _hermes, Phases.AGENT: _agent}
 
 
 def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
@@ -271,15 +275,16 @@ def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
         end(t, phase, "red", e.message, **e.evidence)
         raise
     except BaseException as e:      # a lost connection, Ctrl-C: the step says so; --resume re-runs it
-        mark_step(e, STEP.format(phase))
-        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}")
+        mark_step(e, Steps.cutover(phase))
+        end(t, phase, cut_off(e), e.line() if isinstance(e, TwilightError) else f"interrupted: {type(e).__name__}",
+            mirror=False)
         raise
     end(t, phase, outcome)
     return outcome
 
 
 def run_phases(t: Target, ui: Ui, started_at: str) -> None:
-    for phase in PHASES:
+    for phase in runbook.CUTOVER_PHASES:
         if phase_done(t.journal(), phase):
             ui.say(f"{phase}: done earlier (journal), skipped")
             continue
@@ -293,10 +298,10 @@ def run_phases(t: Target, ui: Ui, started_at: str) -> None:
 def decide_now(t: Target) -> decision_mod.Decision:
     journal = t.journal()
     decision = decision_mod.decide(decision_mod.gather(journal), t.version)
-    with t.journals.step(journal, "decide") as step:
+    with t.journals.step(journal, Steps.DECIDE) as step:
         step.evidence.update(decision.to_json())
         step.note = decision.verdict
-    t.audit("decide", decision.verdict.lower(), decision.reason[:300])
+    t.audit(Steps.DECIDE, decision.verdict.lower(), decision.reason[:300])
     return decision
 
 
@@ -314,17 +319,16 @@ def confirm(ui: Ui, options: Options, question: str, auto: bool = False) -> str:
 def record_decision(t: Target, decision, how: str) -> None:
     """The decision and who confirmed it.  A reached decision (GO, ROLLBACK, FIX-FORWARD) is where
     --resume returns; INCOMPLETE is not one: --resume re-runs the phases that are not ok."""
-    changes: dict[str, Any] = {"decision": {
-        "verdict": decision.verdict, "reason": decision.reason, "at": iso(now_utc()),
-        "confirmed_by": t.settings.operator if how else "", "how": how or "not confirmed"}}
+    record = runbook.DecisionRecord(verdict=decision.verdict, reason=decision.reason, at=iso(now_utc()),
+                                    confirmed_by=t.settings.operator if how else "", how=how or "not confirmed")
+    changes = CutoverState(decision=record)
     if decision.verdict != decision_mod.INCOMPLETE:
         changes["decided_at"] = iso(now_utc())
-    update_state(t, **changes)
+    update_state(t, changes)
 
 
 def rollback_now(t: Target, decision, ui: Ui) -> None:
     """`inv rollback`'s own path (rollback.drive), with the decision's trigger as the reason."""
-    from ..render import rollback as view
     from . import rollback
 
     try:
@@ -333,24 +337,21 @@ def rollback_now(t: Target, decision, ui: Ui) -> None:
         raise CheckFailed(f"not rolled back: {e.message}",
                           f"fix it, then: {resume_line(t.version, t.runtime_file)} --yes "
                           f"(or inv rollback --version {t.version} --force)") from None
-    view.render(report, ui.console)
+    ui.view.rollback(report)
 
 
 def closeout_now(t: Target, ui: Ui) -> None:
-    from ..render.closeout import render
     from . import closeout
 
-    render(closeout.run(t, say=ui.say, again=f"{resume_line(t.version, t.runtime_file)} --yes"), ui.console)
+    ui.view.closeout(closeout.run(t, say=ui.say, again=f"{resume_line(t.version, t.runtime_file)} --yes"))
 
 
-def finish(t: Target, outcome: str, decision: dict, code: int) -> CutoverReport:
-    from ..render import report as report_view
-
+def finish(t: Target, ui: Ui, outcome: str, decision: dict, code: int) -> CutoverReport:
     if outcome in ("closed-out", "rolled-back", "fix-forward"):
-        update_state(t, finished_at=iso(now_utc()), outcome=outcome)
+        update_state(t, CutoverState(finished_at=iso(now_utc()), outcome=outcome))
     else:
-        update_state(t, outcome=outcome)
-    path = report_view.write(t, t.journal())
+        update_state(t, CutoverState(outcome=outcome))
+    path = ui.view.write_report(t, t.journal())
     t.audit("cutover", outcome, f"report {path}")
     return CutoverReport(t.version, outcome, decision, str(path), code)
 
@@ -360,29 +361,27 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
     how = check_start(journal, options, t.version, t.runtime_file)
     if how == "finished":
         st = state(journal)
-        from ..render import report as report_view
-
-        path = report_view.write(t, journal)
+        path = ui.view.write_report(t, journal)
         ui.console.print(f"the cutover of {t.version} finished at {st.get('finished_at')} ({st.get('outcome')}): "
                          f"nothing to do; report: {path}", markup=False)
-        return CutoverReport(t.version, str(st.get("outcome")), st.get("decision") or {}, str(path),
+        return CutoverReport(t.version, str(st.get("outcome")), dict(st.get("decision") or {}), str(path),
                              0 if st.get("outcome") == "closed-out" else 1)
     holder = lock.new_holder(t.settings.operator, t.version, "cutover")
-    with lock.held_for_change(t.ssh, t.layout, holder) as taken_over:
+    with lock.held_for_change(t.ssh, t.layout, holder) as taken_over, t.journals.batch():
         # nothing is written before the lock is ours; then the journal is read again, as it is now
         # (a run that held the lock until a moment ago may have started or finished this cutover)
-        how = check_start(t.journal(), options, t.version)
+        how = check_start(t.journal(fresh=True), options, t.version)
         if how == "finished":
             raise BadInput(f"the cutover of {t.version} finished just before this run took the deploy lock",
                            f"see it: inv report {t.version}")
         if taken_over is not None:
             ui.say(f"took the deploy lock over from your interrupted run (PID {taken_over.client_pid})")
         if how == "start":
-            st = update_state(t, started_at=iso(now_utc()), operator=t.settings.operator,
-                              options={"yes": options.yes, "auto_rollback": options.auto_rollback})
+            st = update_state(t, CutoverState(started_at=iso(now_utc()), operator=t.settings.operator,
+                                              options={"yes": options.yes, "auto_rollback": options.auto_rollback}))
             t.audit("cutover-start", "started", f"auto_rollback={options.auto_rollback}")
         else:
-            st = update_state(t, resumed=[*state(t.journal()).get("resumed", []), iso(now_utc())])
+            st = update_state(t, CutoverState(resumed=[*state(t.journal()).get("resumed", []), iso(now_utc())]))
             t.audit("cutover-resume", "started", "")
             ui.say(f"resuming the cutover of {t.version} started {st['started_at']}")
         started_at = st["started_at"]
@@ -391,12 +390,10 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
                 run_phases(t, ui, started_at)
             except Stop as e:
                 ui.console.print(f"stopped: {e.line()}", markup=False)
-                return finish(t, "stopped", {"stopped": e.message}, 1)
-        ui.say(clock_line(t, "decide", started_at))
+                return finish(t, ui, "stopped", {"stopped": e.message}, 1)
+        ui.say(clock_line(t, Phases.DECIDE, started_at))
         decision = decide_now(t)
-        from ..render.decide import render as render_decision
-
-        render_decision(decision, ui.console)
+        ui.view.decision(decision)
         dj = decision.to_json()
         if decision.verdict == decision_mod.GO:
             confirmed = confirm(ui, options, "GO: close out the cutover (T+00:55)")
@@ -404,21 +401,21 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             if not confirmed:
                 ui.console.print(f"not closed out yet (no confirmation); to close out: {resume_line(t.version, t.runtime_file)} --yes"
                                  f"  (or inv closeout --version {t.version})", markup=False)
-                return finish(t, "awaiting-confirmation", dj, 1)
-            ui.say(clock_line(t, "closeout", started_at))
+                return finish(t, ui, "awaiting-confirmation", dj, 1)
+            ui.say(clock_line(t, Phases.CLOSEOUT, started_at))
             closeout_now(t, ui)
-            return finish(t, "closed-out", dj, 0)
+            return finish(t, ui, "closed-out", dj, 0)
         if decision.verdict == decision_mod.ROLLBACK:
             confirmed = confirm(ui, options, "ROLLBACK: roll back now (runbook §2)", auto=options.auto_rollback)
             record_decision(t, decision, confirmed)
             if not confirmed:
                 ui.console.print(f"not rolled back; to roll back: inv rollback --version {t.version} --reason "
                                  f"'{decision.trigger.replace(chr(39), '')}'  (or {resume_line(t.version, t.runtime_file)} --yes)", markup=False)
-                return finish(t, "awaiting-confirmation", dj, 1)
-            ui.say(clock_line(t, "rollback", started_at))
+                return finish(t, ui, "awaiting-confirmation", dj, 1)
+            ui.say(clock_line(t, Phases.ROLLBACK, started_at))
             rollback_now(t, decision, ui)
-            return finish(t, "rolled-back", dj, 1)
+            return finish(t, ui, "rolled-back", dj, 1)
         record_decision(t, decision, "")
         if decision.verdict == decision_mod.FIX_FORWARD:
-            return finish(t, "fix-forward", dj, 1)
-        return finish(t, "incomplete", dj, 1)
+            return finish(t, ui, "fix-forward", dj, 1)
+        return finish(t, ui, "incomplete", dj, 1)

@@ -12,9 +12,10 @@ Steps, each a journal step (a re-run skips what finished and redoes what was cut
   4. persist TWILIGHT_VERSION=V in the compose project's .env (the previous file kept as
      .env.before-V[-N]), so a later bare `docker compose up -d` keeps V
   5. `compose up -d --no-deps backend`
-  6. the health gate: `compose ps` every poll (≤ 1 s) until healthy against a deadline, failing
-     fast on a restart loop; then restart count 0 and the running image is V; the new repo
-     digest goes into the journal
+  6. the health gate: health.wait_healthy (`compose ps` every poll, ≤ 1 s, against a deadline,
+     failing fast on a restart loop); then restart count 0 and the running image is V; the new
+     repo digest goes into the journal
+Steps 3-6 are the one release path rollback takes too (phases/rollout.apply).
 On failure: the last 200 log lines and the healthcheck log, the lock released, and the exact
 `inv rollback` line to run.  A part that does not answer (the Docker daemon, the registry, its
 token server: docker_errors.outage over docker's own stderr) is no evidence about the release:
@@ -29,13 +30,16 @@ import datetime as dt
 import time
 from typing import Any, Callable
 
-from .. import docker_errors, envfile, facts, lock
+from .. import docker_errors, envfile, facts, lock, runbook
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
-from ..errors import CheckFailed, CommandFailed, TwilightError, Unreachable
+from ..errors import CheckFailed, TwilightError, Unreachable
 from ..health import is_healthy
+from ..runbook import Fact, Steps
 from ..target import Target
+from . import rollout
+from .rollout import DEPLOY, read_compose_env, step_name, tvps_state
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -116,11 +120,11 @@ def shanghai_day(ts: str) -> str:
 
 
 def check_ready(t: Target, journal, force: bool) -> None:
-    missing = [k for k in ("pre_digest", "snapshot") if not journal.facts.get(k)]
+    missing = [k for k in (Fact.PRE_DIGEST, Fact.SNAPSHOT) if not journal.facts.get(k)]
     if missing:
         raise CheckFailed(f"the journal of {t.version} has no T+00:00 facts ({', '.join(missing)})",
                           f"run `inv preflight --version {t.version}` first")
-    rolled = journal.facts.get("rolled_back")
+    rolled = runbook.rolled_back(journal.facts)
     if rolled and not force:
         today = now_utc(t.settings.clock_offset_seconds).astimezone(SHANGHAI).date().isoformat()
         if shanghai_day(rolled["at"]) == today:
@@ -136,40 +140,28 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
     started = time.monotonic()
     holder = lock.new_holder(t.settings.operator, v, "deploy")
     with lock.held_for_change(ssh, lay, holder) as taken_over:
-        journal = t.journal()        # as it is now the lock is ours: a run without the lock writes nothing
+        journal = t.journal(fresh=True)     # as it is now the lock is ours: a run without the lock writes nothing
         check_ready(t, journal, force)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"from PID {taken_over.client_pid} since {taken_over.acquired_at}")
             say(f"took the deploy lock over from an earlier run of yours (PID {taken_over.client_pid}, {taken_over.acquired_at})")
-        t.audit("deploy-start", "started", f"pre {journal.facts['pre_digest']}")
-        svc = reaching(t, "reading what runs", False, lambda: t.service(refresh=True))
+        t.audit("deploy-start", "started", f"pre {journal.facts[Fact.PRE_DIGEST]}")
+        svc = rollout.reaching(outage(t), "reading what runs", False, lambda: t.service(refresh=True))
         env_text = read_compose_env(t)
         if (svc is not None and svc.version == v and is_healthy(svc.state, svc.health) and svc.restart_count == 0
                 and envfile.get(env_text, "TWILIGHT_VERSION") == v):
-            with t.journals.step(journal, "deploy-noop") as step:
+            with t.journals.step(journal, Steps.DEPLOY_NOOP) as step:
                 step.evidence.update({"outcome": "already-running", "digest": svc.repo_digest})
                 step.note = f"{v} already runs healthy; nothing to do"
             t.audit("deploy", "noop", f"{v} already running healthy")
             return DeployReport(v, "already-running", svc.repo_digest, 0.0, ssh.commands_run)
-        n = attempt(journal)
+        n = rollout.attempt(journal, DEPLOY)
         t.journals.save(journal)
         try:
             return _deploy(t, journal, n, say, started)
         except TwilightError as e:
             t.audit("deploy", "unreachable" if isinstance(e, Unreachable) else "failed", e.message[:300])
             raise
-
-
-def attempt(journal) -> int:
-    """The deploy attempt this run belongs to: one that was cut off (a step left running, e.g.
-    kill -9) is resumed; after one that finished, failed or was rolled back, a new one starts
-    (the world may have changed since: nothing of it is skipped)."""
-    n = int(journal.facts.get("deploy_attempt", 0))
-    rolled = (journal.facts.get("rolled_back") or {}).get("attempt")
-    if n == 0 or journal.done(f"deploy#{n}") or rolled == n or ended_in_failure(journal, f"deploy#{n}:"):
-        n += 1
-        journal.facts["deploy_attempt"] = n
-    return n
 
 
 def keeping_evidence(action: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -184,145 +176,35 @@ def keeping_evidence(action: Callable[[Any], None]) -> Callable[[Any], None]:
     return run_step
 
 
-def ended_in_failure(journal, prefix: str) -> bool:
-    return any(s.name.startswith(prefix) and s.outcome == "failed" for s in journal.steps)
-
-
 def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: float) -> DeployReport:
-    v, lay, ssh = t.version, t.layout, t.ssh
+    """The release path (rollout.apply) for V; the health step also records post_digest and deployed_at."""
+    v, ssh = t.version, t.ssh
+    way = rollout.Way(persist_step=Steps.PERSIST_VERSION, health_step=Steps.HEALTH_GATE, persist_first=False,
+                      backup=f"{t.layout.compose_env}.before-{v}", red_hint="roll back",
+                      fail=lambda message, hint: _fail(t, message, hint), outage=outage(t))
 
-    def pull(step) -> None:
-        say(f"pulling {t.settings.image_repo}:{v} …")
-        r = ssh.run(compose_cmd.compose_pull(lay, v), check=False, timeout=t.settings.pull_timeout_s)
-        step.evidence["exited"] = r.exited
-        if not r.ok:
-            out = docker_errors.outage(r.stdout + r.stderr)
-            if out is not None:
-                step.evidence["unreachable"] = out.line
-                raise unreachable(t, "the pull", out, changed=False)
-            tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
-            raise _fail(t, f"pull of {v} failed: {tail}", "nothing was restarted; " + v + " keeps not running")
-    t.journals.once(journal, f"deploy#{n}:pull", keeping_evidence(pull))
+    def run_step(part: str, action: rollout.Action):
+        def act(step) -> None:
+            keeping_evidence(action)(step)
+            if part == way.health_step:
+                journal.facts[Fact.POST_DIGEST] = step.evidence["digest"]
+                journal.facts[Fact.DEPLOYED_AT] = iso(now_utc())
+        step, how = t.journals.once(journal, step_name(DEPLOY, n, part), act)
+        if how == "ran" and step.note:
+            say(step.note)
+        return step, how
 
-    previous: dict[str, str] = {}
-
-    def persist(step) -> None:
-        text = read_compose_env(t)
-        before = envfile.get(text, "TWILIGHT_VERSION")
-        step.evidence["previous_value"] = before
-        if before == v:
-            step.note = f"{lay.compose_env} already says TWILIGHT_VERSION={v}"
-            return
-        backup = ""
-        if text:
-            backup = free_name(t, f"{lay.compose_env}.before-{v}")
-            ssh.write_file(backup, text.encode(), mode=0o600)
-        ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", v).encode(), mode=0o640)
-        step.evidence["backup"] = backup
-        previous.update(value=before or "", backup=backup)
-        step.note = f"TWILIGHT_VERSION={v} (was {before or 'unset'}; previous file kept at {backup or 'none (new file)'})"
-        say(step.note)
-    t.journals.once(journal, f"deploy#{n}:persist-version", persist)
-
-    def up(step) -> None:
-        say(f"compose up -d {lay.service} ({v}) …")
-        r = ssh.run(compose_cmd.compose_up_detached(lay, v), check=False, timeout=300)
-        step.evidence["exited"] = r.exited
-        if not r.ok:
-            out = docker_errors.outage(r.stdout + r.stderr)
-            if out is not None:
-                step.evidence["unreachable"] = out.line
-                raise unreachable(t, "`compose up`", out, changed=True)
-            tail = (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
-            raise _fail(t, f"`compose up` of {v} failed: {tail}", "see the logs above")
-    t.journals.once(journal, f"deploy#{n}:up", keeping_evidence(up))
-
-    def gate(step) -> None:
-        t0 = time.monotonic()
-        waited, noticed = health_gate(t, say)
-        svc = reaching(t, "the health gate", True, lambda: t.service(refresh=True))
-        if svc is None or svc.version != v:
-            raise _fail(t, f"{lay.service} runs {svc.image if svc else 'nothing'}, not {v}", "see `inv status`")
-        if svc.restart_count:
-            raise _fail(t, f"{lay.service} {v} is healthy but restarted {svc.restart_count} time(s)",
-                        "a restart loop: roll back")
-        step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
-                              "gate_s": round(time.monotonic() - t0, 2),
-                              "noticed_healthy_at": noticed})
-        journal.facts["post_digest"] = svc.repo_digest
-        journal.facts["deployed_at"] = iso(now_utc())
-    step, _ = t.journals.once(journal, f"deploy#{n}:health-gate", keeping_evidence(gate))
-    with t.journals.step(journal, f"deploy#{n}") as done:
-        done.evidence.update({"outcome": "deployed", "digest": journal.facts.get("post_digest", ""),
+    applied = rollout.apply(t, rollout.Ref(v), way, run_step, say=say)
+    with t.journals.step(journal, step_name(DEPLOY, n)) as done:
+        done.evidence.update({"outcome": "deployed", "digest": journal.facts.get(Fact.POST_DIGEST, ""),
                               "remote_commands": ssh.commands_run, "elapsed_s": round(time.monotonic() - started, 1)})
-    t.audit("deploy", "ok", f"{v} healthy, {journal.facts.get('post_digest', '')}")
-    return DeployReport(v, "deployed", journal.facts.get("post_digest", ""), step.evidence.get("healthy_after_s", 0.0),
-                        ssh.commands_run, previous.get("backup", ""))
+    t.audit("deploy", "ok", f"{v} healthy, {journal.facts.get(Fact.POST_DIGEST, '')}")
+    return DeployReport(v, "deployed", journal.facts.get(Fact.POST_DIGEST, ""),
+                        applied.health.evidence.get("healthy_after_s", 0.0), ssh.commands_run, applied.backup)
 
 
-def read_compose_env(t: Target) -> str:
-    """The compose project's .env on tvps ('' when there is none)."""
-    try:
-        return t.ssh.read_file(t.layout.compose_env).decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-
-
-def free_name(t: Target, base: str) -> str:
-    """base, or base-2, base-3 …: a kept file is never overwritten."""
-    n, name = 1, base
-    while t.ssh.run(["test", "-e", name], check=False).ok:
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
-def health_gate(t: Target, say: Callable[[str], None]) -> tuple[float, str]:
-    """Poll compose ps (≤ 1 s) until healthy; fail fast when the container restarts or exits."""
-    lay, deadline_s, poll = t.layout, t.settings.deploy_deadline_s, t.settings.health_poll_s
-    started = time.monotonic()
-    while True:
-        ps = [s for s in reaching(t, "the health gate", True, lambda: t.fact(facts.COMPOSE_PS, lay)) if s.service == lay.service]
-        cur = ps[0] if ps else None
-        elapsed = time.monotonic() - started
-        if cur is not None and is_healthy(cur.state, cur.health):
-            say(f"{lay.service} healthy after {elapsed:.1f} s")
-            return elapsed, iso_ms(now_utc())        # bench/deploy_bench.py compares it with docker's own time
-        state = f"{cur.state}, health {cur.health or 'none'}" if cur else "not listed"
-        if cur is not None and (cur.state in ("restarting", "exited", "dead") or cur.health == "unhealthy"):
-            raise _fail(t, f"{lay.service} {cur.state} (health {cur.health or 'none'}) {elapsed:.1f} s after up: "
-                        f"{'a restart loop' if cur.state == 'restarting' else 'it will not turn healthy'}",
-                        "roll back")
-        if elapsed > deadline_s:
-            raise _fail(t, f"{lay.service} not healthy within {deadline_s:g} s ({state})", "roll back")
-        say(f"waiting for {lay.service}: {state} … {elapsed:.1f}s")
-        time.sleep(poll)
-
-
-def reaching(t: Target, what: str, changed: bool, read: Callable[[], Any]) -> Any:
-    """A docker read on tvps; DeployUnreachable when docker's error says a part did not answer."""
-    try:
-        return read()
-    except CommandFailed as e:
-        out = docker_errors.outage(e.stderr)
-        if out is None:
-            raise
-        raise unreachable(t, what, out, changed) from None
-
-
-def tvps_state(t: Target) -> str:
-    """What tvps runs now, in one line: each container of the service and its image, or why it is unknown."""
-    lay = t.layout
-    try:
-        ps = [s for s in t.fact(facts.COMPOSE_PS, lay) if s.service == lay.service]
-    except CommandFailed as e:
-        out = docker_errors.outage(e.stderr)
-        return f"unknown ({out.line if out else e.message[:150]})"
-    except TwilightError as e:
-        return f"unknown ({e.message[:150]})"
-    if not ps:
-        return f"no {lay.service} container"
-    return "; ".join(f"{s.name} runs {s.image} ({s.state}{', ' + s.health if s.health else ''})" for s in ps)
+def outage(t: Target) -> rollout.Outage:
+    return lambda what, out, changed: unreachable(t, what, out, changed)
 
 
 def unreachable(t: Target, what: str, out: docker_errors.Outage, changed: bool) -> DeployUnreachable:
@@ -331,10 +213,6 @@ def unreachable(t: Target, what: str, out: docker_errors.Outage, changed: bool) 
             else f"nothing was changed, {t.version} was not started")
     return DeployUnreachable(f"{what} of {t.version} could not reach {out.line}: {done}; tvps now: {tvps_state(t)}",
                              ("" if changed else "nothing to roll back; ") + f"when it answers again: {continue_line(t)}")
-
-
-def iso_ms(ts: dt.datetime) -> str:
-    return ts.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _fail(t: Target, message: str, hint: str) -> DeployFailed:

@@ -17,6 +17,7 @@ from ..config import Settings
 from ..diagnose import Evidence, Finding, Observation
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable
 from ..results import CheckResult, Status
+from ..runbook import Steps
 from ..secret import Secret, redact, scrub
 from ..target import Target
 from ..monitor.metrics import Metrics
@@ -122,7 +123,7 @@ def gather_evidence(t: Target, hours: float, *, sleep: Callable[[float], None] =
 
         transcripts = latest_transcripts(t.journal())
     except TwilightError as e:
-        notes.append(f"agent-smoke transcripts not read: {e.line()}")
+        notes.append(f"{Steps.AGENT_SMOKE} transcripts not read: {e.line()}")
     evidence = Evidence(
         agent_transcripts=tuple(transcripts),
         metrics=metrics,

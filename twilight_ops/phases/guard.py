@@ -15,14 +15,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import api, envelope
+from .. import api, envelope, runbook
 from ..clock import now_utc
 from ..guard import GuardRound, HermesEvidence, PriceProbe, RoundEvidence
 from ..errors import BadInput
+from ..runbook import RolledBack, Steps
 from ..target import Target
 from .monitor import ReconnectingFetch
 
-STEP = "guard-rollback"
 LOG_TAIL_BYTES = 2 * 2**20        # the Hermes log is read from its last 2 MiB
 
 
@@ -66,11 +66,11 @@ def hermes_evidence(t: Target) -> HermesEvidence:
     from .agent_smoke import latest_transcripts
 
     journal = t.journal()
-    step = journal.last("agent-smoke")
+    step = journal.last(Steps.AGENT_SMOKE)
     answers = tuple(latest_transcripts(journal))
     path = hermes_log(t.settings)
     text, note = read_tail(path)
-    return HermesEvidence(answers, f"agent-smoke at {step.started_at}" if step is not None else "",
+    return HermesEvidence(answers, f"{Steps.AGENT_SMOKE} at {step.started_at}" if step is not None else "",
                           str(path), text, note)
 
 
@@ -117,7 +117,7 @@ def watch_rounds(t: Target, hours: float, every_s: float | None, until_s: float 
     if t.version == "unknown":
         raise BadInput("cannot tell which cutover to guard (tvps runs no release tag and no lock names one)",
                        "give --version V, the cutover's release tag")
-    cfg = GuardConfig.from_settings(t.settings)
+    cfg = GuardConfig.from_settings(t.settings.guard)
     fetch = GuardFetch(t, hours)
     state = GuardState()
     tripped: list[GuardRound] = []
@@ -149,19 +149,19 @@ class GuardRollback:
     report: Any = None    # rollback.RollbackReport when this run rolled back
 
 
-def already(t: Target) -> dict | None:
+def already(t: Target) -> RolledBack | None:
     """The journal's rolled_back fact when it is about the current deploy attempt (a forced
     redeploy after a rollback is a new attempt the guard watches afresh)."""
-    facts = t.journal().facts
-    fact = facts.get("rolled_back") or None
-    if fact and int(fact.get("attempt", 0) or 0) == int(facts.get("deploy_attempt", 0) or 0):
+    facts = t.journal(fresh=True).facts      # another terminal may have rolled back meanwhile
+    fact = runbook.rolled_back(facts)
+    if fact and int(fact.get("attempt", 0) or 0) == runbook.deploy_attempt(facts):
         return fact
     return None
 
 
 def step_name(journal) -> str:
     """One guard rollback per deploy attempt."""
-    return f"{STEP}#{int(journal.facts.get('deploy_attempt', 0) or 0)}"
+    return Steps.guard_rollback(runbook.deploy_attempt(journal.facts))
 
 
 def auto_rollback(t: Target, rnd: GuardRound, say: Callable[[str], None]) -> GuardRollback:
@@ -178,20 +178,15 @@ def auto_rollback(t: Target, rnd: GuardRound, say: Callable[[str], None]) -> Gua
     def action(step) -> None:
         step.evidence.update({"trigger": reason, "round": rnd.n, "at": rnd.at,
                               "evidence": {tr.key: list(tr.evidence) for tr in rnd.tripped}})
-        try:
-            holder["report"] = rollback.drive(t, reason=reason, say=say)
-        finally:
-            _adopt(journal, t.journal(), step)    # rollback saved its own steps: keep them
+        holder["report"] = rollback.drive(t, reason=reason, say=say)    # its steps land in the same journal
         step.evidence["to"] = holder["report"].pin
 
     def verify(step) -> bool:
         """An earlier guard was cut off mid-rollback: done if the journal says rolled back and
         tvps runs that digest."""
-        fact = t.journal().facts.get("rolled_back") or {}
+        fact = runbook.rolled_back(journal.facts) or {}
         svc = t.service(refresh=True)
-        ok = bool(fact) and svc is not None and str(fact.get("to", "")).split("@")[-1] in svc.repo_digest
-        _adopt(journal, t.journal(), step)
-        return ok
+        return bool(fact) and svc is not None and str(fact.get("to", "")).split("@")[-1] in svc.repo_digest
 
     step, how = t.journals.once(journal, step_name(journal), action, verify=verify)
     if how == "ran":
@@ -200,17 +195,6 @@ def auto_rollback(t: Target, rnd: GuardRound, say: Callable[[str], None]) -> Gua
                                                "the guard does not roll back again")
 
 
-def _adopt(stale, fresh, step) -> None:
-    """Make the journal object `once` holds the freshly saved one (rollback.run wrote its own
-    steps and facts meanwhile), with `step` — ours, still open — in its place, so once's final
-    save keeps everything."""
-    steps = [step if (s.name == step.name and s.started_at == step.started_at) else s for s in fresh.steps]
-    if not any(s is step for s in steps):
-        steps.append(step)
-    stale.facts = fresh.facts
-    stale.steps = steps
-
-
-def said(fact: dict) -> str:
+def said(fact: RolledBack) -> str:
     return (f"the journal says it was rolled back at {fact.get('at', '?')} to {fact.get('to', '?')} "
             f"(trigger: {fact.get('trigger', '?')}); the guard does not roll back again")

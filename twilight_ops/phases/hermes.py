@@ -30,19 +30,14 @@ from typing import Any, Callable, Mapping
 
 from .. import hermes_output
 from ..builders import hermes
+from ..config import HermesSettings
 from ..errors import CheckFailed, TwilightError
 from ..results import CheckResult, Status, exit_code
+from ..runbook import Steps
 from ..target import Target
 
 INSTALL_SCRIPT = "scripts/install-skill.sh"
 TAIL_LINES = 15
-STEP_IDS = ("install", "restart", "registered", "files")
-TITLES = {
-    "install": "install-skill.sh",
-    "restart": "restart Hermes",
-    "registered": "skill registered",
-    "files": "installed files = repo",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,20 +68,20 @@ def tail(text: str, n: int = TAIL_LINES) -> str:
 
 # ---------------------------------------------------------------- pure: paths and file digests
 
-def hermes_home(settings) -> Path:
+def hermes_home(settings: HermesSettings) -> Path:
     return settings.hermes_home or Path(os.path.expanduser("~/.hermes"))
 
 
-def skills_dir(settings) -> Path:
+def skills_dir(settings: HermesSettings) -> Path:
     return settings.hermes_skills_dir or hermes_home(settings) / "skills"
 
 
-def startup_log(settings) -> Path:
+def startup_log(settings: HermesSettings) -> Path:
     """The Hermes log searched for a register line (optional) and by the guard: Hermes 0.19's main log."""
     return settings.hermes_startup_log or hermes_home(settings) / "logs" / "agent.log"
 
 
-def hermes_env(settings) -> dict[str, str]:
+def hermes_env(settings: HermesSettings) -> dict[str, str]:
     home = str(settings.hermes_home) if settings.hermes_home else None
     return hermes.hermes_env(home, settings.hermes_path, os.environ.get("PATH", ""))
 
@@ -181,8 +176,8 @@ def run(t: Target, force: bool = False) -> ReinstallReport:
         step.evidence["output"] = tail(out)
         step.evidence["restarted"] = restarted_now
 
-    for sid, name, action, verify in (("install", "hermes-install", install, installed_equal),
-                                      ("restart", "hermes-restart", restart, None)):
+    for sid, name, action, verify in (("install", Steps.HERMES_INSTALL, install, installed_equal),
+                                      ("restart", Steps.HERMES_RESTART, restart, None)):
         if steps and steps[-1].status is Status.FAIL:
             steps.append(CheckResult(sid, Status.SKIP, f"not run: step {steps[-1].id} failed"))
             continue
@@ -198,7 +193,7 @@ def run(t: Target, force: bool = False) -> ReinstallReport:
     if any(r.status is Status.FAIL for r in steps):
         steps += [CheckResult(sid, Status.SKIP, "not run: an earlier step failed") for sid in ("registered", "files")]
     else:
-        with t.journals.step(journal, "hermes-verify") as step:
+        with t.journals.step(journal, Steps.HERMES_VERIFY) as step:
             steps.append(registered(t, local, restarted_now))
             steps.append(files_equal(s, source))
             step.evidence["checks"] = [r.to_json() for r in steps[-2:]]
@@ -226,7 +221,7 @@ def plan(s) -> list[str]:
 RESTART_FIX = "restart Hermes by hand, or set twilight.hermes_restart (auto, none or the operator's restart command)"
 
 
-def restart_hermes(s, local) -> tuple[str, bool]:
+def restart_hermes(s: HermesSettings, local) -> tuple[str, bool]:
     """(what happened, whether something was restarted) for twilight.hermes_restart."""
     mode = s.hermes_restart
     if mode == ("none",):
@@ -253,7 +248,7 @@ def restart_hermes(s, local) -> tuple[str, bool]:
 
 def registered(t: Target, local, restarted_now: bool) -> CheckResult:
     """`hermes skills list` shows the skill, enabled, and Hermes can read its front matter."""
-    s = t.settings
+    s = t.settings.hermes
     ev: dict[str, Any] = {}
     line = _register_line(s, restarted_now, ev)
     if line is not None:
@@ -297,7 +292,7 @@ def registered(t: Target, local, restarted_now: bool) -> CheckResult:
                        {**ev, "status": state})
 
 
-def _register_line(s, restarted_now: bool, ev: dict[str, Any]) -> str | None:
+def _register_line(s: HermesSettings, restarted_now: bool, ev: dict[str, Any]) -> str | None:
     """The optional register line (twilight.hermes_register_pattern) of a restart this run made."""
     if not s.hermes_register_pattern:
         return None
@@ -318,7 +313,7 @@ def _register_line(s, restarted_now: bool, ev: dict[str, Any]) -> str | None:
     return line
 
 
-def files_equal(s, source: Path) -> CheckResult:
+def files_equal(s: HermesSettings, source: Path) -> CheckResult:
     skills = skills_dir(s)
     if not source.is_dir():
         return CheckResult("files", Status.FAIL, f"step files: the repo has no skill/{s.hermes_skill}/",

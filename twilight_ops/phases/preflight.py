@@ -29,23 +29,11 @@ from .. import tvps_clock
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, LinkLost, TwilightError, Unreachable
 from ..results import CheckResult, Status, exit_code
+from ..runbook import Fact, Steps
 from ..target import Target
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 INSTALL_SKILL = "scripts/install-skill.sh"
-CHECK_IDS = ("commit_pinned", "dependency_prs", "ci_green", "tushare_token", "install_skill_latest", "clock_skew",
-             "no_traffic")
-TITLES = {
-    "commit_pinned": "commit pinned in ~/twilight/source",
-    "dependency_prs": "W4 dependency PRs merged",
-    "ci_green": "integration tests green in CI",
-    "tushare_token": "Tushare token valid",
-    "install_skill_latest": "install-skill.sh is the latest",
-    "clock_skew": "tvps's clock agrees with this machine's",
-    "no_traffic": "no active /price traffic",
-    "service": "backend running, healthy, 0 restarts",
-    "snapshot": "warehouse snapshot",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +54,7 @@ class PreflightReport:
     @property
     def recorded(self) -> bool:
         """The T+00:00 facts were recorded (not under --no-snapshot / --dry)."""
-        return any(r.id == "snapshot" and r.status is Status.PASS for r in self.t0)
+        return any(r.id == Steps.SNAPSHOT and r.status is Status.PASS for r in self.t0)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "commit": self.commit,
@@ -312,7 +300,7 @@ def service_state(t: Target, journal_facts: dict) -> CheckResult:
     if not svc.repo_digest:
         return _fail("service", f"the running image {svc.image} has no pullable repo digest",
                      "it was not pulled from the registry: a rollback could not pin it; investigate first", **ev)
-    recorded = journal_facts.get("pre_digest")
+    recorded = journal_facts.get(Fact.PRE_DIGEST)
     if recorded and recorded != svc.repo_digest:
         return _fail("service", f"the journal's T+00:00 digest is {recorded} but {svc.repo_digest} runs now: "
                      "the cutover has begun, and T+00:00 facts are recorded once", 
@@ -342,17 +330,17 @@ def run(t: Target, commit: str | None = None, snapshot: bool = True) -> Prefligh
     t0: list[CheckResult] = []
     if exit_code(checks) == 0:
         if not snapshot:
-            t0.append(CheckResult("snapshot", Status.SKIP, "--no-snapshot: T+00:00 facts not recorded"))
+            t0.append(CheckResult(Steps.SNAPSHOT, Status.SKIP, "--no-snapshot: T+00:00 facts not recorded"))
         else:
             journal = t.journal()
             t0.append(service_state(t, journal.facts))
             if t0[-1].status is Status.PASS:
-                t0.append(_guard("snapshot", snap.take, t, journal))
+                t0.append(_guard(Steps.SNAPSHOT, snap.take, t, journal))
                 if t0[-1].status is Status.PASS:
                     svc = t0[0].evidence
-                    journal.facts.update({"pre_version": svc["version"], "pre_digest": svc["repo_digest"],
-                                          "cutover_commit": cutover, "preflight_at": iso(now_utc())})
-                    with t.journals.step(journal, "preflight") as step:
+                    journal.facts.update({Fact.PRE_VERSION: svc["version"], Fact.PRE_DIGEST: svc["repo_digest"],
+                                          Fact.CUTOVER_COMMIT: cutover, Fact.PREFLIGHT_AT: iso(now_utc())})
+                    with t.journals.step(journal, Steps.PREFLIGHT) as step:
                         step.evidence.update({"checks": [c.to_json() for c in checks], "commit": cutover})
-                    t.audit("preflight", "go", f"commit {cutover[:12]} pre {svc['repo_digest']}")
+                    t.audit(Steps.PREFLIGHT, "go", f"commit {cutover[:12]} pre {svc['repo_digest']}")
     return PreflightReport(t.version, cutover, tuple(checks), tuple(t0))

@@ -6,9 +6,10 @@ post-rollback verification; one SSH connection, no fixed sleeps, every step jour
     run(t, pin, reason, restore_db, force, say) -> RollbackReport
     drive(t, reason=…, to=…, …) -> RollbackReport         resolve + skill check + confirm + run (`inv rollback`, the guard)
 
-2.1 server revert: pin TWILIGHT_VERSION=<tag>@sha256:… in the compose project's .env (the
-    previous file kept), pull unless the image is still on tvps, up -d, the health gate
-    (compose ps ≤ 1 s polls), the running digest must equal the pin.
+2.1 server revert: the release path deploy takes too (phases/rollout.apply): pin
+    TWILIGHT_VERSION=<tag>@sha256:… in the compose project's .env (the previous file kept), pull
+    unless the image is still on tvps, up -d, the health wait (health.wait_healthy, compose ps
+    ≤ 1 s polls), the running digest must equal the pin.
 2.3 (--restore-db, before 2.1's up): the snapshot's sha256 checked against the journal while
     the backend still runs; then stop, move the database aside as
     warehouse.duckdb.failed-<version>-<UTC> (never deleted), copy the snapshot in, verify.
@@ -24,16 +25,20 @@ import dataclasses
 import json
 import posixpath
 import re
+import shlex
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import envfile, lock, registry, validate
+from .. import dataplan, lock, registry, runbook, validate
 from ..builders import compose as compose_cmd
 from ..builders import files
 from ..clock import iso, now_utc
-from ..errors import BadInput, CheckFailed, LockHeld
+from ..errors import BadInput, CheckFailed, LockHeld, TwilightError, Unreachable
+from ..runbook import Fact, Steps
 from ..target import Target
+from . import data, rollout
+from .rollout import ROLLBACK, step_name
 
 RESTORE_FILE = Path(__file__).resolve().parents[1] / "monitor" / "restore.py"
 SKILL_PATH = "skill/stock-research/"
@@ -72,6 +77,7 @@ class RollbackReport:
     follow_up: str
     restored_db: bool
     hermes: str
+    data_plan: dict = dataclasses.field(default_factory=dict)   # §2.3: the evidence's plan and what was done
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -102,7 +108,7 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         tag, digest = parse_to(to, s.image_repo)
         source = "--to"
     else:
-        pre = journal.facts.get("pre_digest")
+        pre = journal.facts.get(Fact.PRE_DIGEST)
         if not pre and t.version_from_host:     # a bare `inv rollback` where no cutover of the running release began
             raise CheckFailed(f"nothing to roll back: tvps runs {t.version} and its journal has no T+00:00 digest "
                               "(no cutover of it started here or on tvps); nothing was touched",
@@ -114,22 +120,57 @@ def resolve(t: Target, journal, to: str | None) -> Pin:
         # read from the journal (possibly tvps's mirror): validated like --to before it becomes a pin
         ref, _, digest = str(pre).rpartition("@")
         validate.digest(digest, "the journal's T+00:00 digest")
-        tag = validate.version(journal.facts.get("pre_version") or s.previous_version, "the journal's T+00:00 version")
+        tag = validate.version(journal.facts.get(Fact.PRE_VERSION) or s.previous_version, "the journal's T+00:00 version")
         source = "journal"
     if digest is None:          # a version: ask the registry what it names now
         assert tag is not None  # parse_to and the journal give a tag whenever they give no digest
         digest = registry.manifest_digest(s, tag)
         if digest is None:
             raise BadInput(f"--to {to}: {s.image_repo}:{tag} is not in the registry", "give a published version or a digest")
-    elif not _present_on_tvps(t, f"{s.image_repo}@{digest}"):
+    elif not rollout.on_tvps(t, f"{s.image_repo}@{digest}"):
         if registry.manifest_digest(s, digest) is None:
             raise BadInput(f"{s.image_repo}@{digest} is neither on tvps nor in the registry",
                            "give --to with an image that exists")
     return Pin(tag or s.previous_version, digest, source)
 
 
-def _present_on_tvps(t: Target, ref: str) -> bool:
-    return t.ssh.run(compose_cmd.docker_image_inspect([ref]), check=False, timeout=60).ok
+
+
+# ---------------------------------------------------------------- §2.3 from evidence (issue 24)
+
+def read_data_plan(t: Target, journal: Any, pin: Pin, snap: runbook.Snapshot, since: str, timed: Callable, say: Callable[[str], None]
+                   ) -> dataplan.DataPlan:
+    """The warehouse next to the T+00:00 snapshot, read before anything changes; the plan's line said."""
+    holder: dict[str, Any] = {}
+
+    def action(step) -> None:
+        ev = data.evidence(t, pin.value, snapshot_name(snap), since)
+        holder["plan"] = p = dataplan.plan(ev, since)
+        step.evidence.update({"plan": p.to_json(), "read_via": ev.get("read_via"), "storage": ev.get("storage")})
+        step.note = p.line()
+
+    step, how = timed(Steps.DATA_PLAN, "duckdb_revert", action)
+    p = holder.get("plan") or dataplan.from_json(step.evidence.get("plan") or {})
+    say(f"data plan: {p.line()}")
+    return p
+
+
+def kept_name(t: Target, journal: Any, n: int) -> str:
+    """Where a restore in rollback attempt n moves the warehouse (inside the container), fixed in the
+    journal before it happens: a resumed attempt reuses it (never a second restore, never a second file)."""
+    s = t.settings
+    known = journal.facts.get(Fact.DB_RESTORE) or {}
+    if known.get("rollback_attempt") == n and known.get("failed"):
+        return str(known["failed"])
+    stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+    failed = f"{s.container_warehouse}.failed-{t.version}-{stamp}"
+    journal.facts[Fact.DB_RESTORE] = {"rollback_attempt": n, "failed": failed}
+    t.journals.save(journal)
+    return failed
+
+
+def record_plan(journal: Any, plan: dataplan.DataPlan, done: str, t: Target) -> None:
+    journal.facts[Fact.DATA_PLAN] = {**plan.to_json(), "done": done}
 
 
 # ---------------------------------------------------------------- the container scripts
@@ -164,7 +205,10 @@ def plan(t: Target, restore_db: bool) -> list[str]:
     steps = [f"lock        {render(files.rename_dir(lay.cutover_dir + '/.lock-new-<pid>-<hex>', lay.lock_dir))}   "
              "(holder.json inside; takes over a lock your failed deploy left)",
              f"pin         write {lay.compose_env}: TWILIGHT_VERSION={pin} (previous kept)",
-             f"pull        {render(compose_cmd.compose_pull(lay, pin))}   (skipped when the image is still on tvps)"]
+             f"pull        {render(compose_cmd.compose_pull(lay, pin))}   (skipped when the image is still on tvps)",
+             "data-plan   compose run --rm … python3 - (the warehouse, through a consistent copy, next to the T+00:00 "
+             "snapshot: tables, columns, types, indexes, storage version, rows since T+00:00) → keep, or restore"
+             + (" (--restore-db: restore)" if restore_db else "")]
     if restore_db:
         steps += ["db-check    compose run --rm … python3 - (snapshot sha256 == journal) while the backend runs",
                   f"db-restore  {render(compose_cmd.compose(lay, 'stop', lay.service))}; move warehouse.duckdb aside "
@@ -174,11 +218,13 @@ def plan(t: Target, restore_db: bool) -> list[str]:
               f"hermes      git checkout <previous tag> -- {SKILL_PATH} (refused over local changes unless --force); "
               "install-skill; restart; verify",
               "verify      GET /price → the legacy envelope (value, metric, code); journal marked rolled back",
+              "            schema changed since T+00:00 and v0.2.0 not healthy or not green: db-check, db-restore, up, "
+              "health again (--keep-db: stop red instead), then db-export (rows since T+00:00 → Parquet beside the kept file)",
               f"unlock      {render(['rm', '-rf', '--', lay.lock_dir])}"]
     return steps
 
 
-def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = False, force: bool = False,
+def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = False, keep_db: bool = False, force: bool = False,
           say: Callable[[str], None] = lambda s: None, confirm: Callable[[Pin], None] = lambda pin: None
           ) -> RollbackReport:
     """`inv rollback`'s path after its flags are checked (the §2 guard's --auto-rollback takes it too):
@@ -191,105 +237,126 @@ def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = F
                        "nothing changed", "commit or stash them, or re-run with --force (it stashes them first)")
     confirm(pin)
     return run(t, pin, reason=reason, restore_db=restore_db, force=force, say=say,
-               hermes=lambda tt, tag, say_: hermes_revert(tt, tag, say_, force))
+               hermes=lambda tt, tag, say_: hermes_revert(tt, tag, say_, force), keep_db=keep_db)
 
 
 def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
-        say: Callable[[str], None] = lambda s: None, hermes: Callable[[Target, str, Callable], str] | None = None
-        ) -> RollbackReport:
-    from . import deploy
-
+        say: Callable[[str], None] = lambda s: None, hermes: Callable[[Target, str, Callable], str] | None = None,
+        keep_db: bool = False) -> RollbackReport:
     v, lay, ssh, s = t.version, t.layout, t.ssh, t.settings
     journal = t.journal()
-    snap = journal.facts.get("snapshot") or {}
+    snap = runbook.snapshot(journal.facts) or {}
+    if restore_db and keep_db:
+        raise BadInput("--restore-db and --keep-db say opposite things", "give one of them, or neither (the data plan decides)")
     if restore_db and not snap.get("sha256"):
         raise BadInput(f"--restore-db: the journal of {v} records no snapshot", "run without --restore-db")
-    if restore_db:
+    if snap.get("sha256"):
         snapshot_name(snap)          # refused before anything changes
     n = 0
     times: list[StepTime] = []
 
-    def timed(name: str, budget: str, action: Callable[[Any], None]) -> None:
+    def timed(name: str, budget: str, action: Callable[[Any], None]) -> tuple[Any, str]:
         t0 = time.monotonic()
-        step, how = t.journals.once(journal, f"rollback#{n}:{name}", action)
+        step, how = t.journals.once(journal, step_name(ROLLBACK, n, name), action)
         took = time.monotonic() - t0
         times.append(StepTime(name, round(took, 2), s.budgets[budget], step.note or how))
         say(f"{name:<11} {took:6.1f} s   (runbook budget {s.budgets[budget]} min)  {step.note or how}")
+        return step, how
 
     holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
     _maybe_break(t, holder, force)
     with lock.held_for_change(ssh, lay, holder) as taken_over:
-        journal = t.journal()        # as it is now the lock is ours: a run without the lock writes nothing
-        n = _attempt(journal)
+        journal = t.journal(fresh=True)     # as it is now the lock is ours: a run without the lock writes nothing
+        n = rollout.attempt(journal, ROLLBACK)
         t.journals.save(journal)
         if taken_over is not None:
             t.audit("lock-takeover", "ok", f"rollback took over from PID {taken_over.client_pid} ({taken_over.reason})")
-            journal.facts.setdefault("lock_takeovers", []).append(
-                {"at": iso(now_utc()), "from_pid": taken_over.client_pid, "from_reason": taken_over.reason})
+            journal.facts.setdefault(Fact.LOCK_TAKEOVERS, []).append(
+                runbook.LockTakeover(at=iso(now_utc()), from_pid=taken_over.client_pid, from_reason=taken_over.reason))
             say(f"took the deploy lock over from your earlier run (PID {taken_over.client_pid}: {taken_over.reason})")
         t.audit("rollback-start", "started", f"to {pin.value}: {reason}")
 
-        def pin_step(step) -> None:
-            text = deploy.read_compose_env(t)
-            step.evidence["previous_value"] = envfile.get(text, "TWILIGHT_VERSION")
-            if text:
-                backup = deploy.free_name(t, f"{lay.compose_env}.before-rollback")
-                ssh.write_file(backup, text.encode(), mode=0o600)
-                step.evidence["backup"] = backup
-            ssh.write_file(lay.compose_env, envfile.set_var(text, "TWILIGHT_VERSION", pin.value).encode(), mode=0o640)
-        timed("pin", "server_revert", pin_step)
+        since = str(snap.get("taken_at") or "")
+        plan = read_data_plan(t, journal, pin, snap, since, timed, say) if snap.get("sha256") and since else None
+        choice = dataplan.choose(plan, restore_db, keep_db) if plan is not None else \
+            (dataplan.RESTORE if restore_db else dataplan.KEEP)
+        container_dir = posixpath.dirname(s.container_warehouse)
+        container_snap = posixpath.join(container_dir, snapshot_name(snap)) if snap.get("sha256") else ""
+        failed = kept_name(t, journal, n)
+        restored = {"done": False}
 
-        def pull(step) -> None:
-            if _present_on_tvps(t, pin.ref(s.image_repo)):
-                step.note = "the image is still on tvps: no pull"
-                return
-            r = ssh.run(compose_cmd.compose_pull(lay, pin.value), check=False, timeout=s.pull_timeout_s)
-            if not r.ok:
-                raise CheckFailed(f"pull of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
-                                  "check the registry; nothing was restarted")
-        timed("pull", "server_revert", pull)
+        def db_check(step) -> None:
+            res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "check"))
+            step.evidence.update(res)
+            if not res.get("ok"):
+                raise BadInput(f"the restore was refused before anything stopped: {res.get('error')}",
+                               "find the right snapshot, or roll back with --keep-db")
 
-        if restore_db:
-            container_dir = posixpath.dirname(s.container_warehouse)
-            container_snap = posixpath.join(container_dir, snapshot_name(snap))
-            stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
-            failed = f"{s.container_warehouse}.failed-{v}-{stamp}"
+        def db_restore(step) -> None:
+            ssh.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
+            res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "restore"))
+            step.evidence.update(res)
+            if not res.get("ok"):
+                raise CheckFailed(f"the DuckDB restore failed: {res.get('error')} (moved aside: {res.get('moved_aside')})",
+                                  "nothing was deleted; see the files named, fix by hand")
+            step.note = f"previous database kept as {', '.join(res.get('moved_aside') or []) or 'nothing (none existed)'}"
+            say(step.note)
 
-            def db_check(step) -> None:
-                res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "check"))
-                step.evidence.update(res)
-                if not res.get("ok"):
-                    raise BadInput(f"--restore-db refused before anything stopped: {res.get('error')}",
-                                   "find the right snapshot, or roll back without --restore-db")
-            timed("db-check", "duckdb_revert", db_check)
+        def db_steps() -> None:       # 2.3, between the release path's pull and its up
+            timed(Steps.DB_CHECK, "duckdb_revert", db_check)
+            timed(Steps.DB_RESTORE, "duckdb_revert", db_restore)
+            restored["done"] = True
 
-            def db_restore(step) -> None:
-                ssh.run(compose_cmd.compose(lay, "stop", lay.service), timeout=120)
-                res = _one_off(t, pin, restore_script(s.container_warehouse, container_snap, snap["sha256"], failed, "restore"))
-                step.evidence.update(res)
-                if not res.get("ok"):
-                    raise CheckFailed(f"the DuckDB restore failed: {res.get('error')} (moved aside: {res.get('moved_aside')})",
-                                      "nothing was deleted; see the files named, fix by hand")
-                step.note = f"previous database kept as {', '.join(res.get('moved_aside') or []) or 'nothing (none existed)'}"
+        def run_step(part: str, action: rollout.Action):
+            return timed(part, "server_revert", action)
+
+        def legacy_smoke() -> Any:
+            from .smoke import live
+
+            t0 = time.monotonic()
+            result = live(t, s.smoke_code, "legacy")
+            times.append(StepTime("verify", round(time.monotonic() - t0, 2), s.budgets["post_rollback"],
+                                  f"smoke --expect legacy: {result.verdict.verdict}"))
+            return result
+
+        verify_first = choice == dataplan.VERIFY
+        try:
+            rollout.apply(t, rollout.Ref(pin.value, pin.digest), way(t, pin, reason), run_step, say=say,
+                          before_up=db_steps if choice == dataplan.RESTORE else None)
+            smoke_result = legacy_smoke() if verify_first else None
+            legacy_ok, why_not = (smoke_result is None or smoke_result.verdict.green), ""
+            if smoke_result is not None and not legacy_ok:
+                why_not = f"/price is not the legacy envelope ({smoke_result.verdict.verdict})"
+        except CheckFailed as e:
+            if not verify_first or isinstance(e, Unreachable):
+                raise
+            legacy_ok, why_not, smoke_result = False, e.message, None
+        if verify_first and plan is not None:
+            after = dataplan.after_verify(plan, legacy_ok, keep_db)
+            if after == dataplan.KEEP:
+                say(f"v0.2.0 is healthy and its legacy smoke green on the migrated warehouse: keeping it ({plan.line()})")
+            elif after == dataplan.REFUSED:
+                record_plan(journal, plan, "refused: --keep-db", t)
+                t.journals.save(journal)
+                raise CheckFailed(f"v0.2.0 does not work on the migrated warehouse ({why_not}) and --keep-db forbids the "
+                                  f"restore; data plan: {plan.line()}",
+                                  "restore it: " + t.command(f"rollback --version {shlex.quote(v)} --restore-db --reason "
+                                                             f"{shlex.quote(reason)} --yes"))
+            else:
+                say(f"v0.2.0 does not work on the migrated warehouse ({why_not[:160]}): restoring the T+00:00 snapshot")
+                db_steps()
+                rollout.apply(t, rollout.Ref(pin.value, pin.digest), way(t, pin, reason),
+                              lambda part, action: timed(part + Steps.AFTER_RESTORE, "server_revert", action), say=say)
+                smoke_result = None
+        if restored["done"] and plan is not None and plan.rows_at_risk:
+            def db_export(step) -> None:
+                out = data.export(t, pin.value, failed, snapshot_name(snap), since)
+                step.evidence.update(out)
+                step.note = f"{out.get('rows', 0)} rows written since T+00:00 exported beside {posixpath.basename(failed)}"
                 say(step.note)
-            timed("db-restore", "duckdb_revert", db_restore)
-
-        def up(step) -> None:
-            r = ssh.run(compose_cmd.compose_up_detached(lay, pin.value), check=False, timeout=300)
-            if not r.ok:
-                raise CheckFailed(f"`compose up` of {pin.value} failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:300]}",
-                                  "see `docker compose logs backend --tail=200` on tvps")
-        timed("up", "server_revert", up)
-
-        def gate(step) -> None:
-            waited, _ = deploy.health_gate(t, say)
-            svc = t.service(refresh=True)
-            if svc is None or not svc.repo_digest.endswith(pin.digest):
-                raise CheckFailed(f"{lay.service} runs {svc.repo_digest if svc else 'nothing'}, not {pin.digest}",
-                                  "see `inv status`")
-            step.evidence.update({"healthy_after_s": round(waited, 2), "digest": svc.repo_digest,
-                                  "restart_count": svc.restart_count})
-        timed("health", "server_revert", gate)
+            timed(Steps.DB_EXPORT, "duckdb_revert", db_export)
+        if plan is not None:
+            record_plan(journal, plan, "restored" if restored["done"] else "kept", t)
 
         hermes_how = "not run"
         if hermes is not None:
@@ -297,48 +364,53 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
                 nonlocal hermes_how
                 hermes_how = hermes(t, pin.tag, say)
                 step.note = hermes_how
-            timed("hermes", "hermes_revert", hermes_step)
+            timed(Steps.HERMES, "hermes_revert", hermes_step)
 
-        from .smoke import live
-
-        t0 = time.monotonic()
-        smoke_result = live(t, s.smoke_code, "legacy")
+        if smoke_result is None:
+            smoke_result = legacy_smoke()
         verdict = smoke_result.verdict.to_json()
-        times.append(StepTime("verify", round(time.monotonic() - t0, 2), s.budgets["post_rollback"],
-                              f"smoke --expect legacy: {smoke_result.verdict.verdict}"))
         if not smoke_result.verdict.green:
             raise CheckFailed(f"after the rollback /price is not the legacy envelope: {smoke_result.verdict.verdict}, "
                               f"{', '.join(f.code for f in smoke_result.verdict.red_flags)}",
                               "run `inv smoke --expect legacy` and `inv diagnose`; escalate")
-        journal = t.journal()       # smoke saved its own step; reload before the final facts
-        journal.facts["rolled_back"] = {"at": iso(now_utc()), "attempt": journal.facts.get("deploy_attempt", 0),
-                                        "rollback_attempt": n, "trigger": reason, "to": pin.value,
-                                        "evidence": {"smoke": verdict, "restored_db": restore_db}}
-        with t.journals.step(journal, f"rollback#{n}") as done:
+        journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
+            at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
+            to=pin.value, evidence={"smoke": verdict, "restored_db": restored["done"]})
+        with t.journals.step(journal, step_name(ROLLBACK, n)) as done:
             done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
                                   "remote_commands": ssh.commands_run})
         t.audit("rollback", "ok", f"to {pin.value}: {reason}")
         return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason),
-                              restore_db, hermes_how)
+                              restored["done"], hermes_how, journal.facts.get(Fact.DATA_PLAN) or {})
 
 
-def snapshot_name(snap: dict) -> str:
+def way(t: Target, pin: Pin, reason: str) -> rollout.Way:
+    """The rollback's side of the release path: pin first, keep .env.before-rollback, the digest checked."""
+    lay = t.layout
+
+    def unreachable(what: str, out, changed: bool) -> TwilightError:
+        done = "the change had begun (the old container may be stopped)" if changed else "nothing was restarted"
+        return Unreachable(f"{what} of {pin.value} could not reach {out.line}: {done}; tvps now: {rollout.tvps_state(t)}",
+                           f"when it answers again: {rollback_again(t, reason)}")
+
+    return rollout.Way(persist_step=Steps.PIN, health_step=Steps.HEALTH, persist_first=True,
+                       backup=f"{lay.compose_env}.before-rollback",
+                       red_hint=f"see `docker compose logs {lay.service} --tail=200` on tvps and `inv diagnose`; escalate",
+                       fail=CheckFailed, outage=unreachable, no_restarts=False)
+
+
+def rollback_again(t: Target, reason: str) -> str:
+    """The command that continues this rollback (its finished steps are skipped)."""
+    return t.command(f"rollback --version {t.version} --yes --reason {shlex.quote(reason[:150])}")
+
+
+def snapshot_name(snap: runbook.Snapshot) -> str:
     """The snapshot's file name from the journal (maybe tvps's mirror): a plain name, or refused."""
     name = posixpath.basename(str(snap.get("host_path", "")))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}", name):
         raise BadInput(f"the journal's snapshot path {str(snap.get('host_path'))[:80]!r} is not a plain file name",
                        "check the journal; roll back without --restore-db")
     return name
-
-
-def _attempt(journal) -> int:
-    from .deploy import ended_in_failure
-
-    n = int(journal.facts.get("rollback_attempt", 0))
-    if n == 0 or journal.done(f"rollback#{n}") or ended_in_failure(journal, f"rollback#{n}:"):
-        n += 1
-        journal.facts["rollback_attempt"] = n
-    return n
 
 
 def _maybe_break(t: Target, holder, force: bool) -> None:
@@ -355,17 +427,17 @@ def _maybe_break(t: Target, holder, force: bool) -> None:
 def follow_up(t: Target, journal, pin: Pin, reason: str) -> str:
     f = journal.facts
     timeline = [f"- {s.started_at} {s.name}: {s.outcome}{(' — ' + s.note) if s.note else ''}"
-                for s in journal.steps if not s.name.startswith("smoke-") or s.outcome != "ok"][-25:]
+                for s in journal.steps if not s.name.startswith(Steps.SMOKE_PREFIX) or s.outcome != "ok"][-25:]
     return "\n".join([
         f"Title: W4 /price cutover {t.version} rolled back — {reason}",
         "",
         f"Trigger: {reason}",
-        f"Rolled back at: {f.get('rolled_back', {}).get('at', iso(now_utc()))} by {t.settings.operator}",
-        f"Cutover commit: {f.get('cutover_commit', '?')}",
-        f"Pre-cutover digest (T+00:00): {f.get('pre_digest', '?')}",
-        f"Deployed digest: {f.get('post_digest', '?')}",
+        f"Rolled back at: {f.get(Fact.ROLLED_BACK, {}).get('at', iso(now_utc()))} by {t.settings.operator}",
+        f"Cutover commit: {f.get(Fact.CUTOVER_COMMIT, '?')}",
+        f"Pre-cutover digest (T+00:00): {f.get(Fact.PRE_DIGEST, '?')}",
+        f"Deployed digest: {f.get(Fact.POST_DIGEST, '?')}",
         f"Running now: {t.settings.image_repo}:{pin.value}",
-        f"Snapshot: {(f.get('snapshot') or {}).get('host_path', '?')} sha256 {(f.get('snapshot') or {}).get('sha256', '?')}",
+        f"Snapshot: {(runbook.snapshot(f) or {}).get('host_path', '?')} sha256 {(runbook.snapshot(f) or {}).get('sha256', '?')}",
         "",
         "Evidence: see the journal steps below and `inv diagnose`; post-rollback smoke: legacy envelope, green.",
         "",

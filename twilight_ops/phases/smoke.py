@@ -14,6 +14,7 @@ from ..config import Settings
 from ..envelope import Expect, Verdict, evaluate
 from ..errors import BadInput
 from ..results import CheckResult, Status
+from ..runbook import Steps
 from ..secret import redact, scrub
 from ..target import Target
 
@@ -36,7 +37,7 @@ class SmokeResult:
             status = Status.UNREACHABLE
         else:
             status = Status.FAIL
-        return CheckResult(f"smoke-{v.expect}", status, v.verdict, {"envelope": v.envelope, "http_status": v.status},
+        return CheckResult(Steps.smoke(v.expect), status, v.verdict, {"envelope": v.envelope, "http_status": v.status},
                            v.next_step)
 
 
@@ -72,7 +73,7 @@ def live(t: Target, code: str, expect: Expect) -> SmokeResult:
         r = t.ssh.run(compose_logs(t.layout, 200), check=False, timeout=60)
         logs = redact(scrub(r.stdout + r.stderr, token))
     journal = t.journal()
-    with t.journals.step(journal, f"smoke-{expect}") as step:
+    with t.journals.step(journal, Steps.smoke(expect)) as step:
         step.evidence.update(verdict.to_json())
         step.evidence["code"] = code
         step.evidence["next_step"] = verdict.next_step
@@ -82,5 +83,5 @@ def live(t: Target, code: str, expect: Expect) -> SmokeResult:
         step.outcome = "ok" if verdict.green else "red"
         step.note = verdict.next_step
     flags = ",".join(f.code for f in verdict.red_flags)
-    t.audit(f"smoke-{expect}", verdict.verdict, f"{code} HTTP {resp.status} {verdict.envelope} {flags}".strip())
+    t.audit(Steps.smoke(expect), verdict.verdict, f"{code} HTTP {resp.status} {verdict.envelope} {flags}".strip())
     return SmokeResult(verdict, logs, t.version)

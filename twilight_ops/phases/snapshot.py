@@ -14,25 +14,26 @@ import posixpath
 from pathlib import Path
 
 from ..builders.compose import compose_exec_python
+from .. import runbook
 from ..errors import CheckFailed, Unreachable
+from ..monitor.bundle import bundle
 from ..monitor.script import probe_source
 from ..results import CheckResult, Status
+from ..runbook import Fact, Steps
 from ..target import Target
 
 SNAPSHOT_FILE = Path(__file__).resolve().parents[1] / "monitor" / "snapshot.py"
-MAIN_GUARD = '\nif __name__ == "__main__":'
 
 
 def snapshot_script(container_db: str, dest: str, margin_bytes: int, attempts: int = 5) -> str:
-    probe = probe_source(False)
-    cut = probe.rfind(MAIN_GUARD)
-    if cut < 0:
-        raise RuntimeError("probe.py has no __main__ guard to cut")
+    """The script sent to `python3 -` in the container: probe.py and monitor/snapshot.py as the real
+    modules they are (monitor/bundle.py), then snapshot_main(params)."""
     params = json.dumps({"db_path": container_db, "dest": dest, "margin_bytes": int(margin_bytes), "attempts": attempts},
                         ensure_ascii=True, sort_keys=True)
-    tail = SNAPSHOT_FILE.read_text(encoding="utf-8").replace(
-        "SNAPSHOT_PARAMS: str = None  # type: ignore[assignment]  # replaced by phases/snapshot.snapshot_script()", f"SNAPSHOT_PARAMS = {params!r}")
-    return probe[:cut] + "\n\n" + tail
+    entry = ("import json, sys\nfrom twilight_ops.monitor.snapshot import snapshot_main\n"
+             f"sys.exit(snapshot_main(json.loads({params!r})))\n")
+    return bundle([("twilight_ops.monitor.probe", probe_source(False)),
+                   ("twilight_ops.monitor.snapshot", SNAPSHOT_FILE.read_text(encoding="utf-8"))], entry)
 
 
 def paths(t: Target) -> tuple[str, str]:
@@ -63,7 +64,7 @@ def run_in_container(t: Target) -> dict:
 
 def take(t: Target, journal) -> CheckResult:
     """Take (or verify and reuse) the snapshot; record path, sha256, tables in the journal facts."""
-    recorded = journal.facts.get("snapshot")
+    recorded = runbook.snapshot(journal.facts)
 
     def action(step) -> None:
         out = run_in_container(t)
@@ -76,23 +77,25 @@ def take(t: Target, journal) -> CheckResult:
                 f"{out['host_path']} exists but its sha256 {out['sha256'][:12]}… differs from the journal's "
                 f"{recorded['sha256'][:12]}…: refusing to reuse it",
                 "move it aside by hand (never delete it), then re-run `inv preflight`")
-        journal.facts["snapshot"] = {k: out[k] for k in ("host_path", "path", "sha256", "bytes", "tables")} | {
-            "taken_at": out.get("copied_at") or (recorded or {}).get("taken_at") or out["modified"]}
+        record: runbook.Snapshot = {"host_path": out["host_path"], "path": out["path"], "sha256": out["sha256"],
+                                    "bytes": out["bytes"], "tables": out["tables"],
+                                    "taken_at": out.get("copied_at") or (recorded or {}).get("taken_at") or out["modified"]}
+        journal.facts[Fact.SNAPSHOT] = record
         step.note = (f"reused the existing snapshot (last modified {out['modified']})" if out["reused"]
                      else f"taken in {out['copy_attempts']} attempt(s)")
 
     # a run cut off mid-step is simply redone: the action verifies and reuses a file that is there
-    step, how = t.journals.once(journal, "snapshot", action)
+    step, how = t.journals.once(journal, Steps.SNAPSHOT, action)
     if how == "skipped":   # done before: still make sure the file is there and unchanged
         out = run_in_container(t)
         if not out.get("ok") or out.get("sha256") != (recorded or {}).get("sha256"):
-            return CheckResult("snapshot", Status.FAIL, f"the recorded snapshot is missing or changed: {out.get('error') or out.get('sha256')}",
+            return CheckResult(Steps.SNAPSHOT, Status.FAIL, f"the recorded snapshot is missing or changed: {out.get('error') or out.get('sha256')}",
                                out, "move the file aside (never delete it) and re-run `inv preflight`")
-        return CheckResult("snapshot", Status.PASS, f"verified {out['host_path']} (sha256 {out['sha256'][:12]}…, unchanged)",
+        return CheckResult(Steps.SNAPSHOT, Status.PASS, f"verified {out['host_path']} (sha256 {out['sha256'][:12]}…, unchanged)",
                            {k: out[k] for k in ("host_path", "sha256", "bytes", "tables")})
-    snap = journal.facts["snapshot"]
+    snap = journal.facts[Fact.SNAPSHOT]
     how_taken = f"reused (file from {step.evidence.get('modified')})" if step.evidence.get("reused") else "took"
-    return CheckResult("snapshot", Status.PASS,
+    return CheckResult(Steps.SNAPSHOT, Status.PASS,
                        f"{how_taken} {snap['host_path']} "
                        f"({snap['bytes'] / 2**20:.1f} MiB, sha256 {snap['sha256'][:12]}…, {len(snap['tables'])} tables)",
                        {k: snap[k] for k in ("host_path", "sha256", "bytes", "tables")})

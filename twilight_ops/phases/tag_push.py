@@ -24,6 +24,7 @@ from typing import Any, Callable
 from .. import ci_select, registry
 from ..builders import git
 from ..errors import BadInput, CheckFailed, TwilightError
+from ..runbook import Fact, Steps
 from ..target import Target
 
 def git_sha(value: str) -> bool:
@@ -113,7 +114,7 @@ def plan(t: Target, commit: str | None) -> list[str]:
 
 
 def cutover_commit(t: Target, repo, journal, commit: str | None) -> str:
-    wanted = commit or journal.facts.get("cutover_commit") or "origin/main"
+    wanted = commit or journal.facts.get(Fact.CUTOVER_COMMIT) or "origin/main"
     r = repo.run(git.rev_parse(wanted), check=False)
     if not r.ok or not r.stdout.strip():
         raise BadInput(f"{wanted} is not a commit in {t.settings.local_repo}", "fetch the repo, or give --commit")
@@ -145,7 +146,7 @@ def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = 
     pushed = "already" if remote else "pushed"
     if not remote:
         repo.run(git.push_tag("origin", v), timeout=120)
-    t.audit("tag-push", "pushed" if pushed == "pushed" else "noop", f"{v} at {target[:12]}")
+    t.audit(Steps.TAG_PUSH, "pushed" if pushed == "pushed" else "noop", f"{v} at {target[:12]}")
 
     started = time.monotonic()
     tok = github.token(t.settings, t.local)
@@ -173,8 +174,8 @@ def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = 
             time.sleep(t.settings.publish_poll_s)
     waited = time.monotonic() - started
     digest_ref = f"{t.settings.image_repo}@{last.digest}"
-    journal.facts["published_digest"] = digest_ref
-    with t.journals.step(journal, "tag-push") as step:
+    journal.facts[Fact.PUBLISHED_DIGEST] = digest_ref
+    with t.journals.step(journal, Steps.TAG_PUSH) as step:
         step.evidence.update({"commit": target, "tagged": tagged, "pushed": pushed, "run_url": last.run_url,
                               "digest": digest_ref, "waited_s": round(waited, 1)})
     t.audit("publish", "ok", f"{v} {digest_ref}")

@@ -1,11 +1,14 @@
 """`inv agent-smoke` and `inv hermes-reinstall` output (rich; remote text is never markup)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..phases.agent_smoke import MEANINGS, TITLES, AgentSmokeReport
 from ..results import Status
+from ..runbook import AGENT_MEANINGS, AGENT_TITLES, HERMES_TITLES
 from .checks import STYLE, printable, table
+
+if TYPE_CHECKING:     # types only: render imports no phase at run time
+    from ..phases.agent_smoke import AgentSmokeReport
 
 
 def render(report: AgentSmokeReport, console: Any) -> None:
@@ -20,8 +23,8 @@ def render(report: AgentSmokeReport, console: Any) -> None:
     tab.add_column("red flag: the runbook's meaning", overflow="fold")
     for r in report.rows:
         res = r.result
-        meaning = "\n".join(f"{c}: {MEANINGS.get(c, '')}" for c in r.red_flags)
-        tab.add_row(Text(TITLES.get(res.id, res.id)), Text(r.level), Text(res.status.value, style=STYLE[res.status]),
+        meaning = "\n".join(f"{c}: {AGENT_MEANINGS.get(c, '')}" for c in r.red_flags)
+        tab.add_row(Text(AGENT_TITLES.get(res.id, res.id)), Text(r.level), Text(res.status.value, style=STYLE[res.status]),
                     Text(printable(res.reason)), Text(meaning, style="red" if meaning else ""))
     console.print(tab)
     if report.green:
@@ -38,9 +41,7 @@ def render_reinstall(report, console: Any, *, next_hint: bool = True) -> None:
     """next_hint=False inside `inv cutover`, which runs the next phase itself."""
     from rich.text import Text
 
-    from ..phases.hermes import TITLES as STEP_TITLES
-
-    console.print(table(f"T+00:25 Hermes reinstall · skill {report.skill}", report.steps, STEP_TITLES))
+    console.print(table(f"T+00:25 Hermes reinstall · skill {report.skill}", report.steps, HERMES_TITLES))
     for r in report.steps:
         out = str(r.evidence.get("output_tail") or "")
         if r.status is Status.FAIL and out:

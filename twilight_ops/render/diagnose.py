@@ -9,15 +9,17 @@ The exit code comes from phases.diagnose.check(gathered, findings) and results.e
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
 from rich.text import Text
 
 from ..diagnose import RUNBOOK, Evidence, Finding
-from ..phases.diagnose import Gathered
 from ..sanitize import printable
 from .monitor import read_line
+
+if TYPE_CHECKING:     # types only: render imports no phase at run time
+    from ..phases.diagnose import Gathered
 
 HERMES = "hermes_value_and_close_raw"
 AGENT_PHASE = "not evaluated: no transcripts of the agent-smoke phase in the journal yet (`inv agent-smoke`, runbook T+00:35)"

@@ -1,10 +1,13 @@
 """`inv preflight` output: the seven §0 rows, then the T+00:00 rows, then go / no-go."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..phases.preflight import TITLES, PreflightReport
+from ..runbook import PREFLIGHT_TITLES as TITLES
 from .checks import table
+
+if TYPE_CHECKING:     # types only: render imports no phase at run time
+    from ..phases.preflight import PreflightReport
 
 
 def render(report: PreflightReport, console: Any, *, next_hint: bool = True) -> None:

@@ -14,10 +14,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .. import runbook
+from ..runbook import Fact, Phases, Steps
 from ..sanitize import printable
-
-PHASE_ORDER = ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke", "decide",
-               "closeout", "rollback")
 
 
 def cell(value: Any, limit: int = 300) -> str:
@@ -35,8 +34,7 @@ def _t(value: str | None) -> dt.datetime | None:
 def _tplus(start: dt.datetime | None, at: dt.datetime | None) -> str:
     if start is None or at is None:
         return "-"
-    m = max(0, int((at - start).total_seconds() // 60))
-    return f"T+{m // 60:02d}:{m % 60:02d}"
+    return runbook.tplus((at - start).total_seconds() // 60)
 
 
 def _took(a: dt.datetime | None, b: dt.datetime | None) -> float | None:
@@ -52,26 +50,28 @@ def _table(head: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
 
 def timeline_name(step_name: str) -> str | None:
     """The timeline row a journal step is: the cutover's phases, the decision, a rollback, the close-out."""
-    if step_name.startswith("cutover:"):
-        return step_name.removeprefix("cutover:")
-    if step_name in ("decide", "closeout"):
-        return step_name
-    if step_name.startswith("rollback#") and ":" not in step_name:
-        return "rollback"
+    phase = Steps.cutover_phase(step_name)
+    if phase is not None:
+        return phase
+    if step_name == Steps.DECIDE:
+        return Phases.DECIDE
+    if step_name == Steps.CLOSEOUT:
+        return Phases.CLOSEOUT
+    if Steps.is_rollback(step_name):
+        return Phases.ROLLBACK
     return None
 
 
 def timeline(journal: Any, budgets: Mapping[str, int]) -> list[str]:
-    from ..phases.cutover import SCHEDULE
-
-    facts = journal.facts.get("cutover") or {}
+    facts = runbook.cutover_state(journal.facts)
     start = _t(facts.get("started_at")) or _t(journal.created_at)
     rows = []
     for step in journal.steps:
         name = timeline_name(step.name)
         if name is None:
             continue
-        at, key = SCHEDULE.get(name, (None, None))
+        phase = runbook.phase(name)
+        at, key = (phase.at, phase.budget) if phase is not None else (None, None)
         first = next((x for x in journal.steps if x.name.startswith(step.name + ":")), step)   # rollback#N:pin …
         a, b = _t(first.started_at), _t(step.ended_at)
         took = _took(a, b)
@@ -85,14 +85,14 @@ def timeline(journal: Any, budgets: Mapping[str, int]) -> list[str]:
     if total is not None:
         out.append("")
         out.append(f"Total: {total / 60:.1f} min of the runbook's {budgets.get('cutover', 60)} min"
-                   + (f" (+ {budgets.get('rollback', 30)} min rollback window)" if journal.facts.get("rolled_back") else ""))
+                   + (f" (+ {budgets.get('rollback', 30)} min rollback window)" if runbook.rolled_back(journal.facts) else ""))
     return out
 
 
 def _evidence(journal: Any) -> list[str]:
     out: list[str] = []
-    pre = journal.last("preflight")
-    stopped = journal.last("cutover:preflight")
+    pre = journal.last(Steps.PREFLIGHT)
+    stopped = journal.last(Steps.cutover(Phases.PREFLIGHT))
     if stopped is not None and stopped.evidence.get("checks") and (pre is None or pre.started_at < stopped.started_at):
         pre = stopped             # a NO-GO: the checks are in the cutover's step only
     if pre is not None:
@@ -100,18 +100,18 @@ def _evidence(journal: Any) -> list[str]:
         out += _table(("check", "status", "evidence"),
                       ([c.get("id"), c.get("status"), c.get("reason")] for c in pre.evidence.get("checks", [])))
         out.append("")
-    snap = journal.facts.get("snapshot")
+    snap = runbook.snapshot(journal.facts)
     if snap:
         out += ["### T+00:00 snapshot", "", f"- file: `{cell(snap.get('host_path'))}`",
                 f"- sha256: `{cell(snap.get('sha256'))}`", f"- bytes: {cell(snap.get('bytes'))}, tables: "
                 f"{cell(', '.join(map(str, snap.get('tables') or [])))}", ""]
-    tag = journal.last("tag-push")
+    tag = journal.last(Steps.TAG_PUSH)
     if tag is not None:
         ev = tag.evidence
         out += ["### T+00:05 tag and publish", "", f"- commit: `{cell(ev.get('commit'))}`, tag {cell(ev.get('tagged'))}, "
                 f"push {cell(ev.get('pushed'))}", f"- CI run: {cell(ev.get('run_url'))}",
                 f"- published: `{cell(ev.get('digest'))}` after {cell(ev.get('waited_s'))} s", ""]
-    deploys = [s for s in journal.steps if s.name.startswith("deploy")]
+    deploys = [s for s in journal.steps if Steps.is_deploy(s.name)]
     if deploys:
         out += ["### T+00:05 deploy", ""]
         out += _table(("step", "outcome", "note / evidence"),
@@ -119,7 +119,7 @@ def _evidence(journal: Any) -> list[str]:
                                                                if k in ("digest", "healthy_after_s", "exited", "outcome"))]
                        for s in deploys))
         out.append("")
-    for name, title in (("smoke-w4", "T+00:15 server smoke"), ("smoke-legacy", "§2.4 post-rollback smoke")):
+    for name, title in ((Steps.SMOKE_W4, "T+00:15 server smoke"), (Steps.SMOKE_LEGACY, "§2.4 post-rollback smoke")):
         s = journal.last(name)
         if s is not None:
             ev = s.evidence
@@ -127,13 +127,13 @@ def _evidence(journal: Any) -> list[str]:
             out += [f"### {title}", "", f"- {cell(ev.get('code'))}: HTTP {cell(ev.get('status'))}, envelope "
                     f"{cell(ev.get('envelope'))}, verdict **{cell(ev.get('verdict'))}**",
                     f"- red flags: {cell(flags or 'none', 1000)}", ""]
-    hv = journal.last("hermes-verify")
+    hv = journal.last(Steps.HERMES_VERIFY)
     if hv is not None:
         out += ["### T+00:25 Hermes skill", ""]
         out += _table(("check", "status", "evidence"),
                       ([c.get("id"), c.get("status"), c.get("reason")] for c in hv.evidence.get("checks", [])))
         out.append("")
-    ag = journal.last("agent-smoke")
+    ag = journal.last(Steps.AGENT_SMOKE)
     if ag is not None:
         out += ["### T+00:35 agent checks", ""]
         out += _table(("check", "level", "status", "red flags", "evidence"),
@@ -141,14 +141,14 @@ def _evidence(journal: Any) -> list[str]:
                         ", ".join(str(f.get("code")) for f in c.get("red_flags", [])),
                         (c.get("evidence") or {}).get("reason", "")] for c in ag.evidence.get("checks", [])))
         out.append("")
-    rb = [s for s in journal.steps if s.name.startswith("rollback#") and ":" not in s.name]
+    rb = [s for s in journal.steps if Steps.is_rollback(s.name)]
     if rb:
         ev = rb[-1].evidence
         out += ["### §2 rollback", ""]
         out += _table(("step", "seconds", "budget", "how"),
                       ([x.get("name"), x.get("seconds"), f"{x.get('budget_min')} min", x.get("how")] for x in ev.get("steps", [])))
         out.append("")
-    close = journal.last("closeout")
+    close = journal.last(Steps.CLOSEOUT)
     if close is not None:
         out += ["### T+00:55 close-out", "", f"- {cell(close.outcome)}: {cell(close.note or json.dumps(close.evidence, default=str), 600)}", ""]
     return out
@@ -156,10 +156,10 @@ def _evidence(journal: Any) -> list[str]:
 
 def markdown(journal: Any, budgets: Mapping[str, int], image_repo: str) -> str:
     f = journal.facts
-    c = f.get("cutover") or {}
+    c = runbook.cutover_state(f)
     d = c.get("decision") or {}
-    last_decide = journal.last("decide")
-    rolled = f.get("rolled_back") or {}
+    last_decide = journal.last(Steps.DECIDE)
+    rolled = runbook.rolled_back(f) or {}
     lines = [f"# W4 /price cutover report: {journal.version} on {journal.host}", "",
              f"- operator: {cell(c.get('operator') or journal.operator)}",
              f"- started: {cell(c.get('started_at') or journal.created_at)}"
@@ -178,9 +178,9 @@ def markdown(journal: Any, budgets: Mapping[str, int], image_repo: str) -> str:
     else:
         lines.append("not reached")
     lines += ["", "## Digests", "",
-              f"- before (T+00:00): `{cell(f.get('pre_digest') or '-')}` ({cell(f.get('pre_version') or '?')})",
-              f"- published: `{cell(f.get('published_digest') or '-')}`",
-              f"- after deploy: `{cell(f.get('post_digest') or '-')}`"]
+              f"- before (T+00:00): `{cell(f.get(Fact.PRE_DIGEST) or '-')}` ({cell(f.get(Fact.PRE_VERSION) or '?')})",
+              f"- published: `{cell(f.get(Fact.PUBLISHED_DIGEST) or '-')}`",
+              f"- after deploy: `{cell(f.get(Fact.POST_DIGEST) or '-')}`"]
     if rolled:
         lines.append(f"- after rollback ({cell(rolled.get('at'))}): `{cell(image_repo)}:{cell(rolled.get('to'))}` — "
                      f"trigger: {cell(rolled.get('trigger'))}")

@@ -18,5 +18,10 @@ def render(report: Any, console: Any) -> None:
         console.print(f"  {s.name:<11} {s.seconds:6.1f} s   budget {s.budget_min:>2} min   {s.how}", markup=False)
     if report.hermes:
         console.print(f"Hermes: {report.hermes}", markup=False)
+    plan = getattr(report, "data_plan", None) or {}
+    if plan:
+        done = {"kept": "the warehouse was kept", "restored": "the T+00:00 snapshot was restored (the replaced file kept)"}
+        console.print(f"data plan (§2.3): {plan.get('line', '')}; {done.get(plan.get('done', ''), plan.get('done', ''))}",
+                      markup=False, highlight=False)
     console.print("\nfollow-up issue (copy it):\n", markup=False)
     console.print(report.follow_up, markup=False, highlight=False)

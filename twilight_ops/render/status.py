@@ -1,9 +1,10 @@
 """`inv status` output."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..phases.status import StatusReport
+if TYPE_CHECKING:     # types only: render imports no phase at run time
+    from ..phases.status import StatusReport
 
 
 def render(report: StatusReport, console: Any) -> None:

@@ -102,12 +102,15 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
         console.print("deploy lock released")
 
 
-@task(help={"json": "print JSON"})
+@task(help={"json": "print JSON", "docs": "print every key's default and meaning (the table in docs/config.md)"})
 @operation
-def config(c, json=False):
+def config(c, json=False, docs=False):
     """Show the effective twilight configuration (validated)."""
-    from ..config import settings_from_context
+    from ..config import docs_table, settings_from_context
 
+    if docs:
+        sys.stdout.write(docs_table())
+        return
     settings = settings_from_context(c)
     data = settings.as_dict()
     if json:

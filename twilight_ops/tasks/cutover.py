@@ -28,6 +28,64 @@ def _throttled(every_s: float = 10.0):
     return say
 
 
+class RichView:
+    """phases.cutover.View: each phase's result as its own task shows it (without the "next:" hint:
+    inv cutover runs the next phase itself), and the Markdown report written."""
+
+    def __init__(self, console):
+        self.console = console
+
+    def preflight(self, report) -> None:
+        from ..render.preflight import render
+
+        render(report, self.console, next_hint=False)
+
+    def deploy(self, report) -> None:
+        from ..render.deploy import render
+
+        render(report, self.console, next_hint=False)
+
+    def deploy_failed(self, error) -> None:
+        from ..render.deploy import render_failure
+
+        render_failure(error, self.console)
+
+    def smoke(self, verdict) -> None:
+        from ..render.smoke import render
+
+        render(verdict, self.console)
+
+    def hermes(self, report) -> None:
+        from ..render.agent_smoke import render_reinstall
+
+        render_reinstall(report, self.console, next_hint=False)
+
+    def agent(self, report) -> None:
+        from ..render.agent_smoke import render
+
+        render(report, self.console)
+
+    def decision(self, decision) -> None:
+        from ..render.decide import render
+
+        render(decision, self.console)
+
+    def rollback(self, report) -> None:
+        from ..render.rollback import render
+
+        render(report, self.console)
+
+    def closeout(self, report) -> None:
+        from ..render.closeout import render
+
+        render(report, self.console)
+
+    def write_report(self, t, journal):
+        from ..render.report import write
+
+        return write(t, journal)
+
+
 def _ask(question: str) -> bool:
     try:
         return input(f"{question}? type 'yes' to go on: ").strip() == "yes"
@@ -66,7 +124,7 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
         return
     interactive = sys.stdin.isatty()
     out = err_console if json else console          # --json: stdout holds the one JSON object only
-    ui = phase.Ui(console=out, say=_say, ask=_ask, interactive=interactive, progress=_throttled())
+    ui = phase.Ui(console=out, say=_say, ask=_ask, interactive=interactive, view=RichView(out), progress=_throttled())
     again = phase.resume_line(version, t.runtime_file)
     with t:
         try:

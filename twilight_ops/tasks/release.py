@@ -113,15 +113,16 @@ def _status(first: str):
 @task(auto_shortflags=False, help={
     "version": "the cutover to roll back (whose journal holds the T+00:00 facts); default: the running or locked one",
     "to": "go back to this version or digest instead of the journal's T+00:00 digest",
-    "restore_db": "also put the T+00:00 DuckDB snapshot back (runbook §2.3; the current file is kept)",
+    "restore_db": "put the T+00:00 DuckDB snapshot back whatever the data plan says (runbook §2.3; the current file is kept)",
+    "keep_db": "never restore the DuckDB snapshot, even if the data plan says v0.2.0 cannot read the warehouse",
     "reason": "the trigger, one line (runbook §2: 5xx > 5%, close_raw null, value parse error, judgment)",
     "yes": "do not ask for confirmation",
     "force": "break another operator's lock; stash uncommitted skill changes instead of refusing",
     "json": "print the result as one JSON object",
 })
 @operation
-def rollback(c, version="", to="", restore_db=False, reason="", yes=False, force=False, json=False):
-    """§2: revert tvps to the T+00:00 digest, revert the Hermes skill, optionally the DuckDB file; verify legacy."""
+def rollback(c, version="", to="", restore_db=False, keep_db=False, reason="", yes=False, force=False, json=False):
+    """§2: revert tvps to the T+00:00 digest, revert the Hermes skill, the DuckDB file if the data plan says so; verify legacy."""
     from .. import validate
     from ..phases import rollback as phase
     from ..render import rollback as view
@@ -135,7 +136,7 @@ def rollback(c, version="", to="", restore_db=False, reason="", yes=False, force
         view.render_plan(phase.plan(t, restore_db), console)
         return
     with t:
-        report = phase.drive(t, reason=reason, to=to or None, restore_db=restore_db, force=force,
+        report = phase.drive(t, reason=reason, to=to or None, restore_db=restore_db, keep_db=keep_db, force=force,
                              say=lambda line: err_console.print(line, markup=False, highlight=False),
                              confirm=lambda pin: confirm(f"roll {t.settings.host} back to {t.settings.image_repo}:{pin.value}", yes))
     if json:

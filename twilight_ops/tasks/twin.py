@@ -14,14 +14,19 @@ def _dir(d: str) -> Path:
     return Path(d or DEFAULT_DIR).expanduser().resolve()
 
 
-@task(help={"dir": "where the twin lives (default ./.twin)"})
+@task(help={"dir": "where the twin lives (default ./.twin)",
+            "rtt": "WAN profile: round-trip time in ms (0..2000) put on every connection to sshd, registry and API, e.g. 100"})
 @operation
-def up(c, dir=DEFAULT_DIR):
+def up(c, dir=DEFAULT_DIR, rtt="0"):
     """Build and start the twin (sshd, dockerd, registry, v0.2.0 running healthy); on a running
     twin, start only what is down and leave the backend it finds alone."""
+    from ..errors import BadInput
     from ..twin import build
 
-    build.up(_dir(dir), say=lambda line: console.print(line, markup=False))
+    rtt_ms = _number(str(rtt), "--rtt")
+    if not (0 <= rtt_ms <= 2000) or rtt_ms != int(rtt_ms):
+        raise BadInput(f"--rtt must be a whole number of milliseconds in 0..2000, got {rtt!r}", "e.g. inv twin.up --rtt 100")
+    build.up(_dir(dir), say=lambda line: console.print(line, markup=False), rtt_ms=int(rtt_ms))
 
 
 @task(help={"dir": "where the twin lives (default ./.twin)", "purge": "also delete its files and account"})

@@ -59,7 +59,7 @@ def check_traversable(base: Path) -> None:
             )
 
 
-def up(base: Path, say: Say = print) -> TwinState:
+def up(base: Path, say: Say = print, rtt_ms: int = 0) -> TwinState:
     from . import ci, ci_release, dockerd, image, registry, registry_auth
 
     check_traversable(base)
@@ -101,6 +101,9 @@ def up(base: Path, say: Say = print) -> TwinState:
         sshd.write_client_config(st.ssh_dir, "tvps", st.ssh_port, st.user, key, known)
         sshd.start_sshd(st.ssh_dir, st.ssh_port, st.ssh_dir / "sshd.log")
 
+    with part("relay", say):
+        wan_profile(st, rtt_ms, key, known)
+
     with part("images", say):
         st.digests = image.publish_versions(ci_env, st.registry, "lacatfly/twilight-drive", list(PUBLISHED_AT_UP))
         st.save()
@@ -134,6 +137,27 @@ def up(base: Path, say: Say = print) -> TwinState:
 
     say(f"twin up in {time.monotonic() - t0:.1f}s — try: inv -f {st.invoke_yaml} status")
     return st
+
+
+def wan_profile(st: TwinState, rtt_ms: int, key: Path, known: Path) -> None:
+    """`--rtt N`: the relay (twin/relay.py) in front of sshd, the registry and the API, and the
+    operator's ssh config pointed at it; 0: no relay, the operator talks to them directly."""
+    from . import relay
+
+    st.rtt_ms = rtt_ms
+    if rtt_ms <= 0:
+        relay.stop(st.base)
+        st.relay_ports = {}
+        st.save()
+        return
+    targets = {"ssh": st.ssh_port, "api": st.api_port, "registry": st.registry_port}
+    st.relay_ports = {name: st.relay_ports.get(name) or procs.free_port() for name in targets}
+    st.save()
+    relay.start(st.base, rtt_ms, [relay.Route(st.relay_ports[n], "127.0.0.1", p) for n, p in targets.items()])
+    sshd.write_client_config(st.ssh_dir, "tvps", st.relay_ports["ssh"], st.user, key, known)
+    host_key = known.read_text().split("\n")[0].split(maxsplit=1)[1]
+    with known.open("a") as fh:
+        fh.write(f"[127.0.0.1]:{st.relay_ports['ssh']} {host_key}\n")
 
 
 def render_compose(st: TwinState) -> str:
@@ -197,13 +221,13 @@ def twin_config(st: TwinState) -> dict:
     cfg: dict = {
         "ssh_config": str(st.ssh_dir / "ssh_config"),
         "known_hosts": str(st.ssh_dir / "known_hosts"),
-        "api_base": f"http://127.0.0.1:{st.api_port}",
+        "api_base": f"http://127.0.0.1:{st.operator_port('api')}",
         "image_repo": st.image_repo,
         "state_dir": str(st.base / "state"),
         "local_repo": str(st.operator_clone),
         "connect_attempts": 2,
         "watch_floor_minutes": "0.01",   # a local twin: the tests watch in seconds
-        "registry_api": f"http://127.0.0.1:{st.registry_port}",   # tag-push and rollback ask the registry here
+        "registry_api": f"http://127.0.0.1:{st.operator_port('registry')}",   # tag-push and rollback ask the registry here
     }
     from .preflight_faults import preflight_config
 
@@ -244,7 +268,7 @@ def forget_cutovers(st: TwinState) -> list[str]:
     shutil.rmtree(st.base / "state" / "journals", ignore_errors=True)
     cutover = st.remote_root / "cutover"
     shutil.rmtree(cutover / "lock", ignore_errors=True)
-    paths = [*cutover.glob("journal-*.json"), *(st.remote_root / "source" / "deploy").glob(".env*")]
+    paths = [*cutover.glob("journal-*.json*"), *(st.remote_root / "source" / "deploy").glob(".env*")]
     for pattern in CUTOVER_LEFTOVERS:
         paths += (st.remote_root / "data").glob(pattern)
     for path in paths:
@@ -315,6 +339,7 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
 
     attempt("ci", stop_ci)
     attempt("backend", compose_down)
+    attempt("relay", lambda: _stop_relay(st))
     attempt("sshd", lambda: sshd.stop_sshd(st.ssh_dir))
     attempt("faketime", lambda: sshd.release_faketime_shared(st.ssh_dir))
     attempt("model", lambda: _stop_model(st))
@@ -326,6 +351,12 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
         attempt("files", lambda: _purge(st))
     if errors:
         raise TwilightError("twin.down left parts behind: " + "; ".join(errors), "see the logs under " + str(base))
+
+
+def _stop_relay(st: TwinState) -> None:
+    from . import relay
+
+    relay.stop(st.base)
 
 
 def _stop_token_server(st: TwinState) -> None:
@@ -367,11 +398,18 @@ def status(base: Path) -> dict:
                     "host": dockerd.info_for(st.base).host},
         "registry": {"port": st.registry_port, "alive": registry.is_running(st.base)},
         "api": f"http://127.0.0.1:{st.api_port}",
+        "relay": _relay_status(st),
         "digests": st.digests,
         "invoke_yaml": str(st.invoke_yaml),
         **_standins_status(st),
         **_ci_status(st),
     }
+
+
+def _relay_status(st: TwinState) -> dict:
+    from . import relay
+
+    return {"rtt_ms": st.rtt_ms, "ports": st.relay_ports, "pid": relay.running_pid(st.base)}
 
 
 def _ci_status(st: TwinState) -> dict:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Settings
+from ..runbook import Phases, Steps
 from .state import TwinState
 
 V = "v0.3.0-w4-cutover"
@@ -85,7 +86,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "GO", "closed-out", infra="ctrl-c"),
     Scenario("frozen-link", "T+00:05: the SSH link freezes inside deploy (exit 3, INCOMPLETE), thawed, --resume: GO",
              "GO", "closed-out", infra="frozen-link"),
-
+    Scenario("frozen-link-hermes", "T+00:25: the SSH link freezes inside hermes-reinstall (exit 3), thawed, --resume: GO",
+             "GO", "closed-out", infra="frozen-link-hermes"),
+    Scenario("frozen-link-closeout", "T+00:55: the SSH link freezes inside closeout (its git work done and journalled; "
+             "exit 3 at the audit line, decide still GO), thawed, --resume: closed out once", "GO", "closed-out", infra="frozen-link-closeout"),
     Scenario("preflight-pr-unmerged", "§0: a dependency PR is not merged: NO-GO, nothing changed", "", "stopped",
              preflight="pr-unmerged"),
     Scenario("lock-held-elsewhere", "the deploy lock is held from another machine: refused, nothing written", "",
@@ -206,12 +210,12 @@ class MidRun:
     cut: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     about: str = ""
-    step: str = "deploy#"            # the journal steps (by name prefix) the fault must cut
-    decided: str = "INCOMPLETE"      # what `inv decide` says between the two runs (GO once decided)
+    step: str = Steps.DEPLOY_ATTEMPTS    # the journal steps (by name prefix) the fault must cut
+    decided: str = "INCOMPLETE"      # what `inv decide` says between the two runs
 
 
 def _tag_pushed(j: dict) -> bool:
-    return any(s.get("name") == "tag-push" and s.get("outcome") == "ok" for s in j.get("steps", []))
+    return any(s.get("name") == Steps.TAG_PUSH and s.get("outcome") == "ok" for s in j.get("steps", []))
 
 
 def running_step(j: dict, prefix: str) -> str | None:
@@ -225,7 +229,7 @@ def _running(prefix: str) -> Callable[[dict], bool]:
     return lambda j: running_step(j, prefix) is not None
 
 
-_in_deploy = _running("deploy#")
+_in_deploy = _running(Steps.DEPLOY_ATTEMPTS)
 
 
 def _infra() -> dict[str, MidRun]:
@@ -259,16 +263,26 @@ def _infra() -> dict[str, MidRun]:
         "frozen-link": MidRun(_in_deploy, freeze, thaw, 3, ("unreachable", "interrupted"),
                               env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),),
                               about="the SSH sessions frozen (SIGSTOP) inside deploy; op timeout 5 s"),
+        "frozen-link-hermes": MidRun(_running(Steps.cutover(Phases.HERMES)), freeze, thaw, 3, ("unreachable", "interrupted"),
+                                     env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step=Steps.cutover(Phases.HERMES),
+                                     about="the SSH sessions frozen inside hermes-reinstall; op timeout 5 s"),
+        # closeout's work is local git (commit, push to origin): its step ends ok; the audit line after it
+        # meets the frozen link (exit 3); --resume finds the step done and closes out once
+        "frozen-link-closeout": MidRun(_running(Steps.CLOSEOUT), freeze, thaw, 3, ("ok",),
+                                       env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step=Steps.CLOSEOUT,
+                                       decided="GO", about="the SSH sessions frozen inside closeout; op timeout 5 s"),
     }
 
 
 def read_journal(path: Path) -> dict:
-    """A journal file as a dict; {} while it is missing or half written."""
+    """A journal file (its event log folded) as a dict; {} while it is missing or holds no event yet."""
+    from ..errors import BadInput
+    from ..journal import read_copy
+
     try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_copy(path).to_dict()
+    except (OSError, ValueError, TypeError, BadInput):
         return {}
-    return value if isinstance(value, dict) else {}
 
 
 def run_blink(base: Path, sc: Scenario, log: Path, journal: Path) -> tuple[subprocess.CompletedProcess, str]:
@@ -301,7 +315,7 @@ def run_blink(base: Path, sc: Scenario, log: Path, journal: Path) -> tuple[subpr
             fault.undo(base, undo_with)
     steps = read_journal(journal).get("steps", [])
     cut = [s.get("outcome") for s in steps if str(s.get("name", "")).startswith(fault.step)
-           and s.get("outcome") not in ("ok", "running")]
+           and s.get("outcome") != "running" and (s.get("outcome") != "ok" or "ok" in fault.cut)]
     decided = inv(base, "decide", "--version", V, "--json", log=log)
     verdict = str((last_json(decided.stdout) or {}).get("verdict", ""))
     problems = []
@@ -328,7 +342,7 @@ def run_scenario(base: Path, sc: Scenario, logs: Path, *, after: Callable[[Path]
     apply(st, settings, sc)
     blink = ""
     if sc.infra:
-        r, blink = run_blink(base, sc, log, settings.state_dir / "journals" / settings.host / f"{V}.json")
+        r, blink = run_blink(base, sc, log, settings.state_dir / "journals" / settings.host / f"{V}.jsonl")
     else:
         r = inv(base, "cutover", "--version", V, "--yes", "--auto-rollback", "--json", log=log)
     got, ok, note = judge(sc, r.returncode, last_json(r.stdout))
@@ -372,7 +386,7 @@ def matrix(base: Path, names: list[str], say: Callable[[str], None]) -> list[Row
     for name in names:
         sc = SCENARIOS[name]
         say(f"== {name}: {sc.about} (expected {sc.expected})")
-        row = run_scenario(base, sc, logs, after=closeout_landed(base) if name == "green" else None)
+        row = run_scenario(base, sc, logs, after=closeout_landed(base) if name in ("green", "frozen-link-closeout") else None)
         rows.append(row)
         say(f"   {'ok' if row.ok else 'MISMATCH'}: {row.got} in {row.seconds:.0f} s ({row.log})")
         if name == "green" and row.ok:

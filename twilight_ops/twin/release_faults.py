@@ -18,6 +18,12 @@
     other-app-checks   the cutover commit gets OTHER_APP_CHECKS check runs of other GitHub
                    Apps (Codecov, SonarQube Cloud, Renovate) listed before CI's, so the
                    integration check is on the second page of 100 (github.json)
+    schema-regressed   that version, at its start, migrates the warehouse in a way v0.2.0 cannot
+                   read: provider_audit_log.served_by becomes `provider`; v0.2.0's start-up
+                   selects served_by and exits 3 (FATAL), so it never gets healthy on that file
+                   (release_faults.json; issue 24's §2.3 evidence → restore)
+    schema-additive    that version, at its start, adds a table price_units (one row); v0.2.0
+                   ignores it (release_faults.json; §2.3 → keep the warehouse)
 
 `inv twin.ci-fault --name X [--version V] | --clear`.  The backend reads
 release_faults.json per /healthz request and at start-up, so no restart is needed to
@@ -36,10 +42,10 @@ from .standins import write_json_atomic
 from .state import TwinState
 
 NAMES = ("build-fails", "never-healthy", "restart-loop", "pull-missing", "pull-denied", "second-workflow-fails",
-         "publish-skipped", "other-app-checks")
+         "publish-skipped", "other-app-checks", "schema-regressed", "schema-additive")
 CI_FAULTS = {"second-workflow-fails": ("codeql_fails", True), "publish-skipped": ("publish_conclusion", "skipped")}
 OTHER_APP_CHECKS = 120
-BACKEND_FAULTS = ("never-healthy", "restart-loop")
+BACKEND_FAULTS = ("never-healthy", "restart-loop", "schema-regressed", "schema-additive")
 DEFAULT_VERSION = "v0.3.0-w4-cutover"
 FILE = "release_faults.json"
 
@@ -134,8 +140,11 @@ def apply(st: TwinState, name: str, version: str = DEFAULT_VERSION) -> str:
         return _add_other_app_checks(st)
     if name in BACKEND_FAULTS:
         _set_backend(st, version, name)
-        return f"{version}: " + ("/healthz answers 503, never healthy" if name == "never-healthy"
-                                 else "the container exits 1 about a second after each start")
+        return f"{version}: " + {
+            "never-healthy": "/healthz answers 503, never healthy",
+            "restart-loop": "the container exits 1 about a second after each start",
+            "schema-regressed": "at start it renames provider_audit_log.served_by to provider (v0.2.0 then fails to start)",
+            "schema-additive": "at start it adds a table price_units (v0.2.0 ignores it)"}[name]
     if name == "pull-missing":
         digest = _remove_manifest(st, version)
         return f"{version} ({digest}) deleted from the registry; --clear puts it back"

@@ -134,7 +134,7 @@ def seed_backend(ex: Executor, settings: Settings, spec: AuditSpec, say: Callabl
         waited = health.wait_healthy(ex, lay, 90.0, say=say)
     try:
         out = json.loads(result.stdout.strip().splitlines()[-1])
-        return SeedReport(int(out["inserted"]), int(out["total"]), version, round(waited, 1))
+        return SeedReport(int(out["inserted"]), int(out["total"]), version, round(waited.seconds, 1))
     except (IndexError, ValueError, KeyError, TypeError):
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1][:200]
         raise CheckFailed(f"seeding the twin's warehouse failed (exit {result.exited}: {tail})",

@@ -22,6 +22,8 @@ class TwinState:
     tushare_port: int = 0
     drive_commits: dict[str, str] = dataclasses.field(default_factory=dict)  # "v0.2.0", "w4" → SHA
     token_port: int = 0  # the registry's token server (registry_auth)
+    rtt_ms: int = 0  # the WAN profile (`twin.up --rtt`): 0 = no relay
+    relay_ports: dict[str, int] = dataclasses.field(default_factory=dict)  # "ssh", "api", "registry" → relay port
 
     @property
     def base(self) -> Path:
@@ -48,6 +50,11 @@ class TwinState:
     @property
     def data_dir(self) -> Path:
         return self.remote_root / "data"
+
+    def operator_port(self, name: str) -> int:
+        """The port the operator's side uses for `name` (ssh, api, registry): the relay's under a WAN profile."""
+        direct = {"ssh": self.ssh_port, "api": self.api_port, "registry": self.registry_port}[name]
+        return self.relay_ports.get(name, direct) if self.rtt_ms else direct
 
     @property
     def registry(self) -> str:

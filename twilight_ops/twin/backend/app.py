@@ -685,14 +685,35 @@ def _match_dir_owner(path: Path) -> None:
         os.chown(path, owner.st_uid, owner.st_gid)
 
 
+MIGRATIONS = {
+    # twin release faults (release_faults.json): what a release does to the warehouse at its start
+    "schema-regressed": ["ALTER TABLE provider_audit_log RENAME COLUMN served_by TO provider"],
+    "schema-additive": ["CREATE TABLE IF NOT EXISTS price_units (ts_code VARCHAR, unit VARCHAR, since TIMESTAMP)",
+                        "INSERT INTO price_units VALUES ('600519.SH', 'CNY', now()::TIMESTAMP)"],
+}
+LEGACY_SELECT = "SELECT ts, ts_code, served_by, latency_ms, error FROM provider_audit_log LIMIT 0"
+
+
 class AuditLog:
     """The warehouse, opened once read-write for the life of the process (lifespan-style)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, version: str = "dev", migration: str | None = None):
         import duckdb  # here, not at import: keeps `--healthcheck` and imports cheap
 
         self._con = duckdb.connect(path)
         self._con.execute(AUDIT_DDL)
+        columns = {r[0] for r in self._con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'provider_audit_log'").fetchall()}
+        if migration in MIGRATIONS and not is_legacy(version) and (migration != "schema-regressed" or "served_by" in columns):
+            for stmt in MIGRATIONS[migration]:
+                self._con.execute(stmt)
+            log_line(f"migrated the warehouse: {migration} (twin release fault)")
+        if is_legacy(version):
+            try:
+                self._con.execute(LEGACY_SELECT)    # what v0.2.0's code selects: it cannot read a regressed schema
+            except duckdb.Error as e:
+                self._con.close()
+                raise RuntimeError(f"lifespan startup failed: provider_audit_log is not the v0.2.0 schema: {e}") from None
         self._con.execute("CHECKPOINT")
         self._lock = threading.Lock()
         self.closed = False
@@ -931,6 +952,16 @@ class Server(ThreadingHTTPServer):
 CRASH_AFTER_SECONDS = 1.0  # the restart-loop fault: exit this long after start
 
 
+def release_migration(data_dir: Path, version: str) -> str | None:
+    """This version's schema fault in release_faults.json (schema-regressed, schema-additive), if any."""
+    try:
+        raw = json.loads((data_dir / "release_faults.json").read_text())
+    except (OSError, ValueError):
+        return None
+    value = raw.get(version) if isinstance(raw, dict) else None
+    return value if value in MIGRATIONS else None
+
+
 def healthcheck(port: int) -> int:
     """Exit status for the compose healthcheck: 0 when /healthz says ok."""
     try:
@@ -955,7 +986,7 @@ def main(argv: list[str] | None = None) -> int:
         log_line(f"FATAL bad environment: {e}")
         return 2
     try:
-        audit = AuditLog(config.warehouse)
+        audit = AuditLog(config.warehouse, config.version, release_migration(config.data_dir, config.version))
     except Exception as e:  # duckdb.IOException on a held lock, a bad path, ...
         log_line(f"FATAL cannot open warehouse {config.warehouse}: {e}")
         return 3
