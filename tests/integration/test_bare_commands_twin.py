@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import REPO, error_lines, inv
 from tests import journals
+from tests.cutover_fixtures import reset_after_module  # noqa: F401  fixture
 from twilight_ops import health
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
@@ -78,12 +79,13 @@ def journal_path(settings, version: str = W4) -> Path:
 
 
 @pytest.fixture
-def fresh(twin, twin_settings):
-    """A reset twin (v0.2.0 running, no journal, no fault) with W4 published by the twin's CI."""
+def fresh(reset_after_module, twin_settings):
+    """A reset twin (v0.2.0 running, no journal, no fault) with W4 published by the twin's CI; one
+    reset per test, and one after the module (tests/cutover_fixtures.py)."""
+    twin = reset_after_module
     rehearse.reset(twin, twin_settings)
     ci_release.ensure_published(twin, W4)
-    yield twin
-    rehearse.reset(twin, twin_settings)
+    return twin
 
 
 def test_the_four_commands_as_typed_on_a_fresh_twin(fresh, twin_settings):

@@ -1,6 +1,7 @@
-"""`inv cutover`, `inv decide`, `inv report` through the twin: a green cutover end to end, red flags
-reaching their decisions (the rehearsal's own scenarios), kill -9 in the middle of deploy then
---resume (one tag, one snapshot, the right digest), and the refusals of a wrong start."""
+"""`inv cutover`, `inv decide`, `inv report` through the twin: a green cutover end to end, kill -9 in
+the middle of deploy then --resume (one tag, one snapshot, the right digest), and the refusals of a
+wrong start.  The red flags reaching their decisions are in test_cutover_red_flags_twin.py (its own
+module, so another xdist worker runs it beside this one)."""
 from __future__ import annotations
 
 import json
@@ -15,13 +16,14 @@ import pytest
 
 from tests.conftest import REPO, error_lines, inv
 from tests import journals
+from tests.cutover_fixtures import fresh, reset_after_module, short_cache_ttl  # noqa: F401  fixtures
 from twilight_ops import health
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import rehearse
 from twilight_ops.twin.state import load_or_new
 
-pytestmark = pytest.mark.twin
+pytestmark = [pytest.mark.twin, pytest.mark.usefixtures("short_cache_ttl")]
 
 V = rehearse.V
 
@@ -36,28 +38,6 @@ def steps(settings, name: str) -> list[dict]:
 
 def cutover(twin, *args: str, timeout: float = 900):
     return inv("cutover", "--version", V, *args, cfg=twin.invoke_yaml, timeout=timeout)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def short_cache_ttl(twin, twin_settings):
-    """The quote cache TTL 6 s on both sides (backend and tool) for this module: while the Shanghai
-    market is open, agent-smoke's cache check waits out TTL + slack twice, ≈ 2 min with the
-    production 60 s; the check itself is the same (test_agent_twin covers it at an OPEN time)."""
-    from twilight_ops.twin import control
-
-    with SSHExecutor(twin_settings) as ex:
-        control.set_cache_ttl(ex, twin_settings, 6, twin.invoke_yaml)
-    yield
-    with SSHExecutor(twin_settings) as ex:
-        control.set_cache_ttl(ex, twin_settings, None, twin.invoke_yaml)
-
-
-@pytest.fixture
-def fresh(twin, twin_settings):
-    """A reset twin: v0.2.0 running, W4 untagged and unpublished, no journal and no fault."""
-    rehearse.reset(twin, twin_settings)
-    yield twin
-    rehearse.reset(twin, twin_settings)
 
 
 def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
@@ -95,30 +75,6 @@ def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
     assert second.returncode == 0, second.stderr
     assert "nothing to do" in second.stdout + second.stderr
     assert len(steps(twin_settings, "cutover:preflight")) == 1
-
-
-@pytest.mark.parametrize("name", ["close-raw-null", "legacy-envelope", "canonical-unit-violation", "never-healthy",
-                                  "hermes-legacy-prompt", "preflight-pr-unmerged"])
-def test_red_flag_reaches_its_decision(fresh, twin_settings, tmp_path, name):
-    sc = rehearse.SCENARIOS[name]
-    row = rehearse.run_scenario(fresh.base, sc, tmp_path)
-    assert row.ok, f"{row.got} ({row.note}); log:\n" + open(row.log, encoding="utf-8").read()[-6000:]
-    j = journal(twin_settings)
-    if sc.outcome == "rolled-back":
-        assert j["facts"]["rolled_back"]["trigger"].startswith("cutover decision ROLLBACK")
-        assert j["facts"]["cutover"]["decision"]["how"] == "--auto-rollback"
-        with SSHExecutor(twin_settings) as ex:
-            svc = health.service_of(health.read_services(ex, layout(twin_settings, ex.home), twin_settings.image_repo),
-                                    twin_settings.service)
-        assert svc.repo_digest.endswith(j["facts"]["pre_digest"].rsplit("@", 1)[1])
-    if sc.outcome == "fix-forward":
-        assert "rolled_back" not in j["facts"]          # §4: never masked by a rollback
-    if sc.outcome == "stopped":
-        assert "pre_digest" not in j["facts"] and not steps(twin_settings, "cutover:deploy")
-    report = (twin_settings.state_dir / "reports" / twin_settings.host / f"{V}.md").read_text()
-    assert f"outcome: **{sc.outcome}**" in report
-    if name == "preflight-pr-unmerged":                  # a NO-GO's evidence is in the report too
-        assert "| dependency_prs | FAIL | not merged: #41" in report
 
 
 def test_kill_9_in_deploy_then_resume(fresh, twin_settings):

@@ -26,21 +26,17 @@ import pytest
 
 from tests.conftest import REPO, inv
 from tests import journals
+from tests.cutover_fixtures import fresh, reset_after_module, short_cache_ttl  # noqa: F401  fixtures
 from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import rehearse, sshd
 
-pytestmark = pytest.mark.twin
+# the resumed cutover runs agent-smoke: with the quote cache TTL at 6 s (as test_cutover_twin), its
+# cache check waits seconds, not 2 min, when the Shanghai market is open
+pytestmark = [pytest.mark.twin, pytest.mark.usefixtures("short_cache_ttl")]
 
 V = rehearse.V
 HANG_GUARD_S = 240      # a generous bound on a run that must end by itself: the bug was a hang
-
-
-@pytest.fixture
-def fresh(twin, twin_settings):
-    rehearse.reset(twin, twin_settings)
-    yield twin
-    rehearse.reset(twin, twin_settings)
 
 
 def restore_sigint() -> None:

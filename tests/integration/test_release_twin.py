@@ -136,6 +136,12 @@ def test_tag_push_waits_for_ci_then_deploy_runs_the_published_image(fresh, twin,
     back_to_previous(twin_settings)
 
 
+# the health gate's deadline per fault: never-healthy is judged at the deadline (compose would call the
+# container unhealthy only after ≈ 30 s: start_period 10 s + 10 retries 2 s apart), so a short one;
+# restart-loop fails fast when compose ps says restarting
+GATE_DEADLINE = {"never-healthy": "10", "restart-loop": "25", "pull-denied": "25"}
+
+
 @pytest.mark.parametrize("fault,says", [
     ("never-healthy", "not healthy within"),
     ("restart-loop", "restart"),
@@ -146,7 +152,7 @@ def test_each_deploy_fault_stops_cleanly(fresh, twin, twin_settings, fault, says
     back_to_previous(twin_settings)
     release_faults.apply(load_or_new(TWIN_DIR), fault)
     try:
-        r = run(twin, "deploy", "--version", W4, "--yes", env={"INVOKE_TWILIGHT_DEPLOY_DEADLINE": "25"})
+        r = run(twin, "deploy", "--version", W4, "--yes", env={"INVOKE_TWILIGHT_DEPLOY_DEADLINE": GATE_DEADLINE[fault]})
     finally:
         release_faults.clear(load_or_new(TWIN_DIR))
     assert r.returncode == 1 and "Traceback" not in r.stderr
@@ -163,13 +169,18 @@ def test_each_deploy_fault_stops_cleanly(fresh, twin, twin_settings, fault, says
     back_to_previous(twin_settings)
 
 
+# the first deploy's gate holds the lock this long: the second deploy starts as soon as the lock is the
+# first's and needs a few seconds; after its refusal the test still waits for the first to end
+HELD_GATE_DEADLINE = "15"
+
+
 def test_a_concurrent_deploy_is_refused_by_the_lock(fresh, twin, twin_settings):
     ci_release.ensure_published(load_or_new(TWIN_DIR), W4)
     back_to_previous(twin_settings)
     release_faults.apply(load_or_new(TWIN_DIR), "never-healthy")       # keeps the first deploy in its gate
     argv = [os.path.join(os.path.dirname(sys.executable), "inv"), "-f", str(twin.invoke_yaml), "deploy", "--version", W4, "--yes"]
     first = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, **QUIET, "INVOKE_TWILIGHT_DEPLOY_DEADLINE": "30"})
+                             env={**os.environ, **QUIET, "INVOKE_TWILIGHT_DEPLOY_DEADLINE": HELD_GATE_DEADLINE})
     try:
         with SSHExecutor(twin_settings) as ex:
             lay = layout(twin_settings, ex.home)

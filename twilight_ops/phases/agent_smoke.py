@@ -8,8 +8,8 @@ API level (httpx with the operator token, deterministic):
   historical    600519.SH on 2024-01-02: trade_date 2024-01-02, close_qfq a number
   cache         cache_check.sample/verdict during OPEN; SKIP at other times
   unknown_code  999999.SH answers 502 (not 500), and the backend log (over SSH) shows the 502
-Agent level (the configured chat command, the three prompts at once, timeout + retries; answers
-judged against the API's numbers fetched just before and just after):
+Agent level (the configured chat command, the three prompts at once, timeout + retries, while the
+API-level checks run; answers judged against the API's numbers fetched just before and just after):
   latest_quote  a price within 0.5 % of close_raw or close_qfq, not "price unavailable"
   historical    the 2024-01-02 close (within 0.5 %) and the date, in any form (answers.gives_date)
   cache         SKIP: no agent form
@@ -23,8 +23,9 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from .. import answers, cache_check, hermes_output, market
 from ..clock import now_utc
@@ -398,18 +399,45 @@ def _closes(body: dict | None) -> list[float | None]:
     return [body.get("close_raw"), body.get("close_qfq")] if body else []
 
 
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def beside(work: Callable[[], A], here: Callable[[], B]) -> tuple[A, B]:
+    """`work` in a thread while `here` runs in this one (the agent prompts: Ctrl-C reaches run_all,
+    which kills them); `work`'s exception is raised here once both are done."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as e:       # raised again in the caller's thread
+            box["error"] = e
+
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    mine = here()
+    th.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"], mine
+
+
 def run(t: Target, sleep: Callable[[float], None] = time.sleep) -> AgentSmokeReport:
     s = t.settings
     api = Api(t)
     today = market.shanghai(now_utc(s.clock_offset_seconds)).date()
     trading, calendar = trading_calendar(t, today)
     expected = market.expected_state(now_utc(s.clock_offset_seconds), trading)
-    rows: list[Row] = [api_latest(t, api, trading), api_historical(api),
-                       api_cache(t, api, expected, calendar, sleep), api_unknown(t, api)]
     # the API's numbers just before and just after the answers: a price moving meanwhile stays judged
     targets = {"latest_quote": (CODE, None), "historical": (CODE, HISTORY_DATE.isoformat())}
     refs: dict[str, list[float | None]] = {c: _closes(api.get(code, date)[1]) for c, (code, date) in targets.items()}
-    asked = ask_all(t)
+    # the API-level checks run while the agent answers (the prompts take seconds each, the cache check
+    # TTL + slack): the agent's own /price calls can only hit the cache inside the cache check's TTL
+    # window or refetch after it, which is what the check expects of any caller
+    rows, asked = beside(lambda: [api_latest(t, api, trading), api_historical(api),
+                                  api_cache(t, api, expected, calendar, sleep), api_unknown(t, api)],
+                         lambda: ask_all(t))
     for c, (code, date) in targets.items():
         refs[c] += _closes(api.get(code, date)[1])
     transcripts = [asked[c] for c in AGENT_CHECKS]
