@@ -109,13 +109,13 @@ def plan(evidence: dict[str, Any], since: str) -> DataPlan:
 
 
 def choose(p: DataPlan, restore_db: bool, keep_db: bool) -> str:
-    """Before the image rolls back: restore now (--restore-db), keep (schema unchanged, or --keep-db),
-    or roll the image back and decide from §2.4's verification."""
+    """Before the image rolls back: restore now (--restore-db), keep (schema unchanged), or roll the
+    image back and decide from §2.4's verification (a changed schema, with or without --keep-db)."""
     if restore_db:
         return RESTORE
-    if keep_db or not p.changed:
+    if not p.changed:
         return KEEP
-    return VERIFY
+    return VERIFY          # --keep-db too: after the check, a v0.2.0 that cannot read it ends red (after_verify)
 
 
 def after_verify(p: DataPlan, legacy_ok: bool, keep_db: bool) -> str:

@@ -125,6 +125,8 @@ def reset(st: TwinState, settings: Settings) -> int:
     from .operator_side import set_hermes_fault
 
     gone = build.forget_cutovers(st)
+    if release_faults.schema_faulted(st):
+        release_faults.unmigrate(st)      # before v0.2.0 starts again: it cannot read a regressed warehouse
     release_faults.clear(st)
     preflight_faults.clear(st)        # origin/main, the operator's main and tvps' pin as twin.up made them
     ci_release.reset_release(st, build.VERSIONS[1])

@@ -70,6 +70,47 @@ def _backend_file(settings, ex) -> str:
     return posixpath.join(posixpath.dirname(layout(settings, ex.home).warehouse), FILE)
 
 
+def schema_faulted(st: TwinState) -> bool:
+    """A schema fault is on (so a release may have migrated the warehouse): reset must undo it first."""
+    settings, ex = _executor(st)
+    with ex:
+        res = ex.run(["cat", "--", _backend_file(settings, ex)], check=False)
+    try:
+        current = json.loads(res.stdout) if res.ok and res.stdout.strip() else {}
+    except ValueError:
+        return False
+    return isinstance(current, dict) and any(v in ("schema-regressed", "schema-additive") for v in current.values())
+
+
+def unmigrate(st: TwinState) -> list[str]:
+    """Put the warehouse back to the v0.2.0 schema after a schema fault (the backend is stopped, the file
+    opened here: the twin's data dir is local): `provider` renamed back, `price_units` dropped."""
+    import duckdb
+
+    from ..builders import compose as compose_cmd
+    from ..builders.layout import layout
+
+    settings, ex = _executor(st)
+    with ex:
+        ex.run(compose_cmd.compose(layout(settings, ex.home), "stop", settings.service), check=False, timeout=120)
+    con = duckdb.connect(str(st.remote_root / "data" / "warehouse.duckdb"))
+    done = []
+    try:
+        cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                          "WHERE table_name = 'provider_audit_log'").fetchall()}
+        if "provider" in cols and "served_by" not in cols:
+            con.execute("ALTER TABLE provider_audit_log RENAME COLUMN provider TO served_by")
+            done.append("provider_audit_log.provider renamed back to served_by")
+        found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'price_units'").fetchone()
+        if found and found[0]:
+            con.execute("DROP TABLE price_units")
+            done.append("price_units dropped")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return done
+
+
 def backend_faults(current: dict, version: str, name: str | None) -> dict:
     """release_faults.json with `version` set to `name` (None: removed) (pure)."""
     new = {k: v for k, v in current.items() if k != version}
