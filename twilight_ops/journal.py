@@ -463,14 +463,19 @@ class JournalStore:
             if quiet and journal.version in self._mirror_failed:
                 continue                        # said once; the link is not tried again on the way out
             try:
+                lost = getattr(self.ex, "_lost", None) if quiet else None
+                if lost is not None:             # the link is already given up: do not wait on it again
+                    raise lost
                 self.flush(journal)
-            except Exception as e:   # noqa: BLE001 - the run is ending; its own error (if any) is what counts
+            except BaseException as e:   # noqa: BLE001 - the run is ending; its own error (if any) is what counts
+                # quiet: an error (or the Ctrl-C a dead link re-raises) is already on its way out; never replace it
                 if not quiet:
                     raise
                 self._mirror_failed.add(journal.version)
                 log = journal.log
                 n = len([e for e in log.events if e["id"] not in log.remote_ids]) if log else 0
-                why = e.line() if isinstance(e, TwilightError) else type(e).__name__
+                why = e.line() if isinstance(e, TwilightError) else ("the link was given up after Ctrl-C"
+                                                                     if isinstance(e, KeyboardInterrupt) else type(e).__name__)
                 self.warn(f"journal of {journal.version}: the tvps mirror misses {n} event(s) ({why[:160]}); "
                           "the local copy has them and the next run sends them")
 
