@@ -448,9 +448,11 @@ class SSHExecutor:
         trace.record("tvps", "append", path=p, data=data)
         sftp = self.sftp()
         try:
+            folder = posixpath.dirname(p)
             with self._deadline(f"the append to {p}"):
                 with sftp.open(p, "ab") as fh:
                     fh.write(data)
+                    now_there = fh.stat().st_mtime if folder not in self._swept else None
         except FileNotFoundError:
             raise
         except (OSError, EOFError, paramiko.SSHException) as e:
@@ -458,6 +460,8 @@ class SSHExecutor:
                 raise self._lost from None
             raise self._no_room(posixpath.dirname(p), p, len(data)) or Unreachable(
                 f"cannot append to {p} on {self.settings.host}: {e}", "check the directory and its permissions") from None
+        if now_there is not None:             # the run's first write in this folder (appends too: the journal, the audit log)
+            self._sweep(folder, now_there)
 
     def read_secret(self, path: str) -> Secret:
         """Read a token file into a Secret; its value never reaches argv or output."""
