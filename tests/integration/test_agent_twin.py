@@ -83,6 +83,11 @@ def w4_open(twin, twin_settings):
     subprocess.run(["git", "-C", str(twin.operator_clone), "checkout", "HEAD", "--", "skill/"], check=True)
     before = {p: p.read_bytes() for p in journal_files(twin, twin_settings)}
     with SSHExecutor(twin_settings) as ex:
+        # the module starts from no journal (put back afterwards): what a module before it on this worker
+        # left in W4's journal (a red deploy of a lock or health-gate test) must not judge its decisions
+        mirror = twin.remote_root / "cutover"
+        for path in before:
+            ex.run(["rm", "-f", "--", str(path)]) if path.parent == mirror else path.unlink()
         control.clear_faults(ex, twin_settings)
         control.run_version(ex, twin_settings, W4)
     twin_task("twin.clock", "--at", OPEN)

@@ -104,7 +104,8 @@ def test_cutover_then_rollback_serves_legacy_on_the_pre_digest(base, ex, twin_se
     assert now.repo_digest == pre and now.health == "healthy" and now.restart_count == 0
     assert rep["smoke"]["envelope"] == "legacy" and rep["smoke"]["verdict"] == "green"
     assert "Trigger: test trigger" in rep["follow_up"] and pre in rep["follow_up"]
-    assert [s["name"] for s in rep["steps"]][:4] == ["pin", "pull", "up", "health"]
+    # §2.3's evidence is read before anything changes (issue 24), then the release path in its order
+    assert [s["name"] for s in rep["steps"]][:5] == ["data-plan", "pin", "pull", "up", "health"]
     facts = journal(twin_settings)["facts"]
     assert facts["rolled_back"]["trigger"] == "test trigger" and facts["rolled_back"]["to"].endswith(pre.split("@")[1])
     # the skill is back at the previous tag in the operator's repo
@@ -125,7 +126,8 @@ def test_restore_db_is_byte_identical_and_keeps_the_failed_copy(base, ex, twin_s
     r = rollback(base, "--restore-db")
     assert r.returncode == 0, r.stdout + r.stderr
     listing = ex.run(["ls", "-1", "--", data_dir]).stdout.split()
-    failed = [n for n in listing if n.startswith(f"warehouse.duckdb.failed-{W4}-")]
+    failed = [n for n in listing if n.startswith(f"warehouse.duckdb.failed-{W4}-")
+              and not n.endswith(".parquet")]             # the rows written since T+00:00, exported beside it
     assert len(failed) == 1, listing                   # the replaced file is kept, never deleted
     # byte-identical: the restore hashed the file it put in place before the backend started
     step = [s for s in journal(twin_settings)["steps"] if s["name"].endswith(":db-restore")][-1]
