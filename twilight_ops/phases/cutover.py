@@ -217,7 +217,7 @@ def _deploy(t: Target, ui: Ui) -> str:
     from . import deploy
 
     try:
-        report = deploy.run(t, say=lambda line: (ui.progress if line.startswith("waiting for") else ui.say)(line))
+        report = deploy.run(t, say=ui.say)        # its health wait's lines are screen.Waiting: one line in place
     except deploy.DeployFailed as e:          # it was tried and failed: the decision rolls back
         ui.view.deploy_failed(e)
         ui.console.print(f"deploy failed: {e.message}", markup=False)

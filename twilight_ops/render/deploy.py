@@ -31,7 +31,12 @@ def render(report: Any, console: Any, *, next_hint: bool = True) -> None:
 
 
 def render_failure(e: Any, console: Any) -> None:
+    """The cause first (the backend log's last error lines), then the log's tail and the healthcheck log."""
+    from ..health import cause
+
     lines = e.logs.rstrip().splitlines()
+    for line in cause(e.logs):
+        console.print("cause: " + printable(line), markup=False, highlight=False)
     if lines:
         tail = lines[-LOG_LINES_SHOWN:]
         console.print(f"backend logs (last {len(tail)} of {len(lines)} lines; all 200 are in the journal step):", markup=False)

@@ -283,7 +283,10 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
     with SSHExecutor(settings) as ex:
         end = tvps_clock.tvps_now(tvps_clock.measure(ex, settings.clock_offset_seconds), settings.clock_offset_seconds)
         spec = dataclasses.replace(spec, end_utc=end)        # the rows end at tvps's now
-        report = seed_remote.seed_backend(ex, settings, spec, say=console.print)
+        from ..screen import Lines
+
+        with Lines(console) as say:
+            report = seed_remote.seed_backend(ex, settings, spec, say=say)
     console.print(f"seeded {report.inserted} rows ({scenario}) over ({span:g} min before {end.isoformat(timespec='seconds')}]; "
                   f"{report.total} rows in provider_audit_log; {settings.service} {report.version} healthy again after "
                   f"{report.healthy_after_s:.1f} s", markup=False)
