@@ -78,6 +78,13 @@ class Lines:
             self._print(self._pending)
         self._pending, self._printed_at = "", None
 
+    def heading(self, line: str) -> None:
+        """A phase's heading: bold, on a line of its own (ends a wait like any plain line)."""
+        from rich.text import Text
+
+        self.settle()
+        self.console.print(Text(line, style="bold"))
+
     def _print(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False)
 

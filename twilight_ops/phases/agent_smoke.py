@@ -133,6 +133,16 @@ def judge_latest(status: int | None, body: dict | None, envelope_flags: list[str
     return flags, why, ev
 
 
+def literal_rule_note(fresh: Any, state: Any) -> str:
+    """Why a PASS that the runbook's literal rule (freshness > 86400 s outside CLOSED_FINAL) would flag
+    is still a PASS: outside a session the quote is the last session's close ('' when the rule does not
+    bite; pure)."""
+    if not isinstance(fresh, (int, float)) or fresh <= STALE_S or state == "closed_final":
+        return ""
+    return (f"freshness {fresh:g} s: {state} serves the last session's close "
+            f"(the runbook's literal rule flags > {STALE_S} s outside CLOSED_FINAL)")
+
+
 def judge_historical(status: int | None, body: dict | None) -> tuple[list[str], list[str], dict]:
     ev: dict[str, Any] = {"http_status": status}
     if status != 200 or body is None:
@@ -244,8 +254,10 @@ def api_latest(t: Target, api: Api, trading: bool) -> Row:
         return _unreachable("api", "latest_quote", resp)
     verdict = evaluate(status, resp.body, "w4", now_utc(offset), t.settings.thresholds.adj_tolerance)
     flags, why, ev = judge_latest(status, body, [f.code for f in verdict.red_flags], {before, after})
+    note = literal_rule_note(ev.get("freshness_seconds"), ev.get("market_state"))
     return row("api", "latest_quote", flags, why,
-               f"W4; market_state {ev.get('market_state')} as expected; freshness {ev.get('freshness_seconds')} s", ev)
+               f"W4; market_state {ev.get('market_state')} as expected; "
+               + (note or f"freshness {ev.get('freshness_seconds')} s"), ev)
 
 
 def api_historical(api: Api) -> Row:

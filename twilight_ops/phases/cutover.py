@@ -64,6 +64,10 @@ class Ui:
     interactive: bool
     view: View
     progress: Callable[[str], None] = lambda line: None    # waits (CI, registry): throttled or a status line
+    heading: Callable[[str], None] | None = None          # a phase's clock line (bold); say when None
+
+    def head(self, line: str) -> None:
+        (self.heading or self.say)(line)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +124,15 @@ def minutes_since(started_at: str, now: str) -> float:
     return (dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(started_at)).total_seconds() / 60
 
 
+def elapsed(minutes: float) -> str:
+    """The real time since the cutover's start as `T+mm:ss` (minutes past 59 keep counting: T+75:03)."""
+    s = max(0, int(minutes * 60))
+    return f"T+{s // 60:02d}:{s % 60:02d}"
+
+
 def clock_line(t: Target, phase: str, started_at: str) -> str:
+    """A phase's heading: the real elapsed time, the phase, the runbook's slot and budget, and how far
+    the run is from the runbook's clock: `T+03:12  deploy  (slot T+00:05, budget 10 min; 2 min ahead …)`."""
     p = runbook.phase(phase)
     assert p is not None, phase
     at = p.at
@@ -129,7 +141,7 @@ def clock_line(t: Target, phase: str, started_at: str) -> str:
     late = now - at
     where = ("on the runbook's clock" if abs(late) < 1 else
              f"{late:.0f} min behind the runbook" if late > 0 else f"{-late:.0f} min ahead of the runbook")
-    return f"{tplus(now)}  {phase} (runbook T+00:{at:02d}, budget {budget} min; {where})"
+    return f"{elapsed(now)}  {phase}  (slot {tplus(at)}, budget {budget} min; {where})"
 
 
 # ---------------------------------------------------------------- journal bookkeeping
@@ -267,7 +279,7 @@ RUNNERS: dict[str, Callable[[Target, Ui], str]] = {
 
 
 def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
-    ui.say(clock_line(t, phase, started_at))
+    ui.head(clock_line(t, phase, started_at))
     try:
         begin(t, phase)
         outcome = RUNNERS[phase](t, ui)
@@ -363,7 +375,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
         st = state(journal)
         path = ui.view.write_report(t, journal)
         ui.console.print(f"the cutover of {t.version} finished at {st.get('finished_at')} ({st.get('outcome')}): "
-                         f"nothing to do; report: {path}", markup=False)
+                         "nothing to do", markup=False)          # the summary below names the report, once
         return CutoverReport(t.version, str(st.get("outcome")), dict(st.get("decision") or {}), str(path),
                              0 if st.get("outcome") == "closed-out" else 1)
     holder = lock.new_holder(t.settings.operator, t.version, "cutover")
@@ -391,7 +403,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             except Stop as e:
                 ui.console.print(f"stopped: {e.line()}", markup=False)
                 return finish(t, ui, "stopped", {"stopped": e.message}, 1)
-        ui.say(clock_line(t, Phases.DECIDE, started_at))
+        ui.head(clock_line(t, Phases.DECIDE, started_at))
         decision = decide_now(t)
         ui.view.decision(decision)
         dj = decision.to_json()
@@ -402,7 +414,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
                 ui.console.print(f"not closed out yet (no confirmation); to close out: {resume_line(t.version, t.runtime_file)} --yes"
                                  f"  (or inv closeout --version {t.version})", markup=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
-            ui.say(clock_line(t, Phases.CLOSEOUT, started_at))
+            ui.head(clock_line(t, Phases.CLOSEOUT, started_at))
             closeout_now(t, ui)
             return finish(t, ui, "closed-out", dj, 0)
         if decision.verdict == decision_mod.ROLLBACK:
@@ -417,7 +429,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
                 ui.console.print(f"not rolled back; to roll back: inv rollback --version {t.version} --reason "
                                  f"'{decision.trigger.replace(chr(39), '')}'  (or {resume_line(t.version, t.runtime_file)} --yes)", markup=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
-            ui.say(clock_line(t, Phases.ROLLBACK, started_at))
+            ui.head(clock_line(t, Phases.ROLLBACK, started_at))
             rollback_now(t, decision, ui)
             return finish(t, ui, "rolled-back", dj, 1)
         record_decision(t, decision, "")

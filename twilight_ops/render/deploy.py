@@ -23,7 +23,7 @@ def render(report: Any, console: Any, *, next_hint: bool = True) -> None:
                       markup=False)
         return
     console.print(f"deployed {report.version}: healthy after {report.healthy_after_s:.1f} s, restart count 0, "
-                  f"digest {report.digest}; {report.remote_commands} remote commands on one connection", markup=False)
+                  f"digest {report.digest}", markup=False)      # the remote command count: --json and the journal
     if report.previous_env:
         console.print(f"the previous compose .env is kept at {report.previous_env}", markup=False)
     if next_hint:

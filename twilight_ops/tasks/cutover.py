@@ -86,7 +86,9 @@ def _ask(question: str) -> bool:
 @operation
 def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=False):
     """The runbook in order: preflight, tag-push, deploy, smoke, hermes-reinstall, agent-smoke, decide, closeout or rollback."""
+    from ..clock import iso, now_utc
     from ..phases import cutover as phase
+    from ..render import summary
     from ..screen import Waiting
     from ..target import Target
 
@@ -109,7 +111,7 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
     out = err_console if json else console          # --json: stdout holds the one JSON object only
     say = progress_lines()
     ui = phase.Ui(console=out, say=say, ask=_ask, interactive=interactive, view=RichView(out),
-                  progress=lambda line: say(Waiting(line)))
+                  progress=lambda line: say(Waiting(line)), heading=say.heading)
     again = phase.resume_line(version, t.runtime_file)
     with t, say:
         try:
@@ -121,9 +123,11 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
             if step_of(e) is None and not resume:
                 raise
             raise phase.lost_on_the_way(e, again) from None
+        facts = dict(t.journal().facts)
     if json:
         print_json(report.to_json())
-    out.print(f"cutover {report.version}: {report.outcome}; report: {report.report_path}", markup=False)
+    out.print()
+    summary.render(report, facts, t.settings.budgets["cutover"], iso(now_utc()), out)
     if report.exit_code:
         raise Exit(code=report.exit_code)
 
