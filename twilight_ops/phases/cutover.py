@@ -30,6 +30,7 @@ from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable, mark_step, step_of
 from ..journal import cut_off
 from ..runbook import CutoverState, Phases, Steps, tplus
+from ..screen import WAIT_OVER
 from ..target import Target
 
 
@@ -221,6 +222,8 @@ def _tag_push(t: Target, ui: Ui) -> str:
         r = tag_push.run(t, None, progress=ui.progress)
     except CheckFailed as e:
         raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: {resume_line(t.version, t.runtime_file)}") from None
+    finally:
+        ui.say(WAIT_OVER)        # the CI wait's live line ends before the result is printed
     ui.console.print(r.sentence(), markup=False)
     return "ok"
 
@@ -349,6 +352,8 @@ def rollback_now(t: Target, decision, ui: Ui) -> None:
         raise CheckFailed(f"not rolled back: {e.message}",
                           f"fix it, then: {resume_line(t.version, t.runtime_file)} --yes "
                           f"(or inv rollback --version {t.version} --force)") from None
+    finally:
+        ui.say(WAIT_OVER)        # its steps' live line ends before the summary is printed
     ui.view.rollback(report)
 
 
