@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from typing import Any, Callable, Iterable
 
@@ -26,6 +27,21 @@ class _LazyConsole:
         if self._console is None:
             self._console = make_console(stderr=self._stderr)
         return getattr(self._console, name)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """A plain line that carries a command to paste is never broken by rich (the terminal wraps
+        it, and a copy stays one command): a line break in a pasted command runs half of it."""
+        if len(objects) == 1 and isinstance(objects[0], str) and pasteable(objects[0]):
+            kwargs.setdefault("soft_wrap", True)
+        self.__getattr__("print")(*objects, **kwargs)
+
+
+_COMMAND = re.compile(r"(^|[\s`'(])inv (-f \S+ )?[a-z][\w.-]*( |$)")
+
+
+def pasteable(line: str) -> bool:
+    """The line holds an `inv …` command for the operator to copy (pure)."""
+    return bool(_COMMAND.search(line))
 
 
 def make_console(*, stderr: bool = False, file: Any = None, width: int | None = None,

@@ -88,3 +88,21 @@ def test_the_red_flag_column_is_there_when_a_row_has_one():
     buf = io.StringIO()
     agent_smoke.render(report, make_console(file=buf, width=120, terminal=True))
     assert "red flag" in ANSI.sub("", buf.getvalue())
+
+
+def test_a_line_with_a_command_to_paste_is_not_broken_by_rich():
+    from twilight_ops.output import _LazyConsole, pasteable
+
+    line = ("error: backend not healthy within 180 s (running, health starting) — roll back — run: inv -f /home/ops/"
+            "tvps.yaml rollback --version v0.3.0-w4-cutover --reason 'backend not healthy within 180 s'")
+    assert pasteable(line) and pasteable("resume with: inv cutover --version v --resume")
+    prose = LONG_LINE.replace("run inv deploy again", "deploy again")
+    assert not pasteable("the inventory is fine") and not pasteable(prose)
+    lazy = _LazyConsole(stderr=False)
+    buf = io.StringIO()
+    lazy._console = make_console(file=buf, width=80, terminal=True)
+    lazy.print(line, markup=False)
+    lazy.print(prose, markup=False)
+    out = ANSI.sub("", buf.getvalue()).splitlines()
+    assert out[0] == line                       # one line: the terminal wraps it, a copy is one command
+    assert len(out) > 2 and all(len(x) <= 80 for x in out[1:])
