@@ -44,6 +44,7 @@ PROMPTS = {   # runbook T+00:35, word for word
     "unknown_code": "What is the price of 999999.SH?",
 }
 PROMPT_CODES = {"latest_quote": (CODE,), "historical": (CODE,), "unknown_code": (UNKNOWN_CODE,)}   # what each prompt asks for
+WAITING = "agent-smoke: the API checks, then three prompts to the agent at once (Hermes) …"   # the wait's one line
 FRESH_OPEN_S = 120
 STALE_S = 86_400
 LOG_TAIL = 200

@@ -271,7 +271,11 @@ def _hermes(t: Target, ui: Ui) -> str:
 def _agent(t: Target, ui: Ui) -> str:
     from . import agent_smoke
 
-    report = agent_smoke.run(t)
+    ui.progress(agent_smoke.WAITING)
+    try:
+        report = agent_smoke.run(t)
+    finally:
+        ui.say(WAIT_OVER)
     ui.view.agent(report)
     return "ok" if report.green else "red"
 
