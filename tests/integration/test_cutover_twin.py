@@ -77,6 +77,7 @@ def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
     second = cutover(fresh, "--yes")
     assert second.returncode == 0, second.stderr
     assert "nothing to do" in second.stdout + second.stderr
+    assert (second.stdout + second.stderr).count(result["report_path"]) == 1      # issue 21 §10: once, in the summary
     assert len(steps(twin_settings, "cutover:preflight")) == 1
 
 
