@@ -31,9 +31,14 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -e $stamp ]]; then
   echo "bootstrap: installing twilight-ops and its test extra into .venv"
-  # pip's "Location 'file:///opt/...' is ignored" lines come from this machine's pip.conf
-  .venv/bin/pip install -q --upgrade pip 2>&1 | { grep -v "is ignored: it is neither" || true; }
-  .venv/bin/pip install -q -e '.[test]' 2>&1 | { grep -v -e "is ignored: it is neither" || true; }
+  # quiet on success: pip's own lines, this machine's pip.conf notes and setuptools' editable-install
+  # banner go to a log that is shown only when the install fails
+  log=.venv/bootstrap-pip.log
+  if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[test]'; } >"$log" 2>&1; then
+    grep -v "is ignored: it is neither" "$log" >&2 || true
+    echo "bootstrap: pip install failed (full output: $log)" >&2
+    exit 1
+  fi
   .venv/bin/python -c "import twilight_ops, fabric, duckdb, jsonschema, compose" \
     || { echo "bootstrap: the venv install failed (see above)" >&2; exit 1; }
   rm -f .venv/.installed-*

@@ -412,3 +412,40 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     return obj
+
+
+def show(value: Any) -> str:
+    """A setting as `inv config` prints it: no Python reprs (None → "", a list → comma-separated)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(show(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def config_rows(settings: Settings, layers: list[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, str, str]]:
+    """(key, value, source) of every twilight key (pure): the source is the first layer that sets it
+    (layers strongest first: overrides, -f file, env, project …), else "default"."""
+    def source(name: str, nested: str = "") -> str:
+        for label, layer in layers:
+            section = layer.get(nested) if nested else layer
+            if isinstance(section, Mapping) and name in section:
+                return label
+        return "default"
+
+    rows = [(k.name, show(getattr(settings, attr)), source(k.name)) for s in SECTIONS for attr, k in keys(s)]
+    for section, values in ((Thresholds, dataclasses.asdict(settings.thresholds)), (Budgets, dict(settings.budgets))):
+        nested = section.NESTED   # type: ignore[attr-defined]
+        rows += [(f"{nested}.{k.name}", show(values.get(attr)), source(k.name, nested)) for attr, k in keys(section)]
+    return rows
+
+
+def unset_warnings(settings: Settings) -> list[str]:
+    """Keys left unset that make a check fail later (pure)."""
+    out = []
+    if settings.lifespan_pr is None:
+        out.append('lifespan_pr is not set: preflight\'s dependency check will fail; set twilight.lifespan_pr '
+                   "to the T2.7 lifespan-injection PR's number in invoke.yaml")
+    return out

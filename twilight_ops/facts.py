@@ -108,17 +108,25 @@ def parse_repo_digests(text: str) -> dict[str, list[str]]:
 
 
 def parse_health_log(text: str) -> list[str]:
-    """`docker inspect` of one container → its healthcheck log, oldest first, one line per probe."""
+    """`docker inspect` of one container → its healthcheck log, oldest first, one line per probe: its
+    start, exit code and the last line of its output (a traceback's exception line, not its first
+    300 characters), cut at a space when longer than 300."""
     try:
         docs = json.loads(text)
         health = ((docs[0].get("State") or {}).get("Health") or {}) if docs else {}
         out = []
         for entry in health.get("Log") or []:
-            output = " ".join(str(entry.get("Output", "")).split())[:300]
+            output = _last_line(str(entry.get("Output", "")))
             out.append(f"{entry.get('Start', '?')[:19]} exit {entry.get('ExitCode', '?')}: {output}")
         return out
     except (ValueError, TypeError, AttributeError, IndexError) as e:
         raise ParseError(f"cannot parse `docker inspect` output: {e}", "re-run; report if it persists") from None
+
+
+def _last_line(text: str, limit: int = 300) -> str:
+    lines = [" ".join(x.split()) for x in text.splitlines() if x.strip()]
+    last = lines[-1] if lines else ""
+    return last if len(last) <= limit else last[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def detail_for(details: dict[str, ContainerDetail], short_id: str) -> ContainerDetail | None:

@@ -7,6 +7,7 @@
                                        every poll_s until healthy -> Waited; NotHealthy when it restarts,
                                        exits or turns unhealthy (at once) or at the deadline
     lost(row)                          why a service will not turn healthy ('' while it still may; pure)
+    cause(logs)                        the backend log's last error lines: why the gate failed (pure)
 
 The wait polls `docker compose ps` alone (one round trip over the open connection,
 ≈ 30 ms on the twin); the caller reads the restart count and digest once, at the end
@@ -26,6 +27,7 @@ from .builders.layout import Layout
 from .clock import now_utc
 from .errors import CheckFailed
 from .executor import Executor
+from .screen import WAIT_OVER, Waiting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +109,10 @@ def lost(row: facts.ComposeService | None) -> str:
 def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float = 0.5,
                  say: Callable[[str], None] | None = None) -> Waited:
     """The one health wait: poll `compose ps` every poll_s until the service is running and healthy;
-    NotHealthy at once when it restarts, exits or turns unhealthy, or at the deadline.  One progress
-    line per poll (`waiting for backend: running, health starting … 1.2s`); a docker error escapes."""
+    NotHealthy at once when it restarts, exits or turns unhealthy, or at the deadline.  Each poll says
+    a screen.Waiting line (`waiting for backend: running, health starting … 1.2s`: the one line a
+    terminal updates in place, a log sees every 10 s), and Waiting("") when the wait ends, however it
+    ends; a docker error escapes."""
     started = time.monotonic()
     seen = [describe(None)]
 
@@ -127,7 +131,7 @@ def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float 
 
     def progress(_: tenacity.RetryCallState) -> None:
         if say is not None:
-            say(f"waiting for {lay.service}: {seen[0]} … {time.monotonic() - started:.1f}s")
+            say(Waiting(f"waiting for {lay.service}: {seen[0]} … {time.monotonic() - started:.1f}s"))
 
     retry = tenacity.Retrying(
         retry=tenacity.retry_if_result(lambda ok: not ok),
@@ -136,7 +140,12 @@ def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float 
         before_sleep=progress,
         retry_error_callback=lambda _: False,
     )
-    if not retry(healthy):
+    try:
+        ok = retry(healthy)
+    finally:
+        if say is not None:
+            say(WAIT_OVER)
+    if not ok:
         raise NotHealthy(f"{lay.service} not healthy within {deadline_s:g} s ({seen[0]})", _logs_hint(lay))
     waited = Waited(time.monotonic() - started, now_utc().astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"))
     if say is not None:
@@ -146,3 +155,37 @@ def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float 
 
 def _logs_hint(lay: Layout) -> str:
     return f"see `docker compose logs {lay.service} --tail=200` on tvps"
+
+
+_LEVELS = ("CRITICAL", "FATAL", "ERROR")
+
+
+def cause(logs: str, n: int = 3) -> list[str]:
+    """The last `n` distinct error lines of a service's log (`ERROR lifespan startup incomplete: …`,
+    `FATAL …`, a traceback's final exception line): what an operator reads first when the gate fails.
+    Compose's `backend-1  | ` prefix is dropped; [] when the log names no error (pure)."""
+    found: dict[str, str] = {}        # the message (from its level on) -> its latest line: a repeat counts once
+    lines = [_unprefixed(x) for x in logs.splitlines()]
+    for i, line in enumerate(lines):
+        text = line.strip()
+        words = [w.strip(":[]") for w in text.split()[:3]]       # `ERROR …`, `<time> ERROR …`, `[ERROR] …`
+        level = next((w for w in words if w in _LEVELS), "")
+        if level or _exception_after_traceback(lines, i):
+            key = text[text.find(level):] if level else text
+            found.pop(key, None)
+            found[key] = text
+    return list(found.values())[-n:]
+
+
+def _unprefixed(line: str) -> str:
+    head, sep, rest = line.partition(" | ")
+    return rest if sep and " " not in head.strip() else line
+
+
+def _exception_after_traceback(lines: list[str], i: int) -> bool:
+    """line i is the `SomeError: …` that ends a traceback (unindented, after an indented frame)."""
+    line = lines[i]
+    if not line or line[0].isspace() or i == 0 or not lines[i - 1].startswith(" "):
+        return False
+    name = line.split(":", 1)[0]
+    return name.replace(".", "").isidentifier() and (name.endswith("Error") or name.endswith("Exception"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from typing import Any, Callable, Iterable
 
@@ -24,16 +25,48 @@ class _LazyConsole:
 
     def __getattr__(self, name: str) -> Any:
         if self._console is None:
-            from rich.console import Console
-
-            # emoji=False: rich would turn `:up:` in `deploy#1:up: ok` (a step name) into an emoji, even
-            # with markup=False; nothing the tool prints is meant as an emoji code
-            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
+            self._console = make_console(stderr=self._stderr)
         return getattr(self._console, name)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """A plain line that carries a command to paste is never broken by rich (the terminal wraps
+        it, and a copy stays one command): a line break in a pasted command runs half of it."""
+        if len(objects) == 1 and isinstance(objects[0], str) and pasteable(objects[0]):
+            kwargs.setdefault("soft_wrap", True)
+        self.__getattr__("print")(*objects, **kwargs)
+
+
+_COMMAND = re.compile(r"(^|[\s`'(])inv (-f \S+ )?[a-z][\w.-]*( |$)")
+
+
+def pasteable(line: str) -> bool:
+    """The line holds an `inv …` command for the operator to copy (pure)."""
+    return bool(_COMMAND.search(line))
+
+
+def make_console(*, stderr: bool = False, file: Any = None, width: int | None = None,
+                 terminal: bool | None = None) -> Any:
+    """The tool's rich Console.  On a terminal plain lines wrap at spaces (rich folds only a token longer
+    than the width); in a log or a pipe they are never wrapped (soft wrap): the terminal or the file
+    viewer shows them whole, never split mid-word.  emoji=False: rich would turn `:up:` in
+    `deploy#1:up: ok` (a step name) into an emoji, even with markup=False."""
+    from rich.console import Console
+
+    con = Console(stderr=stderr, file=file, width=width, force_terminal=terminal, highlight=False, emoji=False)
+    con.soft_wrap = not con.is_terminal
+    return con
 
 
 console: Any = _LazyConsole(stderr=False)
 err_console: Any = _LazyConsole(stderr=True)
+
+
+def progress_lines() -> Any:
+    """A task's progress sink on stderr (screen.Lines): a wait is one line in place on a terminal, one
+    line every 10 s in a log; use it as a context manager so the live line ends with the task."""
+    from .screen import Lines
+
+    return Lines(err_console)
 
 
 def print_json(obj: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,7 +48,9 @@ def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
     assert result["outcome"] == "closed-out" and result["decision"]["verdict"] == "GO"
     for hint in ("next: inv tag-push", "next: inv smoke", "next: T+00:35"):     # the cutover runs them itself
         assert hint not in r.stderr, hint
-    assert "T+00:00  deploy (runbook T+00:05, budget 10 min" in r.stderr
+    assert re.search(r"^T\+\d\d:\d\d  deploy  \(slot T\+00:05, budget 10 min", r.stderr, re.M), r.stderr[-3000:]  # issue 21 §8
+    assert "of the 60-minute budget" in r.stderr and f"report    {result['report_path']}" in r.stderr   # the summary block
+    assert r.stderr.count(result["report_path"]) == 1
     for phase in ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke"):
         assert [s["outcome"] for s in steps(twin_settings, f"cutover:{phase}")] == ["ok"], phase
     j = journal(twin_settings)
@@ -74,6 +77,7 @@ def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
     second = cutover(fresh, "--yes")
     assert second.returncode == 0, second.stderr
     assert "nothing to do" in second.stdout + second.stderr
+    assert (second.stdout + second.stderr).count(result["report_path"]) == 1      # issue 21 §10: once, in the summary
     assert len(steps(twin_settings, "cutover:preflight")) == 1
 
 

@@ -161,8 +161,12 @@ def test_each_deploy_fault_stops_cleanly(fresh, twin, twin_settings, fault, says
     assert f"inv -f {twin.invoke_yaml} rollback --version {W4} --reason '" in line
     with SSHExecutor(twin_settings) as ex:
         assert lock.read_holder(ex, layout(twin_settings, ex.home)) is None
+    waits = [x for x in r.stderr.splitlines() if x.startswith("waiting for backend")]
+    assert len(waits) <= int(GATE_DEADLINE[fault]) // 10 + 2, waits     # issue 21 §2: a log sees one every 10 s + the last
     if fault != "pull-denied":
         assert "backend logs" in r.stdout and "healthcheck log" in r.stdout
+        cause = {"never-healthy": "ERROR lifespan startup incomplete", "restart-loop": "FATAL lifespan startup failed"}
+        assert r.stdout.startswith("cause: ") and cause[fault] in r.stdout.splitlines()[0], r.stdout[:500]   # the cause first
         steps = journals.local(twin_settings, W4)["steps"]
         failed = [s for s in steps if s["name"].endswith(":health-gate") and s["outcome"] == "failed"][-1]
         assert failed["evidence"]["backend_logs_tail200"] and "rollback --version" in failed["note"]

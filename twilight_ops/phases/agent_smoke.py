@@ -44,6 +44,7 @@ PROMPTS = {   # runbook T+00:35, word for word
     "unknown_code": "What is the price of 999999.SH?",
 }
 PROMPT_CODES = {"latest_quote": (CODE,), "historical": (CODE,), "unknown_code": (UNKNOWN_CODE,)}   # what each prompt asks for
+WAITING = "agent-smoke: the API checks, then three prompts to the agent at once (Hermes) …"   # the wait's one line
 FRESH_OPEN_S = 120
 STALE_S = 86_400
 LOG_TAIL = 200
@@ -131,6 +132,16 @@ def judge_latest(status: int | None, body: dict | None, envelope_flags: list[str
             flags.append("stale_value")
             why.append(f"freshness_seconds {fresh} > {STALE_S} outside CLOSED_FINAL")
     return flags, why, ev
+
+
+def literal_rule_note(fresh: Any, state: Any) -> str:
+    """Why a PASS that the runbook's literal rule (freshness > 86400 s outside CLOSED_FINAL) would flag
+    is still a PASS: outside a session the quote is the last session's close ('' when the rule does not
+    bite; pure)."""
+    if not isinstance(fresh, (int, float)) or fresh <= STALE_S or state == "closed_final":
+        return ""
+    return (f"freshness {fresh:g} s: {state} serves the last session's close "
+            f"(the runbook's literal rule flags > {STALE_S} s outside CLOSED_FINAL)")
 
 
 def judge_historical(status: int | None, body: dict | None) -> tuple[list[str], list[str], dict]:
@@ -244,8 +255,10 @@ def api_latest(t: Target, api: Api, trading: bool) -> Row:
         return _unreachable("api", "latest_quote", resp)
     verdict = evaluate(status, resp.body, "w4", now_utc(offset), t.settings.thresholds.adj_tolerance)
     flags, why, ev = judge_latest(status, body, [f.code for f in verdict.red_flags], {before, after})
+    note = literal_rule_note(ev.get("freshness_seconds"), ev.get("market_state"))
     return row("api", "latest_quote", flags, why,
-               f"W4; market_state {ev.get('market_state')} as expected; freshness {ev.get('freshness_seconds')} s", ev)
+               f"W4; market_state {ev.get('market_state')} as expected; "
+               + (note or f"freshness {ev.get('freshness_seconds')} s"), ev)
 
 
 def api_historical(api: Api) -> Row:

@@ -30,6 +30,7 @@ from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable, mark_step, step_of
 from ..journal import cut_off
 from ..runbook import CutoverState, Phases, Steps, tplus
+from ..screen import WAIT_OVER
 from ..target import Target
 
 
@@ -64,6 +65,10 @@ class Ui:
     interactive: bool
     view: View
     progress: Callable[[str], None] = lambda line: None    # waits (CI, registry): throttled or a status line
+    heading: Callable[[str], None] | None = None          # a phase's clock line (bold); say when None
+
+    def head(self, line: str) -> None:
+        (self.heading or self.say)(line)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +125,15 @@ def minutes_since(started_at: str, now: str) -> float:
     return (dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(started_at)).total_seconds() / 60
 
 
+def elapsed(minutes: float) -> str:
+    """The real time since the cutover's start as `T+mm:ss` (minutes past 59 keep counting: T+75:03)."""
+    s = max(0, int(minutes * 60))
+    return f"T+{s // 60:02d}:{s % 60:02d}"
+
+
 def clock_line(t: Target, phase: str, started_at: str) -> str:
+    """A phase's heading: the real elapsed time, the phase, the runbook's slot and budget, and how far
+    the run is from the runbook's clock: `T+03:12  deploy  (slot T+00:05, budget 10 min; 2 min ahead …)`."""
     p = runbook.phase(phase)
     assert p is not None, phase
     at = p.at
@@ -129,7 +142,7 @@ def clock_line(t: Target, phase: str, started_at: str) -> str:
     late = now - at
     where = ("on the runbook's clock" if abs(late) < 1 else
              f"{late:.0f} min behind the runbook" if late > 0 else f"{-late:.0f} min ahead of the runbook")
-    return f"{tplus(now)}  {phase} (runbook T+00:{at:02d}, budget {budget} min; {where})"
+    return f"{elapsed(now)}  {phase}  (slot {tplus(at)}, budget {budget} min; {where})"
 
 
 # ---------------------------------------------------------------- journal bookkeeping
@@ -209,6 +222,8 @@ def _tag_push(t: Target, ui: Ui) -> str:
         r = tag_push.run(t, None, progress=ui.progress)
     except CheckFailed as e:
         raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: {resume_line(t.version, t.runtime_file)}") from None
+    finally:
+        ui.say(WAIT_OVER)        # the CI wait's live line ends before the result is printed
     ui.console.print(r.sentence(), markup=False)
     return "ok"
 
@@ -217,7 +232,7 @@ def _deploy(t: Target, ui: Ui) -> str:
     from . import deploy
 
     try:
-        report = deploy.run(t, say=lambda line: (ui.progress if line.startswith("waiting for") else ui.say)(line))
+        report = deploy.run(t, say=ui.say)        # its health wait's lines are screen.Waiting: one line in place
     except deploy.DeployFailed as e:          # it was tried and failed: the decision rolls back
         ui.view.deploy_failed(e)
         ui.console.print(f"deploy failed: {e.message}", markup=False)
@@ -256,7 +271,11 @@ def _hermes(t: Target, ui: Ui) -> str:
 def _agent(t: Target, ui: Ui) -> str:
     from . import agent_smoke
 
-    report = agent_smoke.run(t)
+    ui.progress(agent_smoke.WAITING)
+    try:
+        report = agent_smoke.run(t)
+    finally:
+        ui.say(WAIT_OVER)
     ui.view.agent(report)
     return "ok" if report.green else "red"
 
@@ -267,7 +286,7 @@ RUNNERS: dict[str, Callable[[Target, Ui], str]] = {
 
 
 def run_phase(t: Target, phase: str, ui: Ui, started_at: str) -> str:
-    ui.say(clock_line(t, phase, started_at))
+    ui.head(clock_line(t, phase, started_at))
     try:
         begin(t, phase)
         outcome = RUNNERS[phase](t, ui)
@@ -337,6 +356,8 @@ def rollback_now(t: Target, decision, ui: Ui) -> None:
         raise CheckFailed(f"not rolled back: {e.message}",
                           f"fix it, then: {resume_line(t.version, t.runtime_file)} --yes "
                           f"(or inv rollback --version {t.version} --force)") from None
+    finally:
+        ui.say(WAIT_OVER)        # its steps' live line ends before the summary is printed
     ui.view.rollback(report)
 
 
@@ -363,7 +384,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
         st = state(journal)
         path = ui.view.write_report(t, journal)
         ui.console.print(f"the cutover of {t.version} finished at {st.get('finished_at')} ({st.get('outcome')}): "
-                         f"nothing to do; report: {path}", markup=False)
+                         "nothing to do", markup=False)          # the summary below names the report, once
         return CutoverReport(t.version, str(st.get("outcome")), dict(st.get("decision") or {}), str(path),
                              0 if st.get("outcome") == "closed-out" else 1)
     holder = lock.new_holder(t.settings.operator, t.version, "cutover")
@@ -391,7 +412,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             except Stop as e:
                 ui.console.print(f"stopped: {e.line()}", markup=False)
                 return finish(t, ui, "stopped", {"stopped": e.message}, 1)
-        ui.say(clock_line(t, Phases.DECIDE, started_at))
+        ui.head(clock_line(t, Phases.DECIDE, started_at))
         decision = decide_now(t)
         ui.view.decision(decision)
         dj = decision.to_json()
@@ -402,7 +423,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
                 ui.console.print(f"not closed out yet (no confirmation); to close out: {resume_line(t.version, t.runtime_file)} --yes"
                                  f"  (or inv closeout --version {t.version})", markup=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
-            ui.say(clock_line(t, Phases.CLOSEOUT, started_at))
+            ui.head(clock_line(t, Phases.CLOSEOUT, started_at))
             closeout_now(t, ui)
             return finish(t, ui, "closed-out", dj, 0)
         if decision.verdict == decision_mod.ROLLBACK:
@@ -417,7 +438,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
                 ui.console.print(f"not rolled back; to roll back: inv rollback --version {t.version} --reason "
                                  f"'{decision.trigger.replace(chr(39), '')}'  (or {resume_line(t.version, t.runtime_file)} --yes)", markup=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
-            ui.say(clock_line(t, Phases.ROLLBACK, started_at))
+            ui.head(clock_line(t, Phases.ROLLBACK, started_at))
             rollback_now(t, decision, ui)
             return finish(t, ui, "rolled-back", dj, 1)
         record_decision(t, decision, "")

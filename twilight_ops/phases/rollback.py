@@ -36,6 +36,7 @@ from ..builders import files
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, LockHeld, TwilightError, Unreachable
 from ..runbook import Fact, Steps
+from ..screen import Waiting
 from ..target import Target
 from . import data, rollout
 from .rollout import ROLLBACK, step_name
@@ -275,7 +276,8 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         step, how = t.journals.once(journal, step_name(ROLLBACK, n, name), action)
         took = time.monotonic() - t0
         times.append(StepTime(name, round(took, 2), s.budgets[budget], step.note or how))
-        say(f"{name:<11} {took:6.1f} s   (runbook budget {s.budgets[budget]} min)  {step.note or how}")
+        # progress only (one line in place; in a log every 10 s): the timed steps are printed once, at the end
+        say(Waiting(f"rollback: {name} {step.note or how} ({took:.1f} s)"))
         return step, how
 
     holder = lock.new_holder(s.operator, v, f"rollback: {reason}")
@@ -506,4 +508,4 @@ def hermes_revert(t: Target, previous_tag: str, say: Callable[[str], None], forc
     failed = [r for r in report.steps if r.status is Status.FAIL]
     if failed:
         raise CheckFailed(f"Hermes revert: {failed[0].id} failed: {failed[0].reason}", failed[0].next_step)
-    return f"skill {SKILL_PATH} at {previous_tag} installed and registered" + (f"; local changes in stash {saved}" if saved else "")
+    return f"{SKILL_PATH} as of {previous_tag} installed and registered" + (f"; local changes in stash {saved}" if saved else "")

@@ -121,7 +121,8 @@ def apply(t: Target, ref: Ref, way: Way, run_step: RunStep, *, say: Callable[[st
             ssh.write_file(backup, text.encode(), mode=0o600)
         ssh.write_file(lay.compose_env, envfile.set_var(text, VAR, ref.value).encode(), mode=0o640)
         step.evidence["backup"] = kept["backup"] = backup
-        step.note = f"{VAR}={ref.value} (was {before or 'unset'}; previous file kept at {backup or 'none (new file)'})"
+        kept_at = f"the previous file kept at {backup}" if backup else f"{lay.compose_env} is new"
+        step.note = f"{VAR}={ref.value} (was {before or 'unset'}; {kept_at})"
 
     def pull(step: Step) -> None:
         if ref.digest and on_tvps(t, f"{s.image_repo}@{ref.digest}"):

@@ -12,20 +12,22 @@ if TYPE_CHECKING:     # types only: render imports no phase at run time
 
 
 def render(report: AgentSmokeReport, console: Any) -> None:
-    from rich.table import Table
     from rich.text import Text
 
-    tab = Table(title=Text(printable(f"T+00:35 agent smoke · expected market state {report.expected_state} · "
-                                     f"calendar: {report.calendar}")), title_justify="left")   # the calendar's reason is remote text
-    for col in ("check", "level", "status"):
-        tab.add_column(col)
-    tab.add_column("evidence", overflow="fold")
-    tab.add_column("red flag: the runbook's meaning", overflow="fold")
+    from ..screen import Column
+    from ..screen import table as screen_table
+
+    title = Text(printable(f"T+00:35 agent smoke · expected market state {report.expected_state} · "
+                           f"calendar: {report.calendar}"))     # the calendar's reason is remote text
+    cols = [Column("check", max_width=24), Column("level", no_wrap=True), Column("status", no_wrap=True), Column("evidence"),
+            Column("red flag: the runbook's meaning")]          # left out when no row has a red flag
+    rows = []
     for r in report.rows:
         res = r.result
         meaning = "\n".join(f"{c}: {AGENT_MEANINGS.get(c, '')}" for c in r.red_flags)
-        tab.add_row(Text(AGENT_TITLES.get(res.id, res.id)), Text(r.level), Text(res.status.value, style=STYLE[res.status]),
-                    Text(printable(res.reason)), Text(meaning, style="red" if meaning else ""))
+        rows.append([Text(AGENT_TITLES.get(res.id, res.id)), Text(r.level), Text(res.status.value, style=STYLE[res.status]),
+                     Text(printable(res.reason)), Text(meaning, style="red" if meaning else "")])
+    tab = screen_table(title, cols, rows)
     console.print(tab)
     if report.green:
         console.print(Text("verdict: GREEN — all four checks pass; T+00:50: continue to the close-out (T+00:55)",

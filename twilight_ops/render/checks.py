@@ -10,19 +10,13 @@ STYLE = {Status.PASS: "bold green", Status.FAIL: "bold red", Status.SKIP: "dim",
 
 
 def table(title: str, rows: Sequence[CheckResult], titles: Mapping[str, str]) -> Any:
-    from rich.table import Table
+    """check · status · evidence · fix (the fix column only when a row that is not PASS has one)."""
     from rich.text import Text
 
-    tab = Table(title=Text(printable(title)), title_justify="left", show_lines=False)
-    tab.add_column("check")
-    tab.add_column("status")
-    tab.add_column("evidence", overflow="fold")
-    fixes = any(r.status is not Status.PASS and r.next_step for r in rows)
-    if fixes:
-        tab.add_column("fix", overflow="fold")
-    for r in rows:
-        cells = [Text(printable(titles.get(r.id, r.id))), Text(r.status.value, style=STYLE[r.status]), Text(printable(r.reason))]
-        if fixes:
-            cells.append(Text(printable(r.next_step) if r.status is not Status.PASS else ""))
-        tab.add_row(*cells)
-    return tab
+    from ..screen import Column
+    from ..screen import table as screen_table
+
+    cols = [Column("check", max_width=24), Column("status", no_wrap=True), Column("evidence"), Column("fix", max_width=30)]
+    cells = [[Text(printable(titles.get(r.id, r.id))), Text(r.status.value, style=STYLE[r.status]), Text(printable(r.reason)),
+              Text(printable(r.next_step) if r.status is not Status.PASS else "")] for r in rows]
+    return screen_table(Text(printable(title)), cols, cells, show_lines=False)

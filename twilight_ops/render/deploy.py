@@ -23,7 +23,7 @@ def render(report: Any, console: Any, *, next_hint: bool = True) -> None:
                       markup=False)
         return
     console.print(f"deployed {report.version}: healthy after {report.healthy_after_s:.1f} s, restart count 0, "
-                  f"digest {report.digest}; {report.remote_commands} remote commands on one connection", markup=False)
+                  f"digest {report.digest}", markup=False)      # the remote command count: --json and the journal
     if report.previous_env:
         console.print(f"the previous compose .env is kept at {report.previous_env}", markup=False)
     if next_hint:
@@ -31,7 +31,12 @@ def render(report: Any, console: Any, *, next_hint: bool = True) -> None:
 
 
 def render_failure(e: Any, console: Any) -> None:
+    """The cause first (the backend log's last error lines), then the log's tail and the healthcheck log."""
+    from ..health import cause
+
     lines = e.logs.rstrip().splitlines()
+    for line in cause(e.logs):
+        console.print("cause: " + printable(line), markup=False, highlight=False)
     if lines:
         tail = lines[-LOG_LINES_SHOWN:]
         console.print(f"backend logs (last {len(tail)} of {len(lines)} lines; all 200 are in the journal step):", markup=False)

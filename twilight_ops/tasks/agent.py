@@ -43,7 +43,11 @@ def agent_smoke(c, json=False, version=""):
     from ..render.agent_smoke import render
     from ..target import Target
 
-    with Target.for_release(c, version) as t:
+    from ..output import progress_lines
+    from ..screen import Waiting
+
+    with Target.for_release(c, version) as t, progress_lines() as say:
+        say(Waiting(phase.WAITING))            # the checks take a minute or two: one live line, not silence
         report = phase.run(t)
     if json:
         print_json(report.to_json())

@@ -112,9 +112,25 @@ def config(c, json=False, docs=False):
         sys.stdout.write(docs_table())
         return
     settings = settings_from_context(c)
-    data = settings.as_dict()
     if json:
-        print_json(data)
-    else:
-        for k, v in data.items():
-            console.print(f"{k}: {v}", markup=False)
+        print_json(settings.as_dict())
+        return
+    from ..config import config_rows, unset_warnings
+    from ..screen import Column, table
+
+    rows = config_rows(settings, config_layers(c))
+    console.print(table("twilight configuration (validated)", [Column("key", max_width=30), Column("value"),
+                                                               Column("source", max_width=40)], rows))
+    for line in unset_warnings(settings):
+        err_console.print(f"warning: {line}", markup=False, highlight=False)
+
+
+def config_layers(c) -> list[tuple[str, dict]]:
+    """Invoke's config layers that can set a twilight key, strongest first, with how to name each."""
+    cfg = c.config
+    runtime = getattr(cfg, "_runtime_path", None)
+    project = getattr(cfg, "_project_path", None)
+    out = [("overrides", getattr(cfg, "_overrides", {})), (f"{runtime} (-f)", getattr(cfg, "_runtime", {})),
+           ("env INVOKE_TWILIGHT_*", getattr(cfg, "_env", {})), (str(project or "project invoke.yaml"), getattr(cfg, "_project", {})),
+           ("user config", getattr(cfg, "_user", {})), ("system config", getattr(cfg, "_system", {}))]
+    return [(name, dict(layer.get("twilight") or {})) for name, layer in out if isinstance(layer, dict) or hasattr(layer, "get")]

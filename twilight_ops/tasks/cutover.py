@@ -7,25 +7,7 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from ..errors import BadInput, Unreachable, step_of
-from ..output import console, dry_run, err_console, operation, print_json, print_plan
-
-
-def _say(line: str) -> None:
-    err_console.print(line, markup=False, highlight=False)
-
-
-def _throttled(every_s: float = 10.0):
-    """Progress of a wait: every line on a terminal, one every `every_s` seconds in logs and CI."""
-    import time
-
-    last = [0.0]
-
-    def say(line: str) -> None:
-        now = time.monotonic()
-        if err_console.is_terminal or now - last[0] >= every_s:
-            _say(line)
-            last[0] = now
-    return say
+from ..output import console, dry_run, err_console, operation, print_json, print_plan, progress_lines
 
 
 class RichView:
@@ -104,7 +86,10 @@ def _ask(question: str) -> bool:
 @operation
 def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=False):
     """The runbook in order: preflight, tag-push, deploy, smoke, hermes-reinstall, agent-smoke, decide, closeout or rollback."""
+    from ..clock import iso, now_utc
     from ..phases import cutover as phase
+    from ..render import summary
+    from ..screen import Waiting
     from ..target import Target
 
     t = Target.for_release(c, version)
@@ -124,9 +109,11 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
         return
     interactive = sys.stdin.isatty()
     out = err_console if json else console          # --json: stdout holds the one JSON object only
-    ui = phase.Ui(console=out, say=_say, ask=_ask, interactive=interactive, view=RichView(out), progress=_throttled())
+    say = progress_lines()
+    ui = phase.Ui(console=out, say=say, ask=_ask, interactive=interactive, view=RichView(out),
+                  progress=lambda line: say(Waiting(line)), heading=say.heading)
     again = phase.resume_line(version, t.runtime_file)
-    with t:
+    with t, say:
         try:
             report = phase.run(t, phase.Options(yes=yes, auto_rollback=auto_rollback, resume=resume), ui)
         except KeyboardInterrupt as e:
@@ -136,9 +123,11 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
             if step_of(e) is None and not resume:
                 raise
             raise phase.lost_on_the_way(e, again) from None
+        facts = dict(t.journal().facts)
     if json:
         print_json(report.to_json())
-    out.print(f"cutover {report.version}: {report.outcome}; report: {report.report_path}", markup=False)
+    out.print()
+    summary.render(report, facts, t.settings.budgets["cutover"], iso(now_utc()), out)
     if report.exit_code:
         raise Exit(code=report.exit_code)
 

@@ -216,7 +216,10 @@ def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, a
         view.print_tripped(err_console if as_json else console, w.tripped, rollback_line(t, w.tripped.reason()))
         if auto:
             _say(f"auto-rollback: {w.tripped.reason()}")
-            result = phase.auto_rollback(t, w.tripped, _say)
+            from ..output import progress_lines
+
+            with progress_lines() as say:
+                result = phase.auto_rollback(t, w.tripped, say)
             if result.report is None:
                 _say(printable(f"auto-rollback not run: {result.detail}"))
             else:

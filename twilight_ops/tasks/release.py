@@ -7,7 +7,7 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from ..errors import BadInput
-from ..output import console, dry_run, err_console, operation, print_json, print_plan
+from ..output import console, dry_run, err_console, operation, print_json, print_plan, progress_lines
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -40,10 +40,11 @@ def deploy(c, version="", yes=False, force=False, plan=False, json=False):
         view.render_plan(phase.plan(t), console)
         return
     confirm(f"deploy {version} to {t.settings.host}", yes)
-    with t:
+    with t, progress_lines() as say:
         try:
-            report = phase.run(t, force=force, say=lambda line: err_console.print(line, markup=False, highlight=False))
+            report = phase.run(t, force=force, say=say)
         except phase.DeployFailed as e:
+            say.settle()
             view.render_failure(e, console)
             raise
         except KeyboardInterrupt:
@@ -75,39 +76,16 @@ def tag_push(c, version="", commit="", json=False):
     if dry_run(c):
         print_plan(f"tag-push {version}", phase.plan(t, commit or None))
         return
-    with t, _status(f"waiting for {version} to be published") as update:
-        report = phase.run(t, commit or None, progress=update)
+    from ..screen import Waiting
+
+    with t, progress_lines() as say:
+        say(Waiting(f"waiting for {version} to be published"))
+        report = phase.run(t, commit or None, progress=lambda line: say(Waiting(line)))
     if json:
         print_json(report.to_json())
     else:
         console.print(report.sentence(), markup=False)
         console.print(f"next: inv deploy --version {report.version}", markup=False)
-
-
-def _status(first: str):
-    """A rich status line on a terminal (elapsed time and the run's state); plain lines otherwise."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def cm():
-        if err_console.is_terminal:
-            from rich.text import Text
-
-            from ..sanitize import printable
-
-            with err_console.status(Text(first)) as st:       # progress lines carry CI text: never markup
-                yield lambda line: st.update(Text(printable(line)))
-        else:
-            last = [0.0]
-            import time
-
-            def say(line: str) -> None:
-                now = time.monotonic()
-                if now - last[0] >= 10:      # a line every 10 s in logs and CI
-                    err_console.print(line, markup=False, highlight=False)
-                    last[0] = now
-            yield say
-    return cm()
 
 
 @task(auto_shortflags=False, help={
@@ -135,9 +113,9 @@ def rollback(c, version="", to="", restore_db=False, keep_db=False, reason="", y
     if dry_run(c):
         view.render_plan(phase.plan(t, restore_db), console)
         return
-    with t:
+    with t, progress_lines() as say:
         report = phase.drive(t, reason=reason, to=to or None, restore_db=restore_db, keep_db=keep_db, force=force,
-                             say=lambda line: err_console.print(line, markup=False, highlight=False),
+                             say=say,
                              confirm=lambda pin: confirm(f"roll {t.settings.host} back to {t.settings.image_repo}:{pin.value}", yes))
     if json:
         print_json(report.to_json())

@@ -35,7 +35,7 @@ def down(c, dir=DEFAULT_DIR, purge=False):
     """Stop everything the twin started, by PID; leave no process or mount behind."""
     from ..twin import build
 
-    build.down(_dir(dir), purge=purge, say=lambda line: console.print(line, markup=False))
+    build.down(twin_dir(c, dir), purge=purge, say=lambda line: console.print(line, markup=False))
 
 
 @task(help={"dir": "where the twin lives (default ./.twin)"})
@@ -46,7 +46,7 @@ def reset(c, dir=DEFAULT_DIR):
     from ..twin.state import load_or_new
 
     settings, _ = _twin_settings(c, dir)
-    gone = rehearse.reset(load_or_new(_dir(dir)), settings)
+    gone = rehearse.reset(load_or_new(twin_dir(c, dir)), settings)
     console.print(f"twin reset: {gone} cutover files removed, every fault off, {build.VERSIONS[1]} untagged and "
                   f"unpublished; {build.VERSIONS[0]} running", markup=False)
 
@@ -57,7 +57,7 @@ def status(c, dir=DEFAULT_DIR):
     """Show the twin's parts, ports and PIDs."""
     from ..twin import build
 
-    print_json(build.status(_dir(dir)))
+    print_json(build.status(twin_dir(c, dir)))
 
 
 def _number(value: str, flag: str) -> float:
@@ -75,13 +75,27 @@ def _number(value: str, flag: str) -> float:
     return n
 
 
+def twin_dir(c, dir: str) -> Path:
+    """The twin a task works on: --dir when given; else, under `inv -f <twin>/invoke.yaml`, that
+    file's twin (a directory with the twin's state.json); else ./.twin."""
+    if dir and dir != DEFAULT_DIR:
+        return _dir(dir)
+    runtime = getattr(c.config, "_runtime_path", None)
+    if runtime:
+        here = Path(runtime).expanduser().resolve().parent
+        if (here / "state.json").exists():
+            return here
+    return _dir(dir)
+
+
 def _twin_settings(c, dir):
     from ..errors import BadInput
     from ..twin import build
 
-    path = _dir(dir) / "invoke.yaml"
+    base = twin_dir(c, dir)
+    path = base / "invoke.yaml"
     if not path.exists():
-        raise BadInput(f"no twin at {_dir(dir)}", "run `inv twin.up` first")
+        raise BadInput(f"no twin at {base}", "run `inv twin.up` first, or give --dir")
     return build.settings_for(path), path
 
 
@@ -188,9 +202,10 @@ def hermes_fault(c, name="", clear=False, dir=DEFAULT_DIR):
 
     if bool(name) == bool(clear):
         raise BadInput("give exactly one of --name FAULT or --clear", "known: " + ", ".join(HERMES_FAULTS))
-    if not (_dir(dir) / "state.json").exists():
-        raise BadInput(f"no twin at {_dir(dir)}", "run `inv twin.up` first")
-    set_hermes_fault(load_or_new(_dir(dir)).hermes_home, None if clear else name)
+    base = twin_dir(c, dir)
+    if not (base / "state.json").exists():
+        raise BadInput(f"no twin at {base}", "run `inv twin.up` first, or give --dir")
+    set_hermes_fault(load_or_new(base).hermes_home, None if clear else name)
     console.print("hermes fault cleared" if clear else f"hermes fault on: {name}")
 
 
@@ -283,7 +298,10 @@ def seed(c, scenario="healthy", rows="1000", minutes="30", seed="42", dir=DEFAUL
     with SSHExecutor(settings) as ex:
         end = tvps_clock.tvps_now(tvps_clock.measure(ex, settings.clock_offset_seconds), settings.clock_offset_seconds)
         spec = dataclasses.replace(spec, end_utc=end)        # the rows end at tvps's now
-        report = seed_remote.seed_backend(ex, settings, spec, say=console.print)
+        from ..screen import Lines
+
+        with Lines(console) as say:
+            report = seed_remote.seed_backend(ex, settings, spec, say=say)
     console.print(f"seeded {report.inserted} rows ({scenario}) over ({span:g} min before {end.isoformat(timespec='seconds')}]; "
                   f"{report.total} rows in provider_audit_log; {settings.service} {report.version} healthy again after "
                   f"{report.healthy_after_s:.1f} s", markup=False)
@@ -306,7 +324,7 @@ def preflight_fault(c, name="", pr="", clear=False, dir=DEFAULT_DIR):
 
     if bool(name) == bool(clear):
         raise BadInput("give exactly one of --name NAME or --clear", "known: " + ", ".join(preflight_faults.NAMES))
-    base = _dir(dir)
+    base = twin_dir(c, dir)
     if not (base / "state.json").exists():
         raise BadInput(f"no twin at {base}", "run `inv twin.up` first")
     st = load_or_new(base)
@@ -337,7 +355,7 @@ def ci_fault(c, name="", version="v0.3.0-w4-cutover", clear=False, dir=DEFAULT_D
         raise BadInput("give exactly one of --name NAME or --clear", "known: " + ", ".join(release_faults.NAMES))
     if name:
         release_faults.check_name(name)
-    base = _dir(dir)
+    base = twin_dir(c, dir)
     if not (base / "state.json").exists():
         raise BadInput(f"no twin at {base}", "run `inv twin.up` first")
     st = load_or_new(base)

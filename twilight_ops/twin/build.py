@@ -316,10 +316,10 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
     st = load_or_new(base)
     errors: list[str] = []
 
-    def attempt(name: str, fn: Callable[[], object]) -> None:
+    def attempt(name: str, fn: Callable[[], object], done: str = "stopped") -> None:
         try:
             fn()
-            say(f"  {name:<10} stopped")
+            say(f"  {name:<10} {done}")
         except Exception as e:  # keep going: every part must be stopped
             errors.append(f"{name}: {e}")
 
@@ -348,7 +348,7 @@ def down(base: Path, purge: bool = False, say: Say = print) -> None:
     attempt("token", lambda: _stop_token_server(st))
     attempt("dockerd", lambda: dockerd.stop_dockerd(st.base))
     if purge:
-        attempt("files", lambda: _purge(st))
+        attempt("files", lambda: _purge(st), "removed")
     if errors:
         raise TwilightError("twin.down left parts behind: " + "; ".join(errors), "see the logs under " + str(base))
 
