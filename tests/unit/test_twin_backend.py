@@ -443,3 +443,22 @@ def test_release_migration_reads_only_schema_faults(tmp_path):
     assert app.release_migration(tmp_path, "v0.3.0-w4-cutover") == "schema-additive"
     assert app.release_migration(tmp_path, "v0.2.0") is None
     assert app.release_migration(tmp_path / "nowhere", "v0.2.0") is None
+
+
+def test_restart_loop_is_never_healthy_and_exits_1(tmp_path):
+    """The restart-loop release is never healthy before it exits (a healthcheck that passed in the second
+    before the crash let a loaded machine's deploy gate see `healthy`, restart count 0)."""
+    (tmp_path / "release_faults.json").write_text(json.dumps({"v0.3.0-w4-cutover": "restart-loop"}))
+    backend = Backend(tmp_path)
+    try:
+        try:
+            status = backend.http.get("/healthz").status_code
+        except httpx.TransportError:          # it already exited: not healthy either
+            status = None
+        assert status in (503, None)
+        assert backend.proc.wait(timeout=10) == 1
+        backend.wait_for("FATAL lifespan startup failed")
+    finally:
+        backend.http.close()
+        if backend.proc.poll() is None:
+            backend.proc.kill()

@@ -21,7 +21,8 @@ Files (read on every request, so a test or an operator flips them without a rest
                     cover (a stale seed) is "closing" on every call.  Absent: every weekday trades.
     release_faults.json  {"<version>": "never-healthy" | "restart-loop"}: a broken release (twin
                     fault): never-healthy makes /healthz answer 503 for that version (read per
-                    request); restart-loop makes it exit 1 about a second after start (read at start)
+                    request); restart-loop makes it exit 1 about a second after start (read at start),
+                    its /healthz 503 until then (never healthy, however loaded the machine)
     faults.json     {"price": "<fault>" | ["<fault>", ...], "slow_ms": 800,
                      "rates": {"<fault>": 0.06}, "akshare_fail_rate": 0.3}   (KNOWN_FAULTS below)
         close_raw_null  qfq_without_raw  legacy_body  mixed_envelope  stale_freshness_zero
@@ -918,9 +919,12 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         app = self.server.app
         if url.path == "/healthz":
-            if app.release_fault() == "never-healthy":
+            fault = app.release_fault()
+            if fault == "never-healthy":
                 app.warn_once("ERROR lifespan startup incomplete: provider chain not ready (twin fault never-healthy)")
                 self._send(503, {"ok": False, "error": "ProviderChainNotReady"})
+            elif fault == "restart-loop":       # its start-up never completes: it exits before it is healthy
+                self._send(503, {"ok": False, "error": "LifespanStartupIncomplete"})
             else:
                 self._send(200, {"ok": True})
         elif url.path == "/version":
