@@ -183,11 +183,14 @@ def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, a
     """The §2 guard (docs/monitor.md "The §2 guard"): rounds until a trigger, the deadline or Ctrl-C."""
     from ..monitor.watch import RetryPolicy
     from ..phases import guard as phase
-    from ..phases.deploy import rollback_line
     from ..render import guard as view
+    from ..runbook import next_step
     from ..sanitize import printable
 
     policy = RetryPolicy()
+
+    def rollback_line(t: Any, reason: str) -> str:
+        return next_step(t.prefix, "rollback", "--version", t.version, reason=reason)
 
     def show(rnd: Any) -> None:
         if as_json:
