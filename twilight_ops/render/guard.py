@@ -1,4 +1,5 @@
-"""Render §2 guard rounds: one line per round (logs, CI), a table on a terminal, and a
+"""Render §2 guard rounds: one line per round (logs, CI: round_line; a terminal: the legend and a header once,
+then one fixed-width row per round), and a
 tripped trigger's evidence with the exact rollback command.  Remote text (probe details,
 Hermes log lines) is never markup and passes through sanitize.printable."""
 from __future__ import annotations
@@ -41,9 +42,44 @@ def round_table(rnd: GuardRound) -> Any:
     return table
 
 
-def print_round(console: Any, rnd: GuardRound) -> None:
+COLUMNS = (("round", 5), ("time", 9), ("5xx", 7), ("close_raw", 9), ("hermes", 7), ("W7", 3))
+
+
+def legend(rnd: GuardRound) -> list[str]:
+    """What each column is: the runbook §2 trigger behind each short label, one line each."""
+    return ["§2 guard, one line per round; the columns are the runbook's triggers:",
+            *(f"  {LABEL[t.key]:<9}  {t.title}" for t in rnd.triggers)]
+
+
+def header() -> str:
+    return "  ".join(f"{name:<{w}}" if i else f"{name:>{w}}" for i, (name, w) in enumerate(COLUMNS)) + "  this round"
+
+
+def round_row(rnd: GuardRound) -> Any:
+    """One round on a terminal: fixed-width state columns under header(), then the 5xx share (and any
+    trigger's summary that is not ok), then the verdict."""
+    from rich.text import Text
+
+    (_, wr), (_, wt), *widths = COLUMNS
+    row = Text(f"{'#' + str(rnd.n):>{wr}}  {_clock(rnd.at):<{wt}}")
+    for t, (_, w) in zip(rnd.triggers, widths):
+        row.append("  ")
+        row.append(f"{STATE_TEXT[t.state]:<{w}}", style=STATE_STYLE[t.state])
+    said = [t.summary for t in rnd.triggers if t.key == "price_5xx" or t.state not in ("ok", "n/a")]
+    row.append("  " + printable(" · ".join(dict.fromkeys(said))) + f" → {verdict(rnd)}")
+    return row
+
+
+def print_round(console: Any, rnd: GuardRound, *, first: bool = True) -> None:
+    """A round: on a terminal one row (the legend and header before the first), else round_line."""
     if console.is_terminal:
-        console.print(round_table(rnd))
+        if first:
+            from rich.text import Text
+
+            for line in legend(rnd):
+                console.print(Text(printable(line), style="dim"), soft_wrap=True)
+            console.print(Text(header(), style="bold"), soft_wrap=True)
+        console.print(round_row(rnd), soft_wrap=True)
     else:
         console.print(round_line(rnd), markup=False, highlight=False)
 
