@@ -134,8 +134,10 @@ def test_a_no_go_preflight_keeps_its_failing_row_and_says_where_it_stopped():
                 facts={"cutover": {"started_at": at(0), "outcome": "stopped", "finished_at": at(1)}}, steps=steps)
     md = report.markdown(j, BUDGETS, "repo")
     h1, h2 = sections(md)
-    assert h1 == [f"W4 /price cutover: ? → {V} on tvps"] and "Root cause" not in h2 and "Follow-up issue" not in h2
+    assert h1 == [f"W4 /price cutover: {V} on tvps"] and "Follow-up issue" not in h2     # no T+00:00: before unknown
+    assert h2[:4] == ["Summary", "Timeline", "Decision (T+00:50)", "Root cause"]
     assert "stopped before the decision point" in md and "| W4 dependency PRs merged | FAIL | not merged: #41 |" in md
+    assert "Root cause: preflight said NO-GO (runbook §0): W4 dependency PRs merged: not merged: #41" in md
     assert "| dependency_prs | FAIL | not merged: #41" in md        # the id, in the appendix
 
 

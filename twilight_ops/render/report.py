@@ -150,6 +150,12 @@ def _error_lines(logs: str, limit: int = 3) -> list[str]:
 
 def root_cause(journal: Any) -> tuple[str, list[str]]:
     """One line naming what went wrong, and the backend log lines that show it ('' when nothing was red)."""
+    pre = _preflight(journal)
+    fails = [c for c in (pre.evidence.get("checks", []) if pre is not None else [])
+             if isinstance(c, dict) and c.get("status") in ("FAIL", "UNREACHABLE")]
+    if journal.last(Steps.DECIDE) is None and fails:
+        return ("preflight said NO-GO (runbook §0): " + "; ".join(
+            f"{runbook.PREFLIGHT_TITLES.get(str(c.get('id')), c.get('id'))}: {c.get('reason')}" for c in fails), [])
     failed = _failed_deploy(journal)
     if failed is not None:
         part = failed.name.split(":", 1)[1]
@@ -185,9 +191,6 @@ def summary(journal: Any, image_repo: str) -> list[str]:
     out: list[str] = []
     if last is None:
         out.append(f"The cutover stopped before the decision point ({cell(c.get('outcome') or 'in progress')}).")
-        stopped = journal.last(Steps.cutover(Phases.PREFLIGHT))
-        if stopped is not None and stopped.outcome != "ok":
-            out.append(f"Preflight: {cell(cause(stopped.note), 600)}.")
     else:
         verdict = cell(last.evidence.get("verdict") or last.note)
         how = d.get("how") or ""
@@ -383,9 +386,8 @@ def appendix(journal: Any) -> list[str]:
               if (f.get(Fact.DATA_PLAN) or {}).get("done") == "restored" else None),
              *(("export on tvps", x.get("path")) for x in _exports(journal)),
              ("cutover commit", f.get(Fact.CUTOVER_COMMIT))]
-    out += ["### Ids and paths", ""]
-    out += [f"- {name}: `{cell(value)}`" for name, value in paths if value]
-    return out
+    known = [f"- {name}: `{cell(value)}`" for name, value in paths if value]
+    return out + (["### Ids and paths", "", *known] if known else [])
 
 
 def markdown(journal: Any, budgets: Mapping[str, int], image_repo: str) -> str:
@@ -393,7 +395,8 @@ def markdown(journal: Any, budgets: Mapping[str, int], image_repo: str) -> str:
     c = runbook.cutover_state(f)
     before = f.get(Fact.PRE_VERSION) or "?"
     elapsed = _elapsed(journal)
-    lines = [f"# W4 /price cutover: {cell(before)} → {cell(journal.version)} on {cell(journal.host)}", "",
+    arrow = f"{cell(before)} → " if f.get(Fact.PRE_VERSION) else ""      # unknown before preflight's T+00:00
+    lines = [f"# W4 /price cutover: {arrow}{cell(journal.version)} on {cell(journal.host)}", "",
              f"- outcome: **{cell(c.get('outcome') or 'in progress')}**",
              f"- operator: {cell(c.get('operator') or journal.operator)}",
              f"- started: {cell(c.get('started_at') or journal.created_at)}"
