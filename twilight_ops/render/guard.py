@@ -29,19 +29,6 @@ def round_line(rnd: GuardRound) -> str:
     return printable(f"guard #{rnd.n} {_clock(rnd.at)} · " + " · ".join(parts) + f" → {verdict(rnd)}")
 
 
-def round_table(rnd: GuardRound) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(f"§2 guard · round {rnd.n} · {_clock(rnd.at)} · {verdict(rnd)}"), title_justify="left")
-    table.add_column("trigger (runbook §2)")
-    table.add_column("state")
-    table.add_column("this round")
-    for t in rnd.triggers:
-        table.add_row(Text(t.title), Text(STATE_TEXT[t.state], style=STATE_STYLE[t.state]), Text(printable(t.summary)))
-    return table
-
-
 COLUMNS = (("round", 5), ("time", 9), ("5xx", 7), ("close_raw", 9), ("hermes", 7), ("W7", 3))
 
 
