@@ -107,6 +107,7 @@ def test_the_decision_sentence_has_no_command_and_every_decision_is_listed_with_
     timeline = md.split("## Timeline")[1].split("\n## ")[0]
     assert "| decide | T+00:50 | T+00:08 |" in timeline and "ROLLBACK, not confirmed (the operator said no" in timeline
     assert "ROLLBACK, confirmed (--yes) |" in timeline
+    assert "| T+00:15 server smoke | missing | no smoke recorded (not needed: the decision is ROLLBACK) | - |" in decision
     assert "run: inv" not in timeline
 
 

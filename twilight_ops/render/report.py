@@ -225,7 +225,9 @@ def decision(journal: Any) -> list[str]:
                    "not confirmed (the operator said no, or no one was asked)")
     out.append("")
     out += _table(("input", "state", "journal says", "recorded"),
-                  ([i.get("title"), i.get("state"), i.get("summary"), i.get("at") or "-"]
+                  ([i.get("title"), i.get("state"),
+                    str(i.get("summary")) + (f" ({i.get('run')})" if str(i.get("run") or "").startswith("not needed") else ""),
+                    i.get("at") or "-"]
                    for i in ev.get("inputs", []) if isinstance(i, dict)))
     return out
 
