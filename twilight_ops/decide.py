@@ -102,11 +102,17 @@ def _after(step: Any, when: str) -> bool:
     return not when or (step.started_at or "") >= when
 
 
+# how the hints of deploy's errors begin in a step's note (errors.TwilightError.line: "message — hint")
+HINTS = (" — run: ", " — nothing to roll back; ", " — when it answers again: ")
+
+
 def cause(note: str) -> str:
     """A failed step's note without the hint its error carried (`… — roll back — run: inv … rollback …`):
     the decision names its own next step, once."""
-    text = note.split(" — run: ", 1)[0]
-    return text.removesuffix(" — roll back").strip()
+    for hint in HINTS:
+        note = note.split(hint, 1)[0]
+    return note.removesuffix(" — roll back").strip()
+
 
 
 def deploy_input(journal: Any, prefix: str = "inv") -> Input:

@@ -273,3 +273,13 @@ def test_the_decision_table_shows_not_needed_rows_as_such():
     out = buf.getvalue()
     assert "(not needed: the decision is ROLLBACK)" in out and "(run: " not in out
     assert out.count("rollback --version") == 1
+
+
+def test_a_deploy_hint_with_a_command_never_reaches_the_decision_reason():
+    note = ("the pull of v0.3.0-w4-cutover could not reach the registry 127.0.0.1:5 (connection refused): nothing was "
+            "changed, v0.3.0-w4-cutover was not started; tvps now: backend runs v0.2.0 — nothing to roll back; when it "
+            "answers again: inv -f /x/invoke.yaml deploy --version v0.3.0-w4-cutover --yes")
+    j = journal(step("deploy#1:pull", 5, outcome="unreachable", note=note), deploy_attempt=1)
+    dec = d.decide(d.gather(j, "inv -f /x/invoke.yaml"), j.version, "inv -f /x/invoke.yaml")
+    assert "the registry 127.0.0.1:5 (connection refused)" in dec.reason and "inv " not in dec.reason
+    assert dec.next_step.startswith("run: inv -f /x/invoke.yaml cutover --version v0.3.0-w4-cutover --resume")
