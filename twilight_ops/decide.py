@@ -114,7 +114,6 @@ def cause(note: str) -> str:
     return note.removesuffix(" — roll back").strip()
 
 
-
 def deploy_input(journal: Any, prefix: str = "inv") -> Input:
     n = runbook.deploy_attempt(getattr(journal, "facts", {}) or {})
     noop = _last(journal, lambda s: s.name == Steps.DEPLOY_NOOP)
