@@ -177,7 +177,10 @@ def check_5xx(m: Metrics | None, cfg: GuardConfig, note: str = "") -> Trigger:
                   "failing, rollback won't help (check `docker compose logs backend --tail=200`)")
     if m.unit_violation_errors:
         ev.append(f"{m.unit_violation_errors} × CanonicalUnitViolation: §4 says fix forward, do not mask it with a rollback")
-    summary = f"5xx {share:.1f}% ({counted} of {m.total} calls {window})"
+    own = f", {m.own.left_out} own left out" if m.own is not None and m.own.left_out else ""
+    summary = f"5xx {share:.1f}% ({counted} of {m.total} calls {window}{own})"
+    if m.own is not None:
+        ev.append(m.own.said() + " (twilight-ops's own /price calls: the guard's probes, smoke, agent-smoke)")
     if m.total < cfg.min_calls:
         return Trigger(key, title, "unknown", f"{summary}: too few calls (< {cfg.min_calls})", tuple(ev))
     if share > cfg.max_5xx_pct:

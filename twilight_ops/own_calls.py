@@ -3,7 +3,13 @@
     record_call(settings, start, end, code, status, attempts)   api.get_price, after every call it sent
     record_prompt(settings, start, end, codes, check)           agent_smoke.ask_all, around every Hermes prompt
     read(settings, since) -> [OwnCall]                          what preflight leaves out
-    leave_out(rows, calls, slack_s) -> LeftOut                  pure: which audit rows are the tool's own
+    match(rows, calls, slack_s) -> (indexes, by_kind)           pure: which audit rows are the tool's own
+    leave_out(rows, calls, slack_s) -> LeftOut                  pure: the rows without them (preflight)
+    to_wire(calls, shift_s) / from_wire(items)                  the monitor probe's `own` parameter
+
+The monitor probe (monitor/probe.py) runs match() inside the backend container: build_probe_script
+ships this module with it (monitor/bundle.py), so §3 and the §2 guard leave out exactly what
+preflight leaves out.  Stdlib only, for that reason.
 
 The record is one append-only JSON-lines file per host under the state dir,
 `<state_dir>/own-calls/<host>.jsonl`: one line per call (O_APPEND, never rewritten). Times
@@ -169,29 +175,54 @@ def read(settings, since: dt.datetime) -> list[OwnCall]:
 
 # ---------------------------------------------------------------- matching (pure)
 
-def leave_out(rows: Iterable[tuple[dt.datetime | None, str | None]], calls: Sequence[OwnCall],
-              slack_s: float = SLACK_S) -> LeftOut:
-    """Split audit rows (ts, ts_code) into the tool's own and the rest.
+def match(rows: Sequence[tuple[dt.datetime | None, str | None]], calls: Sequence[OwnCall],
+          slack_s: float = SLACK_S) -> tuple[list[int], dict[str, int]]:
+    """Which audit rows (ts, ts_code) are the tool's own: their indexes in `rows`, and how many per kind.
 
     Rows in time order; each goes to the API call (same code, ts within its window, attempts
     left) that ends first — the greedy choice that leaves out the most rows — else to an agent
-    prompt covering it, else it is kept. A row without a ts or a code is always kept."""
+    prompt covering it, else it is kept. A row without a ts or a code is always kept.
+    preflight's no_traffic (through leave_out), the §3 monitor and the §2 guard (inside the
+    monitor probe, shipped with it) all use this one rule."""
     api = sorted((c for c in calls if c.kind == "api"), key=lambda c: c.end)
     agent = [c for c in calls if c.kind == "agent"]
     room = [c.attempts for c in api]
-    kept: list[tuple[dt.datetime | None, str | None]] = []
+    own: list[int] = []
     by_kind = {"api": 0, "agent": 0}
     far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
-    for ts, code in sorted(rows, key=lambda r: r[0] or far):
+    for k in sorted(range(len(rows)), key=lambda k: rows[k][0] or far):
+        ts, code = rows[k]
         if ts is None:
-            kept.append((ts, code))
             continue
         i = next((i for i, c in enumerate(api) if room[i] and c.matches_code(code) and c.covers(ts, slack_s)), None)
         if i is not None:
             room[i] -= 1
             by_kind["api"] += 1
+            own.append(k)
         elif any(c.matches_code(code) and c.covers(ts, slack_s) for c in agent):
             by_kind["agent"] += 1
-        else:
-            kept.append((ts, code))
-    return LeftOut(tuple(kept), by_kind["api"] + by_kind["agent"], by_kind)
+            own.append(k)
+    return own, by_kind
+
+
+def leave_out(rows: Iterable[tuple[dt.datetime | None, str | None]], calls: Sequence[OwnCall],
+              slack_s: float = SLACK_S) -> LeftOut:
+    """Split audit rows (ts, ts_code) into the tool's own and the rest (match(), kept rows in time order)."""
+    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    ordered = sorted(rows, key=lambda r: r[0] or far)
+    own, by_kind = match(ordered, calls, slack_s)
+    mine = set(own)
+    kept = tuple(r for k, r in enumerate(ordered) if k not in mine)
+    return LeftOut(kept, len(own), by_kind)
+
+
+def to_wire(calls: Sequence[OwnCall], shift_s: float = 0.0) -> list[dict]:
+    """The calls as the monitor probe's `own` parameter, moved by shift_s seconds onto the audit log's
+    clock (tvps's: + the measured skew)."""
+    d = dt.timedelta(seconds=shift_s)
+    return [dataclasses.replace(c, start=c.start + d, end=c.end + d).to_json() for c in calls]
+
+
+def from_wire(items: Iterable[object]) -> list[OwnCall]:
+    """The probe's side of to_wire (a malformed item is skipped: its rows then count as traffic)."""
+    return [c for c in (_from_json(x) for x in items) if c is not None]

@@ -9,6 +9,8 @@ the fact records other modules read, and the ids and titles of its checks.
                    the facts' value shapes (TypedDicts: the journal holds plain JSON objects),
                    read with snapshot(facts), rolled_back(facts), cutover_state(facts) …
     PREFLIGHT_TITLES, HERMES_TITLES, AGENT_TITLES, AGENT_MEANINGS   what each check is called
+    invocation(runtime_file, environ) -> str   how this run was invoked (`inv -f F`, its INVOKE_TWILIGHT_* env)
+    next_step(prefix, task, *args, …) -> str   every next-step line the tool prints, aimed at the same target
 
 These names *are* the journal's file format: changing a string here changes the files (and old
 journals keep the old one).  Pure, and it imports no other module of the package: phases,
@@ -17,6 +19,7 @@ decide, guard, diagnose, render and tasks all read it, so it sits below every on
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from typing import Any, Mapping, TypedDict
 
 # ---------------------------------------------------------------- the phases (runbook §0–§2)
@@ -65,6 +68,44 @@ def tplus(minutes: float) -> str:
     """`T+HH:MM` of a number of minutes since the cutover's start (negative counts as 0)."""
     m = max(0, int(minutes))
     return f"T+{m // 60:02d}:{m % 60:02d}"
+
+
+# ---------------------------------------------------------------- the next step (one shape for every line)
+
+ENV_PREFIX = "INVOKE_TWILIGHT_"
+_NOT_CARRIED = ("TOKEN", "SECRET", "PASSWORD", "PASSPHRASE", "CREDENTIAL")   # never printed, not even a path's name
+
+
+def invocation(runtime_file: str | None, environ: Mapping[str, str]) -> str:
+    """How this run was invoked, as the start of a printed command: the run's INVOKE_TWILIGHT_* settings
+    (none whose name speaks of a token or secret), `inv`, and `-f FILE` when the run had one."""
+    env = [f"{k}={shlex.quote(environ[k])}" for k in sorted(environ)
+           if k.startswith(ENV_PREFIX) and not any(word in k.upper() for word in _NOT_CARRIED)]
+    cfg = ["-f", shlex.quote(runtime_file)] if runtime_file else []
+    return " ".join([*env, "inv", *cfg])
+
+
+def next_step(prefix: str, task: str, *args: str, reason: str | None = None, first: str = "", note: str = "",
+              not_needed: str = "") -> str:
+    """The one next-step line: `[first, then ]<prefix> <task> <args…> [--reason '…'][  (note)]`.
+
+    prefix      invocation(): the printed command repeats the run's `-f FILE` and env, so it aims at the
+                same target (`inv` when the caller knows no better)
+    args        the task's arguments, each quoted for the shell
+    reason      `--reason`'s text (quoted; at most 150 characters)
+    first       what to do before it ("fix the cause")
+    note        a short remark after the command, in parentheses
+    not_needed  a verdict this step does not serve: the line says so instead of suggesting a run
+    """
+    if not_needed:
+        return f"not needed: the decision is {not_needed}"
+    words = [prefix or "inv", task, *(shlex.quote(a) for a in args)]
+    if reason is not None:
+        words += ["--reason", shlex.quote(" ".join(reason.split())[:150])]
+    line = " ".join(words)
+    if first:
+        line = f"{first}, then {line}"
+    return f"{line}  ({note})" if note else line
 
 
 # ---------------------------------------------------------------- journal step names

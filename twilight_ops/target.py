@@ -92,6 +92,14 @@ class Target:
                 return f.removesuffix(" (-f)")
         return None
 
+    @property
+    def prefix(self) -> str:
+        """`[INVOKE_TWILIGHT_…=v …] inv [-f FILE]`: how this run was invoked (runbook.invocation), the start
+        of every next-step line (runbook.next_step), so the printed command aims at the same target."""
+        from .runbook import invocation
+
+        return invocation(self.runtime_file, os.environ)
+
     def command(self, rest: str) -> str:
         """`inv [-f FILE] rest`: a command to print, aimed at the same config as this run."""
         cfg = f"-f {shlex.quote(self.runtime_file)} " if self.runtime_file else ""

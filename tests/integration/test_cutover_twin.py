@@ -142,8 +142,8 @@ def test_decide_with_no_evidence_is_incomplete_and_names_what_to_run(fresh):
     r = inv("decide", "--version", V, cfg=fresh.invoke_yaml)
     assert r.returncode == 1
     assert "INCOMPLETE" in r.stdout
-    for cmd in ("inv deploy", "inv smoke", "inv hermes-reinstall", "inv agent-smoke"):
-        assert cmd in r.stdout
+    for cmd in ("deploy", "smoke", "hermes-reinstall", "agent-smoke"):      # aimed at the same -f (issue 21 item 3)
+        assert f"inv -f {fresh.invoke_yaml} {cmd}" in r.stdout, cmd
 
 
 def test_cutover_bad_version_is_one_line_exit_2(twin):
@@ -157,7 +157,8 @@ def test_rollback_waits_for_confirmation_then_resume_yes_rolls_back(fresh, twin_
     assert r.returncode == 1, r.stderr[-3000:]
     result = json.loads(r.stdout)
     assert result["outcome"] == "awaiting-confirmation" and result["decision"]["verdict"] == "ROLLBACK"
-    assert f"inv rollback --version {V} --reason 'smoke: close_raw_missing'" in r.stderr
+    # one command, aimed at the same -f: the cutover's resume confirms and rolls back (issue 21 item 3)
+    assert f"to roll back: inv -f {fresh.invoke_yaml} cutover --version {V} --resume --yes" in r.stderr
     j = journal(twin_settings)
     assert "rolled_back" not in j["facts"] and j["facts"]["cutover"]["decision"]["how"] == "not confirmed"
     assert not steps(twin_settings, "cutover:hermes-reinstall")     # red at T+00:15: no agent phases

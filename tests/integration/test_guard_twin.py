@@ -69,6 +69,32 @@ def test_green_rounds_trip_nothing(deployed, ex, twin_settings, days):
     assert svc(ex, twin_settings).version == W4
 
 
+def test_the_guards_own_probes_are_left_out_each_round_and_ctrl_c_ends_it_with_130(deployed, days):
+    """issue 21 item 6: the guard's call count grew with its own GET /price probes; Ctrl-C ended it with 0."""
+    from tests.integration.test_monitor_twin import popen_watch
+
+    clock_at(next(days), 10)
+    sent = load("--seconds", "2", "--rps", "15", "--unknown-pct", "0")["sent"]
+    proc = popen_watch(deployed, "--guard", "--watch", "0.05")
+    try:
+        lines = []
+        while len(lines) < 3:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            if line.startswith("guard #"):
+                lines.append(line.rstrip("\n"))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"5xx ok: 5xx 0.0% (0 of {sent} calls in 1 h)" in lines[0], lines[0]      # nothing of its own yet
+    for n, line in enumerate(lines[1:], start=2):      # each round's 3 probes: left out, the count stays the load's
+        assert f"(0 of {sent} calls in 1 h, {3 * (n - 1)} own left out)" in line, line
+    assert proc.returncode == 130, err
+    assert "guard stopped (interrupted)" in err and "Traceback" not in err
+
+
 def test_5xx_above_5_percent_trips_with_the_rollback_line_and_rolls_nothing_back(deployed, ex, twin_settings, days):
     clock_at(next(days), 10)
     before = svc(ex, twin_settings).repo_digest

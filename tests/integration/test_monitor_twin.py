@@ -197,6 +197,29 @@ def test_monitor_totals_match_the_traffic_sent(twin, days):
         assert word in r.stdout, word
 
 
+def test_the_tools_own_calls_are_left_out_and_counted(twin, ex, twin_settings, days):
+    """issue 21 item 6: right after a cutover `inv monitor` said err_pct 13.33 % investigate — the tool's own
+    999999.SH probes answering 502.  They are left out by preflight's rule, and the monitor says how many."""
+    from twilight_ops import api
+    from twilight_ops.twin import build
+
+    clock_at(next(days), 10)
+    twin_task("twin.fault", "--akshare-fail-rate", "0")
+    report = load("--seconds", "2", "--rps", "10", "--unknown-pct", "0", "--history-pct", "0", "--seed", "11")
+    assert report["transport_errors"] == 0 and report["sent"] == 20
+    settings = build.settings_for(twin.invoke_yaml)               # the tool's clock as clock_at set it
+    token = ex.read_secret(layout(settings, ex.home).token_file)
+    for _ in range(4):                                             # the unknown-code check, as agent-smoke sends it
+        api.get_price(settings, token, "999999.SH", attempts=1)   # recorded in own_calls.py's record
+
+    code, out = monitor_json(twin)
+    assert out["own_calls"]["left_out"] == 4 and out["own_calls"]["by_kind"]["api"] == 4
+    assert out["total"] == report["sent"] and out["errors"] == 0
+    assert (code, out["verdict"]) == (0, "healthy")
+    r = monitor(twin, "--hours", "1", env={"COLUMNS": "250"})
+    assert "4 of twilight-ops's own calls left out" in r.stdout, r.stdout
+
+
 @pytest.mark.parametrize("scenario,bands,exit_code", [
     ("healthy", {"err_pct": "healthy", "p95_ms": "healthy", "akshare_share": "healthy"}, 0),
     ("errors", {"err_pct": "investigate", "p95_ms": "healthy", "akshare_share": "healthy"}, 1),

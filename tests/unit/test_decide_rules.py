@@ -195,3 +195,91 @@ def test_already_running_noop_deploy_counts_as_green():
 def test_decision_json_carries_every_input():
     js = verdict(green_journal()).to_json()
     assert js["verdict"] == "GO" and [i["id"] for i in js["inputs"]] == ["deploy", "smoke", "hermes", "agent"]
+
+
+# ---------------------------------------------------------------- issue 21 item 3: one next step, same target
+
+PREFIX = "INVOKE_TWILIGHT_DEPLOY_DEADLINE=15 inv -f '/tmp/my cfg/invoke.yaml'"
+
+
+def test_invocation_carries_the_runs_f_file_and_env_but_no_token_setting():
+    env = {"INVOKE_TWILIGHT_DEPLOY_DEADLINE": "15", "INVOKE_TWILIGHT_TOKEN_FILE": "/secret/path", "HOME": "/root",
+           "INVOKE_TWILIGHT_API_TOKEN": "abc"}
+    from twilight_ops import runbook
+
+    assert runbook.invocation("/tmp/my cfg/invoke.yaml", env) == PREFIX
+    assert runbook.invocation(None, {}) == "inv"
+
+
+def test_next_step_is_one_shape_quoted_with_its_note_and_a_not_needed_form():
+    from twilight_ops.runbook import next_step
+
+    assert next_step(PREFIX, "rollback", "--version", "v0.3.0-w4-cutover", reason="deploy: it's red",
+                     note="runbook §2") == (f"{PREFIX} rollback --version v0.3.0-w4-cutover --reason "
+                                            "'deploy: it'\"'\"'s red'  (runbook §2)")
+    assert next_step("inv", "smoke", first="fix the cause") == "fix the cause, then inv smoke"
+    assert next_step(PREFIX, "smoke", not_needed="ROLLBACK") == "not needed: the decision is ROLLBACK"
+
+
+def failed_gate_journal() -> Journal:
+    note = ("health-gate: backend running, not healthy after 60 s — roll back — run: inv -f /x/invoke.yaml rollback "
+            "--version v0.3.0-w4-cutover --reason 'backend running, not healthy'")
+    return journal(step("deploy#1:pull", 5), step("deploy#1:up", 5),
+                   step("deploy#1:health-gate", 6, outcome="failed", note=note), deploy_attempt=1)
+
+
+def test_a_rollback_names_one_command_with_the_runs_prefix_and_no_run_line_in_its_reason():
+    j = failed_gate_journal()
+    dec = d.decide(d.gather(j, PREFIX), j.version, PREFIX)
+    assert dec.verdict == d.ROLLBACK
+    assert dec.next_step == (f"{PREFIX} rollback --version v0.3.0-w4-cutover --reason 'deploy: deploy_failed'  "
+                             "(runbook §2, budget 30 min)")
+    assert "run: " not in dec.reason and "inv " not in dec.reason
+    assert "backend running, not healthy after 60 s" in dec.reason
+
+
+def test_rows_that_never_ran_say_they_are_not_needed_under_a_rollback():
+    j = failed_gate_journal()
+    dec = d.decide(d.gather(j, PREFIX), j.version, PREFIX)
+    missing = [i for i in dec.inputs if i.state == d.MISSING]
+    assert [i.id for i in missing] == ["smoke", "hermes", "agent"]
+    assert {i.run for i in missing} == {"not needed: the decision is ROLLBACK"}
+
+
+def test_inside_a_cutover_the_one_command_is_its_resume_with_yes():
+    j = failed_gate_journal()
+    dec = d.decide(d.gather(j, PREFIX), j.version, PREFIX, cutover=True)
+    assert dec.next_step == f"{PREFIX} cutover --version v0.3.0-w4-cutover --resume --yes  (rolls back: runbook §2, budget 30 min)"
+    go = d.decide(d.gather(green_journal(), "inv -f c.yaml"), "v0.3.0-w4-cutover", "inv -f c.yaml", cutover=True)
+    assert go.next_step == "inv -f c.yaml cutover --version v0.3.0-w4-cutover --resume --yes  (closes out: T+00:55)"
+
+
+def test_incomplete_names_its_commands_with_the_runs_prefix():
+    dec = d.decide(d.gather(journal(), PREFIX), "v0.3.0-w4-cutover", PREFIX)
+    assert dec.next_step == (f"run: {PREFIX} deploy --version v0.3.0-w4-cutover ; {PREFIX} smoke ; "
+                             f"{PREFIX} hermes-reinstall ; {PREFIX} agent-smoke")
+
+
+def test_the_decision_table_shows_not_needed_rows_as_such():
+    import io
+
+    from rich.console import Console
+
+    from twilight_ops.render.decide import render
+
+    j = failed_gate_journal()
+    buf = io.StringIO()
+    render(d.decide(d.gather(j, PREFIX), j.version, PREFIX), Console(file=buf, width=400, emoji=False))
+    out = buf.getvalue()
+    assert "(not needed: the decision is ROLLBACK)" in out and "(run: " not in out
+    assert out.count("rollback --version") == 1
+
+
+def test_a_deploy_hint_with_a_command_never_reaches_the_decision_reason():
+    note = ("the pull of v0.3.0-w4-cutover could not reach the registry 127.0.0.1:5 (connection refused): nothing was "
+            "changed, v0.3.0-w4-cutover was not started; tvps now: backend runs v0.2.0 — nothing to roll back; when it "
+            "answers again: inv -f /x/invoke.yaml deploy --version v0.3.0-w4-cutover --yes")
+    j = journal(step("deploy#1:pull", 5, outcome="unreachable", note=note), deploy_attempt=1)
+    dec = d.decide(d.gather(j, "inv -f /x/invoke.yaml"), j.version, "inv -f /x/invoke.yaml")
+    assert "the registry 127.0.0.1:5 (connection refused)" in dec.reason and "inv " not in dec.reason
+    assert dec.next_step.startswith("run: inv -f /x/invoke.yaml cutover --version v0.3.0-w4-cutover --resume")

@@ -284,7 +284,7 @@ def test_dry_guard_with_auto_rollback_prints_the_plan_and_connects_nowhere(tmp_p
         lst.close()
 
 
-def test_on_a_terminal_a_round_is_a_table_of_every_trigger():
+def test_on_a_terminal_a_round_is_one_row_under_a_header_printed_once():
     import io
 
     from rich.console import Console
@@ -297,8 +297,27 @@ def test_on_a_terminal_a_round_is_a_table_of_every_trigger():
     _, rnd = evaluate(GuardState(), ev, CFG)
     print_round(con, rnd)
     text = out.getvalue()
-    assert "§2 guard · round 1 · 03:30:00Z · TRIGGER: 5xx" in text and "TRIPPED" in text
+    # issue 21 item 6: one line per round under a header printed once (was: a whole table per round)
+    assert "   #1  03:30:00Z  TRIPPED" in text and text.rstrip().endswith("→ TRIGGER: 5xx") and "TRIPPED" in text
     for title in ("/price returns 5xx on >5% of traffic", "close_raw consistently null", "Hermes profile reports",
                   ">10 critical diffs"):
-        assert title in text
+        assert title in text                                   # the legend names each §2 trigger
     assert not text.startswith("guard #")
+    _, second = evaluate(GuardState(rounds=1), ev, CFG)
+    print_round(con, second, first=False)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 8 and lines[5].startswith("round  time") and lines[7].startswith("   #2  03:30:00Z  TRIPPED")
+    assert lines[6].index("→") == lines[7].index("→")            # stable widths
+    assert sum(line.startswith("round  time") for line in lines) == 1
+
+
+def test_the_5xx_share_is_over_client_calls_and_says_how_many_own_calls_were_left_out():
+    from twilight_ops.monitor.metrics import OwnLeftOut
+
+    m = statuses((200, 30), own=OwnLeftOut(left_out=6, recorded=9, by_kind=(("agent", 0), ("api", 6))))
+    t = check_5xx(m, CFG)
+    assert t.state == "ok" and t.summary == "5xx 0.0% (0 of 30 calls in 1 h, 6 own left out)"
+    assert any(e.startswith("6 of twilight-ops's own calls left out") for e in t.evidence)
+    none = check_5xx(statuses((200, 30), own=OwnLeftOut(0, 0)), CFG)
+    assert none.summary == "5xx 0.0% (0 of 30 calls in 1 h)"
+    assert any(e.startswith("no own call of twilight-ops to leave out") for e in none.evidence)

@@ -411,3 +411,42 @@ def test_locked_file_that_cannot_be_copied(tmp_path, writer_factory):
     buf = io.StringIO()
     assert probe.main(local(db).to_wire(), out=buf, copy_file=refuse) == 3
     assert json.loads(buf.getvalue())["kind"] == "copy_failed"
+
+
+# ---------------------------------------------------------------- the tool's own calls (issue 21 item 6)
+
+def test_the_tools_own_calls_are_left_out_by_the_preflight_rule_and_counted(tmp_path):
+    """Two own calls (the unknown-code probe answering 502, a live quote) and one client call of the same
+    unknown code: the metrics are those of the five client rows; the probe says two were left out."""
+    from twilight_ops import own_calls
+
+    own_rows = [AuditRow(at(3, 25, 0, 300_000), None, 50.0, error="ChainExhausted", status=502, ts_code="999999.SH",
+                         market_state="open", source_chain=(AK, TU)),
+                AuditRow(at(3, 26, 0, 500_000), AK, 60.0, ts_code="600519.SH", market_state="open", source_chain=(AK,))]
+    client = AuditRow(at(3, 0), None, 70.0, error="ChainExhausted", status=502, ts_code="999999.SH",
+                      market_state="open", source_chain=(AK, TU))
+    db = make_db(tmp_path / "w.duckdb", rows=IN_WINDOW + OUTSIDE + own_rows + [client])
+    calls = [own_calls.OwnCall("api", at(3, 25), at(3, 25, 1), ("999999.SH",), 502),
+             own_calls.OwnCall("api", at(3, 26), at(3, 26, 1), ("600519.SH",), 200),
+             own_calls.OwnCall("api", at(3, 28), at(3, 28, 1), ("000001.SZ",), 200)]   # answered without a row
+    params = local(db, own=tuple(own_calls.to_wire(calls)))
+    script = build_probe_script(params)
+    assert "_module('twilight_ops.own_calls'" in script          # the rule travels with the probe
+    code, out, err = run_script(params)
+    assert code == 0, err
+    got = json.loads(out)
+    assert got["own"] == {"left_out": 2, "by_kind": {"api": 2, "agent": 0}, "recorded": 3}
+    assert got["total"] == 6 and got["errors"] == 2                 # the five + the client's 999999.SH
+    m = parse_probe_output(out)
+    assert m.own is not None and m.own.said() == "2 of twilight-ops's own calls left out"
+    plain = json.loads(run_script(local(db))[1])
+    assert plain["total"] == 8 and "own" not in plain               # nothing given, nothing left out
+
+
+def test_own_calls_moved_onto_the_audit_clock_by_the_skew():
+    from twilight_ops import own_calls
+
+    call = own_calls.OwnCall("api", at(3, 25), at(3, 25, 1), ("999999.SH",), 502)
+    (wire,) = own_calls.to_wire([call], shift_s=-600.0)             # tvps 10 min behind
+    (back,) = own_calls.from_wire([wire])
+    assert back.start == at(3, 15) and back.end == at(3, 15, 1) and back.codes == ("999999.SH",)

@@ -61,3 +61,12 @@ def test_round_line_trend_and_first_crossing():
 
 def test_round_line_marks_copy_reads():
     assert round_line(None, assess(metrics(read_via="copy"), THRESHOLDS), 1).endswith("[copy]")
+
+
+def test_report_and_round_line_say_how_many_own_calls_were_left_out():
+    from twilight_ops.monitor.metrics import OwnLeftOut
+
+    m = metrics(own=OwnLeftOut(left_out=4, recorded=5, by_kind=(("agent", 1), ("api", 3))))
+    assert "4 of twilight-ops's own calls left out" in text_of(m)
+    assert " (own 4 left out) " in round_line(None, assess(m, THRESHOLDS), 1)
+    assert "own" not in round_line(None, assess(metrics(), THRESHOLDS), 1)

@@ -57,6 +57,27 @@ class StatusCount:
 
 
 @dataclasses.dataclass(frozen=True)
+class OwnLeftOut:
+    """twilight-ops's own /price calls (own_calls.py) the probe left out of the window's metrics."""
+
+    left_out: int                 # audit rows left out
+    recorded: int                 # own calls recorded for the window
+    by_kind: tuple[tuple[str, int], ...] = ()
+    note: str = ""                # why none could be told apart (no ts_code column)
+
+    def said(self) -> str:
+        """`12 of twilight-ops's own calls left out` — one phrase for every renderer."""
+        if self.note:
+            return f"own calls not left out: {self.note}"
+        return (f"{self.left_out} of twilight-ops's own calls left out" if self.left_out
+                else "no own call of twilight-ops to leave out")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"left_out": self.left_out, "recorded": self.recorded, "by_kind": dict(self.by_kind),
+                **({"note": self.note} if self.note else {})}
+
+
+@dataclasses.dataclass(frozen=True)
 class Metrics:
     """One probe result. `None` = not computed (column missing or no rows)."""
 
@@ -84,6 +105,7 @@ class Metrics:
     notes: tuple[str, ...] = ()
     not_liquid_502: int | None = None     # 502s on codes outside liquid_codes (the unknown-code answer)
     rows: tuple[tuple[str, str | None], ...] | None = None   # (ts, ts_code), newest first; only when asked (rows_limit)
+    own: OwnLeftOut | None = None         # the tool's own calls left out of every metric (None: none were given)
 
     @classmethod
     def from_probe(cls, d: Mapping[str, Any]) -> "Metrics":
@@ -235,7 +257,17 @@ def _metrics(d: Mapping[str, Any]) -> Metrics:
         copied_at=_opt_str(d.get("copied_at")),
         notes=tuple(notes),
         rows=_rows(d.get("rows")),
+        own=_own(d.get("own")),
     )
+
+
+def _own(v: Any) -> OwnLeftOut | None:
+    if v is None:
+        return None
+    if not isinstance(v, dict) or not isinstance(v.get("by_kind", {}), dict):
+        raise ValueError(f"own {v!r} is not the probe's own-calls object")
+    by_kind = tuple(sorted((str(k), _int(n)) for k, n in v.get("by_kind", {}).items()))
+    return OwnLeftOut(_int(v["left_out"]), _int(v.get("recorded", 0)), by_kind, str(_opt_str(v.get("note")) or ""))
 
 
 def _rows(v: Any) -> tuple[tuple[str, str | None], ...] | None:
@@ -326,4 +358,5 @@ def to_json(metrics: Metrics, band_map: Mapping[str, Band], verdict: Verdict, wi
         "verdict": verdict,
         "copied_at": metrics.copied_at,
         "notes": list(metrics.notes),
+        **({"own_calls": metrics.own.to_json()} if metrics.own is not None else {}),   # §3 left them out
     }

@@ -8,7 +8,9 @@ text: they are DuckDB parameters.
 
 Output: exactly ONE JSON object on stdout, aggregates only; rows only when asked, bounded
 (rows_limit > 0: the newest rows_limit (ts, ts_code) pairs of the window, for preflight's
-no_traffic to leave out the tool's own calls; never any other column):
+no_traffic to leave out the tool's own calls; never any other column).  With `own` (the tool's
+own calls, own_calls.to_wire, on the audit clock) the rows they made are left out of every
+aggregate by own_calls.match, which build_probe_script ships along, and "own" says how many:
   success  {"probe": 1, "read_via", "copied_at", "window", "total", ...}  exit 0
   failure  {"error": "<one line>", "kind": "<kind>"}                     exit 2|3|1
     2  bad_params missing_file missing_table schema copy_dir no_duckdb not_duckdb
@@ -63,6 +65,7 @@ PROBE_VERSION = 1
 TABLE = "provider_audit_log"
 REQUIRED_COLUMNS = ("ts", "served_by", "latency_ms", "error")
 MAX_ROWS = 10_000  # rows_limit's bound: (ts, ts_code) pairs are ~40 bytes each
+MAX_OWN = 5_000    # own calls (twilight-ops's, from own_calls.py) the probe leaves out at most
 HEADER_BYTES = 3 * 4096  # DuckDB main header + two database headers
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_UNREADABLE = 0, 1, 2, 3
 NAIVE_TS_TYPES = {"TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATETIME", "TIMESTAMP WITHOUT TIME ZONE"}
@@ -122,6 +125,9 @@ def check_params(raw: Any) -> dict[str, Any]:
     top_n = raw.get("top_n", 50)
     if isinstance(top_n, bool) or not isinstance(top_n, int) or not 1 <= top_n <= 1000:
         raise bad(f"top_n {top_n!r} is not a whole number from 1 to 1000")
+    own = raw.get("own", [])
+    if not isinstance(own, list) or len(own) > MAX_OWN or not all(isinstance(c, dict) for c in own):
+        raise bad(f"own is not a list of at most {MAX_OWN} calls")
     return {
         "db_path": db_path,
         "hours": float(hours),
@@ -133,6 +139,7 @@ def check_params(raw: Any) -> dict[str, Any]:
         "copy_backoff_s": float(backoff),
         "top_n": top_n,
         "rows_limit": rows_limit,
+        "own": own,
     }
 
 
@@ -172,7 +179,8 @@ def ts_cast(columns: dict[str, str]) -> str:
     raise ProbeError("schema", f"{TABLE}.ts is {dtype}, not TIMESTAMP or TIMESTAMPTZ", EXIT_BAD_INPUT)
 
 
-def plan_query(columns: dict[str, str], liquid_codes: list[str], start: dt.datetime, end: dt.datetime) -> tuple[str, dict[str, Any], set[str], list[str]]:
+def plan_query(columns: dict[str, str], liquid_codes: list[str], start: dt.datetime, end: dt.datetime,
+               without: "list[int] | None" = None) -> tuple[str, dict[str, Any], set[str], list[str]]:
     """(sql, parameters, optional metrics computed, notes) for the columns present.
 
     The SQL text is assembled only from fixed fragments chosen by which columns
@@ -240,6 +248,9 @@ def plan_query(columns: dict[str, str], liquid_codes: list[str], start: dt.datet
         "SELECT " + ", ".join(select) + f" FROM {TABLE} "
         f"WHERE ts > CAST($start AS {cast}) AND ts <= CAST($end AS {cast})"
     )
+    if without:         # the tool's own calls (own_rows): left out of every metric
+        sql += " AND NOT list_contains(CAST($without AS BIGINT[]), rowid)"
+        params["without"] = without
     return sql, params, have, notes
 
 
@@ -250,14 +261,53 @@ def run_query(con: Any, p: dict[str, Any]) -> dict[str, Any]:
     if not columns:
         raise ProbeError("missing_table", f"{p['db_path']} has no table {TABLE}", EXIT_BAD_INPUT)
     start, end = window(p["now_utc"], p["hours"])
-    sql, params, have, notes = plan_query(columns, p["liquid_codes"], start, end)
+    own: "dict[str, Any] | None" = None
+    without: list[int] = []
+    if p.get("own"):
+        if "ts_code" in columns:
+            without, by_kind = own_rows(con, columns, p["own"], start, end)
+            own = {"left_out": len(without), "by_kind": by_kind, "recorded": len(p["own"])}
+        else:
+            own = {"left_out": 0, "by_kind": {}, "recorded": len(p["own"]),
+                   "note": "ts_code column missing: the tool's own calls could not be told apart"}
+    sql, params, have, notes = plan_query(columns, p["liquid_codes"], start, end, without)
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description]
     row = dict(zip(names, cursor.fetchone()))
     out = shape(row, have, notes, p, start, end, ts_cast(columns))
+    if own is not None:
+        out["own"] = own
     if p.get("rows_limit"):
         out["rows"] = window_rows(con, columns, p["rows_limit"], start, end, notes)
     return out
+
+
+def own_rows(con: Any, columns: dict[str, str], calls: list[dict[str, Any]], start: dt.datetime,
+             end: dt.datetime) -> tuple[list[int], dict[str, int]]:
+    """The rowids of the window's rows that are the tool's own calls, by own_calls.match (shipped with
+    this script: the rule preflight uses), and how many per kind.  Only rows inside the calls'
+    span (± the slack) are read: (rowid, ts, ts_code), at most MAX_ROWS of them."""
+    from twilight_ops.own_calls import SLACK_S, from_wire, match, parse_instant
+
+    own = from_wire(calls)
+    if not own:
+        return [], {"api": 0, "agent": 0}
+    slack = dt.timedelta(seconds=SLACK_S)
+    lo, hi = max(start, min(c.start for c in own) - slack), min(end, max(c.end for c in own) + slack)
+    if lo > hi:
+        return [], {"api": 0, "agent": 0}
+    cast = ts_cast(columns)
+    aware = cast == "TIMESTAMPTZ"
+    cursor = con.execute(
+        f"SELECT rowid, strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), CAST(ts_code AS VARCHAR) FROM {TABLE} "
+        f"WHERE ts > CAST($start AS {cast}) AND ts <= CAST($end AS {cast}) "
+        f"AND ts >= CAST($lo AS {cast}) AND ts <= CAST($hi AS {cast}) ORDER BY ts LIMIT $limit",
+        {"start": bound_literal(start, aware), "end": bound_literal(end, aware), "lo": bound_literal(lo, aware),
+         "hi": bound_literal(hi, aware), "limit": MAX_ROWS},
+    )
+    found = cursor.fetchall()
+    idx, by_kind = match([(parse_instant(ts), code) for _rowid, ts, code in found], own)
+    return [int(found[k][0]) for k in idx], by_kind
 
 
 def window_rows(con: Any, columns: dict[str, str], limit: int, start: dt.datetime, end: dt.datetime,

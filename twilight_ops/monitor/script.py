@@ -44,6 +44,7 @@ class ProbeParams:
     copy_backoff_s: float = 0.05
     top_n: int = 50
     rows_limit: int = 0               # > 0: also the newest rows_limit (ts, ts_code) pairs of the window
+    own: tuple[dict[str, Any], ...] = ()   # the tool's own calls (own_calls.to_wire): left out of the metrics
 
     def to_wire(self) -> dict[str, Any]:
         """Validated JSON-ready parameters (BadInput on anything wrong)."""
@@ -65,6 +66,7 @@ class ProbeParams:
             "copy_backoff_s": float(self.copy_backoff_s),
             "top_n": validate.positive_int(self.top_n, "top_n", 1000),
             "rows_limit": 0 if not self.rows_limit else validate.positive_int(self.rows_limit, "rows_limit", 10_000),
+            **({"own": [dict(c) for c in self.own]} if self.own else {}),
         }
 
 
@@ -100,11 +102,25 @@ def _strip_docstrings(source: str) -> str:
     return ast.unparse(tree) + "\n"
 
 
+PROBE_MODULE = "twilight_ops.monitor.probe"
+OWN_CALLS_FILE = Path(__file__).parent.parent / "own_calls.py"
+
+
 def build_probe_script(params: ProbeParams, *, compact: bool = True) -> str:
-    """probe.py with PARAMS bound; the exact text sent to `python3 -`."""
+    """probe.py with PARAMS bound; the exact text sent to `python3 -`.  With own calls to leave out,
+    own_calls.py travels with it (bundle.py: both registered under their dotted names, then the
+    probe's main runs), so the probe matches rows by the very rule preflight uses."""
     wire = json.dumps(params.to_wire(), sort_keys=True, ensure_ascii=True, allow_nan=False)
     lines = probe_source(compact).splitlines(keepends=True)
-    return "".join(f"PARAMS = json.loads({wire!r})\n" if line.rstrip("\n") == UNBOUND else line for line in lines)
+    text = "".join(f"PARAMS = json.loads({wire!r})\n" if line.rstrip("\n") == UNBOUND else line for line in lines)
+    if not params.own:
+        return text
+    from .bundle import bundle
+
+    own_src = OWN_CALLS_FILE.read_text(encoding="utf-8")
+    own_src = _strip_docstrings(own_src) if compact else own_src
+    entry = f"_sys.exit(_sys.modules[{PROBE_MODULE!r}].main(_sys.modules[{PROBE_MODULE!r}].PARAMS))\n"
+    return bundle([("twilight_ops.own_calls", own_src), (PROBE_MODULE, text)], entry)
 
 
 def run_local(

@@ -316,7 +316,8 @@ def run_phases(t: Target, ui: Ui, started_at: str) -> None:
 
 def decide_now(t: Target) -> decision_mod.Decision:
     journal = t.journal()
-    decision = decision_mod.decide(decision_mod.gather(journal), t.version)
+    in_cutover = bool(runbook.cutover_state(journal.facts).get("started_at"))   # its resume confirms the decision
+    decision = decision_mod.decide(decision_mod.gather(journal, t.prefix), t.version, t.prefix, in_cutover)
     with t.journals.step(journal, Steps.DECIDE) as step:
         step.evidence.update(decision.to_json())
         step.note = decision.verdict
@@ -420,8 +421,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             confirmed = confirm(ui, options, "GO: close out the cutover (T+00:55)")
             record_decision(t, decision, confirmed)
             if not confirmed:
-                ui.console.print(f"not closed out yet (no confirmation); to close out: {resume_line(t.version, t.runtime_file)} --yes"
-                                 f"  (or inv closeout --version {t.version})", markup=False)
+                ui.console.print(f"not closed out yet (no confirmation); to close out: {decision.next_step}", markup=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
             ui.head(clock_line(t, Phases.CLOSEOUT, started_at))
             closeout_now(t, ui)
@@ -435,8 +435,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             confirmed = confirm(ui, options, question, auto=options.auto_rollback)
             record_decision(t, decision, confirmed)
             if not confirmed:
-                ui.console.print(f"not rolled back; to roll back: inv rollback --version {t.version} --reason "
-                                 f"'{decision.trigger.replace(chr(39), '')}'  (or {resume_line(t.version, t.runtime_file)} --yes)", markup=False)
+                ui.console.print(f"not rolled back; to roll back: {decision.next_step}", markup=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
             ui.head(clock_line(t, Phases.ROLLBACK, started_at))
             rollback_now(t, decision, ui)

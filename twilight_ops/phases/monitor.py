@@ -39,8 +39,9 @@ _NOT_RUNNING = ("is not running", "No such container", "no such service", "has n
 
 # ---------------------------------------------------------------- the probe
 
-def probe_params(settings: Settings, hours: float, now=None, rows_limit: int = 0) -> ProbeParams:
+def probe_params(settings: Settings, hours: float, now=None, rows_limit: int = 0, own: tuple = ()) -> ProbeParams:
     return ProbeParams(
+        own=own,
         db_path=settings.container_warehouse,
         hours=hours,
         now_utc=now if now is not None else now_utc(settings.clock_offset_seconds),
@@ -78,15 +79,33 @@ def _last(text: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0, skew=None) -> Metrics:
+def own_on_tvps(settings: Settings, hours: float, skew=None) -> tuple[dict, ...]:
+    """The tool's own calls of the last `hours` (own_calls.py, this machine's clock) moved onto tvps's
+    clock by the measured skew, as the probe's `own` parameter: §3 and the guard leave them out."""
+    import datetime as dt
+
+    from .. import own_calls
+
+    since = now_utc(settings.clock_offset_seconds) - dt.timedelta(hours=hours, seconds=2 * own_calls.SLACK_S)
+    from ..monitor.probe import MAX_OWN
+
+    calls = own_calls.read(settings, since)[-MAX_OWN:]       # the newest, when ever more were recorded
+    return tuple(own_calls.to_wire(calls, skew.seconds if skew is not None else 0.0))
+
+
+def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0, skew=None,
+                  leave_out_own: bool = False) -> Metrics:
     """One probe round inside the backend container (only aggregates cross SSH; with rows_limit
     also the newest rows_limit (ts, ts_code) pairs of the window, nothing else of a row).
-    The window ends at tvps's now (`skew`, a tvps_clock.Skew, measured here when not given)."""
+    The window ends at tvps's now (`skew`, a tvps_clock.Skew, measured here when not given).
+    leave_out_own: the tool's own calls (own_calls.py) are left out of the metrics (§3, the guard);
+    preflight leaves them out itself from the rows."""
     settings = t.settings
     if now is None:
         skew = skew if skew is not None else tvps_clock.measure(t.ssh, settings.clock_offset_seconds)
         now = tvps_clock.tvps_now(skew, settings.clock_offset_seconds)
-    script = build_probe_script(probe_params(settings, hours, now, rows_limit))
+    own = own_on_tvps(settings, hours, skew) if leave_out_own else ()
+    script = build_probe_script(probe_params(settings, hours, now, rows_limit, own))
     result = t.ssh.run(probe_command(t.layout), stdin=script, check=False, timeout=settings.monitor_timeout)
     return interpret(result, settings.service)
 
@@ -126,7 +145,7 @@ class ReconnectingFetch:
             if self.skew is None or self.clock() - self.skew_at >= SKEW_TTL_S:
                 self.skew = tvps_clock.measure(self.t.ssh, self.t.settings.clock_offset_seconds)
                 self.skew_at = self.clock()
-            return fetch_metrics(self.t, self.hours, skew=self.skew)
+            return fetch_metrics(self.t, self.hours, skew=self.skew, leave_out_own=True)
         except Unreachable:
             self.dirty = True
             raise

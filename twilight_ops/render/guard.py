@@ -1,4 +1,5 @@
-"""Render §2 guard rounds: one line per round (logs, CI), a table on a terminal, and a
+"""Render §2 guard rounds: one line per round (logs, CI: round_line; a terminal: the legend and a header once,
+then one fixed-width row per round), and a
 tripped trigger's evidence with the exact rollback command.  Remote text (probe details,
 Hermes log lines) is never markup and passes through sanitize.printable."""
 from __future__ import annotations
@@ -28,22 +29,44 @@ def round_line(rnd: GuardRound) -> str:
     return printable(f"guard #{rnd.n} {_clock(rnd.at)} · " + " · ".join(parts) + f" → {verdict(rnd)}")
 
 
-def round_table(rnd: GuardRound) -> Any:
-    from rich.table import Table
+COLUMNS = (("round", 5), ("time", 9), ("5xx", 7), ("close_raw", 9), ("hermes", 7), ("W7", 3))
+
+
+def legend(rnd: GuardRound) -> list[str]:
+    """What each column is: the runbook §2 trigger behind each short label, one line each."""
+    return ["§2 guard, one line per round; the columns are the runbook's triggers:",
+            *(f"  {LABEL[t.key]:<9}  {t.title}" for t in rnd.triggers)]
+
+
+def header() -> str:
+    return "  ".join(f"{name:<{w}}" if i else f"{name:>{w}}" for i, (name, w) in enumerate(COLUMNS)) + "  this round"
+
+
+def round_row(rnd: GuardRound) -> Any:
+    """One round on a terminal: fixed-width state columns under header(), then the 5xx share (and any
+    trigger's summary that is not ok), then the verdict."""
     from rich.text import Text
 
-    table = Table(title=Text(f"§2 guard · round {rnd.n} · {_clock(rnd.at)} · {verdict(rnd)}"), title_justify="left")
-    table.add_column("trigger (runbook §2)")
-    table.add_column("state")
-    table.add_column("this round")
-    for t in rnd.triggers:
-        table.add_row(Text(t.title), Text(STATE_TEXT[t.state], style=STATE_STYLE[t.state]), Text(printable(t.summary)))
-    return table
+    (_, wr), (_, wt), *widths = COLUMNS
+    row = Text(f"{'#' + str(rnd.n):>{wr}}  {_clock(rnd.at):<{wt}}")
+    for t, (_, w) in zip(rnd.triggers, widths):
+        row.append("  ")
+        row.append(f"{STATE_TEXT[t.state]:<{w}}", style=STATE_STYLE[t.state])
+    said = [t.summary for t in rnd.triggers if t.key == "price_5xx" or t.state not in ("ok", "n/a")]
+    row.append("  " + printable(" · ".join(dict.fromkeys(said))) + f" → {verdict(rnd)}")
+    return row
 
 
-def print_round(console: Any, rnd: GuardRound) -> None:
+def print_round(console: Any, rnd: GuardRound, *, first: bool = True) -> None:
+    """A round: on a terminal one row (the legend and header before the first), else round_line."""
     if console.is_terminal:
-        console.print(round_table(rnd))
+        if first:
+            from rich.text import Text
+
+            for line in legend(rnd):
+                console.print(Text(printable(line), style="dim"), soft_wrap=True)
+            console.print(Text(header(), style="bold"), soft_wrap=True)
+        console.print(round_row(rnd), soft_wrap=True)
     else:
         console.print(round_line(rnd), markup=False, highlight=False)
 

@@ -67,7 +67,8 @@ def report_table(a: Assessment) -> Table:
     table.add_column("value", justify="right")
     table.add_column("band")
     table.add_column("meaning")
-    table.add_row("calls", f"{m.total}", "", f"{m.errors} with an error" + (f"; newest {m.newest_utc}" if m.newest_utc else ""))
+    table.add_row("calls", f"{m.total}", "", f"{m.errors} with an error" + (f"; newest {m.newest_utc}" if m.newest_utc else "")
+                  + (f"; {m.own.said()}" if m.own is not None else ""))
     table.add_row("err_pct", _pct(m.err_pct), _band_cell(a.bands["err_pct"]), meaning("err_pct", a))
     table.add_row("p95 latency", _ms(m.p95_ms), _band_cell(a.bands["p95_ms"]), meaning("p95_ms", a))
     table.add_row("akshare-spot share (OPEN)", _pct(m.akshare_spot_share_open_pct), _band_cell(a.bands["akshare_share"]),
@@ -125,7 +126,7 @@ def round_line(prev: Assessment | None, cur: Assessment, n: int) -> str:
     p95 = "—" if m.p95_ms is None else f"{m.p95_ms:.0f}ms"
     ak = "—" if m.akshare_spot_share_open_pct is None else f"{m.akshare_spot_share_open_pct:.0f}%"
     line = (
-        f"#{n} {clock} n={m.total} "
+        f"#{n} {clock} n={m.total}{f' (own {m.own.left_out} left out)' if m.own is not None and m.own.left_out else ''} "
         f"err {err} {_trend(p.err_pct if p else None, m.err_pct)} "
         f"p95 {p95} {_trend(p.p95_ms if p else None, m.p95_ms)} "
         f"ak {ak} {cur.verdict}"

@@ -161,10 +161,11 @@ def decide(c, version="", json=False):
 @task(auto_shortflags=False, help={
     "version": "the cutover, e.g. v0.3.0-w4-cutover",
     "path_only": "print only the report's path",
+    "raw": "print the Markdown file as it is (the default when stdout is not a terminal)",
 })
 @operation
-def report(c, version, path_only=False):
-    """Print the cutover's Markdown report again (timeline, evidence, digests, decision); rewritten from the journal."""
+def report(c, version, path_only=False, raw=False):
+    """The cutover's post-mortem (Markdown, to paste into docs/status), rewritten from the journal; rendered on a terminal."""
     from .. import validate
     from ..render import report as view
     from ..target import Target
@@ -179,6 +180,10 @@ def report(c, version, path_only=False):
         if journal is None:
             raise BadInput(f"no journal of {version} (local copy or tvps mirror)", "check the version: inv status lists journals")
         path = view.write(t, journal)
-    if not path_only:
+    if path_only:
+        pass
+    elif raw or not console.is_terminal:
         sys.stdout.write(path.read_text(encoding="utf-8"))
+    else:
+        view.show(path.read_text(encoding="utf-8"), console)
     err_console.print(f"report: {path}", markup=False)

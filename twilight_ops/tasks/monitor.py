@@ -94,7 +94,7 @@ def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, au
         m = local()
     else:
         with t:
-            m = fetch_metrics(t, h)
+            m = fetch_metrics(t, h, leave_out_own=True)
     a = assess(m, settings.thresholds)
     if json:
         _emit_json(m, a, h)
@@ -183,20 +183,26 @@ def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, a
     """The §2 guard (docs/monitor.md "The §2 guard"): rounds until a trigger, the deadline or Ctrl-C."""
     from ..monitor.watch import RetryPolicy
     from ..phases import guard as phase
-    from ..phases.deploy import rollback_line
     from ..render import guard as view
+    from ..runbook import next_step
     from ..sanitize import printable
 
     policy = RetryPolicy()
 
+    def rollback_line(t: Any, reason: str) -> str:
+        return next_step(t.prefix, "rollback", "--version", t.version, reason=reason)
+
+    shown = [0]
+
     def show(rnd: Any) -> None:
+        shown[0] += 1
         if as_json:
             obj = {"version": t.version, **rnd.to_json()}
             if rnd.tripped:
                 obj["rollback_line"] = rollback_line(t, rnd.reason())
             sys.stdout.write(jsonlib.dumps(obj, default=str) + "\n")
         else:
-            view.print_round(console, rnd)
+            view.print_round(console, rnd, first=shown[0] == 1)
         sys.stdout.flush()
 
     def on_retry(attempt: int, err: Any, wait: float) -> None:
@@ -212,6 +218,8 @@ def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, a
             if every_s is not None:
                 _say(f"guard stopped ({w.stopped}) after {w.rounds} rounds in {w.elapsed_s:.0f} s, "
                      f"{w.reconnects} reconnects; no trigger")
+            if w.stopped == "interrupted":
+                raise Exit(code=130)        # Ctrl-C: the shell's convention (README)
             return
         view.print_tripped(err_console if as_json else console, w.tripped, rollback_line(t, w.tripped.reason()))
         if auto:
