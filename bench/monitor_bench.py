@@ -10,12 +10,14 @@ over 24 h, then in one run measures, median of R runs after one warm-up:
   * the same aggregates as ONE bare DuckDB query in this process (open
     read-only, the probe's own SQL, fetch, close) on the same file;
   * the locked path: a process holds the file read-write, so the probe copies it;
-  * bytes per round over SSH: the script sent on stdin + the JSON printed.
+  * bytes per round over SSH: the script sent on stdin + the JSON printed; and with the probe
+    kept on tvps (issue 22): the command line + one stdin line + the JSON (the body once).
 Prints a table and writes bench/out/monitor.json.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -34,7 +36,12 @@ sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 
 from twilight_ops.monitor import probe  # noqa: E402
-from twilight_ops.monitor.script import ProbeParams, build_probe_script, run_local  # noqa: E402
+from twilight_ops.builders.compose import compose_exec_cached_python  # noqa: E402
+from twilight_ops.builders.layout import layout  # noqa: E402
+from twilight_ops.config import DEFAULTS, load_settings  # noqa: E402
+from twilight_ops.executor import render  # noqa: E402
+from twilight_ops.monitor.script import (ProbeParams, body_sha256, build_probe_script, cached_body, run_local,  # noqa: E402
+                                         tail_line)
 from twilight_ops.twin.seed import AuditSpec, seed_rows  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -137,6 +144,11 @@ def main() -> int:
     script = build_probe_script(ProbeParams("/data/warehouse.duckdb", 1.0, NOW, liquid_codes=("600519.SH",))).encode()
     full = build_probe_script(ProbeParams("/data/warehouse.duckdb", 1.0, NOW, liquid_codes=("600519.SH",)), compact=False).encode()
     answer = json.dumps(run_local(path, 24, NOW, liquid_codes=["600519.SH"]), separators=(",", ":")).encode()
+    # the probe kept on tvps (phases/monitor.run_probe): a round sends its command line and one stdin line
+    lay = layout(load_settings(copy.deepcopy(DEFAULTS)), "/home/deploy")
+    kept_cmd = render(compose_exec_cached_python(lay, lay.probe_path(body_sha256()), body_sha256())).encode()
+    kept_tail = tail_line(ProbeParams("/data/warehouse.duckdb", 1.0, NOW, liquid_codes=("600519.SH",))).encode()
+    body = cached_body().encode()
     by_case = {r["case"]: r for r in rows}
     report = {
         "rows": args.rows,
@@ -148,6 +160,8 @@ def main() -> int:
         "overhead_s_24h": round(by_case["monitor run_local, 24 h"]["median_s"] - by_case["bare DuckDB query, 24 h"]["median_s"], 4),
         "bytes_per_round": {"script_in": len(script), "script_in_uncompacted": len(full), "json_out": len(answer),
                             "total": len(script) + len(answer)},
+        "bytes_per_round_kept": {"command": len(kept_cmd), "stdin": len(kept_tail), "json_out": len(answer),
+                                 "total": len(kept_cmd) + len(kept_tail) + len(answer), "first_round_upload": len(body)},
     }
     (OUT / "monitor.json").write_text(json.dumps(report, indent=2) + "\n")
 
@@ -159,6 +173,10 @@ def main() -> int:
     b = report["bytes_per_round"]
     print(f"per round over SSH: script {b['script_in']:,} B in (uncompacted {b['script_in_uncompacted']:,}) "
           f"+ JSON {b['json_out']:,} B out = {b['total']:,} B")
+    k = report["bytes_per_round_kept"]
+    print(f"per round with the probe kept on tvps: command {k['command']:,} B + stdin {k['stdin']:,} B in + JSON "
+          f"{k['json_out']:,} B out = {k['total']:,} B (the first round on a tvps without it uploads "
+          f"{k['first_round_upload']:,} B once)")
     print(f"wrote {OUT / 'monitor.json'}")
     return 0
 

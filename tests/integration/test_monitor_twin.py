@@ -197,6 +197,26 @@ def test_monitor_totals_match_the_traffic_sent(twin, days):
         assert word in r.stdout, word
 
 
+def test_the_probe_is_kept_on_tvps_and_an_edited_copy_never_runs(twin, ex, twin_settings, days):
+    """Issue 22: the probe travels once and is kept under its content hash; a round sends one line.
+    A body edited on tvps (or torn) fails sha256sum there, is uploaded again, and the round answers."""
+    from twilight_ops.monitor import script
+
+    clock_at(next(days), 10)
+    lay = layout(twin_settings, ex.home)
+    kept = lay.probe_path(script.body_sha256())
+    ex.run(["sh", "-c", 'rm -f -- "$1"/probe-*.py && echo old > "$1"/probe-0123456789abcdef.py', "sh", lay.cutover_dir])
+    _, out = monitor_json(twin)
+    assert out["read_via"] == "copy" and out["total"] >= 0
+    names = ex.run(["ls", "-1", "--", lay.cutover_dir]).stdout.split()
+    assert [n for n in names if n.startswith("probe-")] == [kept.rsplit("/", 1)[1]]     # the older body removed
+    assert ex.run(["sha256sum", "--", kept]).stdout.split()[0] == script.body_sha256()
+    ex.run(["sh", "-c", 'echo "raise SystemExit(99)" >> "$1"', "sh", kept])           # edited on tvps
+    _, again = monitor_json(twin)
+    assert again["read_via"] == "copy" and again["total"] == out["total"]       # it answered, as the kept probe
+    assert ex.run(["sha256sum", "--", kept]).stdout.split()[0] == script.body_sha256()
+
+
 def test_the_tools_own_calls_are_left_out_and_counted(twin, ex, twin_settings, days):
     """issue 21 item 6: right after a cutover `inv monitor` said err_pct 13.33 % investigate — the tool's own
     999999.SH probes answering 502.  They are left out by preflight's rule, and the monitor says how many."""

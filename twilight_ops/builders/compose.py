@@ -44,6 +44,20 @@ def compose_exec_python(lay: Layout) -> list[str]:
     return compose(lay, "exec", "-T", lay.service, "python3", "-")
 
 
+# `sh -c` program of compose_exec_cached_python: $1 the body's sha256, $2 its path, then the compose argv.
+# A body that is absent or not that content (a torn upload, an edit) says so and exits 86: nothing ran.
+CACHED_RUN = ('printf "%s  %s\\n" "$1" "$2" | sha256sum -c --status - 2>/dev/null'
+              ' || { echo "twilight-ops: probe body not on tvps" >&2; exit 86; }; '
+              'body="$2"; shift 2; cat -- "$body" - | "$@"')
+NOT_CACHED = 86
+
+
+def compose_exec_cached_python(lay: Layout, body_path: str, sha256: str) -> list[str]:
+    """The kept probe body, then this round's line from stdin, into `python3 -` in the backend
+    container (no tty): `sh -c CACHED_RUN sh SHA PATH docker compose … exec -T backend python3 -`."""
+    return ["sh", "-c", CACHED_RUN, "sh", sha256, body_path, *compose_exec_python(lay)]
+
+
 def docker_inspect(ids: Sequence[str]) -> list[str]:
     return ["docker", "inspect", "--type", "container", *ids]
 

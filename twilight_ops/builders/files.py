@@ -60,3 +60,8 @@ def remove_dir(path: str) -> list[str]:
 def clock_read() -> list[str]:
     """tvps's wall clock as seconds since the epoch, with nanoseconds (GNU date)."""
     return ["date", "+%s.%N"]
+
+
+def remove_other_probes(folder: str, keep: str) -> list[str]:
+    """Delete the monitor probe bodies an older twilight-ops kept in `folder` (probe-<hash>.py), not `keep`."""
+    return ["find", folder, "-maxdepth", "1", "-type", "f", "-name", "probe-*.py", "!", "-name", keep, "-delete"]

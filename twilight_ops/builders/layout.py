@@ -60,6 +60,10 @@ class Layout:
     def audit_log(self) -> str:
         return posixpath.join(self.cutover_dir, "audit.log")
 
+    def probe_path(self, sha256: str) -> str:
+        """The monitor probe's body kept on tvps under its content hash (monitor/script.cached_body)."""
+        return posixpath.join(self.cutover_dir, f"probe-{sha256[:16]}.py")
+
     @property
     def data_dir(self) -> str:
         return posixpath.dirname(self.warehouse)

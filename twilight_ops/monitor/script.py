@@ -123,6 +123,38 @@ def build_probe_script(params: ProbeParams, *, compact: bool = True) -> str:
     return bundle([("twilight_ops.own_calls", own_src), (PROBE_MODULE, text)], entry)
 
 
+# ---------------------------------------------------------------- kept on tvps (issue 22)
+#
+# The probe with own_calls.py is ≈ 20-35 KB; sent every round it was most of a monitor round's bytes.
+# cached_body() is that bundle without its parameters, kept on tvps under its content hash
+# (Layout.probe_path); a round sends only tail_line(params) on stdin, and tvps runs
+# `cat BODY - | docker compose exec -T backend python3 -` once sha256sum has checked BODY
+# (builders/compose.compose_exec_cached_python; phases/monitor.run_probe uploads it when absent).
+
+
+@functools.lru_cache(maxsize=1)
+def cached_body() -> str:
+    """The probe and own_calls.py as one bundle, PARAMS unbound: run by the tail line that follows it."""
+    from .bundle import bundle
+
+    own_src = _strip_docstrings(OWN_CALLS_FILE.read_text(encoding="utf-8"))
+    return bundle([("twilight_ops.own_calls", own_src), (PROBE_MODULE, probe_source(True))], "")
+
+
+@functools.lru_cache(maxsize=1)
+def body_sha256() -> str:
+    import hashlib
+
+    return hashlib.sha256(cached_body().encode("utf-8")).hexdigest()
+
+
+def tail_line(params: ProbeParams) -> str:
+    """The one line a round sends after the kept body: the probe's main on these parameters (a repr()
+    literal of ASCII JSON, as in build_probe_script: no value is formatted into code)."""
+    wire = json.dumps(params.to_wire(), sort_keys=True, ensure_ascii=True, allow_nan=False)
+    return (f"_sys.exit(_sys.modules[{PROBE_MODULE!r}].main(__import__('json').loads({wire!r})))\n")
+
+
 def run_local(
     db_path: str | Path,
     hours: float,

@@ -4,8 +4,11 @@
     fetch_local(settings, db, hours)  the same probe on a local DuckDB file (--db), no connection
     ReconnectingFetch(t, hours)       watch's fetch: reconnects after a dropped SSH
 
-The probe (monitor/probe.py, parameters bound by build_probe_script) travels on stdin
-to `docker compose -f F exec -T backend python3 -`; only its one JSON object of
+The probe (monitor/probe.py with own_calls.py: monitor/script.cached_body) is kept on tvps
+under its content hash (~/twilight/cutover/probe-<sha256[:16]>.py, uploaded once, checked
+by sha256sum before each run); a round sends only its parameters' line on stdin, and tvps
+runs `cat BODY - | docker compose -f F exec -T backend python3 -` (run_probe; the whole
+script on stdin where the body cannot be kept); only its one JSON object of
 aggregates comes back (plus, for preflight, a bounded list of (ts, ts_code) pairs),
 never whole rows, never the database.  `now` is tvps's clock: each round reads it
 (`date +%s.%N` over SSH, bracketed by the tool's clock: tvps_clock.measure) and sends
@@ -19,9 +22,11 @@ connection -> Unreachable; anything else -> CheckFailed).
 """
 from __future__ import annotations
 
+import posixpath
 import time
 from pathlib import Path
 
+from ..builders import compose as compose_cmd, files
 from ..builders.compose import compose_exec_python
 from ..builders.layout import Layout
 from ..clock import now_utc
@@ -30,6 +35,7 @@ from ..errors import BadInput, CheckFailed, Unreachable
 from ..executor import Result
 from ..monitor.metrics import Assessment, Metrics, parse_probe_json
 from ..results import CheckResult, Status
+from ..monitor import script
 from ..monitor.script import ProbeParams, build_probe_script, run_local
 from ..target import Target
 from .. import tvps_clock
@@ -105,9 +111,34 @@ def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0, ske
         skew = skew if skew is not None else tvps_clock.measure(t.ssh, settings.clock_offset_seconds)
         now = tvps_clock.tvps_now(skew, settings.clock_offset_seconds)
     own = own_on_tvps(settings, hours, skew) if leave_out_own else ()
-    script = build_probe_script(probe_params(settings, hours, now, rows_limit, own))
-    result = t.ssh.run(probe_command(t.layout), stdin=script, check=False, timeout=settings.monitor_timeout)
+    result = run_probe(t, probe_params(settings, hours, now, rows_limit, own))
     return interpret(result, settings.service)
+
+
+def run_probe(t: Target, params: ProbeParams) -> Result:
+    """One probe round: the body kept on tvps (content-addressed, checked by sha256sum there) and only
+    this round's line over SSH.  When the body is absent (a first run, a new version of the tool) it is
+    uploaded once (older bodies removed) and the round runs again; where tvps cannot keep it (no
+    sha256sum, an unwritable folder) the whole script travels on stdin, as before (issue 22)."""
+    lay, timeout = t.layout, t.settings.monitor_timeout
+    sha = script.body_sha256()
+    path = lay.probe_path(sha)
+    argv = compose_cmd.compose_exec_cached_python(lay, path, sha)
+    tail = script.tail_line(params)
+    result = t.ssh.run(argv, stdin=tail, check=False, timeout=timeout)
+    if not _not_kept(result):
+        return result
+    t.ssh.run(files.mkdir_p(lay.cutover_dir), timeout=60)
+    t.ssh.write_file(path, script.cached_body().encode("utf-8"), mode=0o600)
+    t.ssh.run(files.remove_other_probes(lay.cutover_dir, posixpath.basename(path)), check=False, timeout=60)
+    result = t.ssh.run(argv, stdin=tail, check=False, timeout=timeout)
+    if not _not_kept(result):
+        return result
+    return t.ssh.run(probe_command(lay), stdin=build_probe_script(params), check=False, timeout=timeout)
+
+
+def _not_kept(result: Result) -> bool:
+    return result.exited == compose_cmd.NOT_CACHED and "probe body not on tvps" in result.stderr
 
 
 def fetch_local(settings: Settings, db: str | Path, hours: float, *, now=None) -> Metrics:
