@@ -101,9 +101,10 @@ def test_the_four_commands_as_typed_on_a_fresh_twin(fresh, twin_settings):
     assert code in (0, 1), out
     assert "Traceback" not in out
 
-    code, out = typed(cfg, "deploy", "--version", W4)        # asks, is told yes, and refuses: no T+00:00 facts
+    code, out = typed(cfg, "deploy", "--version", W4)        # refuses before it asks: no T+00:00 facts
     assert code == 1, out
     assert f"release: {W4} (--version)" in out and "has no T+00:00 facts" in out
+    assert "to go on" not in out                             # no question for a refusal (issue 21 item 4)
     assert running(twin_settings).repo_digest == before
 
     code, out = typed(cfg, "preflight")                      # §0 and T+00:00 for this cutover
@@ -119,9 +120,10 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
     assert code == 0, out
     pre = journals.read(journal_path(twin_settings))["facts"]["pre_digest"]
 
-    code, out = typed(cfg, "deploy", "--version", W4)        # asks; typed yes
+    code, out = typed(cfg, "deploy", "--version", W4, answer=W4)   # the plan, then the version typed back
     assert code == 0, out
-    assert "deploy v0.3.0-w4-cutover to tvps? type 'yes' to go on:" in out
+    assert f"plan: deploy {W4}" in out and f"type the version ({W4}) to go on:" in out
+    assert out.index("target: ") < out.index(f"plan: deploy {W4}")     # the target line first, then the question
     assert running(twin_settings).version == W4
 
     code, out = typed(cfg, "preflight")                      # again, after the deploy: the same release, its phase runs
