@@ -137,6 +137,8 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
 
     code, out = typed(cfg, "rollback")                       # the running W4 back to the T+00:00 digest; typed yes
     assert code == 0, out
+    assert f"tag {W4} stays on origin" in out and f"push origin :refs/tags/{W4} && git -C " in out   # named, not deleted
+    assert f"Left behind: tag {W4} stays on origin" in out                                          # in the follow-up text
     now = running(twin_settings)
     assert now.repo_digest == pre and now.health == "healthy"
     assert journals.read(journal_path(twin_settings))["facts"]["rolled_back"]["trigger"] == "operator judgment"

@@ -126,6 +126,7 @@ def test_a_rollback_left_unconfirmed_is_red_and_inv_status_shows_it(fresh, twin_
     out = st.stdout
     assert f"pending decision: ROLLBACK of {V}" in out and "not confirmed" in out
     assert "NOT ROLLED BACK" in out and "red flag: smoke: close_raw_missing" in out
+    assert "data plan (§2.3): " in out and "could not be read" not in out             # what the rollback would do
     assert f"act on it: inv -f {cfg} rollback --version {V} --reason 'smoke: close_raw_missing'" in out
     pending = json.loads(inv("status", "--json", cfg=cfg).stdout)["pending"]
     assert pending["verdict"] == "ROLLBACK" and pending["red_flags"] == ["smoke: close_raw_missing"]

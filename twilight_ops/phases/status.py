@@ -58,10 +58,23 @@ def pending_decision(t: Target) -> dict[str, Any] | None:
         p = pending.of(v, journal.facts, journal.steps) if journal is not None else None
         if p is None:
             continue
-        command = (t.command(f"rollback --version {v} --reason {shlex.quote(p.trigger())}") if p.verdict == pending.ROLLBACK
-                   else t.command(f"cutover --version {v} --resume --yes"))
-        return {**p.to_json(), "line": p.warning(t.settings.host, iso(now_utc())), "command": command}
+        out = {**p.to_json(), "line": p.warning(t.settings.host, iso(now_utc()))}
+        if p.verdict == pending.ROLLBACK:
+            out["command"] = t.command(f"rollback --version {v} --reason {shlex.quote(p.trigger())}")
+            out["data_plan"] = data_plan_for(t, v)     # what the rollback would do with the warehouse (§2.3)
+        else:
+            out["command"] = t.command(f"cutover --version {v} --resume --yes")
+        return out
     return None
+
+
+def data_plan_for(t: Target, version: str) -> str:
+    """The §2.3 data plan's line for the pending rollback of `version` (read, nothing changes)."""
+    from .rollback import preview_plan
+
+    if version == t.version:
+        return preview_plan(t)
+    return "not read (the pending cutover is not the release tvps runs)"
 
 
 def run(t: Target) -> StatusReport:

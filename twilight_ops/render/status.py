@@ -38,4 +38,6 @@ def render(report: StatusReport, console: Any) -> None:
         console.print(printable(f"  {p['line']}"), style="red", markup=False, highlight=False)
         for flag in p.get("red_flags") or []:
             console.print(printable(f"  red flag: {flag}"), markup=False, highlight=False)
+        if p.get("data_plan"):
+            console.print(printable(f"  data plan (§2.3): {p['data_plan']}"), markup=False, highlight=False)
         console.print(printable(f"  act on it: {p['command']}"), markup=False, highlight=False)
