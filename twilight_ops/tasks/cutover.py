@@ -123,6 +123,7 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
         return
     interactive = sys.stdin.isatty()
     out = err_console if json else console          # --json: stdout holds the one JSON object only
+
     def confirm_start() -> None:          # before the first change of a new cutover: the plan, the version typed back
         from .. import confirm
         from ..phases import plan as change
