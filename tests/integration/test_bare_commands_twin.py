@@ -142,6 +142,9 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
     now = running(twin_settings)
     assert now.repo_digest == pre and now.health == "healthy"
     assert journals.read(journal_path(twin_settings))["facts"]["rolled_back"]["trigger"] == "operator judgment"
+    done = [s for s in journals.read(journal_path(twin_settings))["steps"]
+            if s["name"].startswith("rollback#") and ":" not in s["name"]][-1]
+    assert done["evidence"]["left_behind"].startswith(f"tag {W4} stays on origin")        # in the journal (the report)
 
 
 def test_a_version_other_than_the_cutover_in_progress_is_refused(fresh, twin_settings):

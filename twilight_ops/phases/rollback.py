@@ -439,11 +439,11 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
             at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
             to=pin.value, evidence={"smoke": verdict, "restored_db": restored["done"]})
+        stray = left_behind(t, pin)           # the W4 tag on origin: named, never deleted for the operator
         with t.journals.step(journal, step_name(ROLLBACK, n)) as done:
             done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
-                                  "remote_commands": ssh.commands_run})
+                                  "remote_commands": ssh.commands_run, **({"left_behind": stray} if stray else {})})
         t.audit("rollback", "ok", f"to {pin.value}: {reason}")
-        stray = left_behind(t, pin)
         if stray:
             say(stray)
         return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason, stray),
