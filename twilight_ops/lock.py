@@ -132,6 +132,25 @@ def refusal(current: Holder, state: str) -> LockHeld:
                     "wait for them, or if the holder is gone run `inv lock --release`")
 
 
+def busy(current: Holder, state: str, doing: str, then: str) -> LockHeld | None:
+    """Before pointing at `--resume`: the run that holds the lock now, named first (pure).  None when
+    the holder is this process or verified dead (a resume takes a dead run's lock over)."""
+    if state in ("mine", "dead"):
+        return None
+    who = printable(f"PID {current.client_pid or '?'} on {current.host or 'an unknown host'}, "
+                    f"operator {current.operator}, since {current.acquired_at}")
+    message = f"{doing}; the deploy lock is held now by {who} ({printable(current.reason)})"
+    if state == "alive":
+        hint = (f"wait for it to finish (`inv status` shows the lock), or stop it (Ctrl-C in its terminal, or "
+                f"kill -INT {current.client_pid}) and then: {then}")
+    elif state == "elsewhere":
+        hint = (f"wait for it to finish, or ask {printable(current.operator)}; only if that run is gone for sure: "
+                f"`inv lock --release`, then: {then}")
+    else:
+        hint = f"wait for it, or if the holder is gone: `inv lock --release`, then: {then}"
+    return LockHeld(message, hint)
+
+
 def proc_start(pid: int) -> str | None:
     """The start time of process `pid` here; None when there is none; '' when it cannot be told."""
     try:

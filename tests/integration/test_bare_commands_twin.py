@@ -101,9 +101,10 @@ def test_the_four_commands_as_typed_on_a_fresh_twin(fresh, twin_settings):
     assert code in (0, 1), out
     assert "Traceback" not in out
 
-    code, out = typed(cfg, "deploy", "--version", W4)        # asks, is told yes, and refuses: no T+00:00 facts
+    code, out = typed(cfg, "deploy", "--version", W4)        # refuses before it asks: no T+00:00 facts
     assert code == 1, out
     assert f"release: {W4} (--version)" in out and "has no T+00:00 facts" in out
+    assert "to go on" not in out                             # no question for a refusal (issue 21 item 4)
     assert running(twin_settings).repo_digest == before
 
     code, out = typed(cfg, "preflight")                      # §0 and T+00:00 for this cutover
@@ -119,9 +120,10 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
     assert code == 0, out
     pre = journals.read(journal_path(twin_settings))["facts"]["pre_digest"]
 
-    code, out = typed(cfg, "deploy", "--version", W4)        # asks; typed yes
+    code, out = typed(cfg, "deploy", "--version", W4, answer=W4)   # the plan, then the version typed back
     assert code == 0, out
-    assert "deploy v0.3.0-w4-cutover to tvps? type 'yes' to go on:" in out
+    assert f"plan: deploy {W4}" in out and f"type the version ({W4}) to go on:" in out
+    assert out.index("target: ") < out.index(f"plan: deploy {W4}")     # the target line first, then the question
     assert running(twin_settings).version == W4
 
     code, out = typed(cfg, "preflight")                      # again, after the deploy: the same release, its phase runs
@@ -135,9 +137,14 @@ def test_the_four_commands_as_typed_after_a_deploy(fresh, twin_settings):
 
     code, out = typed(cfg, "rollback")                       # the running W4 back to the T+00:00 digest; typed yes
     assert code == 0, out
+    assert f"tag {W4} stays on origin" in out and f"push origin :refs/tags/{W4} && git -C " in out   # named, not deleted
+    assert f"Left behind: tag {W4} stays on origin" in out                                          # in the follow-up text
     now = running(twin_settings)
     assert now.repo_digest == pre and now.health == "healthy"
     assert journals.read(journal_path(twin_settings))["facts"]["rolled_back"]["trigger"] == "operator judgment"
+    done = [s for s in journals.read(journal_path(twin_settings))["steps"]
+            if s["name"].startswith("rollback#") and ":" not in s["name"]][-1]
+    assert done["evidence"]["left_behind"].startswith(f"tag {W4} stays on origin")        # in the journal (the report)
 
 
 def test_a_version_other_than_the_cutover_in_progress_is_refused(fresh, twin_settings):

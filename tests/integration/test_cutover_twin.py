@@ -177,6 +177,8 @@ def test_go_without_confirmation_waits_and_names_the_command(fresh, twin_setting
     assert r.returncode == 1, r.stderr[-3000:]
     assert json.loads(r.stdout)["outcome"] == "awaiting-confirmation"
     assert f"to close out: inv -f {fresh.invoke_yaml} cutover --version {V} --resume --yes" in r.stderr   # the same -f
+    assert (f"if you said no because something is wrong, roll back: inv -f {fresh.invoke_yaml} rollback --version {V} "
+            "--reason 'GO not confirmed: <why>'") in r.stderr                     # "no" at GO offers the rollback
     again = cutover(fresh, "--resume", "--yes", "--json")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["outcome"] == "closed-out"

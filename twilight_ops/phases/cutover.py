@@ -65,6 +65,7 @@ class Ui:
     interactive: bool
     view: View
     progress: Callable[[str], None] = lambda line: None    # waits (CI, registry): throttled or a status line
+    confirm_start: Callable[[], None] = lambda: None       # the plan, the version typed back (a new cutover only)
     heading: Callable[[str], None] | None = None          # a phase's clock line (bold); say when None
 
     def head(self, line: str) -> None:
@@ -192,13 +193,34 @@ def check_start(journal, options: Options, version: str, runtime_file: str | Non
     if st.get("finished_at"):
         return "finished"
     if st and not options.resume:
-        last = next((p for p in (Steps.cutover_phase(s.name) for s in reversed(journal.steps)) if p is not None), "start")
-        raise BadInput(f"a cutover of {version} is in progress since {st.get('started_at')} (last phase: {last})",
+        raise BadInput(f"a cutover of {version} is in progress since {st.get('started_at')} (last phase: {last_phase(journal)})",
                        f"resume it: {resume_line(version, runtime_file)}")
     if not st and options.resume:
         raise BadInput(f"no cutover of {version} to resume (its journal has none)",
                        f"start one: {resume_line(version, runtime_file).removesuffix(' --resume')}")
     return "resume" if st else "start"
+
+
+def last_phase(journal) -> str:
+    return next((p for p in (Steps.cutover_phase(s.name) for s in reversed(journal.steps)) if p is not None), "start")
+
+
+def held_by_another(t: Target, journal) -> None:
+    """A cutover in progress whose lock another live run holds: LockHeld naming that run (PID, host,
+    since, phase) before any pointer at --resume (which would only hit the lock)."""
+    st = state(journal)
+    if not st or st.get("finished_at"):
+        return
+    current = lock.read_holder(t.ssh, t.layout)
+    if current is None:
+        return
+    me = lock.new_holder(t.settings.operator, t.version, "cutover")
+    seen = lock.liveness(current, me, lock.proc_start(current.client_pid) if current.client_pid else None)
+    refused = lock.busy(current, seen, f"a cutover of {t.version} is in progress since {st.get('started_at')} "
+                                       f"(last phase: {last_phase(journal)})",
+                        resume_line(t.version, t.runtime_file))
+    if refused is not None:
+        raise refused
 
 
 # ---------------------------------------------------------------- the phases
@@ -368,6 +390,17 @@ def closeout_now(t: Target, ui: Ui) -> None:
     ui.view.closeout(closeout.run(t, say=ui.say, again=f"{resume_line(t.version, t.runtime_file)} --yes"))
 
 
+def unconfirmed(t: Target, ui: Ui) -> None:
+    """A ROLLBACK answered "no": the broken release is still serving, said in red (how long it has been live,
+    its red flags); `inv status` shows it until it is acted on."""
+    from .. import pending
+
+    journal = t.journal()
+    p = pending.of(t.version, journal.facts, journal.steps)
+    if p is not None:
+        ui.console.print(p.warning(t.settings.host, iso(now_utc())), style="bold red", markup=False, highlight=False)
+
+
 def finish(t: Target, ui: Ui, outcome: str, decision: dict, code: int) -> CutoverReport:
     if outcome in ("closed-out", "rolled-back", "fix-forward"):
         update_state(t, CutoverState(finished_at=iso(now_utc()), outcome=outcome))
@@ -380,7 +413,10 @@ def finish(t: Target, ui: Ui, outcome: str, decision: dict, code: int) -> Cutove
 
 def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
     journal = t.journal()
+    held_by_another(t, journal)
     how = check_start(journal, options, t.version, t.runtime_file)
+    if how == "start":
+        ui.confirm_start()
     if how == "finished":
         st = state(journal)
         path = ui.view.write_report(t, journal)
@@ -422,6 +458,10 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             record_decision(t, decision, confirmed)
             if not confirmed:
                 ui.console.print(f"not closed out yet (no confirmation); to close out: {decision.next_step}", markup=False)
+                ui.console.print("if you said no because something is wrong, roll back: "
+                                 + runbook.next_step(t.prefix, "rollback", "--version", t.version,
+                                                     reason="GO not confirmed: <why>"),
+                                 markup=False, highlight=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
             ui.head(clock_line(t, Phases.CLOSEOUT, started_at))
             closeout_now(t, ui)
@@ -435,6 +475,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
             confirmed = confirm(ui, options, question, auto=options.auto_rollback)
             record_decision(t, decision, confirmed)
             if not confirmed:
+                unconfirmed(t, ui)
                 ui.console.print(f"not rolled back; to roll back: {decision.next_step}", markup=False)
                 return finish(t, ui, "awaiting-confirmation", dj, 1)
             ui.head(clock_line(t, Phases.ROLLBACK, started_at))

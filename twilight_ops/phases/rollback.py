@@ -79,6 +79,7 @@ class RollbackReport:
     restored_db: bool
     hermes: str
     data_plan: dict = dataclasses.field(default_factory=dict)   # §2.3: the evidence's plan and what was done
+    left_behind: str = ""     # the rolled-back release's tag still on origin, and the commands that delete it
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -100,6 +101,51 @@ def parse_to(value: str, image_repo: str) -> tuple[str | None, str | None]:
         tag = ref.rsplit(":", 1)[1] if ref != image_repo else ""
         return (validate.version(tag, "--to's tag") if tag else None), digest
     return validate.version(value, "--to"), None
+
+
+def nothing_to_do(t: Target, journal, to: str | None) -> None:
+    """CheckFailed (exit 1, nothing touched) when there is nothing to undo: no --to, no deploy of this
+    release attempted, and tvps runs the pre-cutover release (change_plan.nothing_to_roll_back)."""
+    from ..change_plan import nothing_to_roll_back
+
+    if to:
+        return
+    try:
+        svc = t.service()
+    except TwilightError:        # what runs cannot be read: the rollback's own steps say what is wrong
+        return
+    line = nothing_to_roll_back(
+        version=t.version, running_version=svc.version if svc is not None else None,
+        running_digest=svc.repo_digest if svc is not None else None, pre_digest=journal.facts.get(Fact.PRE_DIGEST),
+        previous_version=t.settings.previous_version, to_given=bool(to),
+        deployed=bool(runbook.deploy_attempt(journal.facts) or journal.facts.get(Fact.POST_DIGEST)))
+    if line:
+        raise CheckFailed(f"{line}; nothing was touched",
+                          "`inv status` shows what runs; to go to another image anyway: "
+                          + t.command("rollback --to VERSION (or --to sha256:…)"))
+
+
+def left_behind(t: Target, pin: Pin) -> str:
+    """The rolled-back release's tag if origin still has it (tag-push pushed it), with the commands
+    that delete it there and locally; "" when origin has no such tag or it cannot be told."""
+    from ..builders import git
+
+    v = t.version
+    if v == pin.tag or not (t.settings.local_repo / ".git").exists():
+        return ""
+    repo = t.local.child(cwd=t.settings.local_repo)
+    try:
+        out = repo.run(git.ls_remote_tag("origin", v), check=False, timeout=60)
+    except TwilightError:
+        return ""
+    sha = git.parse_ls_remote(out.stdout, v) if out.ok else None
+    return tag_left_line(v, sha, str(t.settings.local_repo)) if sha else ""
+
+
+def tag_left_line(version: str, sha: str, repo: str) -> str:
+    """The line naming a tag left on origin and how to delete it (pure)."""
+    return (f"tag {version} stays on origin (at {sha[:12]}); if {version} will not be retried as it is, delete it: "
+            f"git -C {shlex.quote(repo)} push origin :refs/tags/{version} && git -C {shlex.quote(repo)} tag -d {version}")
 
 
 def resolve(t: Target, journal, to: str | None) -> Pin:
@@ -247,6 +293,7 @@ def drive(t: Target, *, reason: str, to: str | None = None, restore_db: bool = F
     resolve the pin, refuse over local skill changes, confirm, run with the Hermes revert."""
     if t.version == "unknown":
         raise BadInput("cannot tell which cutover to roll back (no running tag, no lock)", "give --version V")
+    nothing_to_do(t, t.journal(), to)
     pin = resolve(t, t.journal(), to)
     if not force and skill_changes(t, pin.tag):
         raise BadInput(f"uncommitted changes under {SKILL_PATH} in {t.settings.local_repo}: refusing, "
@@ -394,12 +441,15 @@ def run(t: Target, pin: Pin, *, reason: str, restore_db: bool, force: bool,
         journal.facts[Fact.ROLLED_BACK] = runbook.RolledBack(
             at=iso(now_utc()), attempt=journal.facts.get(Fact.DEPLOY_ATTEMPT, 0), rollback_attempt=n, trigger=reason,
             to=pin.value, evidence={"smoke": verdict, "restored_db": restored["done"]})
+        stray = left_behind(t, pin)           # the W4 tag on origin: named, never deleted for the operator
         with t.journals.step(journal, step_name(ROLLBACK, n)) as done:
             done.evidence.update({"to": pin.value, "steps": [dataclasses.asdict(x) for x in times],
-                                  "remote_commands": ssh.commands_run})
+                                  "remote_commands": ssh.commands_run, **({"left_behind": stray} if stray else {})})
         t.audit("rollback", "ok", f"to {pin.value}: {reason}")
-        return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason),
-                              restored["done"], hermes_how, journal.facts.get(Fact.DATA_PLAN) or {})
+        if stray:
+            say(stray)
+        return RollbackReport(v, pin.value, pin.digest, tuple(times), verdict, follow_up(t, journal, pin, reason, stray),
+                              restored["done"], hermes_how, journal.facts.get(Fact.DATA_PLAN) or {}, stray)
 
 
 def way(t: Target, pin: Pin, reason: str) -> rollout.Way:
@@ -442,7 +492,7 @@ def _maybe_break(t: Target, holder, force: bool) -> None:
     t.audit("lock-broken", "forced", f"rollback broke the lock of {current.operator} ({current.reason})")
 
 
-def follow_up(t: Target, journal, pin: Pin, reason: str) -> str:
+def follow_up(t: Target, journal, pin: Pin, reason: str, stray: str = "") -> str:
     f = journal.facts
     timeline = [f"- {s.started_at} {s.name}: {s.outcome}{(' — ' + s.note) if s.note else ''}"
                 for s in journal.steps if not s.name.startswith(Steps.SMOKE_PREFIX) or s.outcome != "ok"][-25:]
@@ -463,6 +513,7 @@ def follow_up(t: Target, journal, pin: Pin, reason: str) -> str:
         *timeline,
         "",
         "Do not retry the cutover today (runbook §2.4); `inv deploy` refuses it until the next Asia/Shanghai day.",
+        *([f"Left behind: {stray}"] if stray else []),
     ])
 
 

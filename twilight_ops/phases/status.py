@@ -5,7 +5,7 @@ import dataclasses
 from typing import Any
 
 from .. import lock
-from ..errors import BadInput
+from ..errors import BadInput, TwilightError
 from ..health import ServiceStatus
 from ..target import Target
 
@@ -18,6 +18,7 @@ class StatusReport:
     envelope_detail: str
     lock: lock.Holder | None
     journals: tuple[str, ...]
+    pending: dict[str, Any] | None = None     # an unconfirmed GO / ROLLBACK: pending.Pending + "line", "command"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -38,6 +39,44 @@ def envelope_now(t: Target) -> tuple[str, str]:
     return kind, f"HTTP {resp.status} from GET /price?code={t.settings.smoke_code}"
 
 
+def pending_decision(t: Target) -> dict[str, Any] | None:
+    """The cutover decision nobody confirmed (the cutover in progress, else the running release's
+    journal): its line, red flags and the command that acts on it."""
+    import shlex
+
+    from .. import pending, release
+    from ..clock import iso, now_utc
+    from ..journal import local_dir
+
+    versions = [v for v in (release.in_progress(local_dir(t.settings.state_dir, t.settings.host)), t.version)
+                if v and v != "unknown"]
+    for v in dict.fromkeys(versions):
+        try:
+            journal = t.journals.load(v)
+        except TwilightError:           # an unreadable journal: `inv report`/`inv cutover` say what is wrong with it
+            continue
+        p = pending.of(v, journal.facts, journal.steps) if journal is not None else None
+        if p is None:
+            continue
+        out = {**p.to_json(), "line": p.warning(t.settings.host, iso(now_utc()))}
+        if p.verdict == pending.ROLLBACK:
+            out["command"] = t.command(f"rollback --version {v} --reason {shlex.quote(p.trigger())}")
+            out["data_plan"] = data_plan_for(t, v)     # what the rollback would do with the warehouse (§2.3)
+        else:
+            out["command"] = t.command(f"cutover --version {v} --resume --yes")
+        return out
+    return None
+
+
+def data_plan_for(t: Target, version: str) -> str:
+    """The §2.3 data plan's line for the pending rollback of `version` (read, nothing changes)."""
+    from .rollback import preview_plan
+
+    if version == t.version:
+        return preview_plan(t)
+    return "not read (the pending cutover is not the release tvps runs)"
+
+
 def run(t: Target) -> StatusReport:
     services = tuple(t.services())
     kind, detail = envelope_now(t)
@@ -48,4 +87,5 @@ def run(t: Target) -> StatusReport:
         envelope_detail=detail,
         lock=lock.read_holder(t.ssh, t.layout),
         journals=tuple(t.journals.list_remote()),
+        pending=pending_decision(t),
     )

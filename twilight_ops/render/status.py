@@ -31,3 +31,13 @@ def render(report: StatusReport, console: Any) -> None:
     console.print(f"/price envelope: [bold]{escape(report.envelope)}[/] ({escape(printable(report.envelope_detail))})")
     console.print(printable(f"deploy lock: {report.lock.describe() if report.lock else 'free'}"), markup=False)
     console.print(printable(f"journals on tvps: {', '.join(report.journals) if report.journals else 'none'}"), markup=False)
+    if report.pending:
+        p = report.pending
+        console.print(printable(f"pending decision: {p['verdict']} of {p['version']} (decided {p['decided_at']}, "
+                                f"not confirmed)"), style="bold red", markup=False, highlight=False)
+        console.print(printable(f"  {p['line']}"), style="red", markup=False, highlight=False)
+        for flag in p.get("red_flags") or []:
+            console.print(printable(f"  red flag: {flag}"), markup=False, highlight=False)
+        if p.get("data_plan"):
+            console.print(printable(f"  data plan (§2.3): {p['data_plan']}"), markup=False, highlight=False)
+        console.print(printable(f"  act on it: {p['command']}"), markup=False, highlight=False)

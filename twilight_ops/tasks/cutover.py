@@ -69,17 +69,16 @@ class RichView:
 
 
 def _ask(question: str) -> bool:
-    try:
-        return input(f"{question}? type 'yes' to go on: ").strip() == "yes"
-    except EOFError:
-        return False
+    from ..confirm import ask
+
+    return (ask(f"{question}? type 'yes' to go on: ") or "").strip() == "yes"
 
 
 @task(auto_shortflags=False, help={
     "version": "the release tag to cut over to (default: the cutover in progress, else config release, "
                "v0.3.0-w4-cutover)",
     "auto_rollback": "on a ROLLBACK decision roll back without asking (the runbook's §2, budget 30 min)",
-    "yes": "confirm the decision without asking (GO: close out; ROLLBACK: roll back)",
+    "yes": "do not ask: neither the version typed back at the start nor the decision (GO: close out; ROLLBACK: roll back)",
     "resume": "continue an interrupted or stopped cutover from its journal (nothing done is repeated)",
     "json": "print the result as one JSON object at the end",
 })
@@ -110,8 +109,16 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
     interactive = sys.stdin.isatty()
     out = err_console if json else console          # --json: stdout holds the one JSON object only
     say = progress_lines()
+
+    def confirm_start() -> None:          # before the first change of a new cutover: the plan, the version typed back
+        from .. import confirm
+        from ..phases import plan as change
+
+        confirm.version_back(change.gather(t, "cutover").lines(), version, yes, say,
+                             when_not_a_terminal=confirm.GO_ON)     # CI/scripts: as before (the decision waits)
+
     ui = phase.Ui(console=out, say=say, ask=_ask, interactive=interactive, view=RichView(out),
-                  progress=lambda line: say(Waiting(line)), heading=say.heading)
+                  progress=lambda line: say(Waiting(line)), heading=say.heading, confirm_start=confirm_start)
     again = phase.resume_line(version, t.runtime_file)
     with t, say:
         try:

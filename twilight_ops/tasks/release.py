@@ -1,8 +1,6 @@
 """The release phases: deploy (T+00:05)."""
 from __future__ import annotations
 
-import sys
-
 from invoke import task
 from invoke.exceptions import Exit
 
@@ -10,18 +8,13 @@ from ..errors import BadInput
 from ..output import console, dry_run, err_console, operation, print_json, print_plan, progress_lines
 
 
-def confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise BadInput(f"refusing to {question} without confirmation", "re-run with --yes")
-    if input(f"{question}? type 'yes' to go on: ").strip() != "yes":
-        raise BadInput("not confirmed; nothing changed", "re-run and type yes, or pass --yes")
+def _say(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False)
 
 
 @task(auto_shortflags=False, help={
     "version": "the release tag to deploy, e.g. v0.3.0-w4-cutover",
-    "yes": "do not ask for confirmation",
+    "yes": "do not ask to type the version back (the plan is still shown)",
     "force": "deploy even though this version was rolled back today (the runbook says: do not)",
     "plan": "print the remote commands in order without running any (also: inv --dry deploy …)",
     "json": "print the result as one JSON object",
@@ -39,8 +32,12 @@ def deploy(c, version="", yes=False, force=False, plan=False, json=False):
     if plan or dry_run(c):
         view.render_plan(phase.plan(t), console)
         return
-    confirm(f"deploy {version} to {t.settings.host}", yes)
+    from .. import confirm
+    from ..phases import plan as change
+
     with t, progress_lines() as say:
+        phase.check_ready(t, t.journal(), force)        # the T+00:00 facts first: no question for a refusal
+        confirm.version_back(change.gather(t, "deploy").lines(), version, yes, _say)
         try:
             report = phase.run(t, force=force, say=say)
         except phase.DeployFailed as e:
@@ -60,10 +57,11 @@ def deploy(c, version="", yes=False, force=False, plan=False, json=False):
 @task(auto_shortflags=False, help={
     "version": "the release tag, e.g. v0.3.0-w4-cutover",
     "commit": "tag this commit (default: the journal's cutover commit from preflight, else origin/main)",
+    "yes": "do not ask to type the version back (the plan is still shown; without a terminal nothing is asked)",
     "json": "print the result as one JSON object",
 })
 @operation
-def tag_push(c, version="", commit="", json=False):
+def tag_push(c, version="", commit="", yes=False, json=False):
     """T+00:05 in Terminal A: tag the cutover commit, push it, wait (with progress) until CI publishes the image."""
     from .. import validate
     from ..phases import tag_push as phase
@@ -76,11 +74,16 @@ def tag_push(c, version="", commit="", json=False):
     if dry_run(c):
         print_plan(f"tag-push {version}", phase.plan(t, commit or None))
         return
+    from .. import confirm
+    from ..phases import plan as change
     from ..screen import Waiting
 
-    with t, progress_lines() as say:
-        say(Waiting(f"waiting for {version} to be published"))
-        report = phase.run(t, commit or None, progress=lambda line: say(Waiting(line)))
+    with t:
+        confirm.version_back(change.gather(t, "tag-push", commit or None).lines(), version, yes, _say,
+                             when_not_a_terminal=confirm.GO_ON)        # CI and scripts: as before, no question
+        with progress_lines() as say:
+            say(Waiting(f"waiting for {version} to be published"))
+            report = phase.run(t, commit or None, progress=lambda line: say(Waiting(line)))
     if json:
         print_json(report.to_json())
     else:
@@ -102,6 +105,7 @@ def tag_push(c, version="", commit="", json=False):
 def rollback(c, version="", to="", restore_db=False, keep_db=False, reason="", yes=False, force=False, json=False):
     """§2: revert tvps to the T+00:00 digest, revert the Hermes skill, the DuckDB file if the data plan says so; verify legacy."""
     from .. import validate
+    from ..confirm import yes as ask_yes
     from ..phases import rollback as phase
     from ..render import rollback as view
     from ..target import Target
@@ -116,7 +120,7 @@ def rollback(c, version="", to="", restore_db=False, keep_db=False, reason="", y
     with t, progress_lines() as say:
         report = phase.drive(t, reason=reason, to=to or None, restore_db=restore_db, keep_db=keep_db, force=force,
                              say=say,
-                             confirm=lambda pin: confirm(f"roll {t.settings.host} back to {t.settings.image_repo}:{pin.value}", yes))
+                             confirm=lambda pin: ask_yes(f"roll {t.settings.host} back to {t.settings.image_repo}:{pin.value}", yes))
     if json:
         print_json(report.to_json())
     else:
