@@ -154,3 +154,15 @@ def test_inv_report_on_a_terminal_renders_the_markdown_with_rich():
 def test_no_command_or_local_path_anywhere_in_the_report():
     md = report.markdown(rolled_back_journal(), BUDGETS, "repo")
     assert "run: inv" not in md and "/home/op/" not in md and "invoke.yaml" not in md
+
+
+def test_the_tag_a_rollback_leaves_on_origin_is_named_without_a_local_path():
+    from twilight_ops.phases.rollback import tag_left_line
+
+    j = rolled_back_journal()
+    j.steps[-1].evidence["left_behind"] = tag_left_line(V, "c" * 40, "/home/op/twilight drive")
+    md = report.markdown(j, BUDGETS, "repo")
+    section = md.split("## Rollback (§2)")[1].split("\n## ")[0]
+    assert (f"- left behind: tag {V} stays on origin (at cccccccccccc); if {V} will not be retried as it is, delete it: "
+            f"git push origin :refs/tags/{V} && git tag -d {V} (in the twilight-drive checkout)") in section
+    assert "/home/op/" not in md

@@ -341,7 +341,11 @@ def rollback(journal: Any, image_repo: str) -> list[str]:
     if rolled:
         out += [f"- running now: `{cell(image_repo)}:{cell(rolled.get('to'))}` (since {cell(rolled.get('at'))})",
                 f"- trigger: {cell(rolled.get('trigger'), 600)}"]
-    out += [f"- DuckDB warehouse: {cell(_db_line(journal))}", ""]
+    out += [f"- DuckDB warehouse: {cell(_db_line(journal))}"]
+    stray = rb[-1].evidence.get("left_behind") if rb else None
+    if stray:            # the rolled-back release's tag, still on origin: named, never deleted for the operator
+        out.append(f"- left behind: {cell(_no_local_path(str(stray)), 600)} (in the twilight-drive checkout)")
+    out.append("")
     if plan:
         out += ["### §2.3 data plan", "", f"- evidence: {cell(plan.get('line'), 600)}",
                 f"- done: {cell(DB_DONE.get(str(plan.get('done')), plan.get('done')))}"]
@@ -359,6 +363,13 @@ def rollback(journal: Any, image_repo: str) -> list[str]:
                        for x in rb[-1].evidence.get("steps", [])))
         out.append("")
     return out
+
+
+def _no_local_path(line: str) -> str:
+    """A printed `git -C <local repo> …` command as the report shows it: no path of the operator's machine."""
+    import re
+
+    return re.sub(r"git -C ('[^']*'|\S+) ", "git ", line)
 
 
 def _exports(journal: Any) -> list[dict]:
