@@ -36,11 +36,11 @@ class _LazyConsole:
         self.__getattr__("print")(*objects, **kwargs)
 
 
-_COMMAND = re.compile(r"(^|[\s`'(])inv (-f \S+ )?[a-z][\w.-]*( |$)")
+_COMMAND = re.compile(r"(^|[\s`'(])(inv (-f \S+ )?[a-z][\w.-]*|git (-C \S+ )?(push|tag|fetch|pull|checkout|switch|reset|revert|log|diff|show|status|ls-remote|stash))( |$)")
 
 
 def pasteable(line: str) -> bool:
-    """The line holds an `inv …` command for the operator to copy (pure)."""
+    """The line holds an `inv …` (or `git …`: the tag a rollback leaves) command for the operator to copy (pure)."""
     return bool(_COMMAND.search(line))
 
 

@@ -98,6 +98,9 @@ def test_a_line_with_a_command_to_paste_is_not_broken_by_rich():
     assert pasteable(line) and pasteable("resume with: inv cutover --version v --resume")
     prose = LONG_LINE.replace("run inv deploy again", "deploy again")
     assert not pasteable("the inventory is fine") and not pasteable(prose)
+    assert pasteable("tag v0.3.0-w4-cutover stays on origin (at abc); delete it: git -C /home/op/twilight-drive push "
+                     "origin :refs/tags/v0.3.0-w4-cutover && git -C /home/op/twilight-drive tag -d v0.3.0-w4-cutover")
+    assert not pasteable("the git repository is clean") and not pasteable("legit Hermes output")
     lazy = _LazyConsole(stderr=False)
     buf = io.StringIO()
     lazy._console = make_console(file=buf, width=80, terminal=True)
