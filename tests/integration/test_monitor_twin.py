@@ -215,6 +215,15 @@ def test_the_probe_is_kept_on_tvps_and_an_edited_copy_never_runs(twin, ex, twin_
     _, again = monitor_json(twin)
     assert again["read_via"] == "copy" and again["total"] == out["total"]       # it answered, as the kept probe
     assert ex.run(["sha256sum", "--", kept]).stdout.split()[0] == script.body_sha256()
+    # a folder tvps will not let us write: the whole script travels, as before, and the round answers
+    ex.run(["rm", "-f", "--", kept])
+    ex.run(["chmod", "a-w", "--", lay.cutover_dir])
+    try:
+        _, unkept = monitor_json(twin)
+    finally:
+        ex.run(["chmod", "u+w", "--", lay.cutover_dir])
+    assert unkept["read_via"] == "copy" and unkept["total"] == out["total"]
+    assert not [n for n in ex.run(["ls", "-1", "--", lay.cutover_dir]).stdout.split() if n.startswith("probe-")]
 
 
 def test_the_tools_own_calls_are_left_out_and_counted(twin, ex, twin_settings, days):

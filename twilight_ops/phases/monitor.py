@@ -121,6 +121,8 @@ def run_probe(t: Target, params: ProbeParams) -> Result:
     uploaded once (older bodies removed) and the round runs again; where tvps cannot keep it (no
     sha256sum, an unwritable folder) the whole script travels on stdin, as before (issue 22)."""
     lay, timeout = t.layout, t.settings.monitor_timeout
+    if t.settings.host in _CANNOT_KEEP:         # found once in this process: no upload tried every round
+        return t.ssh.run(probe_command(lay), stdin=build_probe_script(params), check=False, timeout=timeout)
     sha = script.body_sha256()
     path = lay.probe_path(sha)
     argv = compose_cmd.compose_exec_cached_python(lay, path, sha)
@@ -128,13 +130,21 @@ def run_probe(t: Target, params: ProbeParams) -> Result:
     result = t.ssh.run(argv, stdin=tail, check=False, timeout=timeout)
     if not _not_kept(result):
         return result
-    t.ssh.run(files.mkdir_p(lay.cutover_dir), timeout=60)
-    t.ssh.write_file(path, script.cached_body().encode("utf-8"), mode=0o600)
-    t.ssh.run(files.remove_other_probes(lay.cutover_dir, posixpath.basename(path)), check=False, timeout=60)
-    result = t.ssh.run(argv, stdin=tail, check=False, timeout=timeout)
-    if not _not_kept(result):
-        return result
+    try:
+        t.ssh.run(files.mkdir_p(lay.cutover_dir), timeout=60)
+        t.ssh.write_file(path, script.cached_body().encode("utf-8"), mode=0o600)
+    except (Unreachable, CheckFailed):      # a folder tvps will not let us write: the round below says
+        pass                                # whether the link itself is gone (it raises Unreachable then)
+    else:
+        t.ssh.run(files.remove_other_probes(lay.cutover_dir, posixpath.basename(path)), check=False, timeout=60)
+        result = t.ssh.run(argv, stdin=tail, check=False, timeout=timeout)
+        if not _not_kept(result):
+            return result
+    _CANNOT_KEEP.add(t.settings.host)
     return t.ssh.run(probe_command(lay), stdin=build_probe_script(params), check=False, timeout=timeout)
+
+
+_CANNOT_KEEP: set[str] = set()      # hosts where a kept body still failed its check right after its upload
 
 
 def _not_kept(result: Result) -> bool:

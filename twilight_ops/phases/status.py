@@ -42,9 +42,8 @@ def envelope_now(t: Target) -> tuple[str, str]:
 def pending_decision(t: Target) -> dict[str, Any] | None:
     """The cutover decision nobody confirmed (the cutover in progress, else the running release's
     journal): its line, red flags and the command that acts on it."""
-    import shlex
-
     from .. import pending, release
+    from ..runbook import next_step
     from ..clock import iso, now_utc
     from ..journal import local_dir
 
@@ -59,11 +58,11 @@ def pending_decision(t: Target) -> dict[str, Any] | None:
         if p is None:
             continue
         out = {**p.to_json(), "line": p.warning(t.settings.host, iso(now_utc()))}
-        if p.verdict == pending.ROLLBACK:
-            out["command"] = t.command(f"rollback --version {v} --reason {shlex.quote(p.trigger())}")
+        if p.verdict == pending.ROLLBACK:      # the one next-step line (runbook.next_step: the run's -f and env)
+            out["command"] = next_step(t.prefix, "rollback", "--version", v, reason=p.trigger())
             out["data_plan"] = data_plan_for(t, v)     # what the rollback would do with the warehouse (§2.3)
         else:
-            out["command"] = t.command(f"cutover --version {v} --resume --yes")
+            out["command"] = next_step(t.prefix, "cutover", "--version", v, "--resume", "--yes")
         return out
     return None
 

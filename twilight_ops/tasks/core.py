@@ -91,10 +91,11 @@ def lock(c, release=False, yes=False, acquire=False, version="", reason=""):
         if not release:
             return
         if not yes:
-            if not sys.stdin.isatty():
+            from .. import confirm
+
+            if not confirm.interactive():
                 raise BadInput("refusing to release the lock without confirmation", "re-run with --release --yes")
-            answer = input("release it? type 'release' to confirm: ").strip()
-            if answer != "release":
+            if (confirm.ask("release it? type 'release' to confirm: ") or "").strip() != "release":
                 console.print("left in place")
                 return
         lock_mod.release_if_still(t.ssh, t.layout, holder)
