@@ -29,7 +29,7 @@ without waiting for the agent checks.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from .journal import CUT_OFF
 from . import runbook
@@ -246,7 +246,3 @@ def decide(inputs: Sequence[Input], version: str = "V", prefix: str = "inv", cut
     return Decision(GO, "all four agent checks green + curl smoke green (runbook T+00:50)",
                     confirm_step(version, prefix, "closes out: T+00:55") if cutover
                     else next_step(prefix, "closeout", "--version", version, note="T+00:55"), inputs)
-
-
-def summarize(inputs: Iterable[Input]) -> str:
-    return ", ".join(f"{i.id} {i.state}" for i in inputs)

@@ -13,6 +13,7 @@ from .. import change_plan, release
 from ..builders import git
 from ..errors import TwilightError
 from ..runbook import Fact
+from ..sanitize import printable
 from ..target import Target, address
 
 
@@ -24,7 +25,7 @@ def running_now(t: Target) -> str:
     if svc is None:
         return f"nothing: compose lists no {t.settings.service} service"
     digest = svc.repo_digest.rpartition("@")[2] or "no repo digest"
-    return f"{svc.version or svc.image} ({digest[:19]}…, {svc.state}/{svc.health or '-'})"
+    return printable(f"{svc.version or svc.image} ({digest[:19]}…, {svc.state}/{svc.health or '-'})")  # tvps's words
 
 
 def _rev(repo, ref: str) -> str:

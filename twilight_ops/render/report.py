@@ -141,11 +141,11 @@ def _failed_deploy(journal: Any) -> Any:
     return parts[-1] if parts else None
 
 
-def _error_lines(logs: str, limit: int = 3) -> list[str]:
-    """The backend log's last lines that name an error (ERROR, Traceback's last line, Exception)."""
-    lines = [ln.strip() for ln in str(logs or "").splitlines() if ln.strip()]
-    hits = [ln for ln in lines if "ERROR" in ln or "Error:" in ln or "Exception" in ln or "CRITICAL" in ln]
-    return hits[-limit:]
+def _error_lines(logs: str) -> list[str]:
+    """The backend log's last error lines: the very lines the failed health gate showed (health.cause)."""
+    from ..health import cause as log_cause
+
+    return log_cause(str(logs or ""))
 
 
 def root_cause(journal: Any) -> tuple[str, list[str]]:
