@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from tests.module_order import pytest_collection_modifyitems  # noqa: F401  longest modules first
 from tests.twin_skips import (pytest_runtest_logreport, pytest_sessionfinish,  # noqa: F401  loud twin skips
                               pytest_terminal_summary)
 
