@@ -313,6 +313,7 @@ def test_faults_edit_config_yaml_and_keep_other_keys(operator):
     cfg = read_config(home)
     assert cfg["display"] == {"skin": "mono"} and cfg["model"]["base_url"] == info.base_url
     assert cfg["security"] == {"tirith_enabled": False, "allow_lazy_installs": False} and cfg["agent"]["api_max_retries"] == 1
+    assert cfg["agent"]["environment_probe"] is False
     assert not info.paths.fault.exists() and stat.S_IMODE((home / "config.yaml").stat().st_mode) == 0o600
     with pytest.raises(BadInput, match="unknown"):
         set_hermes_fault(home, "nope")

@@ -4,7 +4,8 @@ and the model stand-in it talks to (model_server.py, model_standin.py).
     ~/.cache/twilight-ops/hermes-agent-0.19.0/      the venv (once per machine; .installed stamp)
     <twin>/operator/bin/hermes                      → that venv's bin/hermes (symlink)
     <twin>/operator/hermes-home/config.yaml         model (custom, the stand-in, context_length), tirith off,
-                                                    no lazy pip installs, agent.api_max_retries 1
+                                                    no lazy pip installs, agent.api_max_retries 1,
+                                                    agent.environment_probe off
     <twin>/operator/hermes-home/.update_check       Hermes's own update-check cache, marked fresh (no PyPI call)
     <twin>/operator/hermes-home/.operator-token     the operator token (mode 600)
     <twin>/operator/hermes-home/.operator-auth-header   `Authorization: Bearer …` (mode 600), curl -H @file
@@ -118,7 +119,7 @@ def twin_config(existing: dict, base_url: str, model: str) -> dict:
                     "provider": "custom", "base_url": base_url, "default": model, "context_length": CONTEXT_LENGTH}
     cfg["security"] = {**_section(cfg, "security"),
                        "tirith_enabled": False, "allow_lazy_installs": False}
-    cfg["agent"] = {**_section(cfg, "agent"), "api_max_retries": API_MAX_RETRIES}
+    cfg["agent"] = {**_section(cfg, "agent"), "api_max_retries": API_MAX_RETRIES, "environment_probe": False}
     return cfg
 
 
