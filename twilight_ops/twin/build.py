@@ -227,6 +227,7 @@ def twin_config(st: TwinState) -> dict:
         "local_repo": str(st.operator_clone),
         "connect_attempts": 2,
         "watch_floor_minutes": "0.01",   # a local twin: the tests watch in seconds
+        "publish_poll": "1",             # the twin's CI publishes in ≈ 3 s: tag-push sees it then, not at the 5 s poll
         "registry_api": f"http://127.0.0.1:{st.operator_port('registry')}",   # tag-push and rollback ask the registry here
     }
     from .preflight_faults import preflight_config
