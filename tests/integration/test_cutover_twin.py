@@ -1,21 +1,17 @@
-"""`inv cutover`, `inv decide`, `inv report` through the twin: a green cutover end to end, kill -9 in
-the middle of deploy then --resume (one tag, one snapshot, the right digest), and the refusals of a
-wrong start.  The red flags reaching their decisions are in test_cutover_red_flags_twin.py (its own
+"""`inv cutover`, `inv decide`, `inv report` through the twin: a green cutover end to end (GO left
+unconfirmed, then `--resume --yes`), a ROLLBACK left unconfirmed then confirmed, and the refusals of a
+wrong start.  kill -9 in the middle of deploy then --resume (one tag, one snapshot, the right digest)
+is in test_journal_twin.py, with a torn journal line.  The red flags reaching their decisions are in test_cutover_red_flags_twin.py (its own
 module, so another xdist worker runs it beside this one)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, error_lines, inv
+from tests.conftest import error_lines, inv
 from tests import journals
 from tests.cutover_fixtures import fresh, reset_after_module, short_cache_ttl  # noqa: F401  fixtures
 from twilight_ops import health
@@ -41,14 +37,25 @@ def cutover(twin, *args: str, timeout: float = 900):
     return inv("cutover", "--version", V, *args, cfg=twin.invoke_yaml, timeout=timeout)
 
 
-def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
-    r = cutover(fresh, "--yes", "--json")
+def test_green_cutover_waits_at_go_then_resume_yes_closes_out_and_reports(fresh, twin_settings):
+    """A green cutover end to end.  With no terminal and no --yes it stops at GO and names the command
+    (and the rollback a "no" offers); `--resume --yes` closes out.  This was two tests, each with its
+    own green cutover (straight through with --yes, and GO left unconfirmed); one cutover proves both:
+    the --yes straight through is test_journal_twin's green cutover and the rehearsal's green row."""
+    first = cutover(fresh, "--json")                  # no terminal, no --yes
+    assert first.returncode == 1, first.stderr[-3000:]
+    assert json.loads(first.stdout)["outcome"] == "awaiting-confirmation"
+    assert f"to close out: inv -f {fresh.invoke_yaml} cutover --version {V} --resume --yes" in first.stderr   # the same -f
+    assert (f"if you said no because something is wrong, roll back: inv -f {fresh.invoke_yaml} rollback --version {V} "
+            "--reason 'GO not confirmed: <why>'") in first.stderr                 # "no" at GO offers the rollback
+    assert re.search(r"^T\+\d\d:\d\d  deploy  \(slot T\+00:05, budget 10 min", first.stderr, re.M), first.stderr[-3000:]  # issue 21 §8
+
+    r = cutover(fresh, "--resume", "--yes", "--json")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     result = json.loads(r.stdout)
     assert result["outcome"] == "closed-out" and result["decision"]["verdict"] == "GO"
     for hint in ("next: inv tag-push", "next: inv smoke", "next: T+00:35"):     # the cutover runs them itself
-        assert hint not in r.stderr, hint
-    assert re.search(r"^T\+\d\d:\d\d  deploy  \(slot T\+00:05, budget 10 min", r.stderr, re.M), r.stderr[-3000:]  # issue 21 §8
+        assert hint not in first.stderr + r.stderr, hint
     assert "of the 60-minute budget" in r.stderr and f"report    {result['report_path']}" in r.stderr   # the summary block
     assert r.stderr.count(result["report_path"]) == 1
     for phase in ("preflight", "tag-push", "deploy", "smoke", "hermes-reinstall", "agent-smoke"):
@@ -79,56 +86,6 @@ def test_green_cutover_closes_out_and_reports(fresh, twin_settings):
     assert "nothing to do" in second.stdout + second.stderr
     assert (second.stdout + second.stderr).count(result["report_path"]) == 1      # issue 21 §10: once, in the summary
     assert len(steps(twin_settings, "cutover:preflight")) == 1
-
-
-def test_kill_9_in_deploy_then_resume(fresh, twin_settings):
-    argv = [str(Path(sys.executable).with_name("inv")), "-f", str(fresh.invoke_yaml), "cutover", "--version", V, "--yes"]
-    path = journals.local_path(twin_settings, V)
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    killed_in = None
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            running = rehearse.running_step(rehearse.read_journal(path), "deploy#")
-            if running:
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed_in = running
-                break
-            time.sleep(0.02)
-    finally:
-        if proc.poll() is None and killed_in is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert killed_in is not None, "the cutover never reached deploy"
-    before = journal(twin_settings)
-    snap_sha = before["facts"]["snapshot"]["sha256"]
-
-    refused = cutover(fresh, "--yes")
-    assert refused.returncode == 2
-    assert "in progress" in refused.stderr and "--resume" in refused.stderr
-
-    r = cutover(fresh, "--resume", "--yes", "--json")
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    assert json.loads(r.stdout)["outcome"] == "closed-out"
-    assert "took the deploy lock over" in r.stderr
-    j = journal(twin_settings)
-    assert [s["outcome"] for s in j["steps"] if s["name"] == "tag-push"] == ["ok"]     # one tag push
-    assert [s["outcome"] for s in j["steps"] if s["name"] == "snapshot"] == ["ok"]     # one snapshot
-    assert j["facts"]["snapshot"]["sha256"] == snap_sha
-    assert len(j["facts"]["cutover"]["resumed"]) == 1
-    assert [s["outcome"] for s in j["steps"] if s["name"] == "cutover:preflight"] == ["ok"]
-    st = load_or_new(fresh.base)
-    tags = subprocess.run(["git", "-C", str(st.origin_repo), "tag", "--list", V], capture_output=True, text=True).stdout
-    assert tags.split() == [V]
-    with SSHExecutor(twin_settings) as ex:
-        lay = layout(twin_settings, ex.home)
-        listing = ex.run(["ls", "-1", lay.data_dir]).stdout.split()
-        svc = health.service_of(health.read_services(ex, lay, twin_settings.image_repo), twin_settings.service)
-        sha = ex.run(["sha256sum", "--", j["facts"]["snapshot"]["host_path"]]).stdout.split()[0]
-    assert [n for n in listing if n.startswith(twin_settings.snapshot_name)] == [twin_settings.snapshot_name]
-    assert sha == snap_sha
-    assert svc.version == V and svc.repo_digest == j["facts"]["published_digest"] == j["facts"]["post_digest"]
 
 
 def test_resume_without_a_cutover_is_refused(fresh):
@@ -170,16 +127,3 @@ def test_rollback_waits_for_confirmation_then_resume_yes_rolls_back(fresh, twin_
     assert j["facts"]["cutover"]["decision"]["how"] == "--yes"
     assert [s["outcome"] for s in j["steps"] if s["name"] == "cutover:smoke"] == ["red"]   # not re-run on resume
     assert j["facts"]["rolled_back"]["trigger"] == "cutover decision ROLLBACK: smoke: close_raw_missing"
-
-
-def test_go_without_confirmation_waits_and_names_the_command(fresh, twin_settings):
-    r = cutover(fresh, "--json")                      # no terminal, no --yes
-    assert r.returncode == 1, r.stderr[-3000:]
-    assert json.loads(r.stdout)["outcome"] == "awaiting-confirmation"
-    assert f"to close out: inv -f {fresh.invoke_yaml} cutover --version {V} --resume --yes" in r.stderr   # the same -f
-    assert (f"if you said no because something is wrong, roll back: inv -f {fresh.invoke_yaml} rollback --version {V} "
-            "--reason 'GO not confirmed: <why>'") in r.stderr                     # "no" at GO offers the rollback
-    again = cutover(fresh, "--resume", "--yes", "--json")
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads(again.stdout)["outcome"] == "closed-out"
-    assert journal(twin_settings)["facts"]["cutover"]["decision"]["how"] == "--yes"

@@ -4,9 +4,13 @@
   Hermes revert's install/restart/verify steps survive the rollback step around them (they were
   overwritten before), the mirror on tvps holds the same events, and the journal's sftp operations
   per cutover are counted (TWILIGHT_TRACE);
-- kill -9 inside deploy, with the last journal line of both copies cut short (what a kill in the
-  middle of an append leaves): the journal loads, the torn line is reported and kept aside, and
-  `--resume` finishes the cutover.
+- kill -9 inside deploy: a new cutover is refused (one is in progress); then, with the last journal
+  line of both copies cut short (what a kill in the middle of an append leaves), the journal loads,
+  the torn line is reported and kept aside, and `--resume` finishes the cutover with one tag, one
+  snapshot and the published digest running (this test was two: the kill -9 resume of
+  test_cutover_twin and the torn line; one kill and one resume now prove both).
+
+One twin reset per test (tests/cutover_fixtures.py) and the 6 s quote-cache TTL of the cutover modules.
 """
 from __future__ import annotations
 
@@ -24,35 +28,19 @@ import pytest
 
 from tests import journals
 from tests.conftest import REPO, inv
+from tests.cutover_fixtures import fresh, reset_after_module, short_cache_ttl  # noqa: F401  fixtures
+from twilight_ops import health
+from twilight_ops.builders.layout import layout
 from twilight_ops.remote import SSHExecutor
 from twilight_ops.twin import rehearse
+from twilight_ops.twin.state import load_or_new
 
-pytestmark = pytest.mark.twin
+pytestmark = [pytest.mark.twin, pytest.mark.usefixtures("short_cache_ttl")]
 
 V = rehearse.V
 # the journal before the event log, measured by issue 20 on a green cutover: ≈ 31 loads and ≈ 50
 # saves, each one sftp read or whole-file write of the mirror (≈ 81 operations)
 BEFORE = 81
-
-
-@pytest.fixture(scope="module", autouse=True)
-def short_cache_ttl(twin, twin_settings):
-    """The quote cache TTL 6 s on both sides (as in test_cutover_twin): agent-smoke's cache check
-    does not wait out the production 60 s twice while the market is open."""
-    from twilight_ops.twin import control
-
-    with SSHExecutor(twin_settings) as ex:
-        control.set_cache_ttl(ex, twin_settings, 6, twin.invoke_yaml)
-    yield
-    with SSHExecutor(twin_settings) as ex:
-        control.set_cache_ttl(ex, twin_settings, None, twin.invoke_yaml)
-
-
-@pytest.fixture
-def fresh(twin, twin_settings):
-    rehearse.reset(twin, twin_settings)
-    yield twin
-    rehearse.reset(twin, twin_settings)
 
 
 def journal_ops(trace: Path, version: str) -> collections.Counter:
@@ -125,6 +113,12 @@ def test_kill_9_with_a_torn_journal_line_then_resume_finishes(fresh, twin_settin
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     assert killed_in is not None, "the cutover never reached deploy"
+    snap_sha = journals.local(twin_settings, V)["facts"]["snapshot"]["sha256"]
+
+    refused = inv("cutover", "--version", V, "--yes", cfg=fresh.invoke_yaml, timeout=300)
+    assert refused.returncode == 2
+    assert "in progress" in refused.stderr and "--resume" in refused.stderr
+
     mirror = journals.mirror_path(fresh, V)
     for path in (local, mirror):                       # the last line of each copy cut in the middle
         data = path.read_bytes()
@@ -135,6 +129,7 @@ def test_kill_9_with_a_torn_journal_line_then_resume_finishes(fresh, twin_settin
     r = inv("cutover", "--version", V, "--resume", "--yes", "--json", cfg=fresh.invoke_yaml, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert json.loads(r.stdout)["outcome"] == "closed-out"
+    assert "took the deploy lock over" in r.stderr
     assert r.stderr.count("(the last, cut short)") == 2 and "Traceback" not in r.stderr
     for path, data in kept.items():                    # nothing lost: the damaged copy is kept beside
         aside = [p for p in path.parent.iterdir() if p.name.startswith(path.name + ".torn-")]
@@ -143,6 +138,20 @@ def test_kill_9_with_a_torn_journal_line_then_resume_finishes(fresh, twin_settin
     once_each(j, ended=False)                          # the step the kill cut stays `running`; resume began anew
     assert [s["outcome"] for s in j["steps"] if s["name"] == "tag-push"] == ["ok"]
     assert [s["outcome"] for s in j["steps"] if s["name"] == "snapshot"] == ["ok"]
+    assert j["facts"]["snapshot"]["sha256"] == snap_sha
+    assert len(j["facts"]["cutover"]["resumed"]) == 1
+    assert [s["outcome"] for s in j["steps"] if s["name"] == "cutover:preflight"] == ["ok"]
     assert journals.mirror(fresh, V) == j
     again = inv("report", V, cfg=fresh.invoke_yaml)                # the repaired copies load without a word
     assert again.returncode == 0 and "cut short" not in again.stderr
+    st = load_or_new(fresh.base)                                   # one tag, one snapshot, the published digest
+    tags = subprocess.run(["git", "-C", str(st.origin_repo), "tag", "--list", V], capture_output=True, text=True).stdout
+    assert tags.split() == [V]
+    with SSHExecutor(twin_settings) as ex:
+        lay = layout(twin_settings, ex.home)
+        listing = ex.run(["ls", "-1", lay.data_dir]).stdout.split()
+        svc = health.service_of(health.read_services(ex, lay, twin_settings.image_repo), twin_settings.service)
+        sha = ex.run(["sha256sum", "--", j["facts"]["snapshot"]["host_path"]]).stdout.split()[0]
+    assert [n for n in listing if n.startswith(twin_settings.snapshot_name)] == [twin_settings.snapshot_name]
+    assert sha == snap_sha
+    assert svc.version == V and svc.repo_digest == j["facts"]["published_digest"] == j["facts"]["post_digest"]
