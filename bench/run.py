@@ -42,7 +42,10 @@ def figures(ran: dict[str, int]) -> list[tuple[str, str, str]]:
     rows.append(("`inv smoke --json` vs bare ssh cat + curl + json.tool",
                  f"{smoke['ratio']:.2f}× ({smoke['tool_s']:.2f} s vs {smoke['bare_s']:.2f} s)" if isinstance(smoke, dict) else "not measured",
                  "≤ 1.5×"))
-    rows.append(("`inv monitor --hours 1 --json` vs bare OpenSSH compose exec + copy + queries", "no benchmark yet", "≤ 1.2×"))
+    mt = _load("monitor_twin") if "monitor_twin_bench.py" in ran else None
+    rows.append(("`inv monitor --hours 1 --json` vs bare OpenSSH compose exec + copy + queries",
+                 f"{mt['ratio']:.2f}× ({mt['tool_s']:.2f} s vs {mt['bare_s']:.2f} s)" if isinstance(mt, dict) else "not measured",
+                 "≤ 1.2×"))
     mon = _load("monitor") if "monitor_bench.py" in ran else None
     if isinstance(mon, dict):
         b, k = mon["bytes_per_round"], mon.get("bytes_per_round_kept")
@@ -81,6 +84,7 @@ def main() -> int:
     benches = [
         ["list_bench.py"],
         ["smoke_bench.py", *t],
+        ["monitor_twin_bench.py", *t],
         ["monitor_bench.py", *(["--rows", "1000000"] if quick else [])],
         ["deploy_bench.py", "--reps", "3", *t],
         ["rollback_bench.py", "--reps", "3", *t],
