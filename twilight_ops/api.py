@@ -27,7 +27,9 @@ class ApiResponse:
 
 
 def _client(settings: ApiSettings) -> httpx.Client:
-    verify: bool | str = str(settings.api_ca_bundle) if settings.api_ca_bundle else True
+    from . import tls
+
+    verify = tls.context(str(settings.api_ca_bundle) if settings.api_ca_bundle else None)
     return httpx.Client(
         base_url=settings.api_base,
         timeout=httpx.Timeout(settings.http_timeout, connect=min(5.0, settings.http_timeout)),

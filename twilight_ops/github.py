@@ -71,9 +71,12 @@ class GitHub:
     def __init__(self, settings: Settings, tok: Secret):
         import httpx
 
+        from . import tls
+
         self.settings, self.token = settings, tok
         self.client = httpx.Client(
             base_url=settings.github_api, timeout=httpx.Timeout(settings.http_timeout), follow_redirects=False,
+            verify=tls.context(),
             headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION,
                      "User-Agent": "twilight-ops", "Authorization": f"Bearer {tok.reveal()}"},
         )

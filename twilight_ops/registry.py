@@ -54,7 +54,9 @@ def manifest_digest(settings: Settings, tag: str, client: Any = None) -> str | N
     _, name = split_repo(settings.image_repo)
     base = api_base(settings)
     own = client is None
-    client = client or httpx.Client(timeout=httpx.Timeout(settings.http_timeout), follow_redirects=True)
+    from . import tls
+
+    client = client or httpx.Client(timeout=httpx.Timeout(settings.http_timeout), follow_redirects=True, verify=tls.context())
     url = f"{base}/v2/{name}/manifests/{tag}"
     try:
         resp = client.head(url, headers={"Accept": ACCEPT})
