@@ -3,14 +3,24 @@
     read_services(ex, lay, image_repo) -> [ServiceStatus]   compose ps + docker inspect + image inspect
     service_of(services, name)         the one named service, or None
     is_healthy(s)                      running, Health "healthy" (an empty Health is never healthy)
-    wait_healthy(ex, lay, deadline_s)  the one health wait (deploy, rollback, the twin): poll `compose ps`
-                                       every poll_s until healthy -> Waited; NotHealthy when it restarts,
-                                       exits or turns unhealthy (at once) or at the deadline
+    wait_healthy(ex, lay, deadline_s)  the one health wait (deploy, rollback, the twin): docker's own events
+                                       (compose.health_watch), `compose ps` every poll_s as the fallback,
+                                       until healthy -> Waited; NotHealthy when it restarts, exits or turns
+                                       unhealthy (at once) or at the deadline
+    watched(w, service, container)     what one events round saw, as the row the wait judges (pure)
+    meaning(row)                       healthy / lost / starting (pure)
     lost(row)                          why a service will not turn healthy ('' while it still may; pure)
     cause(logs)                        the backend log's last error lines: why the gate failed (pure)
 
-The wait polls `docker compose ps` alone (one round trip over the open connection,
-≈ 30 ms on the twin); the caller reads the restart count and digest once, at the end
+The wait learns of the change from docker itself (issue 22): after one `compose ps` has listed
+the container with its healthcheck starting, each round is one remote command that reads the
+state and blocks on `docker events --since <the container's start>` for that container's
+health_status and die events, returning on the first one (≤ 2 s a round: the progress line's
+pace).  From docker's healthy event to the wait returning is about half a round trip plus
+a few milliseconds on tvps (bench/deploy_bench.py; docs/performance.md); the 0.5 s poll it
+replaces noticed 0.395 s late (median) and ran a `compose ps` every 0.5 s.  The poll stays the
+fallback: while compose lists no container, when it is gone, and for the rest of the wait once
+docker events could not run.  The caller reads the restart count and digest once, at the end
 (phases/rollout.py).
 """
 from __future__ import annotations
