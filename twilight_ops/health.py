@@ -97,8 +97,8 @@ class NotHealthy(CheckFailed):
 
 @dataclasses.dataclass(frozen=True)
 class Waited:
-    seconds: float       # from the first poll to the poll that saw it healthy
-    noticed_at: str      # when that poll returned (UTC, ms): bench/deploy_bench.py compares it with docker's own time
+    seconds: float       # from the first round to the round that saw it healthy (a poll or an events round)
+    noticed_at: str      # when that round returned (UTC, ms): bench/deploy_bench.py compares it with docker's own time
 
 
 def describe(row: facts.ComposeService | None) -> str:
