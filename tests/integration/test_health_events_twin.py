@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any, cast
 
 import pytest
 
@@ -90,9 +91,9 @@ def test_with_no_container_listed_the_wait_polls_then_follows_the_events(running
     out: dict[str, object] = {}
 
     def wait() -> None:
-        with SSHExecutor(twin_settings) as mine:
+        with SSHExecutor(twin_settings) as mine:     # its own connection: the test's `ex` runs the compose up
             try:
-                out["waited"] = health.wait_healthy(mine, lay, 120.0, poll_s=0.2, say=say)
+                out["waited"] = health.wait_healthy(cast(Any, mine), lay, 120.0, poll_s=0.2, say=say)
             except Exception as e:        # shown by the assertion below
                 out["error"] = e
 
@@ -109,3 +110,32 @@ def test_with_no_container_listed_the_wait_polls_then_follows_the_events(running
     assert all("not listed" in x for x in shown[:first_starting]) and first_starting >= 1, shown
     assert shown[-1].startswith(f"{lay.service} healthy after"), shown
     assert health.service_of(health.read_services(ex, lay, twin_settings.image_repo), lay.service).health == "healthy"
+
+
+def unhealthy_events(ex, cid: str, since: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
+    r = ex.run(["docker", "events", "--since", f"{since.timestamp():.3f}", "--until", f"{until.timestamp() + 1:.3f}",
+                "--filter", f"container={cid}", "--filter", "event=health_status", "--format", "{{.TimeNano}} {{.Action}}"])
+    return [dt.datetime.fromtimestamp(int(ns) / 1e9, dt.timezone.utc)
+            for ns, _, action in (line.partition(" ") for line in r.stdout.splitlines()) if action == "health_status: unhealthy"]
+
+
+def test_dockers_unhealthy_event_stops_the_wait_with_todays_message(running, ex, twin_settings):
+    """never-healthy: /healthz answers 503, so docker calls the container unhealthy after its start period
+    and retries (≈ 30 s); the events round returns on that event and the wait stops at once, as the poll did."""
+    from twilight_ops.twin import release_faults
+
+    lay = layout(twin_settings, ex.home)
+    cid = container_of(ex, lay)
+    release_faults.apply(running, "never-healthy", PREVIOUS)
+    try:
+        ex.run(["docker", "restart", cid])
+        before = dt.datetime.now(dt.timezone.utc)
+        with pytest.raises(health.NotHealthy) as e:
+            health.wait_healthy(ex, lay, 120.0)
+        stopped = dt.datetime.now(dt.timezone.utc)
+    finally:
+        release_faults.clear(running)
+    assert e.value.message.startswith(f"{lay.service} running (health unhealthy) "), e.value.message
+    assert e.value.message.endswith("s after up: it will not turn healthy"), e.value.message
+    (event,) = unhealthy_events(ex, cid, before, stopped)
+    assert before <= event <= stopped                           # docker said unhealthy, then the wait stopped
