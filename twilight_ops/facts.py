@@ -151,6 +151,47 @@ def pick_digest(digests: list[str], repo: str) -> str:
     return digests[0] if digests else ""
 
 
+@dataclasses.dataclass(frozen=True)
+class HealthWatch:
+    """What one compose.health_watch command saw (parse_health_watch)."""
+    ended: str        # "state" (the state alone decided), "event", "quiet" (the bound passed),
+                      # "gone" (no such container), "events-failed" (docker events could not run)
+    state: str = ""   # the container's last state read: running, exited, restarting, created, …
+    health: str = ""  # healthy, unhealthy, starting, "" (no healthcheck)
+    event: str = ""   # docker's Action: "health_status: healthy", "die", … ("" when none)
+    event_ns: int = 0  # the event's time on docker's clock (ns since the epoch)
+
+
+WATCH_ENDS = ("quiet", "gone", "events-failed")
+
+
+def parse_health_watch(text: str) -> HealthWatch:
+    """compose.HEALTH_WATCH's lines → HealthWatch.  `state S H` (the last one counts), `event NS ACTION`,
+    then `quiet`, `gone` or `events-failed RC` when it ended so; an event or a state alone is how it
+    ended otherwise.  Output it cannot read is `events-failed`: the wait polls instead."""
+    state = health = event = ""
+    event_ns = 0
+    ended = ""
+    seen_state = False
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word == "state":
+            state, _, health = rest.partition(" ")
+            seen_state = True
+        elif word == "event":
+            ns, _, action = rest.partition(" ")
+            if not ns.isdigit() or not action:
+                return HealthWatch("events-failed")
+            event, event_ns = action.strip(), int(ns)
+        elif word in WATCH_ENDS:
+            ended = word
+        elif word:
+            return HealthWatch("events-failed")
+    if not ended:
+        ended = "event" if event else "state" if seen_state else "events-failed"
+    return HealthWatch(ended, state.strip(), health.strip(), event, event_ns)
+
+
 COMPOSE_PS: Fact[list[ComposeService]] = Fact("compose services", compose_cmd.compose_ps, parse_compose_ps)
 CONTAINERS: Fact[dict[str, ContainerDetail]] = Fact("container details", compose_cmd.docker_inspect, parse_container_inspect)
 REPO_DIGESTS: Fact[dict[str, list[str]]] = Fact("image repo digests", compose_cmd.docker_image_inspect, parse_repo_digests)

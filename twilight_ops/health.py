@@ -3,14 +3,24 @@
     read_services(ex, lay, image_repo) -> [ServiceStatus]   compose ps + docker inspect + image inspect
     service_of(services, name)         the one named service, or None
     is_healthy(s)                      running, Health "healthy" (an empty Health is never healthy)
-    wait_healthy(ex, lay, deadline_s)  the one health wait (deploy, rollback, the twin): poll `compose ps`
-                                       every poll_s until healthy -> Waited; NotHealthy when it restarts,
-                                       exits or turns unhealthy (at once) or at the deadline
+    wait_healthy(ex, lay, deadline_s)  the one health wait (deploy, rollback, the twin): docker's own events
+                                       (compose.health_watch), `compose ps` every poll_s as the fallback,
+                                       until healthy -> Waited; NotHealthy when it restarts, exits or turns
+                                       unhealthy (at once) or at the deadline
+    watched(w, service, container)     what one events round saw, as the row the wait judges (pure)
+    meaning(row)                       healthy / lost / starting (pure)
     lost(row)                          why a service will not turn healthy ('' while it still may; pure)
     cause(logs)                        the backend log's last error lines: why the gate failed (pure)
 
-The wait polls `docker compose ps` alone (one round trip over the open connection,
-≈ 30 ms on the twin); the caller reads the restart count and digest once, at the end
+The wait learns of the change from docker itself (issue 22): after one `compose ps` has listed
+the container with its healthcheck starting, each round is one remote command that reads the
+state and blocks on `docker events --since <the container's start>` for that container's
+health_status and die events, returning on the first one (≤ 2 s a round: the progress line's
+pace).  From docker's healthy event to the wait returning is about half a round trip plus
+a few milliseconds on tvps (bench/deploy_bench.py; docs/performance.md); the 0.5 s poll it
+replaces noticed 0.395 s late (median) and ran a `compose ps` every 0.5 s.  The poll stays the
+fallback: while compose lists no container, when it is gone, and for the rest of the wait once
+docker events could not run.  The caller reads the restart count and digest once, at the end
 (phases/rollout.py).
 """
 from __future__ import annotations
@@ -23,6 +33,7 @@ from typing import Callable
 import tenacity
 
 from . import facts
+from .builders import compose as compose_cmd
 from .builders.layout import Layout
 from .clock import now_utc
 from .errors import CheckFailed
@@ -86,8 +97,8 @@ class NotHealthy(CheckFailed):
 
 @dataclasses.dataclass(frozen=True)
 class Waited:
-    seconds: float       # from the first poll to the poll that saw it healthy
-    noticed_at: str      # when that poll returned (UTC, ms): bench/deploy_bench.py compares it with docker's own time
+    seconds: float       # from the first round to the round that saw it healthy (a poll or an events round)
+    noticed_at: str      # when that round returned (UTC, ms): bench/deploy_bench.py compares it with docker's own time
 
 
 def describe(row: facts.ComposeService | None) -> str:
@@ -106,22 +117,70 @@ def lost(row: facts.ComposeService | None) -> str:
     return ""
 
 
+EVENTS_BOUND_S = 2.0     # one events round blocks at most this long: the progress line's pace
+
+
+def watched(w: facts.HealthWatch, service: str, container: str) -> facts.ComposeService | None:
+    """What one events round saw, as the row the wait judges (is_healthy, lost, describe), or None when
+    it saw nothing to judge (the container is gone, docker events could not run): the wait polls (pure).
+    docker's `health_status: healthy` event is the healthy state itself."""
+    if w.ended in ("gone", "events-failed") or not w.state:
+        return None
+    state, health = ("running", "healthy") if w.event == "health_status: healthy" else (w.state, w.health)
+    return facts.ComposeService(service, container, "", state, health, "", "")
+
+
+def meaning(row: facts.ComposeService | None) -> str:
+    """`healthy`, `lost` (it will not turn healthy: lost() says why) or `starting` (pure)."""
+    if row is not None and is_healthy(row.state, row.health):
+        return "healthy"
+    return "lost" if lost(row) else "starting"
+
+
+@dataclasses.dataclass
+class _Watch:
+    container: str = ""     # the container the events rounds watch ('' until a poll listed it)
+    events: bool = True     # docker events works here (False after it could not run: poll to the end)
+    pause: float = 0.0      # before the next round: 0 after a round that blocked, else the poll interval
+
+
 def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float = 0.5,
-                 say: Callable[[str], None] | None = None) -> Waited:
-    """The one health wait: poll `compose ps` every poll_s until the service is running and healthy;
-    NotHealthy at once when it restarts, exits or turns unhealthy, or at the deadline.  Each poll says
-    a screen.Waiting line (`waiting for backend: running, health starting … 1.2s`: the one line a
-    terminal updates in place, a log sees every 10 s), and Waiting("") when the wait ends, however it
-    ends; a docker error escapes."""
+                 say: Callable[[str], None] | None = None, events_bound_s: float = EVENTS_BOUND_S) -> Waited:
+    """The one health wait: until the service is running and healthy; NotHealthy at once when it
+    restarts, exits or turns unhealthy, or at the deadline.  A round is one remote command: once a
+    `compose ps` has listed the container with its healthcheck starting, compose.health_watch blocks
+    on docker's own events (≤ events_bound_s) and returns on the healthy/unhealthy/die event; the poll
+    (`compose ps` every poll_s) is the fallback while no container is listed, when it is gone, or for
+    the rest of the wait once docker events could not run.  Each round says a screen.Waiting line
+    (`waiting for backend: running, health starting … 1.2s`: the one line a terminal updates in place,
+    a log sees every 10 s), and Waiting("") when the wait ends, however it ends; a docker error escapes."""
     started = time.monotonic()
     seen = [describe(None)]
+    watch = _Watch()
 
-    def healthy() -> bool:
+    def events_round() -> facts.ComposeService | None:
+        bound = min(events_bound_s, max(0.1, deadline_s - (time.monotonic() - started)))
+        r = ex.run(compose_cmd.health_watch(watch.container, bound), check=False, timeout=bound + 30)
+        w = facts.parse_health_watch(r.stdout) if r.ok else facts.HealthWatch("events-failed")
+        watch.events = w.ended != "events-failed"
+        watch.pause = 0.0 if w.ended in ("event", "quiet") else poll_s
+        return watched(w, lay.service, watch.container)
+
+    def poll_round() -> facts.ComposeService | None:
         mine = [s for s in read_fact(ex, facts.COMPOSE_PS, lay) if s.service == lay.service]
         row = mine[0] if mine else None
+        watch.container = row.container_id if row is not None else ""
+        starting = row is not None and (row.state, row.health) == ("running", "starting")
+        watch.pause = 0.0 if starting and watch.events else poll_s
+        return row
+
+    def healthy() -> bool:
+        row = events_round() if watch.events and watch.container else None
+        if row is None:
+            row = poll_round()
         elapsed = time.monotonic() - started
         seen[0] = describe(row)
-        if row is not None and is_healthy(row.state, row.health):
+        if meaning(row) == "healthy":
             return True
         why = lost(row)
         if why and row is not None:
@@ -136,7 +195,7 @@ def wait_healthy(ex: Executor, lay: Layout, deadline_s: float, *, poll_s: float 
     retry = tenacity.Retrying(
         retry=tenacity.retry_if_result(lambda ok: not ok),
         stop=tenacity.stop_after_delay(deadline_s),
-        wait=tenacity.wait_fixed(poll_s),
+        wait=lambda _: watch.pause,
         before_sleep=progress,
         retry_error_callback=lambda _: False,
     )

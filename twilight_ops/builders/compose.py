@@ -64,3 +64,41 @@ def docker_inspect(ids: Sequence[str]) -> list[str]:
 
 def docker_image_inspect(refs: Sequence[str]) -> list[str]:
     return ["docker", "image", "inspect", *refs]
+
+
+# `sh -c` program of health_watch: $1 the container (id or name), $2 the bound in seconds.
+# It reads the state (`state STATUS HEALTH`) and returns at once unless the container is running
+# with its healthcheck still starting; then it blocks on `docker events --since <the container's
+# StartedAt>` (docker's own clock, taken before the state was read: an event between the read and
+# the subscription is replayed, never lost) filtered to that container and health_status/die/restart,
+# and returns on the first event (`event NANOS ACTION`; after anything but healthy, the state again).
+# docker events runs in the background into a fifo and is killed once its first line is read: a
+# pipeline into `head -1` would wait for docker events' next write.  The last line says how it
+# ended: `quiet` (the bound passed), `gone` (no such container: the caller polls compose) or
+# `events-failed RC` (docker events could not run: the caller polls).
+HEALTH_WATCH = (
+    "fmt='{{.Id}} {{.State.StartedAt}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'; "
+    "bound=$2; "
+    'st=$(docker inspect --type container --format "$fmt" "$1" 2>/dev/null) || { echo gone; exit 0; }; '
+    "set -- $st; "
+    'echo "state $3 $4"; '
+    '[ "$3 $4" = "running starting" ] || exit 0; '
+    'd=$(mktemp -d) && mkfifo "$d/ev" || { echo "events-failed fifo"; exit 0; }; '
+    "trap 'rm -rf \"$d\"' EXIT; "
+    'timeout "$bound" docker events --since "$2" --filter "container=$1" --filter event=health_status'
+    " --filter event=die --format '{{.TimeNano}} {{.Action}}' >\"$d/ev\" 2>\"$d/err\" & "
+    "pid=$!; "
+    'if IFS= read -r line <"$d/ev"; then '
+    'kill "$pid" 2>/dev/null; echo "event $line"; '
+    'case $line in *"health_status: healthy") exit 0;; esac; '
+    'st=$(docker inspect --type container --format "$fmt" "$1" 2>/dev/null) || { echo gone; exit 0; }; '
+    'set -- $st; echo "state $3 $4"; exit 0; '
+    "fi; "
+    'wait "$pid"; rc=$?; '
+    '[ "$rc" = 124 ] && echo quiet || echo "events-failed $rc"'
+)
+
+
+def health_watch(container: str, bound_s: float) -> list[str]:
+    """One blocking look at a container's health (HEALTH_WATCH): `sh -c PROGRAM sh CONTAINER BOUND`."""
+    return ["sh", "-c", HEALTH_WATCH, "sh", container, f"{max(0.1, float(bound_s)):.1f}"]
