@@ -12,7 +12,7 @@ TWILIGHT_TRACE, timed.  The inherent waits (what any tool would wait for, whatev
   agent     every Hermes command (agent-smoke prompts, the gateway restart): local, not on the link
   git push  every `git push` (the tag): local, to the twin's origin
 Overhead = wall − their sum.  Target (issue 22): at 100 ms the overhead ≤ 10 s and ≤ 60 round
-trips.  Writes bench/out/cutover.json; exit 1 when the 100 ms figures miss (never in `make test`).
+trips.  Writes bench/out/cutover.json and each run's trace (bench/out/cutover-trace-RTT.jsonl); exit 1 when the 100 ms figures miss (never in `make test`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -83,12 +82,13 @@ def start_to_healthy(twin: Path, since: float, until: float) -> float | None:
 def one(twin: Path, rtt_ms: int) -> dict:
     up(twin, rtt_ms)
     reset(twin)
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "trace.jsonl"
-        t0 = time.time()
-        r = inv(twin, "cutover", "--version", V, "--yes", "--json", env={"TWILIGHT_TRACE": str(trace)})
-        wall = time.time() - t0
-        recs = roundtrips.read(trace)
+    OUT.mkdir(parents=True, exist_ok=True)
+    trace = OUT / f"cutover-trace-{rtt_ms}.jsonl"           # kept: bench/roundtrips.py reads it again
+    trace.unlink(missing_ok=True)
+    t0 = time.time()
+    r = inv(twin, "cutover", "--version", V, "--yes", "--json", env={"TWILIGHT_TRACE": str(trace)})
+    wall = time.time() - t0
+    recs = roundtrips.read(trace)
     outcome = json.loads(r.stdout).get("outcome")
     rtt = rtt_ms / 1000
     waits = {
