@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import re
@@ -44,6 +45,7 @@ from fabric import Connection
 from .config import SshSettings
 from .errors import BadInput, HostKeyRejected, LinkLost, RemoteCommandFailed, Unreachable
 from .executor import Result, render, secret_from_bytes
+from .sanitize import printable
 from .secret import Secret
 from . import trace
 from .builders import files
@@ -336,6 +338,10 @@ class SSHExecutor:
         self.open()
         self.commands_run += 1
         trace.record("tvps", "run", argv=[str(a) for a in argv], stdin=stdin)
+        return self._exec(command, stdin=stdin, check=check, timeout=timeout)
+
+    def _exec(self, command: str, *, stdin: str | bytes | None, check: bool, timeout: float | None) -> Result:
+        """One command on one session channel (run(), and the executor's own file commands)."""
         transport = self.conn.client.get_transport()
         if transport is None:
             raise LinkLost(f"lost the connection to {self.where} before running `{command}`", f"check the network and `ssh {self.settings.host} true`")
@@ -443,24 +449,27 @@ class SSHExecutor:
             raise Unreachable(f"cannot clean {folder} on {self.settings.host}: {e}", "check the directory and its permissions") from None
 
     def append_file(self, path: str, data: bytes) -> None:
-        """Append in O_APPEND mode over sftp (no shell); FileNotFoundError when the dir is missing."""
+        """Append with one command on tvps (`cat >> PATH`, the data on stdin: O_APPEND, no shell text
+        from values, never rewritten): one channel where sftp took open, fstat, write and close.  The
+        data is on tvps when it returns.  FileNotFoundError when the directory is missing."""
         p = self.expand(path)
         trace.record("tvps", "append", path=p, data=data)
-        sftp = self.sftp()
-        try:
-            folder = posixpath.dirname(p)
-            with self._deadline(f"the append to {p}"):
-                with sftp.open(p, "ab") as fh:
-                    fh.write(data)
-                    now_there = fh.stat().st_mtime if folder not in self._swept else None
-        except FileNotFoundError:
-            raise
-        except (OSError, EOFError, paramiko.SSHException) as e:
-            if self._lost is not None:
-                raise self._lost from None
-            raise self._no_room(posixpath.dirname(p), p, len(data)) or Unreachable(
-                f"cannot append to {p} on {self.settings.host}: {e}", "check the directory and its permissions") from None
-        if now_there is not None:             # the run's first write in this folder (appends too: the journal, the audit log)
+        folder = posixpath.dirname(p)
+        first = folder not in self._swept        # the run's first write in this folder: tvps' clock for the sweep
+        self.open()
+        r = self._exec(render(files.append_stdin(p, folder, stamp=first)), stdin=data, check=False,
+                       timeout=self.settings.ssh_op_timeout_s)
+        if r.exited == files.NO_DIR:
+            raise FileNotFoundError(errno.ENOENT, f"no such directory on {self.settings.host}: {folder}", p)
+        if not r.ok:
+            why = (r.stderr.strip().splitlines() or [f"exit {r.exited}"])[-1]
+            raise self._no_room(folder, p, len(data)) or Unreachable(
+                f"cannot append to {p} on {self.settings.host}: {printable(why)}", "check the directory and its permissions")
+        if first:                             # appends too: the journal, the audit log
+            try:
+                now_there = float(r.stdout.split()[-1])
+            except (ValueError, IndexError):
+                return
             self._sweep(folder, now_there)
 
     def read_secret(self, path: str) -> Secret:

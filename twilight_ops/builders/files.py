@@ -34,6 +34,19 @@ def parse_free_kib(stdout: str) -> int | None:
     return int(fields[-3])
 
 
+NO_DIR = 66      # append_stdin's exit status when the file's directory is missing
+
+
+def append_stdin(path: str, folder: str, *, stamp: bool = False) -> list[str]:
+    """Append stdin to `path` with one command (`>>`: O_APPEND, created if missing, never rewritten);
+    exit NO_DIR when `folder` (its directory) is missing.  With `stamp`, tvps' clock (`date +%s`) on
+    stdout after the append.  The script is constant: the values travel as its arguments."""
+    script = 'test -d "$2" || exit 66; cat >> "$1" || exit 1'
+    if stamp:
+        script += "; date +%s"
+    return ["sh", "-c", script, "sh", path, folder]
+
+
 def list_dir(path: str) -> list[str]:
     return ["ls", "-1", "--", path]
 
