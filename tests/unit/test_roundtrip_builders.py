@@ -31,4 +31,52 @@ def test_append_stdin_appends_never_rewrites_and_keeps_odd_names_inert(tmp_path)
 def test_append_stdin_says_a_missing_directory_by_its_own_exit_status(tmp_path):
     gone = tmp_path / "gone"
     r = LocalExecutor().run(files.append_stdin(str(gone / "audit.log"), str(gone)), stdin=b"x\n", check=False)
-    assert r.exited == files.NO_DIR and not gone.exists()
+    assert r.exited == files.MISSING and not gone.exists()
+
+
+def test_the_other_file_commands_are_constant_scripts_with_the_values_as_arguments():
+    assert files.read_bytes("/h/t") == ["sh", "-c", 'test -e "$1" || exit 66; exec cat -- "$1"', "sh", "/h/t"]
+    assert files.write_atomic("/h/d/f", "/h/d/.f.0badc0de.tmp", "/h/d", 0o640) == [
+        "sh", "-c", 'umask 077; test -d "$3" || exit 66; '
+                    'if cat > "$2" && chmod "$4" -- "$2" && mv -f -T -- "$2" "$1"; then :; else rm -f -- "$2"; exit 1; fi',
+        "sh", "/h/d/f", "/h/d/.f.0badc0de.tmp", "/h/d", "640"]
+    assert files.list_temps("/h/d") == ["find", "/h/d", "-mindepth", "1", "-maxdepth", "1", "-type", "f",
+                                        "-name", ".*.tmp", "-printf", "%T@ %f\\0"]
+    assert files.physical_cwd() == ["pwd", "-P"]
+
+
+def test_read_bytes_gives_the_bytes_exactly_and_missing_by_its_own_status(tmp_path):
+    ex = LocalExecutor()
+    (tmp_path / "tok").write_bytes(b"abc\n")
+    assert ex.run(files.read_bytes(str(tmp_path / "tok"))).stdout == "abc\n"
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for missing in ("nope", "dangling"):
+        assert ex.run(files.read_bytes(str(tmp_path / missing)), check=False).exited == files.MISSING
+
+
+def test_write_atomic_renames_a_private_temp_over_the_file_and_leaves_nothing_on_failure(tmp_path):
+    ex = LocalExecutor()
+    target, temp = tmp_path / "holder.json", tmp_path / ".holder.json.0badc0de.tmp"
+    target.write_bytes(b"old")
+    r = ex.run(files.write_atomic(str(target), str(temp), str(tmp_path), 0o644, stamp=True), stdin=b"new $(x)\n")
+    assert r.ok and float(r.stdout.split()[-1]) > 1.7e9
+    assert target.read_bytes() == b"new $(x)\n" and oct(target.stat().st_mode & 0o777) == "0o644"
+    assert sorted(os.listdir(tmp_path)) == ["holder.json"]
+    (tmp_path / "adir").mkdir()                        # a directory of that name: never written into
+    r = ex.run(files.write_atomic(str(tmp_path / "adir"), str(temp), str(tmp_path), 0o600), stdin=b"x", check=False)
+    assert r.exited == 1 and sorted(os.listdir(tmp_path)) == ["adir", "holder.json"] and not os.listdir(tmp_path / "adir")
+    gone = tmp_path / "gone"
+    r = ex.run(files.write_atomic(str(gone / "f"), str(gone / ".f.0badc0de.tmp"), str(gone), 0o600), stdin=b"x", check=False)
+    assert r.exited == files.MISSING and not gone.exists()
+
+
+def test_list_temps_and_parse_temps_see_only_temp_shaped_files_with_their_times(tmp_path):
+    ex = LocalExecutor()
+    for name in (".journal-v1.json.0badc0de.tmp", ".odd\nname.tmp", "journal-v1.json", ".notes.tmp"):
+        (tmp_path / name).write_bytes(b"x")
+    os.utime(tmp_path / ".journal-v1.json.0badc0de.tmp", (1000, 1000))
+    (tmp_path / ".dir.tmp").mkdir()
+    seen = dict((name, mtime) for mtime, name in files.parse_temps(ex.run(files.list_temps(str(tmp_path))).stdout))
+    assert sorted(seen) == [".journal-v1.json.0badc0de.tmp", ".notes.tmp", ".odd\nname.tmp"]
+    assert seen[".journal-v1.json.0badc0de.tmp"] == 1000.0
+    assert files.parse_temps("") == [] and files.parse_temps("garbage\0") == []

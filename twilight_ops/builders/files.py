@@ -34,17 +34,59 @@ def parse_free_kib(stdout: str) -> int | None:
     return int(fields[-3])
 
 
-NO_DIR = 66      # append_stdin's exit status when the file's directory is missing
+MISSING = 66      # the file commands' exit status when the file (or its directory) is missing
+
+
+def physical_cwd() -> list[str]:
+    """Where sshd starts a command (the home directory), symlinks resolved."""
+    return ["pwd", "-P"]
+
+
+def read_bytes(path: str) -> list[str]:
+    """The file's bytes on stdout; exit MISSING when there is no such file."""
+    return ["sh", "-c", 'test -e "$1" || exit 66; exec cat -- "$1"', "sh", path]
+
+
+def write_atomic(path: str, temp: str, folder: str, mode: int, *, stamp: bool = False) -> list[str]:
+    """Write stdin to `temp` (beside `path`, created 0600 under umask 077: never briefly readable by
+    others), give it `mode`, rename it over `path` (mv -T: never into a directory of that name).  Any
+    failure removes the temp; exit MISSING when `folder` is missing.  With `stamp`, tvps' clock after."""
+    script = ('umask 077; test -d "$3" || exit 66; '
+              'if cat > "$2" && chmod "$4" -- "$2" && mv -f -T -- "$2" "$1"; then :; else rm -f -- "$2"; exit 1; fi')
+    if stamp:
+        script += "; date +%s"
+    return ["sh", "-c", script, "sh", path, temp, folder, f"{mode:o}"]
 
 
 def append_stdin(path: str, folder: str, *, stamp: bool = False) -> list[str]:
     """Append stdin to `path` with one command (`>>`: O_APPEND, created if missing, never rewritten);
-    exit NO_DIR when `folder` (its directory) is missing.  With `stamp`, tvps' clock (`date +%s`) on
+    exit MISSING when `folder` (its directory) is missing.  With `stamp`, tvps' clock (`date +%s`) on
     stdout after the append.  The script is constant: the values travel as its arguments."""
     script = 'test -d "$2" || exit 66; cat >> "$1" || exit 1'
     if stamp:
         script += "; date +%s"
     return ["sh", "-c", script, "sh", path, folder]
+
+
+def list_temps(folder: str) -> list[str]:
+    """The regular files in `folder` shaped like a temp (`.*.tmp`), as `<mtime> <name>` NUL-terminated."""
+    return ["find", folder, "-mindepth", "1", "-maxdepth", "1", "-type", "f", "-name", ".*.tmp", "-printf", "%T@ %f\\0"]
+
+
+def parse_temps(stdout: str) -> list[tuple[float, str]]:
+    """list_temps' output → [(mtime, name)]; entries that do not parse are left out (never removed)."""
+    out = []
+    for entry in stdout.split("\0"):
+        stamp, _, name = entry.lstrip("\n").partition(" ")
+        try:
+            out.append((float(stamp), name))
+        except ValueError:
+            continue
+    return out
+
+
+def remove_files(paths: list[str]) -> list[str]:
+    return ["rm", "-f", "--", *paths]
 
 
 def list_dir(path: str) -> list[str]:
