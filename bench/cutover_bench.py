@@ -52,6 +52,19 @@ def command_seconds(recs: list[dict], pick, side: str) -> list[float]:
     return out
 
 
+def agent_seconds(recs: list[dict]) -> float:
+    """Every Hermes command: the ones run alone (command_seconds), and each parallel group (the
+    agent-smoke prompts, LocalExecutor.run_all: its `ran-all` record holds the group's wall time;
+    a member's own start record measures nothing, as the next record is its sibling's start)."""
+    def hermes(argv: list) -> bool:
+        return bool(argv) and Path(argv[0]).name == "hermes"
+
+    groups = [(r["t"] - r["seconds"], r["t"]) for r in recs
+              if r.get("side") == "local" and r.get("op") == "ran-all" and any(hermes(a) for a in r.get("argvs") or [])]
+    alone = [r for r in recs if not any(start - 0.01 <= r["t"] <= end for start, end in groups)]
+    return sum(command_seconds(alone, hermes, "local")) + sum(end - start for start, end in groups)
+
+
 def ci_seconds(twin: Path, since: float) -> float:
     from twilight_ops.twin.standins import read_github_state
 
@@ -95,7 +108,7 @@ def one(twin: Path, rtt_ms: int) -> dict:
         "ci": ci_seconds(twin, t0),
         "pull": sum(max(0.0, s - 2 * rtt) for s in command_seconds(recs, lambda a: "pull" in a and "compose" in a, "tvps")),
         "healthy": start_to_healthy(twin, t0, time.time()) or 0.0,
-        "agent": sum(command_seconds(recs, lambda a: Path(a[0]).name == "hermes", "local")),
+        "agent": agent_seconds(recs),
         "git push": sum(command_seconds(recs, lambda a: Path(a[0]).name == "git" and "push" in a, "local")),
     }
     phases = roundtrips.per_phase(recs)

@@ -80,3 +80,21 @@ def test_list_temps_and_parse_temps_see_only_temp_shaped_files_with_their_times(
     assert sorted(seen) == [".journal-v1.json.0badc0de.tmp", ".notes.tmp", ".odd\nname.tmp"]
     assert seen[".journal-v1.json.0badc0de.tmp"] == 1000.0
     assert files.parse_temps("") == [] and files.parse_temps("garbage\0") == []
+
+
+def test_the_lock_commands_are_one_each_and_keep_the_atomic_primitives(tmp_path):
+    assert files.mkdir_under("/h/c", "/h/c/.lock-new-1-ab") == [
+        "sh", "-c", 'mkdir -p -- "$1" && mkdir -- "$2"', "sh", "/h/c", "/h/c/.lock-new-1-ab"]
+    assert files.rename_dir_away("/h/c/.lock-new-1-ab", "/h/c/lock") == [
+        "sh", "-c", 'mv -n -T -- "$1" "$2" && ! test -e "$1"', "sh", "/h/c/.lock-new-1-ab", "/h/c/lock"]
+    ex = LocalExecutor()
+    cut = tmp_path / "cutover"
+    a, b = cut / ".lock-new-1-aa", cut / ".lock-new-2-bb"
+    assert ex.run(files.mkdir_under(str(cut), str(a))).ok
+    assert not ex.run(files.mkdir_under(str(cut), str(a)), check=False).ok      # exists: the atomic mkdir fails
+    assert ex.run(files.mkdir_under(str(cut), str(b))).ok
+    (a / "holder.json").write_text("{}")
+    (b / "holder.json").write_text("{}")
+    assert ex.run(files.rename_dir_away(str(a), str(cut / "lock"))).ok and not a.exists()
+    lost = ex.run(files.rename_dir_away(str(b), str(cut / "lock")), check=False)    # the second racer
+    assert not lost.ok and b.exists() and (cut / "lock" / "holder.json").exists()

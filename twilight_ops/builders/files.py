@@ -13,6 +13,11 @@ def mkdir_atomic(path: str) -> list[str]:
     return ["mkdir", "--", path]
 
 
+def mkdir_under(parent: str, path: str) -> list[str]:
+    """`mkdir -p parent`, then the plain (atomic, fails if it exists) mkdir of `path`: one command."""
+    return ["sh", "-c", 'mkdir -p -- "$1" && mkdir -- "$2"', "sh", parent, path]
+
+
 def is_dir(path: str) -> list[str]:
     return ["test", "-d", path]
 
@@ -102,6 +107,11 @@ def rename_dir(src: str, dest: str) -> list[str]:
     """Move a directory onto `dest` (-T: never into it); fails when `dest` holds anything, -n
     keeps an existing empty one (the caller checks that `src` is gone)."""
     return ["mv", "-n", "-T", "--", src, dest]
+
+
+def rename_dir_away(src: str, dest: str) -> list[str]:
+    """rename_dir, then success only if `src` is gone (mv -n may keep `dest` and still exit 0): one command."""
+    return ["sh", "-c", 'mv -n -T -- "$1" "$2" && ! test -e "$1"', "sh", src, dest]
 
 
 def exists(path: str) -> list[str]:
