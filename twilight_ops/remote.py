@@ -477,8 +477,8 @@ def _stamp(stdout: bytes) -> float | None:
 
 def _drain(chan: paramiko.Channel, timeout: float | None, command: str, probe: Callable[[], None],
            quiet_limit: float) -> tuple[bytes, bytes]:
-    # `command`: how the operation is named in a message (a command in backquotes, or "the read of …")
-    """stdout and stderr until the exit status AND the end of output; every wait, including
+    """stdout and stderr until the exit status AND the end of output (`command` names the operation in
+    a message: a command in backquotes, or "the read of …"); every wait, including
     the one for EOF after the exit status (a background child can hold stdout open), is
     bounded by the deadline, and a command quiet for `quiet_limit` seconds gets `probe()` (a
     keepalive that must be answered) so a frozen tvps is noticed before the deadline.  Only
