@@ -397,7 +397,7 @@ class SSHExecutor:
             raise self._no_room(folder, p, len(data)) or Unreachable(
                 f"cannot write {p} on {self.settings.host}: {why}", "check the directory exists and is writable")
         if first:
-            self._sweep(folder, _stamp(out))
+            self._sweep_after(folder, out)
 
     def _no_room(self, folder: str, path: str, size: int) -> Unreachable | None:
         """After a failed write: a full filesystem is named as such (the write itself says little)."""
@@ -413,20 +413,35 @@ class SSHExecutor:
                            f"free space on {self.settings.host} (`df -h {folder}`; old logs, `docker image prune`), "
                            "then re-run the same command: it resumes from the journal")
 
+    def _sweep_after(self, folder: str, out: bytes) -> None:
+        """The run's first write in `folder`: its command printed tvps' clock, then listed the temps there
+        (files._stamp_and_list); when that listing did not run, the folder is listed on its own."""
+        head, _, listing = out.partition(b"\n")
+        now_there = _stamp(head)
+        if now_there is not None and listing.endswith(files.LISTED):
+            self._swept.add(folder)
+            self._remove_stale(folder, now_there, listing[:-len(files.LISTED)].decode("utf-8", "replace"))
+        else:
+            self._sweep(folder, now_there)
+
     def _sweep(self, folder: str, now_there: float | None) -> None:
-        """Remove the temps a dead run left in `folder` (is_stale_temp), once per run and folder.
-        This run began `elapsed` seconds before tvps' clock read `now_there` (just after our own write):
-        that is its start on tvps' clock.  One command lists the candidates, one removes the stale ones."""
+        """Remove the temps a dead run left in `folder` (is_stale_temp), once per run and folder: one
+        command lists them, _remove_stale removes the stale ones."""
         self._swept.add(folder)
         if now_there is None:
             return
-        run_started = now_there - (time.monotonic() - self._started) - 1
         r = self._exec(render(files.list_temps(folder)), stdin=None, check=False, timeout=None,
                        what=f"the clean-up of dead runs' temp files in {folder}")
         if not r.ok:
             raise Unreachable(f"cannot clean {folder} on {self.settings.host}: {_why(r.stderr.encode(), r.exited)}",
                               "check the directory and its permissions")
-        stale = [posixpath.join(folder, name) for mtime, name in files.parse_temps(r.stdout)
+        self._remove_stale(folder, now_there, r.stdout)
+
+    def _remove_stale(self, folder: str, now_there: float, listing: str) -> None:
+        """This run began `elapsed` seconds before tvps' clock read `now_there` (just after our own write):
+        that is its start on tvps' clock; the listed temps older than that are a dead run's."""
+        run_started = now_there - (time.monotonic() - self._started) - 1
+        stale = [posixpath.join(folder, name) for mtime, name in files.parse_temps(listing)
                  if is_stale_temp(name, mtime, run_started)]
         if stale:
             self._exec(render(files.remove_files(stale)), stdin=None, check=False, timeout=None,
@@ -450,7 +465,7 @@ class SSHExecutor:
             raise self._no_room(folder, p, len(data)) or Unreachable(
                 f"cannot append to {p} on {self.settings.host}: {_why(err, exited)}", "check the directory and its permissions")
         if first:                             # appends too: the journal, the audit log
-            self._sweep(folder, _stamp(out))
+            self._sweep_after(folder, out)
 
     def read_secret(self, path: str) -> Secret:
         """Read a token file into a Secret; its value never reaches argv or output."""

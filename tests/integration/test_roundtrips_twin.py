@@ -65,7 +65,7 @@ def test_a_write_is_one_channel_private_until_renamed_and_a_read_gives_the_bytes
         ex.read_file(str(folder / "nope"))
 
 
-def test_a_dead_runs_temp_is_swept_by_the_first_write_and_nothing_else_is(twin, twin_settings):
+def test_a_dead_runs_temp_is_swept_by_the_first_write_and_nothing_else_is(twin, twin_settings, tmp_path, monkeypatch):
     from twilight_ops.remote import SSHExecutor
 
     folder = twin.remote_root / "rt-sweep"
@@ -75,6 +75,11 @@ def test_a_dead_runs_temp_is_swept_by_the_first_write_and_nothing_else_is(twin, 
         fresh = f"{folder}/.f.json.1234abcd.tmp"
         ex.run(["touch", "-d", "1 hour ago", "--", stale, *keep])
         ex.run(["touch", "-d", "1 hour", "--", fresh])          # stamped after this run began: another writer's
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
     with SSHExecutor(twin_settings) as ex:
         ex.append_file(f"{folder}/log", b"x\n")
+    # the connect, one channel for the append that also lists the folder's temps, one for the stale one's removal
+    assert wire(trace) == [("tvps", "append"), ("ssh", "connect"), ("ssh", "channel"),
+                           ("ssh", "channel"), ("tvps", "remove")]
     assert sorted(os.listdir(folder)) == sorted(["log", *(p.rsplit("/", 1)[1] for p in [*keep, fresh])])

@@ -13,7 +13,8 @@ def test_append_stdin_is_a_constant_script_with_the_paths_as_its_arguments():
         "sh", "-c", 'test -d "$2" || exit 66; cat >> "$1" || exit 1', "sh",
         "/h/twilight/cutover/audit.log", "/h/twilight/cutover"]
     stamped = files.append_stdin("/h/x", "/h", stamp=True)
-    assert stamped[2] == 'test -d "$2" || exit 66; cat >> "$1" || exit 1; date +%s'
+    assert stamped[2] == ('test -d "$2" || exit 66; cat >> "$1" || exit 1; date +%s; { find "$2" -mindepth 1 -maxdepth 1 '
+                          '-type f -name ".*.tmp" -printf "%T@ %f\\0" && printf "listed\\0"; } 2>/dev/null; exit 0')
     assert stamped[4:] == ["/h/x", "/h"]
 
 
@@ -22,8 +23,14 @@ def test_append_stdin_appends_never_rewrites_and_keeps_odd_names_inert(tmp_path)
     odd = tmp_path / "a b; $(touch pwned) 'q'.log"
     assert ex.run(files.append_stdin(str(odd), str(tmp_path)), stdin=b"one\n").ok
     inode = odd.stat().st_ino
+    (tmp_path / ".old.0badc0de.tmp").write_bytes(b"")
+    os.utime(tmp_path / ".old.0badc0de.tmp", (1000, 1000))
     r = ex.run(files.append_stdin(str(odd), str(tmp_path), stamp=True), stdin=b"$(two) `x`\n")
-    assert r.ok and float(r.stdout.split()[-1]) > 1.7e9          # tvps' clock after the append
+    clock, _, listing = r.stdout.partition("\n")
+    assert r.ok and float(clock) > 1.7e9                          # tvps' clock after the append
+    assert listing.encode().endswith(files.LISTED)                # then the folder's temps, for the sweep
+    assert files.parse_temps(listing[:-len(files.LISTED)]) == [(1000.0, ".old.0badc0de.tmp")]
+    (tmp_path / ".old.0badc0de.tmp").unlink()
     assert odd.read_bytes() == b"one\n$(two) `x`\n" and odd.stat().st_ino == inode
     assert sorted(os.listdir(tmp_path)) == [odd.name]             # nothing ran from the name or the data
 
@@ -59,7 +66,7 @@ def test_write_atomic_renames_a_private_temp_over_the_file_and_leaves_nothing_on
     target, temp = tmp_path / "holder.json", tmp_path / ".holder.json.0badc0de.tmp"
     target.write_bytes(b"old")
     r = ex.run(files.write_atomic(str(target), str(temp), str(tmp_path), 0o644, stamp=True), stdin=b"new $(x)\n")
-    assert r.ok and float(r.stdout.split()[-1]) > 1.7e9
+    assert r.ok and float(r.stdout.partition("\n")[0]) > 1.7e9 and r.stdout.endswith("listed\0")
     assert target.read_bytes() == b"new $(x)\n" and oct(target.stat().st_mode & 0o777) == "0o644"
     assert sorted(os.listdir(tmp_path)) == ["holder.json"]
     (tmp_path / "adir").mkdir()                        # a directory of that name: never written into
@@ -98,3 +105,12 @@ def test_the_lock_commands_are_one_each_and_keep_the_atomic_primitives(tmp_path)
     assert ex.run(files.rename_dir_away(str(a), str(cut / "lock"))).ok and not a.exists()
     lost = ex.run(files.rename_dir_away(str(b), str(cut / "lock")), check=False)    # the second racer
     assert not lost.ok and b.exists() and (cut / "lock" / "holder.json").exists()
+
+
+def test_a_listing_that_cannot_run_leaves_the_write_done_and_says_so_by_its_missing_end(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    script = files.append_stdin(str(folder / "log"), str(folder), stamp=True)
+    script[2] = script[2].replace("find", "false && find")         # the listing fails; the append stands
+    r = LocalExecutor().run(script, stdin=b"x\n")
+    assert r.ok and (folder / "log").read_bytes() == b"x\n" and not r.stdout.endswith("listed\0")

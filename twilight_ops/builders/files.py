@@ -52,24 +52,35 @@ def read_bytes(path: str) -> list[str]:
     return ["sh", "-c", 'test -e "$1" || exit 66; exec cat -- "$1"', "sh", path]
 
 
+LISTED = b"listed\0"      # ends the listing a stamped write printed (absent: the listing did not run)
+
+
+def _stamp_and_list(folder_arg: str) -> str:
+    """After a first write in a folder: tvps' clock (`date +%s`, one line), then list_temps' listing of
+    the folder ended by LISTED; the write's own status stands (exit 0), a failed listing just has no LISTED."""
+    return (f'; date +%s; {{ find "{folder_arg}" -mindepth 1 -maxdepth 1 -type f -name ".*.tmp" -printf "%T@ %f\\0" '
+            f'&& printf "listed\\0"; }} 2>/dev/null; exit 0')
+
+
 def write_atomic(path: str, temp: str, folder: str, mode: int, *, stamp: bool = False) -> list[str]:
     """Write stdin to `temp` (beside `path`, created 0600 under umask 077: never briefly readable by
     others), give it `mode`, rename it over `path` (mv -T: never into a directory of that name).  Any
-    failure removes the temp; exit MISSING when `folder` is missing.  With `stamp`, tvps' clock after."""
+    failure removes the temp; exit MISSING when `folder` is missing.  With `stamp`, tvps' clock after, and
+    the folder's temps (_stamp_and_list: the dead-temp sweep needs no command of its own)."""
     script = ('umask 077; test -d "$3" || exit 66; '
               'if cat > "$2" && chmod "$4" -- "$2" && mv -f -T -- "$2" "$1"; then :; else rm -f -- "$2"; exit 1; fi')
     if stamp:
-        script += "; date +%s"
+        script += _stamp_and_list("$3")
     return ["sh", "-c", script, "sh", path, temp, folder, f"{mode:o}"]
 
 
 def append_stdin(path: str, folder: str, *, stamp: bool = False) -> list[str]:
     """Append stdin to `path` with one command (`>>`: O_APPEND, created if missing, never rewritten);
     exit MISSING when `folder` (its directory) is missing.  With `stamp`, tvps' clock (`date +%s`) on
-    stdout after the append.  The script is constant: the values travel as its arguments."""
+    stdout after the append, and the folder's temps (_stamp_and_list).  The script is constant: the values travel as its arguments."""
     script = 'test -d "$2" || exit 66; cat >> "$1" || exit 1'
     if stamp:
-        script += "; date +%s"
+        script += _stamp_and_list("$2")
     return ["sh", "-c", script, "sh", path, folder]
 
 
