@@ -83,3 +83,22 @@ def test_a_dead_runs_temp_is_swept_by_the_first_write_and_nothing_else_is(twin, 
     assert wire(trace) == [("tvps", "append"), ("ssh", "connect"), ("ssh", "channel"),
                            ("ssh", "channel"), ("tvps", "remove")]
     assert sorted(os.listdir(folder)) == sorted(["log", *(p.rsplit("/", 1)[1] for p in [*keep, fresh])])
+
+
+def test_the_publish_polls_registry_session_asks_for_a_token_once(twin_settings, tmp_path, monkeypatch):
+    from twilight_ops import registry
+
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    alone = registry.manifest_digest(twin_settings, "v0.2.0")
+    assert alone is not None and alone.startswith("sha256:")
+    assert [op for side, op in wire(trace) if side == "http"] == ["HEAD", "GET", "HEAD"]    # 401, token, HEAD
+    trace.unlink()
+    reg = registry.session(twin_settings)
+    try:
+        polls = [registry.manifest_digest(twin_settings, "v0.2.0", within=reg) for _ in range(3)]
+        missing = registry.manifest_digest(twin_settings, "v9.9.9-none", within=reg)
+    finally:
+        reg.close()
+    assert polls == [alone] * 3 and missing is None
+    assert [op for side, op in wire(trace) if side == "http"] == ["HEAD", "GET", "HEAD", "HEAD", "HEAD", "HEAD"]
