@@ -12,7 +12,7 @@ TWILIGHT_TRACE, timed.  The inherent waits (what any tool would wait for, whatev
   agent     every Hermes command (agent-smoke prompts, the gateway restart): local, not on the link
   git push  every `git push` (the tag): local, to the twin's origin
 Overhead = wall − their sum.  Target (issue 22): at 100 ms the overhead ≤ 10 s and ≤ 60 round
-trips.  Writes bench/out/cutover.json; exit 1 when the 100 ms figures miss (never in `make test`).
+trips.  Writes bench/out/cutover.json and each run's trace (bench/out/cutover-trace-RTT.jsonl); exit 1 when the 100 ms figures miss (never in `make test`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,6 +50,19 @@ def command_seconds(recs: list[dict], pick, side: str) -> list[float]:
             if j < len(recs):
                 out.append(recs[j]["t"] - rec["t"])
     return out
+
+
+def agent_seconds(recs: list[dict]) -> float:
+    """Every Hermes command: the ones run alone (command_seconds), and each parallel group (the
+    agent-smoke prompts, LocalExecutor.run_all: its `ran-all` record holds the group's wall time;
+    a member's own start record measures nothing, as the next record is its sibling's start)."""
+    def hermes(argv: list) -> bool:
+        return bool(argv) and Path(argv[0]).name == "hermes"
+
+    groups = [(r["t"] - r["seconds"], r["t"]) for r in recs
+              if r.get("side") == "local" and r.get("op") == "ran-all" and any(hermes(a) for a in r.get("argvs") or [])]
+    alone = [r for r in recs if not any(start - 0.01 <= r["t"] <= end for start, end in groups)]
+    return sum(command_seconds(alone, hermes, "local")) + sum(end - start for start, end in groups)
 
 
 def ci_seconds(twin: Path, since: float) -> float:
@@ -83,19 +95,20 @@ def start_to_healthy(twin: Path, since: float, until: float) -> float | None:
 def one(twin: Path, rtt_ms: int) -> dict:
     up(twin, rtt_ms)
     reset(twin)
-    with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "trace.jsonl"
-        t0 = time.time()
-        r = inv(twin, "cutover", "--version", V, "--yes", "--json", env={"TWILIGHT_TRACE": str(trace)})
-        wall = time.time() - t0
-        recs = roundtrips.read(trace)
+    OUT.mkdir(parents=True, exist_ok=True)
+    trace = OUT / f"cutover-trace-{rtt_ms}.jsonl"           # kept: bench/roundtrips.py reads it again
+    trace.unlink(missing_ok=True)
+    t0 = time.time()
+    r = inv(twin, "cutover", "--version", V, "--yes", "--json", env={"TWILIGHT_TRACE": str(trace)})
+    wall = time.time() - t0
+    recs = roundtrips.read(trace)
     outcome = json.loads(r.stdout).get("outcome")
     rtt = rtt_ms / 1000
     waits = {
         "ci": ci_seconds(twin, t0),
         "pull": sum(max(0.0, s - 2 * rtt) for s in command_seconds(recs, lambda a: "pull" in a and "compose" in a, "tvps")),
         "healthy": start_to_healthy(twin, t0, time.time()) or 0.0,
-        "agent": sum(command_seconds(recs, lambda a: Path(a[0]).name == "hermes", "local")),
+        "agent": agent_seconds(recs),
         "git push": sum(command_seconds(recs, lambda a: Path(a[0]).name == "git" and "push" in a, "local")),
     }
     phases = roundtrips.per_phase(recs)

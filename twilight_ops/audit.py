@@ -17,7 +17,7 @@ def audit_line(operator: str, action: str, version: str | None, outcome: str, de
 
 
 def append(ex: Executor, lay: Layout, line: str) -> None:
-    """Append one line in O_APPEND mode (sftp on tvps): no shell, never rewritten."""
+    """Append one line in O_APPEND mode (one `cat >>` command on tvps, the line on stdin): never rewritten."""
     if "\n" in line[:-1]:
         raise ValueError("an audit line is one line")
     try:

@@ -74,7 +74,7 @@ class SshSettings:
     connect_attempts: int = key("3", p.number(minimum=1, integer=True, maximum=MAX_CONNECT_ATTEMPTS),
                                 "connection attempts before tvps is unreachable (at most 10)")
     ssh_op_timeout_s: float = key("30", p.number(minimum=1, maximum=MAX_SSH_OP_TIMEOUT),
-                                  "seconds tvps has to answer an SFTP op, a channel open or a keepalive (at most 600)",
+                                  "seconds tvps has to answer a channel open, a command start or a keepalive (at most 600)",
                                   name="ssh_op_timeout_seconds")
 
 

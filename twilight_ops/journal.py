@@ -5,7 +5,7 @@ Steps carry start/end, outcome, evidence; `facts` hold what a rollback needs
 once (JournalStore.held: the Target hands every phase the same object) and each save
 appends only what changed (journal_log: one JSON line per step record or fact) to the local
 copy under the state dir (fsync) and, at the end of each top-level step or batch, to the
-mirror under ~/twilight/cutover/ on tvps (one sftp append), so a rollback still works if the
+mirror under ~/twilight/cutover/ on tvps (one append command), so a rollback still works if the
 laptop loses its copy.  The copies merge by event id; a line cut short by kill -9 is dropped
 and reported.  Journals written before the log (one JSON object, `.json`) are converted on
 first load and kept beside.  Secrets never enter: values are plain JSON, a Secret refuses to
@@ -257,7 +257,7 @@ class _Copy:
 
 class JournalStore:
     """The run's journals: each loaded once and held (held()), every change appended as events to the
-    local copy (fsync) and, at the end of each top-level step, to the mirror on tvps (one sftp append).
+    local copy (fsync) and, at the end of each top-level step, to the mirror on tvps (one append command).
     Inside batch() (a cutover, a rollback) the mirror is written at flush() and when the batch ends."""
 
     def __init__(self, state_dir: Path, host: str, lay: Layout, ex: Executor | None,
@@ -433,7 +433,7 @@ class JournalStore:
             self.flush(journal)
 
     def flush(self, journal: Journal) -> None:
-        """Bring the tvps mirror up to date: one sftp append of the events it misses (or one atomic
+        """Bring the tvps mirror up to date: one append (`cat >>`, one command) of the events it misses (or one atomic
         write when it has no log yet, or held lines that were not events)."""
         log = journal.log
         if self.ex is None or log is None:

@@ -178,6 +178,8 @@ def new_holder(operator: str, version: str, reason: str) -> Holder:
 
 # ---------------------------------------------------------------- on tvps
 
+_placed: set[str] = set()    # lock dirs this process placed (fresh or taken over) and has not released
+
 def read_holder(ex: Executor, lay: Layout) -> Holder | None:
     """The current holder, None when unlocked; a lock without a record reads as unknown."""
     if not ex.run(files.is_dir(lay.lock_dir), check=False).ok:
@@ -190,14 +192,14 @@ def read_holder(ex: Executor, lay: Layout) -> Holder | None:
 
 def _place(ex: Executor, lay: Layout, holder: Holder) -> Result | None:
     """Rename a temp dir holding our record onto the lock path: None when ours is now the lock,
-    else the `mv` that did not place it."""
+    else the command that did not place it."""
     tmp = posixpath.join(lay.cutover_dir, f".lock-new-{os.getpid()}-{secrets.token_hex(4)}")
-    ex.run(files.mkdir_atomic(tmp))
+    ex.run(files.mkdir_under(lay.cutover_dir, tmp))
     placed = False
     try:
         ex.write_file(posixpath.join(tmp, "holder.json"), holder.to_bytes(), mode=0o644)
-        moved = ex.run(files.rename_dir(tmp, lay.lock_dir), check=False)
-        placed = moved.ok and not ex.run(files.exists(tmp), check=False).ok
+        moved = ex.run(files.rename_dir_away(tmp, lay.lock_dir), check=False)
+        placed = moved.ok
         return None if placed else moved
     finally:
         if not placed:
@@ -207,9 +209,16 @@ def _place(ex: Executor, lay: Layout, holder: Holder) -> Result | None:
 def acquire(ex: Executor, lay: Layout, holder: Holder, *, _retry: bool = True) -> tuple[str, Holder | None]:
     """Take the lock: (FRESH, None), (REENTERED, None) by the very process that holds it, or
     (TAKEN_OVER, the dead holder); LockHeld naming the holder for anyone else."""
-    ex.run(files.mkdir_p(lay.cutover_dir))
+    if lay.lock_dir in _placed:
+        # this process placed the lock (inv cutover, then its deploy or rollback): the record on tvps
+        # must still name this very process, for this operator and version (one read, not a new try)
+        current = read_holder(ex, lay)
+        if current is not None and next_step(current, holder, liveness(current, holder, "")) == "re-enter":
+            return REENTERED, None
+        _placed.discard(lay.lock_dir)      # released or replaced since: taken as anyone would take it
     moved = _place(ex, lay, holder)
     if moved is None:
+        _placed.add(lay.lock_dir)
         return FRESH, None
     current = read_holder(ex, lay)
     if current is None:
@@ -235,11 +244,13 @@ def acquire(ex: Executor, lay: Layout, holder: Holder, *, _retry: bool = True) -
     record = dataclasses.replace(holder, reason=f"{holder.reason}; took over from PID {current.client_pid} "
                                                 f"({current.acquired_at})")
     ex.write_file(lay.lock_info, record.to_bytes(), mode=0o644)
+    _placed.add(lay.lock_dir)
     return TAKEN_OVER, current
 
 
 def release(ex: Executor, lay: Layout) -> None:
     """Remove the lock whoever holds it (`inv lock --release` after confirmation, tests)."""
+    _placed.discard(lay.lock_dir)
     ex.run(files.remove_lock(lay))
 
 

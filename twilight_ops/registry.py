@@ -7,9 +7,14 @@ registry that wants a token (ghcr.io, even for public images) answers 401 with
 `WWW-Authenticate: Bearer realm="…",service="…",scope="…"`: GET realm?service=…&scope=…
 gives {"token": …} (or {"access_token": …}), and the HEAD is retried with it.  The digest is
 the Docker-Content-Digest header.  The anonymous token is a Secret too.
+
+A Session (the publish poll: a HEAD every few seconds) keeps one HTTP client, so its connection
+is reused, and the token the registry gave, sent with the next HEAD until a 401 asks for a new one:
+one request a poll instead of three (HEAD 401, token, HEAD).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -48,18 +53,37 @@ def api_base(settings: RegistrySettings) -> str:
     return f"https://{host}"
 
 
-def manifest_digest(settings: Settings, tag: str, client: Any = None) -> str | None:
+@dataclasses.dataclass
+class Session:
+    """Several HEADs in a row: one client and the last pull token (never shown: a Secret).  close() ends it."""
+    client: Any
+    token: Secret | None = None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def session(settings: Settings) -> Session:
+    import httpx
+
+    return Session(httpx.Client(timeout=httpx.Timeout(settings.http_timeout), follow_redirects=True))
+
+
+def manifest_digest(settings: Settings, tag: str, client: Any = None, within: Session | None = None) -> str | None:
     import httpx
 
     _, name = split_repo(settings.image_repo)
     base = api_base(settings)
+    if within is not None:
+        client = within.client
     own = client is None
     from . import tls
 
     client = client or httpx.Client(timeout=httpx.Timeout(settings.http_timeout), follow_redirects=True, verify=tls.context())
     url = f"{base}/v2/{name}/manifests/{tag}"
+    kept = within.token if within is not None else None
     try:
-        resp = client.head(url, headers={"Accept": ACCEPT})
+        resp = client.head(url, headers=_headers(kept))
         if resp.status_code == 401:
             challenge = parse_challenge(resp.headers.get("www-authenticate", ""))
             if challenge is None:
@@ -67,7 +91,9 @@ def manifest_digest(settings: Settings, tag: str, client: Any = None) -> str | N
                                   f"({resp.headers.get('www-authenticate', 'no challenge')})",
                                   "check twilight.image_repo / registry_api")
             token = _token(client, challenge, f"repository:{name}:pull")
-            resp = client.head(url, headers={"Accept": ACCEPT, "Authorization": f"Bearer {token.reveal()}"})
+            if within is not None:
+                within.token = token
+            resp = client.head(url, headers=_headers(token))
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
@@ -82,6 +108,12 @@ def manifest_digest(settings: Settings, tag: str, client: Any = None) -> str | N
     finally:
         if own:
             client.close()
+
+
+def _headers(token: Secret | None) -> dict[str, str]:
+    if token is None:
+        return {"Accept": ACCEPT}
+    return {"Accept": ACCEPT, "Authorization": f"Bearer {token.reveal()}"}
 
 
 def _token(client: Any, challenge: dict[str, str], default_scope: str) -> Secret:

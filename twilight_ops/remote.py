@@ -8,13 +8,14 @@
   channel, never pasted into the command line; no env is ever inlined.
 - paramiko/socket errors become Unreachable / HostKeyRejected at this edge.
 - Every operation has a deadline (`twilight.ssh_op_timeout_seconds`): opening a channel,
-  starting a command, each SFTP call, the keepalive probe a quiet command gets every few
-  seconds.  A watchdog closes the transport when one passes, which wakes every wait inside
+  starting a command, the keepalive probe a quiet command gets every few seconds.  A watchdog closes the transport when one passes, which wakes every wait inside
   paramiko; the executor is then lost: "tvps stopped answering during <operation>" (exit 3),
   and every later call fails at once with that same error (cleanup never hangs).
 - Ctrl-C: the main thread only ever waits in short polls or interruptible waits, so SIGINT
   lands at once; after it, remote calls (the journal save, the lock release on the way out)
   get a few seconds each, and the first that times out ends the link: Ctrl-C stays 130.
+- Files are read, written and appended with one command each (`cat`; data on stdin/stdout), not
+  sftp: one channel where sftp took 4–6 requests, each a round trip (issue 22).
 - Atomic writes go through `.NAME.<8 hex>.tmp` beside the target; the first write into a
   directory removes such temps of NAME-shaped files left by a run that died (older than this
   run, by tvps' own clock), never anything else.
@@ -22,13 +23,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import posixpath
 import re
 import select
 import signal
 import socket
-import stat
 import threading
 import time
 import uuid
@@ -44,6 +45,7 @@ from fabric import Connection
 from .config import SshSettings
 from .errors import BadInput, HostKeyRejected, LinkLost, RemoteCommandFailed, Unreachable
 from .executor import Result, render, secret_from_bytes
+from .sanitize import printable
 from .secret import Secret
 from . import trace
 from .builders import files
@@ -140,7 +142,6 @@ class SSHExecutor:
             self._hops.append(hop)
             hop = hop.gateway
         self._home: str | None = None
-        self._sftp: paramiko.SFTPClient | None = None
         self.commands_run = 0        # remote commands this executor ran (journalled by deploy)
         self._lost: BaseException | None = None      # why the link was given up (every later call raises it)
         self._interrupt: KeyboardInterrupt | None = None
@@ -249,7 +250,6 @@ class SSHExecutor:
         except KeyboardInterrupt as e:
             note_interrupt()
             self._interrupt = e
-            self._discard_sftp()     # a reply may be half read: the next sftp call starts a fresh session
             raise
         except BaseException:
             if fired.is_set():
@@ -266,14 +266,7 @@ class SSHExecutor:
             self._lost = self._interrupt or _last_interrupt or KeyboardInterrupt()
         else:
             self._lost = stopped_answering(self.settings.host, what, limit)
-        self._sftp = None
         return self._lost
-
-    def _discard_sftp(self) -> None:
-        sftp, self._sftp = self._sftp, None
-        if sftp is not None:
-            with contextlib.suppress(Exception):
-                sftp.close()
 
     def _probe(self, transport: paramiko.Transport, what: str) -> None:
         """A keepalive that wants a reply (OpenSSH's ServerAliveInterval): any answer will do."""
@@ -281,12 +274,6 @@ class SSHExecutor:
             transport.global_request("keepalive@openssh.com", wait=True)
 
     def close(self) -> None:
-        if self._sftp is not None:
-            try:
-                self._sftp.close()
-            except Exception:
-                pass
-            self._sftp = None
         self.conn.close()
 
     def reconnect(self) -> None:
@@ -301,25 +288,18 @@ class SSHExecutor:
         self.close()
 
     # -- paths ------------------------------------------------------------
-    def sftp(self) -> paramiko.SFTPClient:
-        self.open()
-        if self._sftp is None:
-            try:
-                with self._deadline("the start of an sftp session"):
-                    self._sftp = self.conn.client.open_sftp()
-            except (paramiko.SSHException, OSError, EOFError) as e:
-                raise Unreachable(f"sftp to {self.where} failed: {e}", "check that sshd allows the sftp subsystem") from None
-        return self._sftp
-
     @property
     def home(self) -> str:
+        """tvps' home directory as a physical path: where sshd starts a command (`pwd -P`, one channel)."""
         if self._home is None:
-            sftp = self.sftp()
-            try:
-                with self._deadline("the lookup of the home directory"):
-                    self._home = sftp.normalize(".")
-            except (paramiko.SSHException, OSError, EOFError) as e:
-                raise Unreachable(f"sftp to {self.where} failed: {e}", "check that sshd allows the sftp subsystem") from None
+            self.open()
+            r = self._exec(render(files.physical_cwd()), stdin=None, check=False, timeout=None,
+                           what="the lookup of the home directory")
+            lines = r.stdout.strip().splitlines()
+            if not r.ok or not lines or not lines[-1].startswith("/"):
+                raise Unreachable(f"cannot tell the home directory on {self.where}: {_why(r.stderr.encode(), r.exited)}",
+                                  f"check `ssh {self.settings.host} pwd`")
+            self._home = lines[-1]
         return self._home
 
     def expand(self, path: str) -> str:
@@ -336,12 +316,28 @@ class SSHExecutor:
         self.open()
         self.commands_run += 1
         trace.record("tvps", "run", argv=[str(a) for a in argv], stdin=stdin)
+        return self._exec(command, stdin=stdin, check=check, timeout=timeout)
+
+    def _exec(self, command: str, *, stdin: str | bytes | None, check: bool, timeout: float | None,
+              what: str | None = None) -> Result:
+        """One command on one session channel (run(), and the executor's own file commands)."""
+        exited, out, err = self._exec_raw(command, stdin=stdin, timeout=timeout, what=what)
+        result = Result(command, exited, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+        if check and not result.ok:
+            raise RemoteCommandFailed(command, exited, result.stderr)
+        return result
+
+    def _exec_raw(self, command: str, *, stdin: str | bytes | None, timeout: float | None,
+                  what: str | None = None) -> tuple[int, bytes, bytes]:
+        """(exit status, stdout, stderr) as bytes; `what` names the operation in a lost link's line
+        (the command itself when None)."""
         transport = self.conn.client.get_transport()
+        label = what or f"`{command}`"
         if transport is None:
-            raise LinkLost(f"lost the connection to {self.where} before running `{command}`", f"check the network and `ssh {self.settings.host} true`")
-        what = f"`{command}`"
+            raise LinkLost(f"lost the connection to {self.where} before {label if what else f'running {label}'}",
+                           f"check the network and `ssh {self.settings.host} true`")
         try:
-            with self._deadline(what):
+            with self._deadline(label):
                 chan = transport.open_session()
                 chan.exec_command(command)
                 if stdin is not None:
@@ -352,7 +348,7 @@ class SSHExecutor:
                         pass  # the command exited without reading stdin
                 chan.shutdown_write()
             quiet_limit = min(PROBE_EVERY_S, self.settings.ssh_op_timeout_s)
-            out, err = _drain(chan, timeout, command, lambda: self._probe(transport, what), quiet_limit)
+            out, err = _drain(chan, timeout, label, lambda: self._probe(transport, label), quiet_limit)
             exited = chan.recv_exit_status()
             chan.close()
             if exited == -1 and not transport.is_active():  # type: ignore[union-attr]
@@ -365,54 +361,46 @@ class SSHExecutor:
         except (paramiko.SSHException, EOFError, OSError) as e:
             if self._lost is not None:
                 raise self._lost from None
-            raise LinkLost(f"lost the connection to {self.where} while running `{command}`: {e or type(e).__name__}",
-                              "re-run the task; it resumes from the journal") from None
-        result = Result(command, exited, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
-        if check and not result.ok:
-            raise RemoteCommandFailed(command, exited, result.stderr)
-        return result
+            raise LinkLost(f"lost the connection to {self.where} {f'during {label}' if what else f'while running {label}'}: "
+                           f"{e or type(e).__name__}", "re-run the task; it resumes from the journal") from None
+        return exited, out, err
 
     # -- files ------------------------------------------------------------
+    # Each file operation is one command on one channel (issue 22: sftp took 4–6 requests for each,
+    # every one a round trip): `cat` to read, `cat >` a temp + chmod + rename to write, `cat >>` to
+    # append; the data travels on stdin/stdout, never in the command line.
+
     def read_file(self, path: str) -> bytes:
         p = self.expand(path)
         trace.record("tvps", "read", path=p)
-        sftp = self.sftp()
-        try:
-            with self._deadline(f"the read of {p}"):
-                with sftp.open(p, "rb") as fh:
-                    return fh.read()
-        except FileNotFoundError:
-            raise
-        except (OSError, EOFError, paramiko.SSHException) as e:
-            raise Unreachable(f"cannot read {p} on {self.settings.host}: {e}", "check the path and its permissions") from None
+        self.open()
+        exited, out, err = self._exec_raw(render(files.read_bytes(p)), stdin=None, timeout=None, what=f"the read of {p}")
+        if exited == files.MISSING:
+            raise FileNotFoundError(errno.ENOENT, f"no such file on {self.settings.host}", p)
+        if exited != 0:
+            raise Unreachable(f"cannot read {p} on {self.settings.host}: {_why(err, exited)}",
+                              "check the path and its permissions")
+        return out
 
     def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
-        """Atomic write: temp file in the same directory, then rename over."""
+        """Atomic write: a temp file in the same directory (created 0600, then given `mode`), renamed over."""
         p = self.expand(path)
         trace.record("tvps", "write", path=p, data=data, mode=mode)
         folder = posixpath.dirname(p)
         tmp = posixpath.join(folder, temp_name(posixpath.basename(p)))
-        sftp = self.sftp()
-        try:
-            with self._deadline(f"the write of {p}"):
-                with sftp.open(tmp, "wb") as fh:
-                    fh.chmod(mode)  # before any byte is written: never briefly world-readable
-                    fh.write(data)
-                    now_there = fh.stat().st_mtime if folder not in self._swept else None
-                sftp.posix_rename(tmp, p)
-        except (OSError, EOFError, paramiko.SSHException) as e:
-            if self._lost is None:
-                with contextlib.suppress(Exception), self._deadline(f"the removal of {tmp}"):
-                    sftp.remove(tmp)
-            if self._lost is not None:
-                raise self._lost from None
+        first = folder not in self._swept
+        self.open()
+        exited, out, err = self._exec_raw(render(files.write_atomic(p, tmp, folder, mode, stamp=first)), stdin=data,
+                                          timeout=None, what=f"the write of {p}")
+        if exited != 0:
+            why = f"no such directory {folder}" if exited == files.MISSING else _why(err, exited)
             raise self._no_room(folder, p, len(data)) or Unreachable(
-                f"cannot write {p} on {self.settings.host}: {e}", "check the directory exists and is writable") from None
-        if now_there is not None:
-            self._sweep(folder, now_there)
+                f"cannot write {p} on {self.settings.host}: {why}", "check the directory exists and is writable")
+        if first:
+            self._sweep_after(folder, out)
 
     def _no_room(self, folder: str, path: str, size: int) -> Unreachable | None:
-        """After a failed write: a full filesystem is named as such (sftp only says "Failure")."""
+        """After a failed write: a full filesystem is named as such (the write itself says little)."""
         try:
             r = self.run(files.free_space(folder), check=False, timeout=30)
         except Unreachable:
@@ -425,43 +413,59 @@ class SSHExecutor:
                            f"free space on {self.settings.host} (`df -h {folder}`; old logs, `docker image prune`), "
                            "then re-run the same command: it resumes from the journal")
 
-    def _sweep(self, folder: str, now_there: float) -> None:
-        """Remove the temps a dead run left in `folder` (is_stale_temp), once per run and folder.
-        This run began `elapsed` seconds before tvps stamped our own temp: that is its start on tvps' clock."""
+    def _sweep_after(self, folder: str, out: bytes) -> None:
+        """The run's first write in `folder`: its command printed tvps' clock, then listed the temps there
+        (files._stamp_and_list); when that listing did not run, the folder is listed on its own."""
+        head, _, listing = out.partition(b"\n")
+        now_there = _stamp(head)
+        if now_there is not None and listing.endswith(files.LISTED):
+            self._swept.add(folder)
+            self._remove_stale(folder, now_there, listing[:-len(files.LISTED)].decode("utf-8", "replace"))
+        else:
+            self._sweep(folder, now_there)
+
+    def _sweep(self, folder: str, now_there: float | None) -> None:
+        """Remove the temps a dead run left in `folder` (is_stale_temp), once per run and folder: one
+        command lists them, _remove_stale removes the stale ones."""
         self._swept.add(folder)
+        if now_there is None:
+            return
+        r = self._exec(render(files.list_temps(folder)), stdin=None, check=False, timeout=None,
+                       what=f"the clean-up of dead runs' temp files in {folder}")
+        if not r.ok:
+            raise Unreachable(f"cannot clean {folder} on {self.settings.host}: {_why(r.stderr.encode(), r.exited)}",
+                              "check the directory and its permissions")
+        self._remove_stale(folder, now_there, r.stdout)
+
+    def _remove_stale(self, folder: str, now_there: float, listing: str) -> None:
+        """This run began `elapsed` seconds before tvps' clock read `now_there` (just after our own write):
+        that is its start on tvps' clock; the listed temps older than that are a dead run's."""
         run_started = now_there - (time.monotonic() - self._started) - 1
-        sftp = self.sftp()
-        try:
-            with self._deadline(f"the clean-up of dead runs' temp files in {folder}"):
-                for entry in sftp.listdir_attr(folder):
-                    if (entry.st_mode is not None and stat.S_ISREG(entry.st_mode) and entry.st_mtime is not None
-                            and is_stale_temp(entry.filename, entry.st_mtime, run_started)):
-                        with contextlib.suppress(FileNotFoundError):
-                            sftp.remove(posixpath.join(folder, entry.filename))
-                            trace.record("tvps", "remove", path=posixpath.join(folder, entry.filename))
-        except (OSError, EOFError, paramiko.SSHException) as e:
-            raise Unreachable(f"cannot clean {folder} on {self.settings.host}: {e}", "check the directory and its permissions") from None
+        stale = [posixpath.join(folder, name) for mtime, name in files.parse_temps(listing)
+                 if is_stale_temp(name, mtime, run_started)]
+        if stale:
+            self._exec(render(files.remove_files(stale)), stdin=None, check=False, timeout=None,
+                       what=f"the clean-up of dead runs' temp files in {folder}")
+            for path in stale:
+                trace.record("tvps", "remove", path=path)
 
     def append_file(self, path: str, data: bytes) -> None:
-        """Append in O_APPEND mode over sftp (no shell); FileNotFoundError when the dir is missing."""
+        """Append with one command on tvps (`cat >> PATH`, the data on stdin: O_APPEND, never rewritten).
+        The data is on tvps when it returns.  FileNotFoundError when the directory is missing."""
         p = self.expand(path)
         trace.record("tvps", "append", path=p, data=data)
-        sftp = self.sftp()
-        try:
-            folder = posixpath.dirname(p)
-            with self._deadline(f"the append to {p}"):
-                with sftp.open(p, "ab") as fh:
-                    fh.write(data)
-                    now_there = fh.stat().st_mtime if folder not in self._swept else None
-        except FileNotFoundError:
-            raise
-        except (OSError, EOFError, paramiko.SSHException) as e:
-            if self._lost is not None:
-                raise self._lost from None
-            raise self._no_room(posixpath.dirname(p), p, len(data)) or Unreachable(
-                f"cannot append to {p} on {self.settings.host}: {e}", "check the directory and its permissions") from None
-        if now_there is not None:             # the run's first write in this folder (appends too: the journal, the audit log)
-            self._sweep(folder, now_there)
+        folder = posixpath.dirname(p)
+        first = folder not in self._swept        # the run's first write in this folder: tvps' clock for the sweep
+        self.open()
+        exited, out, err = self._exec_raw(render(files.append_stdin(p, folder, stamp=first)), stdin=data,
+                                          timeout=None, what=f"the append to {p}")
+        if exited == files.MISSING:
+            raise FileNotFoundError(errno.ENOENT, f"no such directory on {self.settings.host}: {folder}", p)
+        if exited != 0:
+            raise self._no_room(folder, p, len(data)) or Unreachable(
+                f"cannot append to {p} on {self.settings.host}: {_why(err, exited)}", "check the directory and its permissions")
+        if first:                             # appends too: the journal, the audit log
+            self._sweep_after(folder, out)
 
     def read_secret(self, path: str) -> Secret:
         """Read a token file into a Secret; its value never reaches argv or output."""
@@ -472,9 +476,24 @@ class SSHExecutor:
         return secret_from_bytes(raw, path, self.settings.host)
 
 
+def _why(stderr: bytes, exited: int) -> str:
+    """The last line a failed file command wrote to stderr (remote text: controls shown inertly)."""
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return printable(lines[-1][:200]) if lines else f"exit {exited}"
+
+
+def _stamp(stdout: bytes) -> float | None:
+    """tvps' clock as a file command printed it last (`date +%s`); None when it did not."""
+    try:
+        return float(stdout.split()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
 def _drain(chan: paramiko.Channel, timeout: float | None, command: str, probe: Callable[[], None],
            quiet_limit: float) -> tuple[bytes, bytes]:
-    """stdout and stderr until the exit status AND the end of output; every wait, including
+    """stdout and stderr until the exit status AND the end of output (`command` names the operation in
+    a message: a command in backquotes, or "the read of …"); every wait, including
     the one for EOF after the exit status (a background child can hold stdout open), is
     bounded by the deadline, and a command quiet for `quiet_limit` seconds gets `probe()` (a
     keepalive that must be answered) so a frozen tvps is noticed before the deadline.  Only
@@ -496,7 +515,7 @@ def _drain(chan: paramiko.Channel, timeout: float | None, command: str, probe: C
         if left is not None and left <= 0:
             chan.close()
             why = " (it exited, but a child it left in the background still holds its output)" if chan.exit_status_ready() else ""
-            raise Unreachable(f"`{command}` did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
+            raise Unreachable(f"{command} did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
         if time.monotonic() - heard >= quiet_limit and not chan.closed:
             probe()
             heard = time.monotonic()

@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from typing import Any, Callable
@@ -151,9 +152,10 @@ def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = 
     started = time.monotonic()
     tok = github.token(t.settings, t.local)
     last = Poll("", "", "", None)
-    with github.GitHub(t.settings, tok) as gh:
+    reg = registry.session(t.settings)          # one connection and one token for every poll
+    with github.GitHub(t.settings, tok) as gh, contextlib.closing(reg):
         while True:
-            last = poll_once(t, gh, target)
+            last = poll_once(t, gh, target, reg)
             verdict = decide(last)
             elapsed = time.monotonic() - started
             if verdict == "failed":
@@ -182,12 +184,12 @@ def run(t: Target, commit: str | None = None, progress: Callable[[str], None] = 
     return TagPushReport(v, target, tagged, pushed, last.run_url, digest_ref, round(waited, 1))
 
 
-def poll_once(t: Target, gh, sha: str) -> Poll:
+def poll_once(t: Target, gh, sha: str, reg: registry.Session | None = None) -> Poll:
     runs = gh.workflow_runs(head_sha=sha, event="push")
     wanted = t.settings.publish_workflow
     run_ = ci_select.publish_run(runs, wanted, t.version) or {}     # a tag push's runs name the tag
     try:
-        digest = registry.manifest_digest(t.settings, t.version)
+        digest = registry.manifest_digest(t.settings, t.version, within=reg)
     except TwilightError:
         digest = None          # the registry blinks: keep polling until the deadline
     return Poll(str(run_.get("status") or ""), str(run_.get("conclusion") or ""), str(run_.get("html_url") or ""), digest,

@@ -1,0 +1,104 @@
+"""Issue 22 item 2 on the twin: the executor's file operations that were several sftp requests are
+one command each, with the same effect and the same errors (real sshd, real sftp, real files)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+pytestmark = pytest.mark.twin
+
+
+def fresh_dir(ex, path) -> None:
+    """The twin is reused between runs: each test starts from an empty folder of its own."""
+    ex.run(["rm", "-rf", "--", str(path)])
+    ex.run(["mkdir", "-p", "--", str(path)])
+
+
+def wire(trace_file) -> list[tuple[str, str]]:
+    if not trace_file.exists():
+        return []
+    return [(r["side"], r["op"]) for r in map(json.loads, trace_file.read_text().splitlines())]
+
+
+def test_an_append_is_one_channel_keeps_what_was_there_and_is_on_tvps_when_it_returns(twin, ex, tmp_path, monkeypatch):
+    folder = twin.remote_root / "rt-append"
+    fresh_dir(ex, folder)
+    path = folder / "a b; $(x) 'q'.log"
+    ex.append_file(str(path), b"one\n")                     # the run's first write here (tvps' clock for the sweep)
+    inode = path.stat().st_ino
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    before = ex.commands_run
+    ex.append_file(str(path), b"$(two) `x`\n")
+    assert path.read_bytes() == b"one\n$(two) `x`\n" and path.stat().st_ino == inode
+    assert wire(trace) == [("tvps", "append"), ("ssh", "channel")]     # was: sftp open, fstat, write, close
+    assert ex.commands_run == before                                 # deploy's evidence counts the phase's own commands
+    assert sorted(os.listdir(folder)) == [path.name]
+
+
+def test_an_append_into_a_missing_directory_is_file_not_found_and_creates_nothing(twin, ex):
+    gone = twin.remote_root / "rt-gone"
+    ex.run(["rm", "-rf", "--", str(gone)])
+    with pytest.raises(FileNotFoundError):
+        ex.append_file(str(gone / "audit.log"), b"x\n")
+    assert not gone.exists()
+
+
+def test_a_write_is_one_channel_private_until_renamed_and_a_read_gives_the_bytes(twin, ex, tmp_path, monkeypatch):
+    folder = twin.remote_root / "rt-write"
+    fresh_dir(ex, folder)
+    path = folder / "holder.json"
+    ex.write_file(str(path), b"first\n", mode=0o644)         # the first write here also sweeps the folder
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    data = bytes(range(256)) * 4                               # any bytes, exactly
+    ex.write_file(str(path), data, mode=0o640)
+    assert wire(trace) == [("tvps", "write"), ("ssh", "channel")]     # was: open, fsetstat, write, fstat, close, rename
+    assert path.read_bytes() == data and oct(path.stat().st_mode & 0o777) == "0o640"
+    assert sorted(os.listdir(folder)) == ["holder.json"]              # no temp left
+    trace.unlink()
+    assert ex.read_file(str(path)) == data
+    assert wire(trace) == [("tvps", "read"), ("ssh", "channel")]      # was: open, read, read, close
+    with pytest.raises(FileNotFoundError):
+        ex.read_file(str(folder / "nope"))
+
+
+def test_a_dead_runs_temp_is_swept_by_the_first_write_and_nothing_else_is(twin, twin_settings, tmp_path, monkeypatch):
+    from twilight_ops.remote import SSHExecutor
+
+    folder = twin.remote_root / "rt-sweep"
+    with SSHExecutor(twin_settings) as ex:
+        fresh_dir(ex, folder)
+        stale, keep = f"{folder}/.f.json.0badc0de.tmp", [f"{folder}/.f.json.notes.tmp", f"{folder}/f.json.0badc0de.tmp"]
+        fresh = f"{folder}/.f.json.1234abcd.tmp"
+        ex.run(["touch", "-d", "1 hour ago", "--", stale, *keep])
+        ex.run(["touch", "-d", "1 hour", "--", fresh])          # stamped after this run began: another writer's
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    with SSHExecutor(twin_settings) as ex:
+        ex.append_file(f"{folder}/log", b"x\n")
+    # the connect, one channel for the append that also lists the folder's temps, one for the stale one's removal
+    assert wire(trace) == [("tvps", "append"), ("ssh", "connect"), ("ssh", "channel"),
+                           ("ssh", "channel"), ("tvps", "remove")]
+    assert sorted(os.listdir(folder)) == sorted(["log", *(p.rsplit("/", 1)[1] for p in [*keep, fresh])])
+
+
+def test_the_publish_polls_registry_session_asks_for_a_token_once(twin_settings, tmp_path, monkeypatch):
+    from twilight_ops import registry
+
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    alone = registry.manifest_digest(twin_settings, "v0.2.0")
+    assert alone is not None and alone.startswith("sha256:")
+    assert [op for side, op in wire(trace) if side == "http"] == ["HEAD", "GET", "HEAD"]    # 401, token, HEAD
+    trace.unlink()
+    reg = registry.session(twin_settings)
+    try:
+        polls = [registry.manifest_digest(twin_settings, "v0.2.0", within=reg) for _ in range(3)]
+        missing = registry.manifest_digest(twin_settings, "v9.9.9-none", within=reg)
+    finally:
+        reg.close()
+    assert polls == [alone] * 3 and missing is None
+    assert [op for side, op in wire(trace) if side == "http"] == ["HEAD", "GET", "HEAD", "HEAD", "HEAD", "HEAD"]

@@ -1,0 +1,36 @@
+"""Issue 22 item 3's cutover benchmark, pure parts: the agent's inherent wait counts the parallel
+prompts by their group's wall time (LocalExecutor.run_all's `ran-all` record), and the wire records
+the file commands make are counted once each (one channel, no sftp)."""
+from __future__ import annotations
+
+import sys
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+import cutover_bench  # noqa: E402
+import roundtrips  # noqa: E402
+
+H = "/x/bin/hermes"
+
+
+def test_parallel_prompts_count_by_their_group_and_a_lone_command_by_its_span():
+    recs = [
+        {"t": 10.0, "side": "local", "op": "run", "argv": [H, "skills", "list"]},
+        {"t": 11.5, "side": "tvps", "op": "append", "path": "/h/audit.log"},
+        {"t": 11.5, "side": "ssh", "op": "channel", "kind": "session"},
+        {"t": 12.0, "side": "local", "op": "run", "argv": ["hermes", "chat", "-q", "a"]},
+        {"t": 12.0, "side": "local", "op": "run", "argv": ["hermes", "chat", "-q", "b"]},
+        {"t": 12.5, "side": "tvps", "op": "run", "argv": ["docker", "compose", "logs"]},
+        {"t": 36.0, "side": "local", "op": "ran-all", "argvs": [["hermes", "chat", "-q", "a"], ["hermes", "chat", "-q", "b"]],
+         "seconds": 24.0},
+        {"t": 36.1, "side": "http", "op": "GET", "host": "h:1", "path": "/price"},
+    ]
+    assert cutover_bench.agent_seconds(recs) == 1.5 + 24.0          # was 1.5 + 0 + 0.5: the prompts' 24 s were "overhead"
+    assert roundtrips.totals(roundtrips.per_phase(recs)) == {"channel": 1, "http": 1, "total": 2}
+
+
+def test_a_run_without_parallel_groups_is_measured_as_before():
+    recs = [{"t": 1.0, "side": "local", "op": "run", "argv": [H, "gateway", "status"]},
+            {"t": 3.0, "side": "local", "op": "run", "argv": ["git", "push"]}]
+    assert cutover_bench.agent_seconds(recs) == 2.0
