@@ -66,7 +66,9 @@ class Session:
 def session(settings: Settings) -> Session:
     import httpx
 
-    return Session(httpx.Client(timeout=httpx.Timeout(settings.http_timeout), follow_redirects=True))
+    from . import tls
+
+    return Session(httpx.Client(timeout=httpx.Timeout(settings.http_timeout), follow_redirects=True, verify=tls.context()))
 
 
 def manifest_digest(settings: Settings, tag: str, client: Any = None, within: Session | None = None) -> str | None:
