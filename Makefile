@@ -12,10 +12,12 @@ bootstrap:
 
 # Three pytest-xdist workers: each test module runs whole on one worker (loadfile: a twin module's
 # tests in order, with its module fixtures), and each worker brings up its own twin (tests/conftest.py).  WORKERS=0 runs in one process.
+# --no-loadscope-reorder: the modules go out in collection order, which tests/module_order.py makes longest
+# first (xdist would otherwise sort them by their number of tests: the many small unit modules first).
 WORKERS ?= 3
 
 test: bootstrap typecheck
-	$(VENV)/bin/python -m pytest -q --durations=25 $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+	$(VENV)/bin/python -m pytest -q --durations=25 $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
 
 typecheck: bootstrap
 	$(VENV)/bin/python -m mypy

@@ -1,7 +1,8 @@
 """Longest modules first, for `make test`'s xdist workers (`--dist loadfile`).
 
-loadfile hands each worker whole modules in collection order, two queued per worker, the next one
-as a module ends.  Collected alphabetically, the longest twin modules could start last and one
+loadfile hands each worker whole modules in collection order (with `--no-loadscope-reorder`, as
+`make test` runs it; without it xdist sorts modules by their number of tests), two queued per
+worker, the next one as a module ends.  Collected alphabetically, the longest twin modules could start last and one
 worker would run alone at the end; ordered longest first (a greedy longest-processing-time
 schedule) the workers end close together.  The weights are the seconds each module took in a
 measured run (tests/module_weights.json, written by `python tests/module_order.py JUNIT.xml`
