@@ -57,3 +57,25 @@ def now(twin: Path) -> dt.datetime:
     from twilight_ops.twin import build
 
     return now_utc(build.settings_for(twin / "invoke.yaml").clock_offset_seconds)
+
+
+MISSED = 3   # ran to the end, a figure missed its target (bench/run.py: reported, not a failure)
+
+
+def ratio_report(name: str, labels: tuple[str, str], tool_s: list[float], bare_s: list[float], target: float,
+                 **extra: object) -> int:
+    """An interleaved A/B's medians and ratio printed beside the target, written to bench/out/<name>.json;
+    0 when the ratio meets the target, else MISSED."""
+    import json
+    import statistics
+
+    tool, plain = statistics.median(tool_s), statistics.median(bare_s)
+    ratio = tool / plain
+    width = max(len(x) for x in labels)
+    for label, median, runs in ((labels[0], tool, tool_s), (labels[1], plain, bare_s)):
+        print(f"{label:<{width}}  median {median:.2f} s  ({', '.join(f'{x:.2f}' for x in runs)})")
+    print(f"ratio {ratio:.2f}× — target ≤ {target}×: {'met' if ratio <= target else 'NOT met'}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps({"tool_s": tool, "bare_s": plain, "ratio": ratio, "tool_runs": tool_s,
+                                                  "bare_runs": bare_s, **extra}, indent=2) + "\n")
+    return 0 if ratio <= target else MISSED

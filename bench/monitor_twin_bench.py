@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OUT, TWIN, inv, reset, up  # noqa: E402
+from common import TWIN, inv, ratio_report, reset, up  # noqa: E402
 
 TARGET = 1.2
-
-MISSED = 3   # ran to the end, a figure missed its target (bench/run.py: reported, not a failure)
 
 
 def bare_round(ssh_config: Path, command: str, script: str) -> dict:
@@ -67,16 +64,8 @@ def main() -> int:
         t0 = time.perf_counter()
         bare_round(s.ssh_config, command, script)
         bare_s.append(time.perf_counter() - t0)
-    tool, plain = statistics.median(tool_s), statistics.median(bare_s)
-    ratio = tool / plain
-    print(f"inv monitor --hours 1 --json   median {tool:.2f} s  ({', '.join(f'{x:.2f}' for x in tool_s)})")
-    print(f"ssh + compose exec + probe     median {plain:.2f} s  ({', '.join(f'{x:.2f}' for x in bare_s)})")
-    print(f"ratio {ratio:.2f}× — target ≤ {TARGET}×: {'met' if ratio <= TARGET else 'NOT met'}")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "monitor_twin.json").write_text(json.dumps({"tool_s": tool, "bare_s": plain, "ratio": ratio,
-                                                       "tool_runs": tool_s, "bare_runs": bare_s,
-                                                       "bare_command": shlex.split(command)[:3]}, indent=2) + "\n")
-    return 0 if ratio <= TARGET else MISSED
+    return ratio_report("monitor_twin", ("inv monitor --hours 1 --json", "ssh + compose exec + probe"), tool_s, bare_s,
+                        TARGET, bare_command=shlex.split(command)[:3])
 
 
 if __name__ == "__main__":

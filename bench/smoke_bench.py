@@ -5,25 +5,21 @@ cat <token file>` + curl /price + `python -m json.tool` (issue 22: target ≤ 1.
 
 From a reset twin (v0.2.0 running); interleaved A/B, medians.  The token goes from ssh to curl on
 a pipe (`curl -H @-`), never in argv.  Both sides' /price calls are recorded as the benchmark's
-own (own_calls).  Writes bench/out/smoke.json; exit 1 when the ratio misses.
+own (own_calls).  Writes bench/out/smoke.json; exit 3 when the ratio misses.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import OUT, TWIN, inv, mark_own_traffic, now, reset, up  # noqa: E402
+from common import TWIN, inv, mark_own_traffic, now, ratio_report, reset, up  # noqa: E402
 
 TARGET = 1.5
-
-MISSED = 3   # ran to the end, a figure missed its target (bench/run.py: reported, not a failure)
 
 
 def main() -> int:
@@ -49,15 +45,7 @@ def main() -> int:
         subprocess.run(["bash", "-o", "pipefail", "-c", bare], check=True)
         bare_s.append(time.perf_counter() - t0)
     mark_own_traffic(args.twin, mark_from, now(args.twin), check="bench-smoke")
-    tool, plain = statistics.median(tool_s), statistics.median(bare_s)
-    ratio = tool / plain
-    print(f"inv smoke --json         median {tool:.2f} s  ({', '.join(f'{x:.2f}' for x in tool_s)})")
-    print(f"ssh cat + curl + json    median {plain:.2f} s  ({', '.join(f'{x:.2f}' for x in bare_s)})")
-    print(f"ratio {ratio:.2f}× — target ≤ {TARGET}×: {'met' if ratio <= TARGET else 'NOT met'}")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "smoke.json").write_text(json.dumps({"tool_s": tool, "bare_s": plain, "ratio": ratio,
-                                                "tool_runs": tool_s, "bare_runs": bare_s}, indent=2) + "\n")
-    return 0 if ratio <= TARGET else MISSED
+    return ratio_report("smoke", ("inv smoke --json", "ssh cat + curl + json"), tool_s, bare_s, TARGET)
 
 
 if __name__ == "__main__":
