@@ -462,3 +462,29 @@ def test_restart_loop_is_never_healthy_and_exits_1(tmp_path):
         backend.http.close()
         if backend.proc.poll() is None:
             backend.proc.kill()
+
+
+def test_the_trade_cal_seed_is_parsed_once_when_requests_arrive_together(tmp_path):
+    """Under a client load the first /price requests after a start all found no parsed calendar and
+    parsed the ≈ 7,700-day seed at once, each slowing the others down until /price hung (the downtime
+    benchmark's rollback at 20 req/s).  One parses; the others wait for it and get the same calendar."""
+    from twilight_ops.twin.control import trade_cal_seed
+
+    (tmp_path / "trade_cal.json").write_bytes(trade_cal_seed())
+    a = make_app(tmp_path)
+    got: list = []
+    threads = [threading.Thread(target=lambda: got.append(a.calendar())) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 16 and got[0] is not None and all(c is got[0] for c in got)
+    assert got[0].first == date(2015, 1, 1)
+
+
+def test_a_trade_cal_date_is_eight_digits():
+    for bad in ("2025011", "2025-01-01", "2025010a", ""):
+        with pytest.raises(ValueError):
+            app.parse_trade_cal({"data": {"fields": ["exchange", "cal_date", "is_open"], "items": [["SSE", bad, 1]]}})
+    cal = app.parse_trade_cal({"data": {"fields": ["exchange", "cal_date", "is_open"], "items": [["SSE", "20250102", 0]]}})
+    assert cal.first == cal.last == date(2025, 1, 2)
