@@ -5,7 +5,8 @@ stdin (its WAL-aware copy of the warehouse and the three aggregate queries), its
 
     .venv/bin/python bench/monitor_twin_bench.py [--twin DIR] [--reps 7]
 
-From a reset twin (v0.2.0 running, its audit log as the twin seeds it); interleaved A/B, medians.
+From a reset twin (v0.2.0 running) with 2,000 seeded audit rows 15–55 min old (in the 1 h window,
+never in the next benchmark's 10-minute preflight window); interleaved A/B, medians.
 The bare side runs the very script the tool builds (monitor/script.build_probe_script: the probe
 with its parameters), so both do the same work on tvps; the difference is the tool's own cost:
 Python start-up and imports, paramiko's handshake, tvps's clock read (one more round trip: the
@@ -34,6 +35,21 @@ def bare_round(ssh_config: Path, command: str, script: str) -> dict:
     return json.loads(r.stdout)
 
 
+def seed_window(ex, settings) -> None:
+    """2,000 audit rows of healthy traffic in (tvps's now − 55 min, now − 15 min]: inside the monitor's
+    1 h window, outside preflight's 10 min (the next benchmark's preflight must find no client)."""
+    import dataclasses
+    import datetime as dt
+
+    from twilight_ops import tvps_clock
+    from twilight_ops.twin import seed_remote
+
+    end = tvps_clock.tvps_now(tvps_clock.measure(ex, settings.clock_offset_seconds),
+                              settings.clock_offset_seconds) - dt.timedelta(minutes=15)
+    spec = seed_remote.scenario_spec("healthy", 2000, 40, end, settings.liquid_codes, 42)
+    seed_remote.seed_backend(ex, settings, dataclasses.replace(spec, end_utc=end))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--twin", type=Path, default=TWIN)
@@ -52,6 +68,7 @@ def main() -> int:
     s = build.settings_for(args.twin / "invoke.yaml")
     with SSHExecutor(s) as ex:
         lay = layout(s, ex.home)
+        seed_window(ex, s)
     command = render(compose_exec_python(lay))
     inv(args.twin, "monitor", "--hours", "1", "--json")           # warm: the kept probe uploaded once
     tool_s, bare_s = [], []
