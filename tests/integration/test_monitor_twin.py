@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.client_traffic import elsewhere_in_time
-from tests.container_scripts import on_a_copy
+from tests.container_scripts import free_days, on_a_copy
 from tests.conftest import REPO, TWIN_DIR, inv
 from twilight_ops.builders.layout import layout
 from twilight_ops.builders import compose as compose_cmd
@@ -33,10 +33,6 @@ pytestmark = pytest.mark.twin
 W4 = "v0.3.0-w4-cutover"
 PREVIOUS = "v0.2.0"
 CST = dt.timezone(dt.timedelta(hours=8))
-
-USED_DAYS = on_a_copy("""
-print(json.dumps([str(r[0]) for r in con.execute("SELECT DISTINCT CAST(ts AS DATE) FROM provider_audit_log").fetchall()]))
-""")
 
 RUNBOOK_AS_WRITTEN = r"""
 import duckdb
@@ -112,21 +108,8 @@ def deploy(ex, settings, version: str) -> None:
 
 @pytest.fixture(scope="module")
 def days(twin, twin_settings):
-    """Weekdays no audit row belongs to (UTC dates; 10:00 and 16:00 Shanghai fall on the same one)."""
-    from twilight_ops.remote import SSHExecutor
-
-    with SSHExecutor(twin_settings) as ex:
-        used = set(json.loads(in_container(ex, twin_settings, USED_DAYS)))
-
-    def free():
-        day = dt.date(2025, 3, 3)
-        while True:
-            if day.weekday() < 5 and day.isoformat() not in used:
-                used.add(day.isoformat())
-                yield day
-            day += dt.timedelta(days=1)
-
-    return free()
+    """Weekdays no audit row and no recorded own call belongs to (tests/container_scripts.free_days)."""
+    return free_days(twin_settings)
 
 
 @pytest.fixture(scope="module", autouse=True)

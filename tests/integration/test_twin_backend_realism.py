@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from tests.container_scripts import on_a_copy
+from tests.container_scripts import free_days
 from tests.conftest import TWIN_DIR, inv
 from twilight_ops.builders.layout import layout
 from twilight_ops.builders import compose as compose_cmd
@@ -28,10 +28,6 @@ pytestmark = pytest.mark.twin
 W4 = "v0.3.0-w4-cutover"
 PREVIOUS = "v0.2.0"
 CST = dt.timezone(dt.timedelta(hours=8))
-USED_DAYS = on_a_copy("""
-print(json.dumps([str(r[0]) for r in con.execute("SELECT DISTINCT CAST(ts AS DATE) FROM provider_audit_log").fetchall()]))
-""")
-
 
 def twin_task(*args: str) -> subprocess.CompletedProcess:
     r = inv(*args, "--dir", str(TWIN_DIR))
@@ -59,22 +55,8 @@ def by(rows: list[dict], key: str) -> dict:
 
 @pytest.fixture(scope="module")
 def days(twin, twin_settings):
-    """Weekdays no audit row belongs to."""
-    from twilight_ops.remote import SSHExecutor
-
-    with SSHExecutor(twin_settings) as ex:
-        lay = layout(twin_settings, ex.home)
-        used = set(json.loads(ex.run(compose_cmd.compose_exec_python(lay), stdin=USED_DAYS, timeout=120).stdout))
-
-    def free():
-        day = dt.date(2025, 3, 3)
-        while True:
-            if day.weekday() < 5 and day.isoformat() not in used:
-                used.add(day.isoformat())
-                yield day
-            day += dt.timedelta(days=1)
-
-    return free()
+    """Weekdays no audit row and no recorded own call belongs to (tests/container_scripts.free_days)."""
+    return free_days(twin_settings)
 
 
 @pytest.fixture(autouse=True)
