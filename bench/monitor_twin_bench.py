@@ -38,7 +38,6 @@ def bare_round(ssh_config: Path, command: str, script: str) -> dict:
 def seed_window(ex, settings) -> None:
     """2,000 audit rows of healthy traffic in (tvps's now − 55 min, now − 15 min]: inside the monitor's
     1 h window, outside preflight's 10 min (the next benchmark's preflight must find no client)."""
-    import dataclasses
     import datetime as dt
 
     from twilight_ops import tvps_clock
@@ -46,8 +45,7 @@ def seed_window(ex, settings) -> None:
 
     end = tvps_clock.tvps_now(tvps_clock.measure(ex, settings.clock_offset_seconds),
                               settings.clock_offset_seconds) - dt.timedelta(minutes=15)
-    spec = seed_remote.scenario_spec("healthy", 2000, 40, end, settings.liquid_codes, 42)
-    seed_remote.seed_backend(ex, settings, dataclasses.replace(spec, end_utc=end))
+    seed_remote.seed_backend(ex, settings, seed_remote.scenario_spec("healthy", 2000, 40, end, settings.liquid_codes, 42))
 
 
 def main() -> int:
