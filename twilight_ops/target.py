@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import shlex
 import sys
 from typing import Any, Callable, TextIO
 
@@ -101,9 +100,9 @@ class Target:
         return invocation(self.runtime_file, os.environ)
 
     def command(self, rest: str) -> str:
-        """`inv [-f FILE] rest`: a command to print, aimed at the same config as this run."""
-        cfg = f"-f {shlex.quote(self.runtime_file)} " if self.runtime_file else ""
-        return f"inv {cfg}{rest}"
+        """`[INVOKE_TWILIGHT_…=v …] inv [-f FILE] rest`: a command to print, aimed at the same config and
+        target as this run (its prefix: the env settings too, as every next-step line)."""
+        return f"{self.prefix} {rest}"
 
     def target_line(self) -> str:
         """One line naming the host alias, its address and the config in effect."""

@@ -113,7 +113,8 @@ def test_a_frozen_link_in_deploy_ends_the_run_with_the_step_and_the_resume_line(
     assert len(lines) == 1, err[-3000:]
     assert f"{twin_settings.host} stopped answering during " in lines[0]
     assert f"step in flight: {step.split(':')[0]}:" in lines[0]
-    assert lines[0].endswith(f"then resume with: {resume}")
+    # the resume line repeats the run's own env settings, as every next-step line does
+    assert lines[0].endswith(f"then resume with: INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS=3 {resume}")
 
     # a temp a dead run left in the mirror's directory (old), and files the sweep must keep
     with SSHExecutor(twin_settings) as ex:
@@ -137,7 +138,7 @@ def test_a_frozen_link_in_deploy_ends_the_run_with_the_step_and_the_resume_line(
             proc.kill()
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
-    assert f"resume with: {resume}" in err.splitlines()[-1]
+    assert f"resume with: INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS=600 {resume}" in err.splitlines()[-1]
     assert err.splitlines()[-1].startswith("interrupted during deploy#")
 
     with SSHExecutor(twin_settings) as ex:

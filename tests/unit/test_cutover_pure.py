@@ -87,3 +87,12 @@ def test_the_refusal_of_a_second_start_repeats_the_runtime_file_quoted():
     with pytest.raises(BadInput) as e:
         c.check_start(j(), c.Options(resume=True), V, "/x/invoke.yaml")
     assert e.value.hint == f"start one: inv -f /x/invoke.yaml cutover --version {V}"
+
+
+def test_the_refusal_repeats_the_runs_env_settings_too_never_a_token_setting():
+    jr = j({"cutover": {"started_at": "2026-12-03T10:00:00+00:00"}},
+           [Step("cutover:deploy", "2026-12-03T10:05:00+00:00", outcome="running")])
+    env = {"INVOKE_TWILIGHT_HOST": "tvps-b", "INVOKE_TWILIGHT_GITHUB_TOKEN_FILE": "/secret/path", "PATH": "/bin"}
+    with pytest.raises(BadInput) as e:
+        c.check_start(jr, c.Options(), V, "/x/invoke.yaml", env)
+    assert e.value.hint == f"resume it: INVOKE_TWILIGHT_HOST=tvps-b inv -f /x/invoke.yaml cutover --version {V} --resume"

@@ -44,6 +44,11 @@ def test_resume_line_repeats_the_runtime_config_quoted():
     assert resume_line(V, "/tmp/my twin/x.yaml") == f"inv -f '/tmp/my twin/x.yaml' cutover --version {V} --resume"
 
 
+def test_resume_line_repeats_the_runs_env_settings_but_never_a_token_setting():
+    env = {"INVOKE_TWILIGHT_HOST": "tvps 2", "INVOKE_TWILIGHT_TOKEN_FILE": "/x", "HOME": "/root"}
+    assert resume_line(V, "/t/i.yaml", env) == f"INVOKE_TWILIGHT_HOST='tvps 2' inv -f /t/i.yaml cutover --version {V} --resume"
+
+
 def test_the_innermost_step_is_the_one_named():
     e = stopped_answering("tvps", "`docker compose up -d`", 5)
     assert step_of(e) is None

@@ -91,3 +91,19 @@ def test_an_unreachable_part_during_a_rollback_names_the_rollback_that_continues
     assert rollback.rollback_again(t, "5xx > 5%") == \
         "inv -f '/tmp/x y/invoke.yaml' rollback --version v0.3.0-w4-cutover --yes --reason '5xx > 5%'"
     assert t.connected is False
+
+
+def test_the_rollback_resume_line_carries_the_runs_env_settings_as_every_next_step_does(monkeypatch):
+    """Target.command (the rollback, --to and --restore-db hints) starts with the run's invocation: its
+    INVOKE_TWILIGHT_* settings (never one naming a token) and its -f file, so it aims at the same tvps."""
+    from twilight_ops.config import DEFAULTS, load_settings
+    from twilight_ops.phases import rollback
+    from twilight_ops.target import Target
+
+    monkeypatch.setenv("INVOKE_TWILIGHT_HOST", "tvps-b")
+    monkeypatch.setenv("INVOKE_TWILIGHT_TOKEN_FILE", "/secret")
+    t = Target(load_settings(dict(DEFAULTS)), version="v0.3.0-w4-cutover", announce=None,
+               config_files=("defaults", "/tmp/x/invoke.yaml (-f)"))
+    assert rollback.rollback_again(t, "5xx") == \
+        "INVOKE_TWILIGHT_HOST=tvps-b inv -f /tmp/x/invoke.yaml rollback --version v0.3.0-w4-cutover --yes --reason 5xx"
+    assert t.command("status") == "INVOKE_TWILIGHT_HOST=tvps-b inv -f /tmp/x/invoke.yaml status"

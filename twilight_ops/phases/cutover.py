@@ -20,16 +20,17 @@ rolls back on ROLLBACK without asking.  Who confirmed, and how, goes into the jo
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from .. import decide as decision_mod
 from .. import lock, runbook
 from ..clock import iso, now_utc
 from ..errors import BadInput, CheckFailed, TwilightError, Unreachable, mark_step, step_of
 from ..journal import cut_off
-from ..runbook import CutoverState, Phases, Steps, tplus
+from ..runbook import CutoverState, Phases, Steps, invocation, tplus
 from ..screen import WAIT_OVER
 from ..target import Target
 
@@ -96,10 +97,15 @@ class Stop(TwilightError):
 
 # ---------------------------------------------------------------- how to go on
 
-def resume_line(version: str, runtime_file: str | None) -> str:
-    """The exact command that continues this cutover (with the operator's `-f FILE`, if any)."""
-    cfg = f"-f {shlex.quote(runtime_file)} " if runtime_file else ""
-    return f"inv {cfg}cutover --version {version} --resume"
+def resume_line(version: str, runtime_file: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The exact command that continues this cutover: the run's own invocation (its INVOKE_TWILIGHT_*
+    settings from `environ`, `-f FILE` when it had one: runbook.invocation), so it aims at the same target."""
+    return f"{invocation(runtime_file, environ or {})} cutover --version {version} --resume"
+
+
+def resume_for(t: Target) -> str:
+    """resume_line for this run (its `-f FILE` and its INVOKE_TWILIGHT_* env)."""
+    return resume_line(t.version, t.runtime_file, os.environ)
 
 
 def interrupted_line(e: BaseException, resume: str) -> str:
@@ -187,17 +193,19 @@ def update_state(t: Target, changes: CutoverState) -> CutoverState:
     return st
 
 
-def check_start(journal, options: Options, version: str, runtime_file: str | None = None) -> str:
-    """'start' | 'resume' | 'finished' — or BadInput when the options do not fit the journal (pure)."""
+def check_start(journal, options: Options, version: str, runtime_file: str | None = None,
+                environ: Mapping[str, str] | None = None) -> str:
+    """'start' | 'resume' | 'finished' — or BadInput when the options do not fit the journal (pure;
+    `runtime_file` and `environ` only shape the printed command)."""
     st = state(journal)
     if st.get("finished_at"):
         return "finished"
     if st and not options.resume:
         raise BadInput(f"a cutover of {version} is in progress since {st.get('started_at')} (last phase: {last_phase(journal)})",
-                       f"resume it: {resume_line(version, runtime_file)}")
+                       f"resume it: {resume_line(version, runtime_file, environ)}")
     if not st and options.resume:
         raise BadInput(f"no cutover of {version} to resume (its journal has none)",
-                       f"start one: {resume_line(version, runtime_file).removesuffix(' --resume')}")
+                       f"start one: {resume_line(version, runtime_file, environ).removesuffix(' --resume')}")
     return "resume" if st else "start"
 
 
@@ -218,7 +226,7 @@ def held_by_another(t: Target, journal) -> None:
     seen = lock.liveness(current, me, lock.proc_start(current.client_pid) if current.client_pid else None)
     refused = lock.busy(current, seen, f"a cutover of {t.version} is in progress since {st.get('started_at')} "
                                        f"(last phase: {last_phase(journal)})",
-                        resume_line(t.version, t.runtime_file))
+                        resume_for(t))
     if refused is not None:
         raise refused
 
@@ -232,7 +240,7 @@ def _preflight(t: Target, ui: Ui) -> str:
     ui.view.preflight(report)
     if not report.go:
         raise Stop("preflight: NO-GO (runbook §0: do not start)",
-                   f"resolve the FAIL rows, then: {resume_line(t.version, t.runtime_file)}",
+                   f"resolve the FAIL rows, then: {resume_for(t)}",
                    checks=[c.to_json() for c in report.results])
     return "ok"
 
@@ -243,7 +251,7 @@ def _tag_push(t: Target, ui: Ui) -> str:
     try:
         r = tag_push.run(t, None, progress=ui.progress)
     except CheckFailed as e:
-        raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: {resume_line(t.version, t.runtime_file)}") from None
+        raise Stop(f"tag-push: {e.message}", f"{e.hint}; then: {resume_for(t)}") from None
     finally:
         ui.say(WAIT_OVER)        # the CI wait's live line ends before the result is printed
     ui.console.print(r.sentence(), markup=False)
@@ -260,7 +268,7 @@ def _deploy(t: Target, ui: Ui) -> str:
         ui.console.print(f"deploy failed: {e.message}", markup=False)
         return "red"
     except CheckFailed as e:                  # refused before anything changed (e.g. rolled back today)
-        raise Stop(f"deploy refused: {e.message}", e.hint or f"then: {resume_line(t.version, t.runtime_file)}") from None
+        raise Stop(f"deploy refused: {e.message}", e.hint or f"then: {resume_for(t)}") from None
     except deploy.DeployUnreachable as e:     # a part did not answer: no evidence about the release; resumable
         first = (e.hint or "").split("when it answers again:")[0]       # "nothing to roll back; " when nothing changed
         again = Unreachable(e.message, f"{first}wait until it answers again")   # inv cutover adds the resume line
@@ -286,7 +294,7 @@ def _hermes(t: Target, ui: Ui) -> str:
     ui.view.hermes(report)
     if exit_code(report.results) != 0:
         raise Stop("hermes-reinstall failed (the skill is not verified)",
-                   f"fix the failing step, then: {resume_line(t.version, t.runtime_file)}")
+                   f"fix the failing step, then: {resume_for(t)}")
     return "ok"
 
 
@@ -377,7 +385,7 @@ def rollback_now(t: Target, decision, ui: Ui) -> None:
         report = rollback.drive(t, reason=f"cutover decision ROLLBACK: {decision.trigger}", say=ui.say)
     except BadInput as e:         # refused before anything changed (local skill changes, no pin)
         raise CheckFailed(f"not rolled back: {e.message}",
-                          f"fix it, then: {resume_line(t.version, t.runtime_file)} --yes "
+                          f"fix it, then: {resume_for(t)} --yes "
                           f"(or inv rollback --version {t.version} --force)") from None
     finally:
         ui.say(WAIT_OVER)        # its steps' live line ends before the summary is printed
@@ -387,7 +395,7 @@ def rollback_now(t: Target, decision, ui: Ui) -> None:
 def closeout_now(t: Target, ui: Ui) -> None:
     from . import closeout
 
-    ui.view.closeout(closeout.run(t, say=ui.say, again=f"{resume_line(t.version, t.runtime_file)} --yes"))
+    ui.view.closeout(closeout.run(t, say=ui.say, again=f"{resume_for(t)} --yes"))
 
 
 def unconfirmed(t: Target, ui: Ui) -> None:
@@ -414,7 +422,7 @@ def finish(t: Target, ui: Ui, outcome: str, decision: dict, code: int) -> Cutove
 def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
     journal = t.journal()
     held_by_another(t, journal)
-    how = check_start(journal, options, t.version, t.runtime_file)
+    how = check_start(journal, options, t.version, t.runtime_file, os.environ)
     if how == "start":
         ui.confirm_start()
     if how == "finished":
@@ -428,7 +436,7 @@ def run(t: Target, options: Options, ui: Ui) -> CutoverReport:
     with lock.held_for_change(t.ssh, t.layout, holder) as taken_over, t.journals.batch():
         # nothing is written before the lock is ours; then the journal is read again, as it is now
         # (a run that held the lock until a moment ago may have started or finished this cutover)
-        how = check_start(t.journal(fresh=True), options, t.version)
+        how = check_start(t.journal(fresh=True), options, t.version, t.runtime_file, os.environ)
         if how == "finished":
             raise BadInput(f"the cutover of {t.version} finished just before this run took the deploy lock",
                            f"see it: inv report {t.version}")

@@ -119,7 +119,7 @@ def cutover(c, version="", auto_rollback=False, yes=False, resume=False, json=Fa
 
     ui = phase.Ui(console=out, say=say, ask=_ask, interactive=interactive, view=RichView(out),
                   progress=lambda line: say(Waiting(line)), heading=say.heading, confirm_start=confirm_start)
-    again = phase.resume_line(version, t.runtime_file)
+    again = phase.resume_for(t)
     with t, say:
         try:
             report = phase.run(t, phase.Options(yes=yes, auto_rollback=auto_rollback, resume=resume), ui)
