@@ -3,8 +3,9 @@ output (tests: tests/data/captured).  A phase asks the target for a fact:
 
     target.fact(facts.COMPOSE_PS, target.layout)   -> list[ComposeService]
 
-Composite facts that take several commands (the running services with restart count
-and repo digest) and the health wait live in health.py.
+The running services with restart count and repo digest are one command that prints three
+docker outputs (compose.service_facts): parse_service_facts splits it, service_statuses joins
+them into ServiceStatus rows (pure); health.read_services runs it, and holds the health wait.
 """
 from __future__ import annotations
 
@@ -129,6 +130,102 @@ def _last_line(text: str, limit: int = 300) -> str:
     return last if len(last) <= limit else last[:limit].rsplit(" ", 1)[0] + " …"
 
 
+@dataclasses.dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    state: str
+    health: str
+    restart_count: int | None
+    image: str
+    version: str
+    repo_digest: str
+
+
+MARK = "::twilight-ops "        # compose.SERVICE_FACTS' marker lines (no JSON line starts so)
+PARTS = ("ps", "inspect", "images")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceFacts:
+    """What one compose.service_facts command printed: compose ps, the containers' and images' inspect."""
+    ps: list[ComposeService]
+    details: dict[str, ContainerDetail]
+    digests: dict[str, list[str]]
+    failed: str = ""          # the part that failed (ps, inspect, images); '' when none did
+    ended: bool = True        # the `end` line came (False: the output stopped early)
+
+    @property
+    def container_ids(self) -> list[str]:
+        """The ids `docker inspect` is given: compose's, in its order."""
+        return [s.container_id for s in self.ps if s.container_id]
+
+    @property
+    def image_ids(self) -> list[str]:
+        return sorted({d.image_id for d in self.details.values() if d.image_id})
+
+
+def split_sections(text: str) -> tuple[dict[str, str], str, bool]:
+    """compose.SERVICE_FACTS' output → ({part: its text}, the failed part or '', the end line came)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    failed, ended = "", False
+    for line in text.splitlines():
+        if line.startswith(MARK):
+            word, _, rest = line[len(MARK):].strip().partition(" ")
+            if word in PARTS:
+                current = sections.setdefault(word, [])
+            elif word == "failed":
+                failed, current = rest.strip() or "?", None
+            elif word == "end":
+                ended, current = True, None
+            else:
+                raise ParseError(f"cannot parse the service facts' output: unknown part {word!r}",
+                                 "re-run; report if it persists")
+            continue
+        if current is not None:
+            current.append(line)
+    return {k: "\n".join(v) for k, v in sections.items()}, failed, ended
+
+
+def parse_service_facts(text: str) -> ServiceFacts:
+    """compose.SERVICE_FACTS' output, each part by its own parser (the same as the three commands')."""
+    sections, failed, ended = split_sections(text)
+    ps = parse_compose_ps(sections.get("ps", ""))
+    details = parse_container_inspect(sections["inspect"]) if "inspect" in sections else {}
+    digests = parse_repo_digests(sections["images"]) if "images" in sections else {}
+    return ServiceFacts(ps, details, digests, failed, ended)
+
+
+def service_statuses(f: ServiceFacts, image_repo: str) -> list[ServiceStatus]:
+    """The running services: compose's rows with each container's restart count and image, and the
+    image's repo digest in `image_repo` (pure)."""
+    out = []
+    for s in f.ps:
+        d = detail_for(f.details, s.container_id)
+        ref = d.image_ref if d else s.image
+        out.append(ServiceStatus(
+            service=s.service,
+            state=s.state,
+            health=s.health or "-",
+            restart_count=d.restart_count if d else None,
+            image=ref,
+            version=tag_of(ref),
+            repo_digest=pick_digest(f.digests.get(d.image_id, []) if d else [], image_repo),
+        ))
+    return out
+
+
+def failed_command(f: ServiceFacts, compose_ps_argv: list[str]) -> list[str] | None:
+    """The command of the part that failed, as the three separate reads ran it (None: not known)."""
+    if f.failed == "ps":
+        return compose_ps_argv
+    if f.failed == "inspect":
+        return compose_cmd.docker_inspect(f.container_ids)
+    if f.failed == "images":
+        return compose_cmd.docker_image_inspect(f.image_ids)
+    return None
+
+
 def detail_for(details: dict[str, ContainerDetail], short_id: str) -> ContainerDetail | None:
     for cid, d in details.items():
         if cid.startswith(short_id):
@@ -195,4 +292,6 @@ def parse_health_watch(text: str) -> HealthWatch:
 COMPOSE_PS: Fact[list[ComposeService]] = Fact("compose services", compose_cmd.compose_ps, parse_compose_ps)
 CONTAINERS: Fact[dict[str, ContainerDetail]] = Fact("container details", compose_cmd.docker_inspect, parse_container_inspect)
 REPO_DIGESTS: Fact[dict[str, list[str]]] = Fact("image repo digests", compose_cmd.docker_image_inspect, parse_repo_digests)
+SERVICES: Fact[ServiceFacts] = Fact("running services", compose_cmd.service_facts, parse_service_facts,
+                                   timeout=180.0)     # the three reads' 60 s each
 HEALTH_LOG: Fact[list[str]] = Fact("healthcheck log", compose_cmd.docker_inspect, parse_health_log)

@@ -2,9 +2,14 @@
 
     token(settings, local)            GH_TOKEN, else twilight.github_token_file, else `gh auth token`
     GitHub(settings, token).pull(n)   GET /repos/{owner}/{repo}/pulls/{n}
+        .pulls([n, …])                pull(n) of each, sent concurrently (at most PULL_WORKERS at a time)
         .check_runs(sha)              GET /repos/{owner}/{repo}/commits/{sha}/check-runs   (every page)
         .workflow_runs(head_sha=…)    GET /repos/{owner}/{repo}/actions/runs?head_sha=…    (every page)
     next_link(header)                 the `rel="next"` URL of a Link header (pure)
+
+pulls() sends its GETs at once on the one Client (its connection pool), so their wall time is about
+one round trip, not one per PR; the answers come back in the order asked, and the first error in
+that order is the one raised (in_order), as a loop of pull(n) would have raised it.
 
 Lists are read 100 a page, following the `Link: <…>; rel="next"` header GitHub sends, up to
 MAX_PAGES pages; a next URL on another origin than `github_api` is refused (the token
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Callable, Sequence, TypeVar
 
 from .config import GitHubSettings, Settings
 from .errors import BadInput, CheckFailed, TwilightError, Unreachable
@@ -27,6 +32,10 @@ from .secret import Secret, redact, scrub
 API_VERSION = "2022-11-28"
 PER_PAGE = 100          # GitHub's maximum
 MAX_PAGES = 10          # 1000 runs of one commit is far beyond any real CI
+PULL_WORKERS = 8        # pull-request GETs in flight at once (pulls())
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 _LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]*)*)")
@@ -40,6 +49,25 @@ def next_link(header: str | None) -> str | None:
             if "next" in (rel[1] if rel[1] is not None else rel[2]).lower().split():
                 return m[1].strip()
     return None
+
+
+def in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """fn(item) for every item, at most `workers` at a time on threads; the results in the order of
+    `items`.  Every call runs to its end; then the first item's exception in that order is raised (not
+    the first to happen).  Ctrl-C cancels the calls not yet started."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    if not items:
+        return []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(items))), thread_name_prefix="github")
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        wait(futures)
+    except BaseException:                        # Ctrl-C while waiting: nothing more is sent
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [f.result() for f in futures]         # the first failure in the order of `items` raises here
 
 
 def same_origin(url: str, base: str) -> bool:
@@ -144,6 +172,11 @@ class GitHub:
         if status != 200 or not isinstance(body, dict):
             raise CheckFailed(f"GitHub answered HTTP {status} for PR #{number}", "retry; check GitHub's status page")
         return body
+
+    def pulls(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
+        """pull(n) for each number, sent concurrently on this client (in_order: PULL_WORKERS at a time,
+        the answers in the order of `numbers`, the first error in that order raised)."""
+        return in_order(self.pull, list(numbers), PULL_WORKERS)
 
     def workflow_runs(self, *, head_sha: str, event: str = "push") -> list[dict[str, Any]]:
         """GET /repos/{repo}/actions/runs?head_sha=…&event=…, every page (every workflow's runs)."""

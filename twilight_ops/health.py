@@ -1,6 +1,7 @@
 """The backend's state on tvps, and the health wait (runbook T+00:00 and T+00:05).
 
-    read_services(ex, lay, image_repo) -> [ServiceStatus]   compose ps + docker inspect + image inspect
+    read_services(ex, lay, image_repo) -> [ServiceStatus]   compose ps + docker inspect + image inspect,
+                                       one command (facts.SERVICES: compose.service_facts)
     service_of(services, name)         the one named service, or None
     is_healthy(s)                      running, Health "healthy" (an empty Health is never healthy)
     wait_healthy(ex, lay, deadline_s)  the one health wait (deploy, rollback, the twin): docker's own events
@@ -36,20 +37,10 @@ from . import facts
 from .builders import compose as compose_cmd
 from .builders.layout import Layout
 from .clock import now_utc
-from .errors import CheckFailed
-from .executor import Executor
+from .errors import CheckFailed, RemoteCommandFailed
+from .executor import Executor, render
+from .facts import ServiceStatus as ServiceStatus      # defined beside its parser; health.ServiceStatus stays
 from .screen import WAIT_OVER, Waiting
-
-
-@dataclasses.dataclass(frozen=True)
-class ServiceStatus:
-    service: str
-    state: str
-    health: str
-    restart_count: int | None
-    image: str
-    version: str
-    repo_digest: str
 
 
 def read_fact(ex: Executor, fact: facts.Fact, *args: object):
@@ -57,27 +48,20 @@ def read_fact(ex: Executor, fact: facts.Fact, *args: object):
 
 
 def read_services(ex: Executor, lay: Layout, image_repo: str) -> list[ServiceStatus]:
-    ps = read_fact(ex, facts.COMPOSE_PS, lay)
-    if not ps:
-        return []
-    ids = [s.container_id for s in ps if s.container_id]
-    details = read_fact(ex, facts.CONTAINERS, ids) if ids else {}
-    image_ids = sorted({d.image_id for d in details.values() if d.image_id})
-    digests = read_fact(ex, facts.REPO_DIGESTS, image_ids) if image_ids else {}
-    out = []
-    for s in ps:
-        d = facts.detail_for(details, s.container_id)
-        ref = d.image_ref if d else s.image
-        out.append(ServiceStatus(
-            service=s.service,
-            state=s.state,
-            health=s.health or "-",
-            restart_count=d.restart_count if d else None,
-            image=ref,
-            version=facts.tag_of(ref),
-            repo_digest=facts.pick_digest(digests.get(d.image_id, []) if d else [], image_repo),
-        ))
-    return out
+    """The running services: compose ps, docker inspect and image inspect in one command (facts.SERVICES).
+    A part that fails raises as its own command would have (RemoteCommandFailed naming it, with its exit
+    status and stderr); output that stopped early is a ParseError."""
+    r = ex.run(facts.SERVICES.command(lay), check=False, timeout=facts.SERVICES.timeout)
+    if not r.ok:
+        try:
+            argv = facts.failed_command(facts.parse_service_facts(r.stdout), compose_cmd.compose_ps(lay))
+        except facts.ParseError:
+            argv = None
+        raise RemoteCommandFailed(render(argv) if argv else r.command, r.exited, r.stderr)
+    got = facts.parse_service_facts(r.stdout)
+    if got.failed or not got.ended:
+        raise facts.ParseError("the service facts' output ended early (no end line)", "re-run; report if it persists")
+    return facts.service_statuses(got, image_repo)
 
 
 def service_of(services: list[ServiceStatus], name: str) -> ServiceStatus | None:

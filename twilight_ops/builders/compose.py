@@ -58,6 +58,34 @@ def compose_exec_cached_python(lay: Layout, body_path: str, sha256: str) -> list
     return ["sh", "-c", CACHED_RUN, "sh", sha256, body_path, *compose_exec_python(lay)]
 
 
+# `sh -c` program of service_facts: $1 the compose file.  The three reads of the running services in one
+# command (one round trip, not three): `compose ps --all --format json`, then `docker inspect` of the
+# containers it lists, then `docker image inspect` of their images, each printed after a marker line
+# (`::twilight-ops ps|inspect|images`; no JSON line can start so), `::twilight-ops end` when all went.
+# The ids are the hex of compose's `"ID":"…"` and of the containers' `"Image": "sha256:…"`, nothing
+# else of the output reaches a command line.  A part that fails prints `::twilight-ops failed PART`
+# and the script exits with that part's status (its stderr is the last on the channel): the caller
+# names that part's own command, as three separate commands would have failed (facts.failed_command).
+SERVICE_FACTS = (
+    "m=::twilight-ops; "
+    'out=$(docker compose -f "$1" ps --all --format json) || { rc=$?; echo "$m failed ps"; exit $rc; }; '
+    'echo "$m ps"; printf "%s\\n" "$out"; '
+    """ids=$(printf "%s\\n" "$out" | grep -oE '"ID": ?"[0-9a-f]+"' | cut -d'"' -f4); """
+    '[ -n "$ids" ] || { echo "$m end"; exit 0; }; '
+    'out=$(docker inspect --type container $ids) || { rc=$?; echo "$m failed inspect"; exit $rc; }; '
+    'echo "$m inspect"; printf "%s\\n" "$out"; '
+    """imgs=$(printf "%s\\n" "$out" | grep -oE '"Image": ?"sha256:[0-9a-f]{64}"' | cut -d'"' -f4 | sort -u); """
+    '[ -n "$imgs" ] || { echo "$m end"; exit 0; }; '
+    'out=$(docker image inspect $imgs) || { rc=$?; echo "$m failed images"; exit $rc; }; '
+    'echo "$m images"; printf "%s\\n" "$out"; echo "$m end"'
+)
+
+
+def service_facts(lay: Layout) -> list[str]:
+    """compose ps + docker inspect + docker image inspect in one command (SERVICE_FACTS): `sh -c PROGRAM sh FILE`."""
+    return ["sh", "-c", SERVICE_FACTS, "sh", lay.compose_file]
+
+
 def docker_inspect(ids: Sequence[str]) -> list[str]:
     return ["docker", "inspect", "--type", "container", *ids]
 
