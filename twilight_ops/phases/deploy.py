@@ -102,15 +102,17 @@ def plan(t: Target) -> list[PlanStep]:
         PlanStep("lock", render(files.rename_dir(f"{lay.cutover_dir}/.lock-new-<pid>-<hex>", lay.lock_dir)),
                  "the temp dir holds holder.json (host, PID, start time); a run of yours for " + v
                  + " that is gone is taken over"),
-        PlanStep("facts", render(compose_cmd.compose_ps(lay)), "a no-op when " + v + " already runs healthy"),
+        PlanStep("facts", "compose ps + docker inspect + docker image inspect, one command (compose.service_facts: "
+                 + render(["sh", "-c", "<program>", "sh", lay.compose_file]) + ")",
+                 "a no-op when " + v + " already runs healthy"),
         PlanStep("pull", render(compose_cmd.compose_pull(lay, v))),
         PlanStep("persist", f"write {lay.compose_env} (TWILIGHT_VERSION={v}; previous kept as .env.before-{v})",
                  "skipped when it already says " + v),
         PlanStep("up", render(compose_cmd.compose_up_detached(lay, v))),
-        PlanStep("health", render(compose_cmd.compose_ps(lay)) + "   # every 0.5 s until healthy, deadline "
-                 f"{t.settings.deploy_deadline_s:g} s", "on failure: logs, healthcheck log, lock released, rollback line"),
-        PlanStep("digest", render(compose_cmd.docker_inspect(["<container id>"])) + " ; " +
-                 render(compose_cmd.docker_image_inspect(["<image id>"]))),
+        PlanStep("health", "docker events for the container's health_status (compose.health_watch, rounds of at most "
+                 f"2 s; `compose ps` every 0.5 s when events cannot run), deadline {t.settings.deploy_deadline_s:g} s",
+                 "on failure: logs, healthcheck log, lock released, rollback line"),
+        PlanStep("digest", "the service facts again (one command), the running image's repo digest"),
         PlanStep("unlock", render(files.remove_lock(lay))),
     ]
 
