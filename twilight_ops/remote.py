@@ -447,7 +447,7 @@ class SSHExecutor:
                     if (chan.eof_received or chan.closed) and not chan.recv_ready():
                         if not transport.is_active():
                             raise EOFError("the connection closed before the request loop started")
-                        status = chan.recv_exit_status() if chan.exit_status_ready() else -1
+                        status = chan.recv_exit_status()       # sshd sends it right after the EOF
                         err = b""
                         while chan.recv_stderr_ready():
                             err += chan.recv_stderr(65536)
@@ -624,8 +624,9 @@ def _drain(chan: paramiko.Channel, timeout: float | None, command: str, probe: C
             return bytes(out), bytes(err)
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
+            exited = chan.exit_status_ready()          # asked before the close (a closed channel counts as exited)
             chan.close()
-            why = " (it exited, but a child it left in the background still holds its output)" if chan.exit_status_ready() else ""
+            why = " (it exited, but a child it left in the background still holds its output)" if exited else ""
             raise Unreachable(f"{command} did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
         if time.monotonic() - heard >= quiet_limit and not chan.closed:
             probe()
