@@ -7,7 +7,7 @@ measured in the same run, and the round trips it made per phase.
 Each RTT: twin.up --rtt N, twin.reset, then `inv cutover --version V --yes --json` with
 TWILIGHT_TRACE, timed.  The inherent waits (what any tool would wait for, whatever its link):
   ci        the twin CI's publish run for the tag: created → completed (the GitHub stand-in's run)
-  pull      the `compose pull` command, less 2 RTT for its channel (the pull itself runs on tvps)
+  pull      the `compose pull` command, less the round trips of its channel or request (the pull runs on tvps)
   healthy   the new container's start → its `health_status: healthy` (the twin dockerd's events)
   agent     every Hermes command (agent-smoke prompts, the gateway restart): local, not on the link
   git push  every `git push` (the tag): local, to the twin's origin
@@ -38,18 +38,24 @@ def _ts(value: str) -> float:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def command_seconds(recs: list[dict], pick, side: str) -> list[float]:
-    """Durations of the executor commands `pick` accepts: from its record to the next record that is
-    not one of its own wire records (a tvps command opens one channel)."""
+def command_spans(recs: list[dict], pick, side: str) -> list[tuple[float, int]]:
+    """(seconds, link round trips) of the executor commands `pick` accepts: from its record to the next
+    record that is not one of its own wire records; the round trips its wire records cost (a channel of
+    its own: 2, the open and the exec; a request on the request loop: 1)."""
     out = []
     for i, rec in enumerate(recs):
         if rec.get("side") == side and rec.get("op") == "run" and pick(rec.get("argv") or []):
-            j = i + 1
+            j, trips = i + 1, 0
             while j < len(recs) and roundtrips.kind(recs[j]) is not None:
+                trips += {"channel": 2, "request": 1}.get(roundtrips.kind(recs[j]) or "", 0)
                 j += 1
             if j < len(recs):
-                out.append(recs[j]["t"] - rec["t"])
+                out.append((recs[j]["t"] - rec["t"], trips))
     return out
+
+
+def command_seconds(recs: list[dict], pick, side: str) -> list[float]:
+    return [seconds for seconds, _ in command_spans(recs, pick, side)]
 
 
 def agent_seconds(recs: list[dict]) -> float:
@@ -106,7 +112,7 @@ def one(twin: Path, rtt_ms: int) -> dict:
     rtt = rtt_ms / 1000
     waits = {
         "ci": ci_seconds(twin, t0),
-        "pull": sum(max(0.0, s - 2 * rtt) for s in command_seconds(recs, lambda a: "pull" in a and "compose" in a, "tvps")),
+        "pull": sum(max(0.0, s - n * rtt) for s, n in command_spans(recs, lambda a: "pull" in a and "compose" in a, "tvps")),
         "healthy": start_to_healthy(twin, t0, time.time()) or 0.0,
         "agent": agent_seconds(recs),
         "git push": sum(command_seconds(recs, lambda a: Path(a[0]).name == "git" and "push" in a, "local")),

@@ -3,7 +3,9 @@
     .venv/bin/python bench/roundtrips.py TRACE.jsonl [--prefix cutover:]
 
 Each wire record costs at least one round trip on its link: an SSH connect (several, counted
-as one here), a channel (each exec and the sftp subsystem), an SFTP request, an HTTP request.
+as one here), a channel (an exec of its own, the request loop's one channel, the sftp subsystem),
+a request on the request loop, an SFTP request, an HTTP request.  The executor's note that the
+loop did not start (`ssh fallback`) is not a round trip.
 Phase boundaries come from the trace itself: at the end of each top-level step the journal
 appends its events to the mirror on tvps (one traced `append` whose data holds the step
 records), so a step named `<prefix><phase>` that ended in such an append closes that phase;
@@ -19,14 +21,14 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-KINDS = ("connect", "channel", "sftp", "http")
+KINDS = ("connect", "channel", "request", "sftp", "http")
 
 
 def kind(rec: dict) -> str | None:
     """The round-trip kind of one trace record, None for the executors' own (non-wire) records."""
     side, op = rec.get("side"), rec.get("op")
     if side == "ssh":
-        return "connect" if op == "connect" else "channel"
+        return op if op in ("connect", "channel", "request") else None
     if side in ("sftp", "http"):
         return side
     return None

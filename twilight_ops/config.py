@@ -76,6 +76,9 @@ class SshSettings:
     ssh_op_timeout_s: float = key("30", p.number(minimum=1, maximum=MAX_SSH_OP_TIMEOUT),
                                   "seconds tvps has to answer a channel open, a command start or a keepalive (at most 600)",
                                   name="ssh_op_timeout_seconds")
+    ssh_loop_python: tuple[str, ...] = key("python3", p.argv("python3"),
+                                           "the interpreter of the request loop on tvps (one round trip per operation); "
+                                           "if it cannot start, one channel per operation")
 
 
 @dataclasses.dataclass(frozen=True)

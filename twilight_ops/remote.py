@@ -14,6 +14,14 @@
 - Ctrl-C: the main thread only ever waits in short polls or interruptible waits, so SIGINT
   lands at once; after it, remote calls (the journal save, the lock release on the way out)
   get a few seconds each, and the first that times out ends the link: Ctrl-C stays 130.
+- One request loop per executor (builders/session.py): the first operation opens one session channel
+  running a small loop on tvps; every later command, read, write and append is one request on it (one
+  round trip instead of channel open + exec + answer).  Results, errors, deadlines, probes and Ctrl-C
+  are the same as on a channel of its own; a command past its timeout discards the loop (the next
+  operation opens another).  A loop that cannot START (no python3, a garbled hello) makes the executor
+  use one channel per operation for its life (said once in the trace); a loop that dies mid-request is
+  a lost link (LinkLost), never a silent re-run.  A call made while the loop is busy (another thread)
+  takes a channel of its own.
 - Files are read, written and appended with one command each (`cat`; data on stdin/stdout), not
   sftp: one channel where sftp took 4–6 requests, each a round trip (issue 22).
 - Atomic writes go through `.NAME.<8 hex>.tmp` beside the target; the first write into a
@@ -48,7 +56,7 @@ from .executor import Result, render, secret_from_bytes
 from .sanitize import printable
 from .secret import Secret
 from . import trace
-from .builders import files
+from .builders import files, session
 
 
 _TRANSIENT = (socket.timeout, ConnectionError, OSError, EOFError, paramiko.ssh_exception.NoValidConnectionsError)
@@ -147,6 +155,10 @@ class SSHExecutor:
         self._interrupt: KeyboardInterrupt | None = None
         self._started = time.monotonic()
         self._swept: set[str] = set()                # directories already cleared of dead runs' temps
+        self._loop: paramiko.Channel | None = None     # the request loop's channel (opened on first use)
+        self._reader = session.AnswerReader()
+        self._loop_lock = threading.Lock()
+        self._per_channel = False                    # the loop could not start: one channel per operation
 
     # -- connection -------------------------------------------------------
     def _known_hosts_path(self) -> Path:
@@ -274,6 +286,7 @@ class SSHExecutor:
             transport.global_request("keepalive@openssh.com", wait=True)
 
     def close(self) -> None:
+        self._discard_loop()
         self.conn.close()
 
     def reconnect(self) -> None:
@@ -330,18 +343,30 @@ class SSHExecutor:
     def _exec_raw(self, command: str, *, stdin: str | bytes | None, timeout: float | None,
                   what: str | None = None) -> tuple[int, bytes, bytes]:
         """(exit status, stdout, stderr) as bytes; `what` names the operation in a lost link's line
-        (the command itself when None)."""
+        (the command itself when None).  On the request loop when it is free, else on a channel of its own."""
         transport = self.conn.client.get_transport()
         label = what or f"`{command}`"
         if transport is None:
             raise LinkLost(f"lost the connection to {self.where} before {label if what else f'running {label}'}",
                            f"check the network and `ssh {self.settings.host} true`")
+        data = None if stdin is None else (stdin.encode() if isinstance(stdin, str) else stdin)
+        if not self._per_channel and self._loop_lock.acquire(blocking=False):
+            try:
+                answer = self._on_loop(transport, command, data, timeout, label, what)
+            finally:
+                self._loop_lock.release()
+            if answer is not None:
+                return answer
+        return self._on_channel(transport, command, data, timeout, label, what)
+
+    def _on_channel(self, transport: paramiko.Transport, command: str, data: bytes | None, timeout: float | None,
+                    label: str, what: str | None) -> tuple[int, bytes, bytes]:
+        """One command on one session channel of its own."""
         try:
             with self._deadline(label):
                 chan = transport.open_session()
                 chan.exec_command(command)
-                if stdin is not None:
-                    data = stdin.encode() if isinstance(stdin, str) else stdin
+                if data is not None:
                     try:
                         chan.sendall(data)
                     except (OSError, EOFError):
@@ -361,9 +386,95 @@ class SSHExecutor:
         except (paramiko.SSHException, EOFError, OSError) as e:
             if self._lost is not None:
                 raise self._lost from None
-            raise LinkLost(f"lost the connection to {self.where} {f'during {label}' if what else f'while running {label}'}: "
-                           f"{e or type(e).__name__}", "re-run the task; it resumes from the journal") from None
+            raise self._lost_during(label, what, e) from None
         return exited, out, err
+
+    def _lost_during(self, label: str, what: str | None, e: BaseException) -> LinkLost:
+        return LinkLost(f"lost the connection to {self.where} {f'during {label}' if what else f'while running {label}'}: "
+                        f"{e or type(e).__name__}", "re-run the task; it resumes from the journal")
+
+    # -- the request loop ---------------------------------------------------
+    def _on_loop(self, transport: paramiko.Transport, command: str, data: bytes | None, timeout: float | None,
+                 label: str, what: str | None) -> tuple[int, bytes, bytes] | None:
+        """One request on the loop (opened on first use); None when the loop could not start (the
+        executor then uses one channel per operation).  Any failure once the request is sent discards
+        the loop: its command may have run, so it is never sent again."""
+        try:
+            chan = self._loop
+            if chan is None or chan.closed or chan.get_transport() is not transport:
+                self._discard_loop()
+                chan = self._start_loop(transport, label)
+                if chan is None:
+                    return None
+            trace.record("ssh", "request")
+            with self._deadline(label):
+                chan.sendall(session.request(command, data or b""))
+            quiet_limit = min(PROBE_EVERY_S, self.settings.ssh_op_timeout_s)
+            answer = _await_answer(chan, self._reader, timeout, label, lambda: self._probe(transport, label), quiet_limit)
+        except KeyboardInterrupt as e:    # the answer would be taken for the next request's: the loop goes
+            self._discard_loop()
+            note_interrupt()
+            self._interrupt = e
+            raise
+        except Unreachable:               # past its timeout, or the link stopped answering
+            self._discard_loop()
+            raise
+        except (paramiko.SSHException, EOFError, OSError, session.Garbled) as e:
+            self._discard_loop()
+            if self._lost is not None:
+                raise self._lost from None
+            raise self._lost_during(label, what, e) from None
+        return answer.exited, answer.stdout, answer.stderr
+
+    def _start_loop(self, transport: paramiko.Transport, label: str) -> paramiko.Channel | None:
+        """Open the loop's channel and wait for its hello (within the op deadline).  None, and one
+        channel per operation from now on, when it cannot start; no request was sent to it."""
+        reader = session.AnswerReader()
+        chan: paramiko.Channel | None = None
+        try:
+            with self._deadline(label):
+                chan = transport.open_session()
+                chan.exec_command(render(session.loop_argv(self.settings.ssh_loop_python)))
+                while True:
+                    while chan.recv_ready():
+                        reader.feed(chan.recv(65536))
+                    try:
+                        if reader.hello():
+                            break
+                    except session.Garbled as e:
+                        self._fall_back(chan, str(e))
+                        return None
+                    if (chan.eof_received or chan.closed) and not chan.recv_ready():
+                        if not transport.is_active():
+                            raise EOFError("the connection closed before the request loop started")
+                        status = chan.recv_exit_status()       # sshd sends it right after the EOF
+                        err = b""
+                        while chan.recv_stderr_ready():
+                            err += chan.recv_stderr(65536)
+                        self._fall_back(chan, f"it ended before it started: {_why(err, status)} (exit {status})")
+                        return None
+                    select.select([chan], [], [], 0.2)
+        except BaseException:
+            if chan is not None:
+                chan.close()
+            raise
+        self._loop, self._reader = chan, reader
+        return chan
+
+    def _fall_back(self, chan: paramiko.Channel, why: str) -> None:
+        chan.close()
+        self._per_channel = True
+        trace.record("ssh", "fallback", why=f"the request loop on {self.settings.host} did not start ({why}): "
+                                             "one channel per operation from now on")
+
+    def _discard_loop(self) -> None:
+        chan, self._loop = self._loop, None
+        self._reader = session.AnswerReader()
+        if chan is not None:
+            try:
+                chan.close()
+            except Exception:
+                pass
 
     # -- files ------------------------------------------------------------
     # Each file operation is one command on one channel (issue 22: sftp took 4–6 requests for each,
@@ -513,8 +624,40 @@ def _drain(chan: paramiko.Channel, timeout: float | None, command: str, probe: C
             return bytes(out), bytes(err)
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
+            exited = chan.exit_status_ready()          # asked before the close (a closed channel counts as exited)
             chan.close()
-            why = " (it exited, but a child it left in the background still holds its output)" if chan.exit_status_ready() else ""
+            why = " (it exited, but a child it left in the background still holds its output)" if exited else ""
+            raise Unreachable(f"{command} did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
+        if time.monotonic() - heard >= quiet_limit and not chan.closed:
+            probe()
+            heard = time.monotonic()
+        select.select([chan], [], [], 0.2 if left is None else min(0.2, left))
+
+
+def _await_answer(chan: paramiko.Channel, reader: session.AnswerReader, timeout: float | None, command: str,
+                  probe: Callable[[], None], quiet_limit: float) -> session.Answer:
+    """The loop's answer to the request just sent, waited for as _drain waits for a command: bounded by
+    `timeout` (then the same Unreachable), a keepalive probe when quiet for `quiet_limit` seconds, short
+    polls only.  EOFError when the loop ends without answering."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    heard = time.monotonic()
+    while True:
+        while chan.recv_ready():
+            reader.feed(chan.recv(65536))
+            heard = time.monotonic()
+        while chan.recv_stderr_ready():      # the loop's own stderr (a traceback): heard, not kept
+            chan.recv_stderr(65536)
+            heard = time.monotonic()
+        answer = reader.answer()
+        if answer is not None:
+            return answer
+        if (chan.eof_received or chan.closed) and not chan.recv_ready():
+            status = chan.recv_exit_status() if chan.exit_status_ready() else -1
+            raise EOFError(f"the request loop on tvps ended before it answered (exit {status})")
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            chan.close()
+            why = " (it exited, but a child it left in the background still holds its output)" if reader.exited else ""
             raise Unreachable(f"{command} did not finish within {timeout:g} s{why}", "check the service on tvps; re-run the task")
         if time.monotonic() - heard >= quiet_limit and not chan.closed:
             probe()

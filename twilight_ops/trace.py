@@ -5,9 +5,13 @@ Set TWILIGHT_TRACE=/path/file.jsonl and each executor appends one JSON line per 
 "stdin"|"data" (base64), "cwd"}.  With the variable set, the wire is counted too, one line per
 request that costs a round trip on the link to tvps or an HTTP service:
     {"side": "ssh",  "op": "connect"}                      an SSH connection (handshake + auth)
-    {"side": "ssh",  "op": "channel", "kind": "session"}   a channel (each exec, the sftp subsystem)
+    {"side": "ssh",  "op": "channel", "kind": "session"}   a channel (an exec of its own, the request
+                                                           loop's one channel, the sftp subsystem)
+    {"side": "ssh",  "op": "request"}                      one request on the request loop (remote.py)
     {"side": "sftp", "op": "<request>"}                    an SFTP request (open, read, write, close, …)
     {"side": "http", "op": "<METHOD>", "host", "path"}     an HTTP request (API, registry, GitHub)
+and once, not a round trip: {"side": "ssh", "op": "fallback", "why"} (the request loop did not
+start: one channel per operation from then on).
 (install(): paramiko's and httpx's one request entry points are wrapped, in this process only,
 and only while TWILIGHT_TRACE is set; nothing else changes.)  bench/roundtrips.py sums them per
 phase.  The file is created mode 600; token files are read but their content is never recorded,

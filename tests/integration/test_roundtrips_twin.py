@@ -1,5 +1,6 @@
 """Issue 22 item 2 on the twin: the executor's file operations that were several sftp requests are
-one command each, with the same effect and the same errors (real sshd, real sftp, real files)."""
+one command each, with the same effect and the same errors (real sshd, real sftp, real files); each
+is one request on the executor's request loop (one channel for the executor's life)."""
 from __future__ import annotations
 
 import json
@@ -33,7 +34,8 @@ def test_an_append_is_one_channel_keeps_what_was_there_and_is_on_tvps_when_it_re
     before = ex.commands_run
     ex.append_file(str(path), b"$(two) `x`\n")
     assert path.read_bytes() == b"one\n$(two) `x`\n" and path.stat().st_ino == inode
-    assert wire(trace) == [("tvps", "append"), ("ssh", "channel")]     # was: sftp open, fstat, write, close
+    assert wire(trace) == [("tvps", "append"), ("ssh", "request")]     # was: sftp open, fstat, write, close; then a
+                                                                      # channel of its own; now one request on the loop
     assert ex.commands_run == before                                 # deploy's evidence counts the phase's own commands
     assert sorted(os.listdir(folder)) == [path.name]
 
@@ -55,12 +57,12 @@ def test_a_write_is_one_channel_private_until_renamed_and_a_read_gives_the_bytes
     monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
     data = bytes(range(256)) * 4                               # any bytes, exactly
     ex.write_file(str(path), data, mode=0o640)
-    assert wire(trace) == [("tvps", "write"), ("ssh", "channel")]     # was: open, fsetstat, write, fstat, close, rename
+    assert wire(trace) == [("tvps", "write"), ("ssh", "request")]     # was: open, fsetstat, write, fstat, close, rename
     assert path.read_bytes() == data and oct(path.stat().st_mode & 0o777) == "0o640"
     assert sorted(os.listdir(folder)) == ["holder.json"]              # no temp left
     trace.unlink()
     assert ex.read_file(str(path)) == data
-    assert wire(trace) == [("tvps", "read"), ("ssh", "channel")]      # was: open, read, read, close
+    assert wire(trace) == [("tvps", "read"), ("ssh", "request")]      # was: open, read, read, close
     with pytest.raises(FileNotFoundError):
         ex.read_file(str(folder / "nope"))
 
@@ -79,9 +81,10 @@ def test_a_dead_runs_temp_is_swept_by_the_first_write_and_nothing_else_is(twin, 
     monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
     with SSHExecutor(twin_settings) as ex:
         ex.append_file(f"{folder}/log", b"x\n")
-    # the connect, one channel for the append that also lists the folder's temps, one for the stale one's removal
+    # the connect, the request loop's one channel, a request for the append that also lists the folder's
+    # temps, one for the stale one's removal
     assert wire(trace) == [("tvps", "append"), ("ssh", "connect"), ("ssh", "channel"),
-                           ("ssh", "channel"), ("tvps", "remove")]
+                           ("ssh", "request"), ("ssh", "request"), ("tvps", "remove")]
     assert sorted(os.listdir(folder)) == sorted(["log", *(p.rsplit("/", 1)[1] for p in [*keep, fresh])])
 
 

@@ -34,3 +34,15 @@ def test_a_run_without_parallel_groups_is_measured_as_before():
     recs = [{"t": 1.0, "side": "local", "op": "run", "argv": [H, "gateway", "status"]},
             {"t": 3.0, "side": "local", "op": "run", "argv": ["git", "push"]}]
     assert cutover_bench.agent_seconds(recs) == 2.0
+
+
+def test_a_commands_own_round_trips_are_two_on_a_channel_and_one_on_the_request_loop():
+    pull = ["docker", "compose", "pull"]
+    recs = [{"t": 1.0, "side": "tvps", "op": "run", "argv": pull},
+            {"t": 1.0, "side": "ssh", "op": "channel", "kind": "session"},
+            {"t": 4.0, "side": "tvps", "op": "run", "argv": ["true"]},
+            {"t": 5.0, "side": "tvps", "op": "run", "argv": pull},
+            {"t": 5.0, "side": "ssh", "op": "request"},
+            {"t": 7.5, "side": "tvps", "op": "run", "argv": ["true"]}]
+    assert cutover_bench.command_spans(recs, lambda a: "pull" in a, "tvps") == [(3.0, 2), (2.5, 1)]
+    assert cutover_bench.command_seconds(recs, lambda a: "pull" in a, "tvps") == [3.0, 2.5]

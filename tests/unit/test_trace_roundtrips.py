@@ -44,6 +44,16 @@ def test_records_are_summed_per_phase_between_the_mirror_appends_that_end_each_p
     assert list(roundtrips.per_phase(recs[:3])) == ["run"]
 
 
+def test_requests_on_the_loop_are_round_trips_of_their_own_and_its_fallback_note_is_none():
+    recs = [{"side": "ssh", "op": "connect"}, {"side": "ssh", "op": "channel", "kind": "session"},
+            {"side": "ssh", "op": "request"}, {"side": "tvps", "op": "append", "path": "/h/a.log"},
+            {"side": "ssh", "op": "request"},
+            {"side": "ssh", "op": "fallback", "why": "the request loop on tvps did not start"}]
+    assert roundtrips.per_phase(recs) == {"run": {"connect": 1, "channel": 1, "request": 2, "total": 4}}
+    assert roundtrips.table(roundtrips.per_phase(recs)).splitlines()[0].split() == [
+        "phase", "total", "connect", "channel", "request", "sftp", "http"]
+
+
 class Quiet(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(200)

@@ -1,0 +1,196 @@
+"""Issue 22: one request loop on tvps carries the executor's operations (real sshd, real bash, real
+python3 on the twin's tvps account).  Results are compared with an executor whose loop cannot start
+(`ssh_loop_python` names a missing program), which runs one channel per operation as before."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import REPO
+from twilight_ops import trace as twilight_trace
+from twilight_ops.errors import Unreachable
+from twilight_ops.remote import SSHExecutor
+
+pytestmark = pytest.mark.twin
+
+NO_PYTHON = ("python3-not-on-tvps",)
+
+
+def wire(trace_file) -> list[tuple[str, str]]:
+    if not trace_file.exists():
+        return []
+    return [(r["side"], r["op"]) for r in map(json.loads, trace_file.read_text().splitlines())
+            if r["side"] in ("ssh", "sftp")]
+
+
+def per_channel(settings):
+    return dataclasses.replace(settings, ssh_loop_python=NO_PYTHON)
+
+
+def fresh_dir(ex, path) -> None:
+    ex.run(["rm", "-rf", "--", str(path)])
+    ex.run(["mkdir", "-p", "--", str(path)])
+
+
+def operations(ex, folder) -> list:
+    """The same operations on either executor, their results as values."""
+    blob = bytes(range(256)) * 64
+    mega = os.urandom(1024 * 1024 + 3)
+    out: list = [ex.home]
+    out.append(ex.run(["sh", "-c", "echo out; echo 'err: $x' >&2; exit 3"], check=False))
+    out.append(ex.run(["pwd"]))
+    out.append(ex.run(["cat", "--", "/nonexistent/x"], check=False))
+    out.append(ex.run(["no-such-program-on-tvps"], check=False))
+    ex.write_file(f"{folder}/blob", blob, mode=0o640)
+    out.append(ex.read_file(f"{folder}/blob") == blob)
+    out.append(ex.run(["cat"], stdin=mega).stdout == mega.decode("utf-8", "replace"))
+    out.append(ex.run(["true"], stdin=mega))                  # reads none of a megabyte
+    out.append(ex.run(["wc", "-c"]))                          # no stdin: EOF at once
+    ex.write_file(f"{folder}/mega", mega)
+    out.append(ex.read_file(f"{folder}/mega") == mega)
+    ex.append_file(f"{folder}/log", b"one\n")
+    ex.append_file(f"{folder}/log", b"two\n")
+    out.append(ex.read_file(f"{folder}/log"))
+    with pytest.raises(FileNotFoundError):
+        ex.read_file(f"{folder}/missing")
+    out.append(ex.run(["sh", "-c", "kill -9 $$"], check=False).exited)
+    return out
+
+
+def test_many_operations_over_one_channel_give_what_a_channel_each_gives(twin, twin_settings, tmp_path, monkeypatch):
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    twilight_trace.install()                  # counting the wire from the connect on (home records nothing)
+    with SSHExecutor(twin_settings) as ex:
+        fresh_dir(ex, twin.remote_root / "sess-loop")
+        looped = operations(ex, twin.remote_root / "sess-loop")
+    on_loop = wire(trace)
+    trace.unlink()
+    with SSHExecutor(per_channel(twin_settings)) as ex:
+        fresh_dir(ex, twin.remote_root / "sess-chan")
+        alone = operations(ex, twin.remote_root / "sess-chan")
+    on_channels = wire(trace)
+
+    assert looped == alone
+    assert looped[1].exited == 3 and looped[1].stderr == "err: $x\n" and looped[-1] == -1
+    assert looped[3].exited == 1 and "No such file" in looped[3].stderr
+    assert looped[4].exited == 127 and "not found" in looped[4].stderr
+    assert on_loop[:2] == [("ssh", "connect"), ("ssh", "channel")]          # the loop's one channel
+    assert on_loop.count(("ssh", "channel")) == 1 and ("ssh", "fallback") not in on_loop
+    n = on_loop.count(("ssh", "request"))
+    assert n >= 16 and on_channels.count(("ssh", "channel")) == n + 1      # + the loop that did not start
+    assert on_channels.count(("ssh", "fallback")) == 1 and ("ssh", "request") not in on_channels
+
+
+def test_a_command_past_its_timeout_says_what_a_channel_says_and_the_next_operation_works(twin_settings, tmp_path,
+                                                                                          monkeypatch):
+    messages, held = [], []
+    for settings in (twin_settings, per_channel(twin_settings)):
+        with SSHExecutor(settings) as ex:
+            assert ex.run(["echo", "before"]).stdout == "before\n"
+            trace = tmp_path / f"trace-{len(messages)}.jsonl"
+            monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+            with pytest.raises(Unreachable) as e:
+                ex.run(["sleep", "30"], timeout=1)
+            messages.append((str(e.value), e.value.exit_code))
+            assert ex.run(["echo", "after"]).stdout == "after\n"
+            monkeypatch.delenv("TWILIGHT_TRACE")
+            with pytest.raises(Unreachable) as e:            # exited, but its child holds stdout open
+                ex.run(["sh", "-c", "sleep 20 & echo started"], timeout=2)
+            held.append(str(e.value))
+            assert ex.run(["echo", "after"]).stdout == "after\n"
+            if settings is twin_settings:      # the loop was discarded: the next operation opened another
+                assert wire(trace) == [("ssh", "request"), ("ssh", "channel"), ("ssh", "request")]
+    assert messages[0] == messages[1]
+    assert "`sleep 30` did not finish within 1 s" in messages[0][0] and messages[0][1] == 3
+    assert held[0] == held[1] and "did not finish within 2 s (it exited, but a child it left in the background" in held[0]
+    assert "(it exited" not in messages[0][0]         # a channel closed on time-out said so too: fixed
+
+
+def test_a_loop_that_cannot_start_means_one_channel_per_operation_said_once(twin_settings, tmp_path, monkeypatch):
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    with SSHExecutor(per_channel(twin_settings)) as ex:
+        results = [ex.run(["echo", str(i)]).stdout for i in range(3)]
+    assert results == ["0\n", "1\n", "2\n"]
+    assert wire(trace) == [("ssh", "connect"), ("ssh", "channel"), ("ssh", "fallback"),
+                           ("ssh", "channel"), ("ssh", "channel"), ("ssh", "channel")]
+    note = [json.loads(line) for line in trace.read_text().splitlines() if '"fallback"' in line][0]
+    assert "did not start" in note["why"] and "python3-not-on-tvps" in note["why"] and "127" in note["why"]
+
+
+def test_a_call_while_the_loop_is_busy_takes_a_channel_of_its_own(twin_settings, tmp_path, monkeypatch):
+    with SSHExecutor(twin_settings) as ex:
+        assert ex.run(["true"]).ok                              # the loop is open
+        trace = tmp_path / "trace.jsonl"
+        monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+        slow: list = []
+        worker = threading.Thread(target=lambda: slow.append(ex.run(["sh", "-c", "sleep 2; echo slow"])))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while ("ssh", "request") not in wire(trace) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        quick = ex.run(["echo", "quick"])
+        worker.join(60)
+        assert quick.stdout == "quick\n" and slow[0].stdout == "slow\n"
+        assert sorted(wire(trace)) == [("ssh", "channel"), ("ssh", "request")]
+        assert ex.run(["echo", "again"]).stdout == "again\n"        # the loop is still there
+        assert wire(trace).count(("ssh", "channel")) == 1
+
+
+def alive(pid: int) -> bool:
+    """A process that still runs (a zombie awaiting its parent's wait has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    from twilight_ops.twin import build
+    from twilight_ops.remote import SSHExecutor
+    ex = SSHExecutor(build.settings_for(__import__("pathlib").Path(sys.argv[1])))
+    print(ex.run(["sh", "-c", "echo $PPID"]).stdout.strip(), flush=True)   # the loop's own PID on tvps
+    ex.run(["sh", "-c", 'touch "$1"; sleep 4; touch "$2"', "sh", sys.argv[2], sys.argv[3]])
+""")
+
+
+def test_kill_9_of_the_local_side_mid_command_leaves_no_loop_on_tvps_once_the_command_ends(twin, twin_settings):
+    folder = twin.remote_root / "sess-kill"
+    with SSHExecutor(twin_settings) as ex:
+        fresh_dir(ex, folder)
+    started, done = folder / f"started-{uuid.uuid4().hex[:6]}", folder / "done"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(twin.invoke_yaml), str(started), str(done)],
+                             cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        loop_pid = int(child.stdout.readline())
+        with open(f"/proc/{loop_pid}/cmdline", "rb") as f:
+            assert b"TWILIGHT-LOOP" in f.read()                  # it is the loop
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+        os.kill(child.pid, signal.SIGKILL)                       # the operator's machine dies mid-command
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    deadline = time.monotonic() + 60
+    while alive(loop_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done.exists()                                         # the command it was running finished
+    assert not alive(loop_pid)                                   # and the loop is gone
