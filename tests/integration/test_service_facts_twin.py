@@ -12,21 +12,11 @@ from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.builders.layout import layout
 from twilight_ops.errors import RemoteCommandFailed
 from twilight_ops.remote import SSHExecutor
-from twilight_ops.twin import control
+from tests.integration.test_health_events_twin import running  # noqa: F401  v0.2.0 healthy before and after each test
 
 pytestmark = pytest.mark.twin
 
 PREVIOUS = "v0.2.0"
-
-
-@pytest.fixture
-def running(twin, twin_settings):
-    """v0.2.0 running and healthy before and after each test."""
-    with SSHExecutor(twin_settings) as ex:
-        control.run_version(ex, twin_settings, PREVIOUS)
-    yield twin
-    with SSHExecutor(twin_settings) as ex:
-        control.run_version(ex, twin_settings, PREVIOUS)
 
 
 def three_reads(ex, lay, repo: str) -> list[facts.ServiceStatus]:
