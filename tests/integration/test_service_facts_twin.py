@@ -11,7 +11,6 @@ from twilight_ops import facts, health
 from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.builders.layout import layout
 from twilight_ops.errors import RemoteCommandFailed
-from twilight_ops.remote import SSHExecutor
 from tests.integration.test_health_events_twin import running  # noqa: F401  v0.2.0 healthy before and after each test
 
 pytestmark = pytest.mark.twin

@@ -16,7 +16,6 @@ from twilight_ops.builders import compose as compose_cmd
 from twilight_ops.builders.layout import layout
 from twilight_ops.config import DEFAULTS, load_settings
 from twilight_ops.errors import RemoteCommandFailed
-from twilight_ops.executor import render
 from twilight_ops.local import LocalExecutor
 
 CAPTURED = Path(__file__).resolve().parents[1] / "data" / "captured"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
