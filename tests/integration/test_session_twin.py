@@ -194,3 +194,26 @@ def test_kill_9_of_the_local_side_mid_command_leaves_no_loop_on_tvps_once_the_co
         time.sleep(0.1)
     assert done.exists()                                         # the command it was running finished
     assert not alive(loop_pid)                                   # and the loop is gone
+
+
+def test_a_loop_killed_on_tvps_mid_request_is_a_lost_link_never_a_second_run(twin, twin_settings, tmp_path, monkeypatch):
+    """The loop dies while its command runs: the caller gets LinkLost (the resume path), the command is
+    not sent again on a new loop (an append must not happen twice), and the next operation works."""
+    from twilight_ops.errors import LinkLost
+
+    folder = twin.remote_root / "sess-died"
+    log = folder / "ran.log"
+    with SSHExecutor(twin_settings) as ex:
+        fresh_dir(ex, folder)
+        loop_pid = int(ex.run(["sh", "-c", "echo $PPID"]).stdout.strip())
+        with open(f"/proc/{loop_pid}/cmdline", "rb") as f:
+            assert b"TWILIGHT-LOOP" in f.read()
+        trace = tmp_path / "trace.jsonl"
+        monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+        with pytest.raises(LinkLost, match="lost the connection to .* while running"):
+            ex.run(["sh", "-c", 'echo ran >> "$1"; kill -9 "$2"; sleep 2', "sh", str(log), str(loop_pid)])
+        assert log.read_text() == "ran\n"                          # it ran once and was not re-sent
+        assert wire(trace) == [("ssh", "request")]
+        assert ex.run(["cat", "--", str(log)]).stdout == "ran\n"   # the next operation opens a new loop
+        assert wire(trace)[1:] == [("ssh", "channel"), ("ssh", "request")]
+    assert not alive(loop_pid)
