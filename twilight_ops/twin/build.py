@@ -97,7 +97,8 @@ def up(base: Path, say: Say = print, rtt_ms: int = 0) -> TwinState:
         sshd.write_sshd_config(st.ssh_dir, st.ssh_port, st.user,
                                {"DOCKER_HOST": denv["DOCKER_HOST"], "DOCKER_CONFIG": denv["DOCKER_CONFIG"],
                                 **sshd.faketime_env(st.home / sshd.FAKETIME_FILE,
-                                                    sshd.faketime_shared(st.ssh_dir, uid, gid))})
+                                                    sshd.faketime_shared(st.ssh_dir, uid, gid),
+                                                    sshd.write_clock_env(st.ssh_dir, st.home))})
         sshd.write_client_config(st.ssh_dir, "tvps", st.ssh_port, st.user, key, known)
         sshd.start_sshd(st.ssh_dir, st.ssh_port, st.ssh_dir / "sshd.log")
 

@@ -88,13 +88,41 @@ LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 FAKETIME_FILE = ".twin-clock"       # in the twin account's home (control.set_clock writes it)
 
 
-def faketime_env(offset_file: Path, shared: str) -> dict[str, str]:
+CLOCK_ENV = "clock-env.sh"           # in the twin's ssh dir: BASH_ENV of every session (faketime_env)
+
+
+def faketime_env(offset_file: Path, shared: str, clock_env: Path) -> dict[str, str]:
     """tvps's clock for every process of an SSH session: libfaketime (Debian's libfaketime) preloaded,
     its offset read from `offset_file` (`+N.NNN` seconds, written by control.set_clock; absent = the
     wall clock). Monotonic clocks are left alone (timeouts and sleeps stay real). `shared`: the one
-    semaphore + shared-memory pair every session uses (faketime_shared)."""
-    return {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset_file),
+    semaphore + shared-memory pair every session uses (faketime_shared).
+
+    Preloaded only while `offset_file` exists: the account's shell (bash) reads `clock_env`
+    (write_clock_env) before each command and exports LD_PRELOAD then, so every process it starts
+    (the request loop and each command, `date`) reads the offset.  Debian's bash run by sshd (SSH_CLIENT
+    set, SHLVL < 2) reads ~/.bashrc and not BASH_ENV: ~/.bashrc sources the same file (write_clock_env).  Without an offset
+    libfaketime would give the wall clock anyway, at a cost: it wraps every clock call of every
+    process (the request loop's CPU per request ×10 on this machine, ≈ 3.5 vs 0.4 ms)."""
+    return {"BASH_ENV": str(clock_env), "FAKETIME_TIMESTAMP_FILE": str(offset_file),
             "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_SHARED": shared}
+
+
+def clock_env_script(lib: Path = LIBFAKETIME) -> str:
+    """The BASH_ENV of the twin's sessions (pure): libfaketime preloaded while the offset file exists."""
+    return ("# written by inv twin.up: tvps's clock (docs/twin.md); libfaketime only while there is an offset\n"
+            f'if [ -e "$FAKETIME_TIMESTAMP_FILE" ]; then export LD_PRELOAD={lib}; else unset LD_PRELOAD; fi\n')
+
+
+def write_clock_env(ssh_dir: Path, home: Path) -> Path:
+    """ssh/clock-env.sh and the account's ~/.bashrc that sources it, both root's and read-only for
+    the account (its sessions source them, never change them)."""
+    path = ssh_dir / CLOCK_ENV
+    path.write_text(clock_env_script())
+    bashrc = home / ".bashrc"
+    bashrc.write_text(f"# written by inv twin.up\n. {path}\n")
+    for p in (path, bashrc):
+        p.chmod(0o644)
+    return path
 
 
 SHM_DIR = Path("/dev/shm")
