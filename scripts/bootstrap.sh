@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PKGS=(openssh-server docker.io docker-registry debootstrap iproute2 libfaketime)
+DEB_PKGS=(openssh-server docker.io docker-registry debootstrap iproute2 libfaketime python3-venv)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,9 +23,27 @@ if ((${#missing[@]})); then
   fi
 fi
 
-PY=${PYTHON:-python3}
+# The interpreter: $PYTHON, else Debian's /usr/bin/python3 when it is 3.11 or newer, else python3 on PATH.
+# Debian builds its Python with PGO and LTO; a pyenv build without --enable-optimizations (this kind of
+# machine's default python3) runs the same Python code about twice as slowly, and every `inv`, every
+# Hermes chat and the twin's stand-ins are Python (docs/performance.md, "CI time").
+if [[ -n ${PYTHON:-} ]]; then
+  PY=$PYTHON
+elif /usr/bin/python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  PY=/usr/bin/python3
+else
+  PY=python3
+fi
+want_home=$(dirname "$("$PY" -c 'import os, sys; print(os.path.realpath(sys.executable))')")
+if [[ -x .venv/bin/python && -f .venv/pyvenv.cfg ]]; then
+  have_home=$(sed -n 's/^home *= *//p' .venv/pyvenv.cfg)
+  if [[ $(realpath -m "$have_home") != $(realpath -m "$want_home") ]]; then
+    echo "bootstrap: .venv was made by $have_home/python, not $want_home: making it again"
+    rm -rf .venv
+  fi
+fi
 if [[ ! -x .venv/bin/python ]]; then
-  echo "bootstrap: creating .venv"
+  echo "bootstrap: creating .venv ($PY)"
   "$PY" -m venv .venv
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)

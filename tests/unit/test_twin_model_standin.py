@@ -338,7 +338,9 @@ def test_hermes_config_leaves_the_production_defaults_alone(tmp_path):
 
 
 def test_a_stamped_hermes_venv_in_the_cache_is_reused_without_pip(tmp_path):
-    from twilight_ops.twin.operator_side import ensure_hermes_venv, hermes_venv_dir, install_argv
+    import sys
+
+    from twilight_ops.twin.operator_side import ensure_hermes_venv, hermes_venv_dir, install_argv, stamp_text
 
     venv = hermes_venv_dir(tmp_path)
     assert venv == tmp_path / "hermes-agent-0.19.0"
@@ -346,6 +348,7 @@ def test_a_stamped_hermes_venv_in_the_cache_is_reused_without_pip(tmp_path):
                                   "hermes-agent==0.19.0"]
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "hermes").write_text("#!/bin/sh\n")
-    (venv / ".installed").write_text("hermes-agent==0.19.0\n")
+    assert stamp_text() == f"hermes-agent==0.19.0\npython {sys.base_prefix} {sys.version.split()[0]}\n"
+    (venv / ".installed").write_text(stamp_text())
     said: list[str] = []
     assert ensure_hermes_venv(tmp_path, say=said.append) == (venv, False) and said == []

@@ -70,6 +70,12 @@ def install_argv(venv: Path) -> list[str]:
             f"{HERMES_PACKAGE}=={HERMES_VERSION}"]
 
 
+def stamp_text() -> str:
+    """What the cached venv's stamp says: the package and the interpreter it was made with.  Another
+    interpreter (bootstrap.sh prefers Debian's optimized python3 to a pyenv build) makes it again."""
+    return f"{HERMES_PACKAGE}=={HERMES_VERSION}\npython {sys.base_prefix} {sys.version.split()[0]}\n"
+
+
 def ensure_hermes_venv(cache_dir: Path | None = None, say: Say = print) -> tuple[Path, bool]:
     """The venv with hermes-agent==HERMES_VERSION in the cache, installed if its stamp is missing
     (a partial install is removed and redone); (venv, installed_now).  Under the cache flock."""
@@ -77,7 +83,7 @@ def ensure_hermes_venv(cache_dir: Path | None = None, say: Say = print) -> tuple
 
     venv = hermes_venv_dir(cache_dir)
     stamp = venv / ".installed"
-    want = f"{HERMES_PACKAGE}=={HERMES_VERSION}\n"
+    want = stamp_text()
     with _cache_lock(Path(cache_dir or default_cache_dir())):
         if stamp.is_file() and stamp.read_text() == want and (venv / "bin" / "hermes").exists():
             return venv, False
