@@ -26,7 +26,6 @@ from typing import Any, Callable, Literal, TypeVar
 import tenacity
 
 from ..errors import Unreachable
-from .metrics import Metrics
 
 R = TypeVar("R")                  # one round's evidence: Metrics for inv monitor, RoundEvidence for the guard
 Fetch = Callable[[], R]

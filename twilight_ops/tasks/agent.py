@@ -20,7 +20,6 @@ def hermes_reinstall(c, force=False, json=False, version=""):
 
     t = Target.for_release(c, version)
     if dry_run(c):
-        s = t.settings
         print_plan("hermes-reinstall", phase.plan(t.settings))
         return
     with t:
