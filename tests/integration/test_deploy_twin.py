@@ -47,10 +47,9 @@ def clean_env(ex, settings) -> None:
 @pytest.fixture(scope="module")
 def previous(twin, twin_settings):
     """v0.2.0 running without a persisted version and with the T+00:00 facts; the same afterwards."""
-    from twilight_ops.twin import build, ci_release
+    from twilight_ops.twin import ci_release
 
     ci_release.ensure_published(twin, W4)      # W4 reaches the registry only through the twin's CI
-    build.forget_cutovers(twin)                # an earlier module's unfinished deploy attempt would be resumed
     with SSHExecutor(twin_settings) as ex:
         clean_env(ex, twin_settings)
         control.clear_faults(ex, twin_settings)

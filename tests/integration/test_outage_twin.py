@@ -63,7 +63,6 @@ def published(twin, twin_settings):
     yield twin
     restore_registry(twin.base)
     release_faults.clear(twin)
-    build.forget_cutovers(twin)          # its deploys end unreachable, mid-attempt: leave no journal to resume
     with SSHExecutor(twin_settings) as ex:
         control.run_version(ex, twin_settings, PREVIOUS)
 

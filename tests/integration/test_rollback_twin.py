@@ -57,10 +57,9 @@ def forget_rollback(settings, ex) -> None:
 
 @pytest.fixture(scope="module")
 def base(twin, twin_settings):
-    from twilight_ops.twin import build, ci_release
+    from twilight_ops.twin import ci_release
 
     ci_release.ensure_published(twin, W4)      # W4 reaches the registry only through the twin's CI
-    build.forget_cutovers(twin)                # no journal of an earlier module (its attempts would be resumed)
     with SSHExecutor(twin_settings) as ex:
         clean(ex, twin_settings)
         control.clear_faults(ex, twin_settings)
