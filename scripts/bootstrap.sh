@@ -30,6 +30,10 @@ fi
 # (docs/roadmap.md, "CI time").
 if [[ -n ${PYTHON:-} ]]; then
   PY=$PYTHON
+  if ! "$PY" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "bootstrap: PYTHON=$PY is not a Python 3.11+ with venv: set PYTHON to one (e.g. /usr/bin/python3) or unset it" >&2
+    exit 2
+  fi
 elif /usr/bin/python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   PY=/usr/bin/python3
 else

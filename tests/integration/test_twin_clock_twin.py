@@ -36,8 +36,3 @@ def test_libfaketime_only_while_there_is_an_offset_and_one_connection_follows_a_
     finally:
         control.set_clock(ex, twin_settings, 0.0, twin.invoke_yaml)
 
-
-def test_the_session_script_preloads_only_when_the_offset_file_exists():
-    script = sshd.clock_env_script()
-    assert 'if [ -e "$FAKETIME_TIMESTAMP_FILE" ]; then export LD_PRELOAD=' + str(sshd.LIBFAKETIME) in script
-    assert "else unset LD_PRELOAD" in script

@@ -1,4 +1,5 @@
-"""stop_sshd signals only our own sshd: a recycled PID in the pidfile is left alone."""
+"""stop_sshd signals only our own sshd: a recycled PID in the pidfile is left alone.  The sessions' clock
+script preloads libfaketime only while the offset file exists (run in a real bash)."""
 import subprocess
 import time
 
@@ -38,3 +39,21 @@ def test_our_sshd_is_recognised_by_its_rewritten_title_and_stopped(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _preload_after(script, offset_file) -> str:
+    r = subprocess.run(["bash", "-c", f'. "{script}"; echo "${{LD_PRELOAD:-none}}"'], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "FAKETIME_TIMESTAMP_FILE": str(offset_file),
+                            "LD_PRELOAD": "/left/over.so"}, check=True)
+    return r.stdout.strip()
+
+
+def test_the_clock_script_preloads_libfaketime_only_while_there_is_an_offset(tmp_path):
+    (tmp_path / "ssh").mkdir()
+    (tmp_path / "home").mkdir()
+    script = sshd.write_clock_env(tmp_path / "ssh", tmp_path / "home")
+    offset = tmp_path / "home" / sshd.FAKETIME_FILE
+    assert _preload_after(script, offset) == "none"               # no offset: nothing preloaded (a stale one unset)
+    offset.write_text("-600.000\n")
+    assert _preload_after(script, offset) == str(sshd.LIBFAKETIME)
+    assert (tmp_path / "home" / ".bashrc").read_text().endswith(f". {script}\n")   # what sshd's bash reads

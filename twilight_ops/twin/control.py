@@ -110,7 +110,7 @@ def set_clock(ex: SSHExecutor, settings: Settings, offset_seconds: float, invoke
 
     tvps's clock = wall clock + offset + skew, for everything on it that reads a clock: the
     backend (clock.json's offset_seconds, read per request) and every process of an SSH session
-    (`date`, …: libfaketime preloaded by the twin's sshd reads the offset from ~/.twin-clock).
+    (`date`, …: libfaketime, preloaded by the account's bash while ~/.twin-clock exists, reads the offset from it).
     The tool's clock (invoke.yaml clock_offset_seconds) = wall clock + offset."""
     import math
 

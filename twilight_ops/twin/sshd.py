@@ -88,7 +88,7 @@ LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 FAKETIME_FILE = ".twin-clock"       # in the twin account's home (control.set_clock writes it)
 
 
-CLOCK_ENV = "clock-env.sh"           # in the twin's ssh dir: BASH_ENV of every session (faketime_env)
+CLOCK_ENV = "clock-env.sh"           # in the twin's ssh dir: read by every session's bash (faketime_env)
 
 
 def faketime_env(offset_file: Path, shared: str, clock_env: Path) -> dict[str, str]:
@@ -99,10 +99,10 @@ def faketime_env(offset_file: Path, shared: str, clock_env: Path) -> dict[str, s
 
     Preloaded only while `offset_file` exists: the account's shell (bash) reads `clock_env`
     (write_clock_env) before each command and exports LD_PRELOAD then, so every process it starts
-    (the request loop and each command, `date`) reads the offset.  Debian's bash run by sshd (SSH_CLIENT
-    set, SHLVL < 2) reads ~/.bashrc and not BASH_ENV: ~/.bashrc sources the same file (write_clock_env).  Without an offset
-    libfaketime would give the wall clock anyway, at a cost: it wraps every clock call of every
-    process (the request loop's CPU per request ×10 on this machine, ≈ 3.5 vs 0.4 ms)."""
+    (the request loop and each command, `date`) reads the offset.  Debian's bash run by sshd
+    (SSH_CLIENT set, SHLVL < 2) reads ~/.bashrc and not BASH_ENV, so ~/.bashrc sources the same file.
+    Without an offset libfaketime would give the wall clock anyway, at a cost: it wraps every clock
+    call of every process (the request loop's CPU per request ×10 here, ≈ 3.5 vs 0.4 ms)."""
     return {"BASH_ENV": str(clock_env), "FAKETIME_TIMESTAMP_FILE": str(offset_file),
             "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_SHARED": shared}
 
@@ -114,8 +114,8 @@ def clock_env_script(lib: Path = LIBFAKETIME) -> str:
 
 
 def write_clock_env(ssh_dir: Path, home: Path) -> Path:
-    """ssh/clock-env.sh and the account's ~/.bashrc that sources it, both root's and read-only for
-    the account (its sessions source them, never change them)."""
+    """ssh/clock-env.sh and the account's ~/.bashrc that sources it, both root's, mode 644 (the
+    account's sessions read them; only twin.up writes them)."""
     path = ssh_dir / CLOCK_ENV
     path.write_text(clock_env_script())
     bashrc = home / ".bashrc"
