@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .builders import files
 from .builders.layout import Layout
 from .clock import iso, now_utc
-from .errors import Unreachable
 from .executor import Executor
 
 
@@ -17,16 +15,9 @@ def audit_line(operator: str, action: str, version: str | None, outcome: str, de
 
 
 def append(ex: Executor, lay: Layout, line: str) -> None:
-    """Append one line in O_APPEND mode (one `cat >>` command on tvps, the line on stdin): never rewritten."""
+    """Append one line in O_APPEND mode (never rewritten).  It rides on the next operation on tvps (the
+    executor's append_soon: the journal mirror's append that ends a step carries it, so the audit log is
+    never behind the mirror), or goes at the end of the task; its directory is made when missing."""
     if "\n" in line[:-1]:
         raise ValueError("an audit line is one line")
-    try:
-        ex.append_file(lay.audit_log, line.encode())
-    except FileNotFoundError:
-        ex.run(files.mkdir_p(lay.cutover_dir))
-        try:
-            ex.append_file(lay.audit_log, line.encode())
-        except OSError as e:
-            raise Unreachable(f"cannot append to {lay.audit_log}: {e}", "check the cutover dir on tvps") from None
-    except OSError as e:
-        raise Unreachable(f"cannot append to {lay.audit_log}: {e}", "check the cutover dir on tvps") from None
+    ex.append_soon(lay.audit_log, line.encode())

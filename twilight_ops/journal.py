@@ -267,7 +267,6 @@ class JournalStore:
         self.ex = ex
         self.secrets: list[Secret] = []
         self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
-        self._remote_dir_ready = False
         self._held: dict[str, Journal] = {}
         self._depth = 0
         self._batch = 0
@@ -361,16 +360,14 @@ class JournalStore:
     def _read_remote(self, version: str) -> _Copy:
         if self.ex is None:
             return _Copy(None, [], True)
-        remote = self.lay.journal_path(version)
-        try:
-            return self._parse(self.ex.read_file(remote), f"the tvps mirror {remote}", version)
-        except FileNotFoundError:
-            pass
-        old = self.lay.legacy_journal_path(version)
-        try:
-            return _Copy(None, [], True, legacy=self._parse_legacy(self.ex.read_file(old), f"the tvps mirror {old}", version))
+        remote, old = self.lay.journal_path(version), self.lay.legacy_journal_path(version)
+        try:                          # the log, else a journal written before the log: one read
+            found, data = self.ex.read_first([remote, old])
         except FileNotFoundError:
             return _Copy(None, [], True)
+        if found in (old, self.ex.expand(old)):
+            return _Copy(None, [], True, legacy=self._parse_legacy(data, f"the tvps mirror {old}", version))
+        return self._parse(data, f"the tvps mirror {remote}", version)
 
     def _parse(self, data: bytes, where: str, version: str) -> _Copy:
         parsed = journal_log.parse(data, where)
@@ -442,13 +439,11 @@ class JournalStore:
         if not missing and log.remote_rewrite is None:
             return
         path = self.lay.journal_path(journal.version)
-        if not self._remote_dir_ready and not log.remote_exists:   # a fresh tvps has no ~/twilight/cutover yet
-            self.ex.run(files.mkdir_p(self.lay.cutover_dir))
-            self._remote_dir_ready = True
         if log.remote_rewrite is not None:
             self.ex.write_file(f"{path}.torn-{_stamp()}", log.remote_rewrite, mode=0o600)
         if not log.remote_exists or log.remote_rewrite is not None:
-            self.ex.write_file(path, self._text(log.events), mode=0o600)
+            # a fresh tvps has no ~/twilight/cutover yet: the write makes it (the same command)
+            self.ex.write_file(path, self._text(log.events), mode=0o600, parents=not log.remote_exists)
             log.remote_ids = {e["id"] for e in log.events}
         else:
             data = (b"" if log.remote_clean else b"\n") + self._text(missing)

@@ -117,9 +117,19 @@ class LocalExecutor:
     def read_file(self, path: str) -> bytes:
         return Path(self.expand(path)).read_bytes()
 
-    def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
+    def read_first(self, paths: Sequence[str]) -> tuple[str, bytes]:
+        for path in paths:
+            try:
+                return path, self.read_file(path)
+            except FileNotFoundError:
+                continue
+        raise FileNotFoundError(2, "none of these files exists", paths[0])
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o600, *, parents: bool = False) -> None:
         from .journal import atomic_write
 
+        if parents:
+            Path(self.expand(path)).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(self.expand(path)), data, mode)
 
     def append_file(self, path: str, data: bytes) -> None:
@@ -130,6 +140,10 @@ class LocalExecutor:
             os.write(fd, data)
         finally:
             os.close(fd)
+
+    def append_soon(self, path: str, data: bytes) -> None:
+        """No round trip to save here: appended at once (the directory made when missing)."""
+        self.append_file(path, data)
 
     def read_secret(self, path: str) -> Secret:
         try:

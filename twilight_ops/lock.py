@@ -178,15 +178,21 @@ def new_holder(operator: str, version: str, reason: str) -> Holder:
 
 # ---------------------------------------------------------------- on tvps
 
-_placed: set[str] = set()    # lock dirs this process placed (fresh or taken over) and has not released
+_placed: dict[str, bytes] = {}    # lock dirs this process placed (fresh or taken over) and has not released: the record written
+
 
 def read_holder(ex: Executor, lay: Layout) -> Holder | None:
-    """The current holder, None when unlocked; a lock without a record reads as unknown."""
-    if not ex.run(files.is_dir(lay.lock_dir), check=False).ok:
+    """The current holder, None when unlocked; a lock without a record reads as unknown.  One command."""
+    r = ex.run(files.read_lock(lay.lock_dir, lay.lock_info), check=False)
+    if r.exited == files.NO_LOCK:
         return None
+    if r.exited not in (0, files.MISSING):
+        raise RemoteCommandFailed(r.command, r.exited, r.stderr, f"check {lay.lock_dir} on tvps and its permissions")
     try:
-        return Holder.parse(ex.read_file(lay.lock_info).decode("utf-8"))
-    except (FileNotFoundError, ValueError):  # UnicodeDecodeError is a ValueError
+        if r.exited == files.MISSING or "\ufffd" in r.stdout:     # no record, or not UTF-8
+            raise ValueError("no readable record")
+        return Holder.parse(r.stdout)
+    except ValueError:
         return Holder(operator="unknown", version="?", reason="holder record missing or unreadable", acquired_at="?")
 
 
@@ -215,10 +221,10 @@ def acquire(ex: Executor, lay: Layout, holder: Holder, *, _retry: bool = True) -
         current = read_holder(ex, lay)
         if current is not None and next_step(current, holder, liveness(current, holder, "")) == "re-enter":
             return REENTERED, None
-        _placed.discard(lay.lock_dir)      # released or replaced since: taken as anyone would take it
+        _placed.pop(lay.lock_dir, None)    # released or replaced since: taken as anyone would take it
     moved = _place(ex, lay, holder)
     if moved is None:
-        _placed.add(lay.lock_dir)
+        _placed[lay.lock_dir] = holder.to_bytes()
         return FRESH, None
     current = read_holder(ex, lay)
     if current is None:
@@ -244,18 +250,28 @@ def acquire(ex: Executor, lay: Layout, holder: Holder, *, _retry: bool = True) -
     record = dataclasses.replace(holder, reason=f"{holder.reason}; took over from PID {current.client_pid} "
                                                 f"({current.acquired_at})")
     ex.write_file(lay.lock_info, record.to_bytes(), mode=0o644)
-    _placed.add(lay.lock_dir)
+    _placed[lay.lock_dir] = record.to_bytes()
     return TAKEN_OVER, current
 
 
 def release(ex: Executor, lay: Layout) -> None:
     """Remove the lock whoever holds it (`inv lock --release` after confirmation, tests)."""
-    _placed.discard(lay.lock_dir)
+    _placed.pop(lay.lock_dir, None)
     ex.run(files.remove_lock(lay))
 
 
 def release_own(ex: Executor, lay: Layout, holder: Holder) -> bool:
-    """Release the lock only if its record names this process; False when it was not ours."""
+    """Release the lock only if its record names this process; False when it was not ours.  A lock this
+    process placed goes with one command: removed only while its record is still the very bytes written."""
+    mine = _placed.get(lay.lock_dir)
+    if mine is not None:
+        r = ex.run(files.remove_lock_if(lay.lock_dir, lay.lock_info), stdin=mine, check=False)
+        if r.exited not in (0, files.NOT_OURS):
+            raise RemoteCommandFailed(r.command, r.exited, r.stderr, f"check {lay.lock_dir} on tvps and its permissions")
+        if r.ok:
+            _placed.pop(lay.lock_dir, None)
+            return True
+        return False
     current = read_holder(ex, lay)
     if current is None or not current.same_process(holder):
         return False

@@ -159,6 +159,8 @@ class SSHExecutor:
         self._reader = session.AnswerReader()
         self._loop_lock = threading.Lock()
         self._per_channel = False                    # the loop could not start: one channel per operation
+        self._outbox: list[tuple[str, bytes]] = []   # append_soon()'s appends, sent with the next operation
+        self._outbox_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------
     def _known_hosts_path(self) -> Path:
@@ -285,9 +287,17 @@ class SSHExecutor:
         with self._deadline(what):
             transport.global_request("keepalive@openssh.com", wait=True)
 
-    def close(self) -> None:
-        self._discard_loop()
-        self.conn.close()
+    def close(self, *, quiet: bool = False) -> None:
+        """Send the queued appends (append_soon), then close.  quiet: on the way out of an error, a
+        failure to send them is not raised (the error on its way is what counts)."""
+        try:
+            self.flush_appends()
+        except BaseException:
+            if not quiet:
+                raise
+        finally:
+            self._discard_loop()
+            self.conn.close()
 
     def reconnect(self) -> None:
         self.close()
@@ -297,8 +307,8 @@ class SSHExecutor:
     def __enter__(self) -> "SSHExecutor":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(quiet=exc_type is not None)
 
     # -- paths ------------------------------------------------------------
     @property
@@ -350,6 +360,18 @@ class SSHExecutor:
             raise LinkLost(f"lost the connection to {self.where} before {label if what else f'running {label}'}",
                            f"check the network and `ssh {self.settings.host} true`")
         data = None if stdin is None else (stdin.encode() if isinstance(stdin, str) else stdin)
+        with self._outbox_lock:
+            queued, self._outbox = self._outbox, []
+        if queued:          # the queued appends ride in front of this command (one round trip for both)
+            command = files.with_appends([(p, len(d)) for p, d in queued], command)
+            data = b"".join(d for _, d in queued) + (data or b"")
+        exited, out, err = self._send(transport, command, data, timeout, label, what)
+        if queued and exited == files.APPEND_FAILED and files.APPEND_FAILED_MARK.encode() in err:
+            raise self._append_failed(queued, err)
+        return exited, out, err
+
+    def _send(self, transport: paramiko.Transport, command: str, data: bytes | None, timeout: float | None,
+              label: str, what: str | None) -> tuple[int, bytes, bytes]:
         if not self._per_channel and self._loop_lock.acquire(blocking=False):
             try:
                 answer = self._on_loop(transport, command, data, timeout, label, what)
@@ -493,15 +515,31 @@ class SSHExecutor:
                               "check the path and its permissions")
         return out
 
-    def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
-        """Atomic write: a temp file in the same directory (created 0600, then given `mode`), renamed over."""
+    def read_first(self, paths: Sequence[str]) -> tuple[str, bytes]:
+        """(path, bytes) of the first of `paths` that exists, with one command; FileNotFoundError when none does."""
+        ps = [self.expand(p) for p in paths]
+        trace.record("tvps", "read", path=ps[0], also=ps[1:])
+        self.open()
+        exited, out, err = self._exec_raw(render(files.read_first(ps)), stdin=None, timeout=None,
+                                          what=f"the read of {ps[0]}")
+        if exited == files.MISSING:
+            raise FileNotFoundError(errno.ENOENT, f"no such file on {self.settings.host}", ps[0])
+        index, _, data = out.partition(b"\n")
+        if exited != 0 or not index.isdigit() or int(index) >= len(ps):
+            raise Unreachable(f"cannot read {ps[0]} on {self.settings.host}: {_why(err, exited)}",
+                              "check the path and its permissions")
+        return ps[int(index)], data
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o600, *, parents: bool = False) -> None:
+        """Atomic write: a temp file in the same directory (created 0600, then given `mode`), renamed over;
+        parents: the directory is made when missing (in the same command)."""
         p = self.expand(path)
         trace.record("tvps", "write", path=p, data=data, mode=mode)
         folder = posixpath.dirname(p)
         tmp = posixpath.join(folder, temp_name(posixpath.basename(p)))
         first = folder not in self._swept
         self.open()
-        exited, out, err = self._exec_raw(render(files.write_atomic(p, tmp, folder, mode, stamp=first)), stdin=data,
+        exited, out, err = self._exec_raw(render(files.write_atomic(p, tmp, folder, mode, stamp=first, parents=parents)), stdin=data,
                                           timeout=None, what=f"the write of {p}")
         if exited != 0:
             why = f"no such directory {folder}" if exited == files.MISSING else _why(err, exited)
@@ -577,6 +615,42 @@ class SSHExecutor:
                 f"cannot append to {p} on {self.settings.host}: {_why(err, exited)}", "check the directory and its permissions")
         if first:                             # appends too: the journal, the audit log
             self._sweep_after(folder, out)
+
+    def append_soon(self, path: str, data: bytes) -> None:
+        """Append, sent in front of the next operation on tvps (the same request: no round trip of its
+        own), or by close() at the latest.  Its directory is made when missing.  For lines that may wait
+        for the next operation (the audit log): they reach tvps before anything later does, and the
+        journal mirror's append carries them with it."""
+        p = self.expand(path)
+        trace.record("tvps", "append", path=p, data=data, soon=True)
+        if data:
+            with self._outbox_lock:
+                self._outbox.append((p, data))
+
+    def flush_appends(self) -> None:
+        """Send what append_soon queued now (one request), if anything.  After the link was given up
+        nothing can be sent: they are dropped (the lost link is the error the run reports)."""
+        with self._outbox_lock:
+            if not self._outbox:
+                return
+            if self._lost is not None:
+                self._outbox = []
+                return
+        self.open()
+        self._exec_raw(render(files.nothing()), stdin=None, timeout=None, what="the queued appends")
+
+    def _append_failed(self, queued: list[tuple[str, bytes]], err: bytes) -> Unreachable:
+        """The error of a queued append that failed (files.with_appends): the command it rode with did not run."""
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        mark = lines.pop() if lines else ""
+        try:
+            index = int(mark[len(files.APPEND_FAILED_MARK):].split()[0])
+        except (ValueError, IndexError):
+            index = 0
+        path, data = queued[min(max(index, 0), len(queued) - 1)]
+        why = printable(lines[-1][:200]) if lines else "it failed"
+        return self._no_room(posixpath.dirname(path), path, len(data)) or Unreachable(
+            f"cannot append to {path} on {self.settings.host}: {why}", "check the directory and its permissions")
 
     def read_secret(self, path: str) -> Secret:
         """Read a token file into a Secret; its value never reaches argv or output."""

@@ -27,7 +27,7 @@ from typing import Any, Callable, TextIO
 
 from . import release, validate
 from .config import Settings, SshSettings, settings_from_context
-from .errors import BadInput
+from .errors import BadInput, TwilightError
 from .local import LocalExecutor
 from .sanitize import printable
 from .secret import Secret
@@ -122,10 +122,17 @@ class Target:
         return self._ssh is not None
 
     def close(self) -> None:
-        if self._journals is not None and self._ssh is not None:
+        if self._ssh is None:
+            return
+        if self._journals is not None:
             self._journals.flush_all(quiet=True)     # the mirror gets what a batch or step end did not send
-        if self._ssh is not None:
-            self._ssh.close()
+        try:
+            self._ssh.flush_appends()                # audit lines no later operation carried
+        except TwilightError as e:
+            print(f"warning: the audit log on {self.settings.host} misses this run's last line(s) ({e.line()[:160]}); "
+                  "the journal has every step", file=sys.stderr, flush=True)
+        finally:
+            self._ssh.close(quiet=True)
 
     def __enter__(self) -> "Target":
         return self

@@ -48,6 +48,45 @@ def test_an_append_into_a_missing_directory_is_file_not_found_and_creates_nothin
     assert not gone.exists()
 
 
+def test_queued_appends_ride_on_the_next_request_and_close_sends_the_rest(twin, twin_settings, tmp_path, monkeypatch):
+    """append_soon (the audit log): no request of its own; the next operation carries it, in order and
+    before the operation itself (read-your-writes), with that command's own stdin intact; close() sends
+    what no operation carried; the directory is made when missing."""
+    from twilight_ops.remote import SSHExecutor
+
+    folder = twin.remote_root / "rt-soon"
+    path = folder / "sub dir" / "audit; $(x).log"
+    trace = tmp_path / "trace.jsonl"
+    with SSHExecutor(twin_settings) as ex:
+        fresh_dir(ex, folder)
+        monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+        ex.append_soon(str(path), b"one\n")
+        ex.append_soon(str(path), b"two\n")
+        assert wire(trace) == [("tvps", "append"), ("tvps", "append")]          # nothing sent yet
+        assert ex.read_file(str(path)) == b"one\ntwo\n"                        # rode on the read: one request
+        assert ex.run(["cat"], stdin=b"the command's own stdin").stdout == "the command's own stdin"
+        assert wire(trace)[2:] == [("tvps", "read"), ("ssh", "request"), ("tvps", "run"), ("ssh", "request")]
+        ex.append_soon(str(path), b"three\n")
+    assert path.read_bytes() == b"one\ntwo\nthree\n"                          # close() sent it
+    assert wire(trace)[-2:] == [("tvps", "append"), ("ssh", "request")]
+
+
+def test_a_queued_append_that_fails_is_the_error_of_the_operation_it_rode_on_which_does_not_run(twin, ex):
+    from twilight_ops.errors import Unreachable
+
+    folder = twin.remote_root / "rt-soon-bad"
+    fresh_dir(ex, folder)
+    ex.run(["touch", "--", str(folder / "file")])
+    bad = folder / "file" / "audit.log"                      # its directory is a file: cannot be made
+    ex.append_soon(str(bad), b"x\n")
+    with pytest.raises(Unreachable) as e:
+        ex.run(["touch", "--", str(folder / "ran")])
+    assert f"cannot append to {bad}" in e.value.message
+    assert not (folder / "ran").exists()
+    ex.run(["touch", "--", str(folder / "ran")])             # the link is fine and the queue is empty again
+    assert (folder / "ran").exists()
+
+
 def test_a_write_is_one_channel_private_until_renamed_and_a_read_gives_the_bytes(twin, ex, tmp_path, monkeypatch):
     folder = twin.remote_root / "rt-write"
     fresh_dir(ex, folder)

@@ -104,3 +104,37 @@ def test_free_space_is_posix_df_in_kib_and_its_available_column_is_read_from_rea
     wrapped = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/mapper/very-long-name\n  100 40 60 40% /srv\n"
     assert files.parse_free_kib(wrapped) == 60
     assert files.parse_free_kib("") is None and files.parse_free_kib("df: /x: No such file or directory\n") is None
+
+
+def test_queued_appends_run_in_a_real_sh_before_the_command_which_keeps_its_own_stdin(tmp_path):
+    """files.with_appends: each append takes exactly its bytes from the front of stdin (head -c), its
+    directory made when missing; the command then reads the rest; hostile names stay names."""
+    import subprocess
+
+    first, second = tmp_path / "a b" / "x; $(touch pwned).log", tmp_path / "y.log"
+    second.write_bytes(b"kept\n")
+    line = files.with_appends([(str(first), 4), (str(second), 6)], render(["cat"]))
+    r = subprocess.run(["sh", "-c", line], input=b"one\n`two`\nthe command's own stdin", capture_output=True, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, b"the command's own stdin")
+    assert first.read_bytes() == b"one\n" and second.read_bytes() == b"kept\n`two`\n"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_failed_queued_append_stops_before_the_command_and_names_its_index(tmp_path):
+    import subprocess
+
+    (tmp_path / "file").write_text("a file, not a directory")
+    ran = tmp_path / "ran"
+    line = files.with_appends([(str(tmp_path / "ok.log"), 2), (str(tmp_path / "file" / "x.log"), 2)],
+                              render(["touch", str(ran)]))
+    r = subprocess.run(["sh", "-c", line], input=b"a\nb\n", capture_output=True)
+    assert r.returncode == files.APPEND_FAILED
+    assert r.stderr.decode().strip().splitlines()[-1] == files.APPEND_FAILED_MARK + "1 failed"
+    assert (tmp_path / "ok.log").read_bytes() == b"a\n" and not ran.exists()
+
+
+def test_queued_appends_want_absolute_paths():
+    import pytest
+
+    with pytest.raises(ValueError):
+        files.with_appends([("relative.log", 1)], "true")

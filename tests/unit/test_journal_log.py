@@ -31,9 +31,9 @@ class CountingExecutor(LocalExecutor):
         self.ops.append("read")
         return super().read_file(path)
 
-    def write_file(self, path: str, data: bytes, mode: int = 0o600) -> None:
+    def write_file(self, path: str, data: bytes, mode: int = 0o600, *, parents: bool = False) -> None:
         self.ops.append("write")
-        super().write_file(path, data, mode)
+        super().write_file(path, data, mode, parents=parents)
 
     def append_file(self, path: str, data: bytes) -> None:
         self.ops.append("append")

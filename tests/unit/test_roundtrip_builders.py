@@ -114,3 +114,39 @@ def test_a_listing_that_cannot_run_leaves_the_write_done_and_says_so_by_its_miss
     script[2] = script[2].replace("find", "false && find")         # the listing fails; the append stands
     r = LocalExecutor().run(script, stdin=b"x\n")
     assert r.ok and (folder / "log").read_bytes() == b"x\n" and not r.stdout.endswith("listed\0")
+
+
+def test_a_write_with_parents_makes_its_missing_folder_in_the_same_command(tmp_path):
+    folder = tmp_path / "cutover" / "deeper"
+    argv = files.write_atomic(str(folder / "j.jsonl"), str(folder / ".j.jsonl.0badc0de.tmp"), str(folder), 0o600,
+                              parents=True)
+    assert LocalExecutor().run(argv, stdin=b"event\n").ok
+    assert (folder / "j.jsonl").read_bytes() == b"event\n" and sorted(os.listdir(folder)) == ["j.jsonl"]
+    plain = files.write_atomic(str(tmp_path / "gone" / "f"), str(tmp_path / "gone" / ".f.0badc0de.tmp"),
+                               str(tmp_path / "gone"), 0o600)
+    assert LocalExecutor().run(plain, stdin=b"x", check=False).exited == files.MISSING and not (tmp_path / "gone").exists()
+
+
+def test_read_first_gives_the_first_file_that_exists_with_its_index(tmp_path):
+    ex = LocalExecutor()
+    log, old = tmp_path / "j.jsonl", tmp_path / "j.json"
+    assert ex.run(files.read_first([str(log), str(old)]), check=False).exited == files.MISSING
+    old.write_bytes(b"{}")
+    assert ex.run(files.read_first([str(log), str(old)])).stdout == "1\n{}"
+    log.write_bytes(b"a\nb\n")
+    assert ex.run(files.read_first([str(log), str(old)])).stdout == "0\na\nb\n"
+
+
+def test_the_lock_is_read_and_released_with_one_command_each(tmp_path):
+    ex = LocalExecutor()
+    lock, info = tmp_path / "lock", tmp_path / "lock" / "holder.json"
+    assert ex.run(files.read_lock(str(lock), str(info)), check=False).exited == files.NO_LOCK
+    lock.mkdir()
+    assert ex.run(files.read_lock(str(lock), str(info)), check=False).exited == files.MISSING
+    info.write_bytes(b'{"operator": "me"}')
+    assert ex.run(files.read_lock(str(lock), str(info))).stdout == '{"operator": "me"}'
+    other = ex.run(files.remove_lock_if(str(lock), str(info)), stdin=b'{"operator": "you"}', check=False)
+    assert other.exited == files.NOT_OURS and info.exists()                       # not the record written: kept
+    assert ex.run(files.remove_lock_if(str(lock), str(info)), stdin=b'{"operator": "me"}').ok and not lock.exists()
+    gone = ex.run(files.remove_lock_if(str(lock), str(info)), stdin=b'{"operator": "me"}', check=False)
+    assert gone.exited == files.NOT_OURS

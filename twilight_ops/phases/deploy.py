@@ -160,7 +160,7 @@ def run(t: Target, *, force: bool = False, say: Callable[[str], None] = lambda s
         n = rollout.attempt(journal, DEPLOY)
         t.journals.save(journal)
         try:
-            return _deploy(t, journal, n, say, started)
+            return _deploy(t, journal, n, say, started, env_text)
         except TwilightError as e:
             t.audit("deploy", "unreachable" if isinstance(e, Unreachable) else "failed", e.message[:300])
             raise
@@ -178,7 +178,7 @@ def keeping_evidence(action: Callable[[Any], None]) -> Callable[[Any], None]:
     return run_step
 
 
-def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: float) -> DeployReport:
+def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: float, env_text: str) -> DeployReport:
     """The release path (rollout.apply) for V; the health step also records post_digest and deployed_at."""
     v, ssh = t.version, t.ssh
     way = rollout.Way(persist_step=Steps.PERSIST_VERSION, health_step=Steps.HEALTH_GATE, persist_first=False,
@@ -196,7 +196,7 @@ def _deploy(t: Target, journal, n: int, say: Callable[[str], None], started: flo
             say(step.note)
         return step, how
 
-    applied = rollout.apply(t, rollout.Ref(v), way, run_step, say=say)
+    applied = rollout.apply(t, rollout.Ref(v), way, run_step, say=say, env_text=env_text)   # read above, under the lock
     with t.journals.step(journal, step_name(DEPLOY, n)) as done:
         done.evidence.update({"outcome": "deployed", "digest": journal.facts.get(Fact.POST_DIGEST, ""),
                               "remote_commands": ssh.commands_run, "elapsed_s": round(time.monotonic() - started, 1)})

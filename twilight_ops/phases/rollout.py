@@ -103,13 +103,14 @@ class Applied:
 
 
 def apply(t: Target, ref: Ref, way: Way, run_step: RunStep, *, say: Callable[[str], None] = lambda s: None,
-          before_up: Callable[[], None] | None = None) -> Applied:
-    """persist → pull → (before_up: rollback's DuckDB steps) → up → the health wait → verify."""
+          before_up: Callable[[], None] | None = None, env_text: str | None = None) -> Applied:
+    """persist → pull → (before_up: rollback's DuckDB steps) → up → the health wait → verify.  env_text:
+    the compose .env as the caller read it under the lock in this run (None: persist reads it)."""
     lay, ssh, s = t.layout, t.ssh, t.settings
     kept = {"backup": ""}
 
     def persist(step: Step) -> None:
-        text = read_compose_env(t)
+        text = read_compose_env(t) if env_text is None else env_text
         before = envfile.get(text, VAR)
         step.evidence["previous_value"] = before
         if before == ref.value:
