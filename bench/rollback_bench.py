@@ -59,7 +59,14 @@ def is_poll(argv: list[str]) -> bool:
     return "compose" in argv and "ps" in argv and "--format" in argv
 
 
-def script_from_trace(trace: list[dict], ssh_config: str, ctl: str, blobs: Path, api_base: str, code: str) -> str:
+def is_health_watch(argv: list[str]) -> bool:
+    from twilight_ops.builders.compose import HEALTH_WATCH
+
+    return argv[:3] == ["sh", "-c", HEALTH_WATCH] and len(argv) == 6
+
+
+def script_from_trace(trace: list[dict], ssh_config: str, ctl: str, blobs: Path, api_base: str, code: str,
+                      service: str = "backend") -> str:
     ssh = f"ssh -F {shlex.quote(ssh_config)} -S {shlex.quote(ctl)} -o ControlMaster=auto -o ControlPersist=120 tvps"
     lines = ["#!/usr/bin/env bash", "set -euo pipefail", f"SSH=({ssh})", "TOK="]
     n = 0
@@ -74,15 +81,26 @@ def script_from_trace(trace: list[dict], ssh_config: str, ctl: str, blobs: Path,
         return f"<{shlex.quote(str(path))}"
 
     i = 0
+    compose_file = ""
     while i < len(trace):
         e = trace[i]
         if e["side"] == "tvps" and e["op"] == "run":
             argv = e["argv"]
+            if argv[:3] == ["docker", "compose", "-f"]:
+                compose_file = argv[3]
             if is_poll(argv) and i + 1 < len(trace) and trace[i + 1].get("argv") == argv:
                 while i + 1 < len(trace) and trace[i + 1].get("argv") == argv:
                     i += 1                               # the tool's polls → one loop with the same wait
                 remote = shlex.quote(shlex.join(argv))
                 lines.append(f"until \"${{SSH[@]}}\" {remote} </dev/null | grep -q '\"Health\":\"healthy\"'; do sleep 0.5; done")
+            elif is_health_watch(argv) and compose_file:
+                # the tool's container is gone by now: the replay watches the container its own `up` made
+                # (the same events-based command; before, it watched the recorded id, saw `gone` at once and
+                # skipped the whole health wait, ≈ 2 s the script never waited)
+                lookup = shlex.join(["docker", "compose", "-f", compose_file, "ps", "-q", service])
+                lines.append(f"CID=$(\"${{SSH[@]}}\" {shlex.quote(lookup)} </dev/null)")
+                remote = shlex.join(argv[:4])
+                lines.append(f"\"${{SSH[@]}}\" {shlex.quote(remote)} \"$CID\" {shlex.quote(argv[5])} </dev/null >/dev/null || true")
             else:
                 lines.append(f"\"${{SSH[@]}}\" {shlex.quote(shlex.join(argv))} {blob(e.get('stdin'))} >/dev/null || true")
         elif e["side"] == "tvps" and e["op"] == "read":
