@@ -11,18 +11,19 @@
     listed_pulls(wanted, items)       the wanted PRs a pull_list() page has, and the numbers it lacks (pure)
 
 pulls() is one request in the normal case (issue 22): the dependency PRs are among the repo's 100
-newest.  The list's items are GitHub's `pull-request-simple` (the published OpenAPI description,
-@octokit/openapi 23.0.2, operation pulls/list: a bare array; docs.github.com "List pull requests":
-state open|closed|all, sort created by default, direction desc for created, per_page at most 100):
-they have `number`, `state`, `title`, `merged_at` (null unless merged) and `merge_commit_sha`, but
-no `merged`, which listed_pulls sets from `merged_at` as GitHub's single GET has it.  A wanted PR
+newest.  What the list answers, as GitHub publishes it (its OpenAPI description, @octokit/openapi
+23.0.2, operation `pulls/list`, kept in tests/data/github/; docs.github.com/rest/pulls/pulls#list-pull-requests):
+a bare JSON array of `pull-request-simple`; query `state` open|closed|all, `sort` created by default,
+`direction` desc by default for created, `per_page` at most 100.  Those items have `number`, `state`,
+`title`, `merged_at` (nullable date-time) and `merge_commit_sha` (nullable), all required, but no
+`merged`, which listed_pulls sets from `merged_at` as GitHub's single GET has it.  A wanted PR
 not on that page (older, or not a PR: a 404) gets its own GET; those go at once on the one Client
 (its connection pool), PULL_WORKERS at a time, the answers in the order asked and the first error in
 that order raised (in_order), as a loop of pull(n) would have raised it.
 
-Lists are read 100 a page, following the `Link: <…>; rel="next"` header GitHub sends, up to
-MAX_PAGES pages; a next URL on another origin than `github_api` is refused (the token
-would go with it).
+The check-run and workflow-run lists are read 100 a page, following the `Link: <…>; rel="next"`
+header GitHub sends, up to MAX_PAGES pages; a next URL on another origin than `github_api` is
+refused (the token would go with it).
 
 The token is a Secret from the moment it is read; every error line is scrubbed of it.
 A 401 is a bad token (exit 2 territory: CheckFailed with the fix); no answer is Unreachable.
