@@ -1,7 +1,7 @@
 """GitHub's published response schemas (tests/data/github, from @octokit/openapi) as JSON Schema.
 
     validate(path_template, body)   -> list of error lines ([] = the body fits the 200 response schema)
-    example(name)                   -> one official example body (pull-request, check-run-paginated, …)
+    example(name)                   -> one official example body (pull-request, pull-request-simple-items, …)
 
 The description is OpenAPI 3.0: `nullable: true` beside a type (or an enum, or a lone
 `$ref`/`allOf`) means null is allowed too.  `to_json_schema` rewrites exactly that, and
@@ -17,6 +17,7 @@ from typing import Any
 
 DATA = Path(__file__).parent / "data" / "github"
 
+PULLS = "/repos/{owner}/{repo}/pulls"                  # an array of pull-request-simple
 PULL = "/repos/{owner}/{repo}/pulls/{pull_number}"
 CHECK_RUNS = "/repos/{owner}/{repo}/commits/{ref}/check-runs"
 WORKFLOW_RUNS = "/repos/{owner}/{repo}/actions/runs"

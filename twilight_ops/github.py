@@ -2,18 +2,28 @@
 
     token(settings, local)            GH_TOKEN, else twilight.github_token_file, else `gh auth token`
     GitHub(settings, token).pull(n)   GET /repos/{owner}/{repo}/pulls/{n}
-        .pulls([n, …])                pull(n) of each, sent concurrently (at most PULL_WORKERS at a time)
+        .pull_list()                  GET /repos/{owner}/{repo}/pulls?state=all&sort=created&direction=desc&per_page=100
+                                      (the first page only: the repo's 100 newest PRs)
+        .pulls([n, …])                the PRs of pull_list(), then pull(n) of each it lacks, sent concurrently
         .check_runs(sha)              GET /repos/{owner}/{repo}/commits/{sha}/check-runs   (every page)
         .workflow_runs(head_sha=…)    GET /repos/{owner}/{repo}/actions/runs?head_sha=…    (every page)
     next_link(header)                 the `rel="next"` URL of a Link header (pure)
+    listed_pulls(wanted, items)       the wanted PRs a pull_list() page has, and the numbers it lacks (pure)
 
-pulls() sends its GETs at once on the one Client (its connection pool), so their wall time is about
-one round trip, not one per PR; the answers come back in the order asked, and the first error in
-that order is the one raised (in_order), as a loop of pull(n) would have raised it.
+pulls() is one request in the normal case (issue 22): the dependency PRs are among the repo's 100
+newest.  What the list answers, as GitHub publishes it (its OpenAPI description, @octokit/openapi
+23.0.2, operation `pulls/list`, kept in tests/data/github/; docs.github.com/rest/pulls/pulls#list-pull-requests):
+a bare JSON array of `pull-request-simple`; query `state` open|closed|all, `sort` created by default,
+`direction` desc by default for created, `per_page` at most 100.  Those items have `number`, `state`,
+`title`, `merged_at` (nullable date-time) and `merge_commit_sha` (nullable), all required, but no
+`merged`, which listed_pulls sets from `merged_at` as GitHub's single GET has it.  A wanted PR
+not on that page (older, or not a PR: a 404) gets its own GET; those go at once on the one Client
+(its connection pool), PULL_WORKERS at a time, the answers in the order asked and the first error in
+that order raised (in_order), as a loop of pull(n) would have raised it.
 
-Lists are read 100 a page, following the `Link: <…>; rel="next"` header GitHub sends, up to
-MAX_PAGES pages; a next URL on another origin than `github_api` is refused (the token
-would go with it).
+The check-run and workflow-run lists are read 100 a page, following the `Link: <…>; rel="next"`
+header GitHub sends, up to MAX_PAGES pages; a next URL on another origin than `github_api` is
+refused (the token would go with it).
 
 The token is a Secret from the moment it is read; every error line is scrubbed of it.
 A 401 is a bad token (exit 2 territory: CheckFailed with the fix); no answer is Unreachable.
@@ -32,7 +42,7 @@ from .secret import Secret, redact, scrub
 API_VERSION = "2022-11-28"
 PER_PAGE = 100          # GitHub's maximum
 MAX_PAGES = 10          # 1000 runs of one commit is far beyond any real CI
-PULL_WORKERS = 8        # pull-request GETs in flight at once (pulls())
+PULL_WORKERS = 8        # pull-request GETs in flight at once (pulls(): those the list lacks)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -49,6 +59,19 @@ def next_link(header: str | None) -> str | None:
             if "next" in (rel[1] if rel[1] is not None else rel[2]).lower().split():
                 return m[1].strip()
     return None
+
+
+def listed_pulls(wanted: Sequence[int], items: Sequence[Any]) -> tuple[dict[int, dict[str, Any]], list[int]]:
+    """The wanted PRs among one page of `GET …/pulls` items, by number, each with `merged` as the
+    single GET gives it (True iff `merged_at` is not null); and the wanted numbers not found there,
+    in order, once each (they need their own GET).  An item without an int `number` or without a
+    `merged_at` key is not used."""
+    want = set(wanted)
+    found: dict[int, dict[str, Any]] = {}
+    for item in items:
+        if isinstance(item, dict) and type(item.get("number")) is int and "merged_at" in item and item["number"] in want:
+            found[item["number"]] = {**item, "merged": item["merged_at"] is not None}
+    return found, [n for n in dict.fromkeys(wanted) if n not in found]
 
 
 def in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
@@ -173,10 +196,24 @@ class GitHub:
             raise CheckFailed(f"GitHub answered HTTP {status} for PR #{number}", "retry; check GitHub's status page")
         return body
 
+    def pull_list(self) -> list[Any]:
+        """The first page of the repo's pull requests, newest first (pull-request-simple items)."""
+        status, body = self.get(f"/repos/{self.settings.github_repo}/pulls", state="all", sort="created",
+                                direction="desc", per_page=PER_PAGE)
+        if status != 200 or not isinstance(body, list):
+            raise CheckFailed(f"GitHub answered HTTP {status} for the pull requests", "retry; check GitHub's status page")
+        return body
+
     def pulls(self, numbers: Sequence[int]) -> list[dict[str, Any] | None]:
-        """pull(n) for each number, sent concurrently on this client (in_order: PULL_WORKERS at a time,
-        the answers in the order of `numbers`, the first error in that order raised)."""
-        return in_order(self.pull, list(numbers), PULL_WORKERS)
+        """Each number's pull request (None: not found), in the order of `numbers`: one pull_list(),
+        then pull(n) for the numbers it lacks, sent concurrently (in_order: PULL_WORKERS at a time,
+        the first error in the order of `numbers` raised)."""
+        wanted = [int(n) for n in numbers]
+        if not wanted:
+            return []
+        found, rest = listed_pulls(wanted, self.pull_list())
+        got: dict[int, dict[str, Any] | None] = {**found, **dict(zip(rest, in_order(self.pull, rest, PULL_WORKERS)))}
+        return [got[n] for n in wanted]
 
     def workflow_runs(self, *, head_sha: str, event: str = "push") -> list[dict[str, Any]]:
         """GET /repos/{repo}/actions/runs?head_sha=…&event=…, every page (every workflow's runs)."""

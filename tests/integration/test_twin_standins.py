@@ -9,7 +9,9 @@ import subprocess
 import httpx
 import pytest
 
+from tests import github_schema as schema
 from tests.conftest import TWIN_DIR, inv
+from twilight_ops.github import next_link
 from twilight_ops.secret import Secret
 from twilight_ops.twin import build, drive_repos, github_api, preflight_faults, standins
 from twilight_ops.twin.state import load_or_new
@@ -110,6 +112,15 @@ def test_github_pulls_merged_and_404(gh):
     r = gh.get(f"{REPO}/pulls/40")
     assert r.status_code == 404 and r.json()["message"] == "Not Found"
     assert r.headers["content-type"].startswith("application/json")
+
+
+def test_github_pull_list_over_http(gh, st):
+    r = gh.get(f"{REPO}/pulls", params={"state": "all", "sort": "created", "direction": "desc", "per_page": 100})
+    assert r.status_code == 200 and "link" not in r.headers
+    assert schema.validate(schema.PULLS, r.json()) == []
+    assert [p["number"] for p in r.json()] == sorted((*github_api.DEPENDENCY_PRS, github_api.LIFESPAN_PR), reverse=True)
+    r = gh.get(f"{REPO}/pulls", params={"state": "all", "per_page": 4})
+    assert len(r.json()) == 4 and next_link(r.headers["link"]) == f"{st.github_api}{REPO}/pulls?state=all&per_page=4&page=2"
 
 
 def test_github_check_runs_on_the_cutover_commit(gh, st):
@@ -239,6 +250,8 @@ def test_switch_pr_unmerged(gh, st, ex):
     pull = gh.get(f"{REPO}/pulls/43").json()
     assert (pull["state"], pull["merged"], pull["merged_at"]) == ("open", False, None)
     assert gh.get(f"{REPO}/pulls/44").json()["merged"] is True
+    listed = {p["number"]: p for p in gh.get(f"{REPO}/pulls", params={"state": "all"}).json()}
+    assert (listed[43]["state"], listed[43]["merged_at"]) == ("open", None) and listed[44]["merged_at"]
     switch("--clear")
     assert_clean(st, gh, ex)
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests import github_schema as schema
 from twilight_ops.github import next_link
-from twilight_ops.twin import ci_runs, github_api, github_shapes
+from twilight_ops.twin import ci_runs, github_api, github_shapes, preflight_faults
 
 MAIN, PREV = "a" * 40, "b" * 40
 TOKEN = "ghp_twin_unit"
@@ -41,6 +41,66 @@ def test_every_pull_fits_the_pull_request_schema(state):
         assert status == 200 and schema.validate(schema.PULL, body) == []
     unmerged = github_api.pull_object("o/r", 7, "t", merged=False, merged_at=None, merge_commit_sha="c" * 40, head_ref="x")
     assert schema.validate(schema.PULL, unmerged) == []
+
+
+PULL_LIST = "state=all&sort=created&direction=desc&per_page=100"      # what github.GitHub.pull_list asks
+
+
+def test_the_pull_list_fits_the_published_pull_request_simple_array(state):
+    status, body, headers = get(state, f"{REPO}/pulls", PULL_LIST)
+    assert status == 200 and isinstance(body, list) and headers == {}
+    assert schema.validate(schema.PULLS, body) == []
+    assert [p["number"] for p in body] == sorted((*github_api.DEPENDENCY_PRS, github_api.LIFESPAN_PR), reverse=True)
+    assert all("merged" not in p and p["merged_at"] and p["state"] == "closed" for p in body)
+    whole = get(state, f"{REPO}/pulls/41")[1]
+    assert next(p for p in body if p["number"] == 41) == github_shapes.pull_request_simple(whole)
+
+
+def test_the_schema_check_knows_pull_request_simple():
+    # GitHub's own example leaves out a team's `type`, which `team` requires (as its pull-request example does)
+    assert schema.validate(schema.PULLS, schema.example("pull-request-simple-items")) == [
+        "0/requested_teams/0: 'type' is a required property"]
+    item = github_shapes.pull_request_simple(
+        github_api.pull_object("o/r", 7, "t", merged=False, merged_at=None, merge_commit_sha="c" * 40, head_ref="x"))
+    assert schema.validate(schema.PULLS, [item]) == []
+    del item["merged_at"]
+    assert schema.validate(schema.PULLS, [item]) == ["0: 'merged_at' is a required property"]
+
+
+def test_a_reopened_pr_shows_in_the_list_as_in_its_own_get(state):
+    preflight_faults.reopen(state, 41)
+    _, body, _ = get(state, f"{REPO}/pulls", PULL_LIST)
+    listed = next(p for p in body if p["number"] == 41)
+    assert (listed["state"], listed["merged_at"]) == ("open", None) == (lambda p: (p["state"], p["merged_at"]))(
+        get(state, f"{REPO}/pulls/41")[1])
+    assert schema.validate(schema.PULLS, body) == []
+    assert [p["number"] for p in get(state, f"{REPO}/pulls")[1]] == [41]                   # state defaults to open
+    assert [p["number"] for p in get(state, f"{REPO}/pulls", "state=bogus")[1]] == [41]    # served as open
+    assert 41 not in [p["number"] for p in get(state, f"{REPO}/pulls", "state=closed")[1]]
+
+
+def test_the_pull_list_sorts_and_filters_as_asked(state):
+    numbers = sorted(state["pulls"], key=int)
+    assert [p["number"] for p in get(state, f"{REPO}/pulls", "state=all&direction=asc")[1]] == list(map(int, numbers))
+    assert [p["number"] for p in get(state, f"{REPO}/pulls", "state=all&sort=created")[1]][0] == 48   # desc by default
+    assert [p["number"] for p in get(state, f"{REPO}/pulls", "state=all&sort=updated")[1]][0] == 38   # asc by default
+    assert [p["number"] for p in get(state, f"{REPO}/pulls", "state=all&head=lacatfly:w4/pr-44")[1]] == [44]
+    assert get(state, f"{REPO}/pulls", "state=all&base=release")[1] == []
+    assert get(state, "/repos/someone/else/pulls")[0] == 404
+
+
+def test_the_pull_list_pages_at_most_100_with_a_link_header(state):
+    for n in range(1000, 1120):
+        state["pulls"][str(n)] = github_api.pull_object(github_api.OWNER_REPO, n, f"pr {n}", merged=False, merged_at=None,
+                                                        merge_commit_sha=github_shapes.fake_sha(str(n)), head_ref=f"b{n}",
+                                                        created_at=f"2026-06-01T00:{(n - 1000) // 60:02d}:{(n - 1000) % 60:02d}Z")
+    status, first, headers = get(state, f"{REPO}/pulls", "state=all&sort=created&direction=desc&per_page=500")
+    assert status == 200 and len(first) == 100 and first[0]["number"] == 1119
+    assert 45 not in [p["number"] for p in first]                       # the old PRs are on page 2
+    nxt = urlsplit(next_link(headers["Link"]))
+    _, second, _ = get(state, nxt.path, nxt.query)
+    assert len(second) == 30 and second[-1]["number"] == 38
+    assert get(state, f"{REPO}/pulls", "per_page=x")[0] == 422
 
 
 def test_check_runs_of_every_app_and_a_queued_rerun_fit_the_schema(state):

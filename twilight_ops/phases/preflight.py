@@ -4,8 +4,9 @@
 
 Seven checks, each a CheckResult (PASS / FAIL / SKIP with evidence and the fix):
   commit_pinned         ~/twilight/source HEAD on tvps == the cutover commit (local origin/main after a fetch, or --commit)
-  dependency_prs        every configured PR and the T2.7 lifespan PR merged (GitHub REST: pulls/{n}.merged,
-                        the GETs sent at once: github.GitHub.pulls)
+  dependency_prs        every configured PR and the T2.7 lifespan PR merged (GitHub REST, github.GitHub.pulls:
+                        one list of the repo's 100 newest PRs, merged = merged_at set; a PR not on it
+                        by its own pulls/{n}.merged, those GETs sent at once)
   ci_green              the configured check run on the cutover commit concluded success
   tushare_token         a real trade_cal call made from tvps with TUSHARE_TOKEN from ~/twilight/.env answers code 0
   install_skill_latest  the local scripts/install-skill.sh equals origin/main's, and local main is not behind
@@ -120,7 +121,7 @@ def dependency_prs(t: Target, gh) -> CheckResult:
                      "set twilight.lifespan_pr to its number in invoke.yaml", prs=wanted)
     wanted.append(t.settings.lifespan_pr)
     open_, missing, merged = [], [], {}
-    for n, pull in zip(wanted, gh.pulls(wanted)):      # sent at once; answers (and the first error) in PR order
+    for n, pull in zip(wanted, gh.pulls(wanted)):      # one list request; answers (and the first error) in PR order
         if pull is None:
             missing.append(n)
         elif pull.get("merged") is True:

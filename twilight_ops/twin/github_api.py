@@ -1,8 +1,10 @@
 """The twin's GitHub REST API stand-in: pure state, routing and paging (whole objects: github_shapes.py).
 
-Bodies carry every field GitHub's OpenAPI description marks required for these four
+Bodies carry every field GitHub's OpenAPI description marks required for these five
 endpoints (tests/unit/test_github_shapes.py checks them against the published schemas):
 
+    GET /repos/{owner}/{repo}/pulls                      [pull-request-simple, …] (a bare array)
+        ?state= &head= &base= &sort= &direction= &per_page= &page=
     GET /repos/{owner}/{repo}/pulls/{n}                  a pull request
     GET /repos/{owner}/{repo}/commits/{ref}/check-runs   {"total_count", "check_runs": […]}
         ?check_name= &status= &per_page= &page=
@@ -16,6 +18,14 @@ workflow on a push are listed (the publish workflow, CI, CodeQL …; told apart 
 and `name`); check runs of every app (GitHub Actions and others).  The check-runs list
 serves every run (as `filter=all` would).
 
+The pull list (list_pulls) is built from the same `pulls` state as `/pulls/{n}`, so a switch
+that reopens a PR shows in both.  As GitHub's: `state` open (the default), closed or all, and
+another value served as open (GitHub's pull listing does not refuse one); `sort` created (the
+default, by `created_at`) or updated (`updated_at`), popularity (`comments`), long-running (by
+`created_at`, without GitHub's "active in the last month" filter: the stand-in has no clock);
+`direction` asc or desc, by default desc for created and asc otherwise; ties by number.  An
+unknown sort or direction is served as its default (assumed, not measured).
+
 `respond()` is the whole API as a pure function over the state (a JSON-able dict, see
 `initial_state`): (status, body, headers); `route()` is its (status, body).  The HTTP server
 (standins_server.py) only reads the state file per request and writes what `respond()`
@@ -26,7 +36,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qs, urlencode
 
 from . import github_shapes
@@ -41,8 +51,9 @@ WORKFLOW_NAME = github_shapes.PUBLISH.name     # the workflow that publishes the
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 30, 100         # GitHub's list paging
 DOCS = "https://docs.github.com/rest"
 
-Response = tuple[int, dict[str, Any]]
-Reply = tuple[int, dict[str, Any], dict[str, str]]      # status, body, headers
+Body = dict[str, Any] | list[dict[str, Any]]            # an object, or a list's bare array (pulls)
+Response = tuple[int, Body]
+Reply = tuple[int, Body, dict[str, str]]                # status, body, headers
 
 PR_TITLES = {
     38: "T1.1 canonical units for close/volume",
@@ -88,7 +99,8 @@ def initial_state(commits: Mapping[str, str], owner_repo: str = OWNER_REPO) -> d
     for i, n in enumerate(sorted((*DEPENDENCY_PRS, LIFESPAN_PR))):
         merged_at = f"2026-05-0{1 + i // 3}T0{i % 3 + 1}:30:00Z"
         pulls[str(n)] = pull_object(owner_repo, n, PR_TITLES[n], merged=True, merged_at=merged_at,
-                                    merge_commit_sha=fake_sha(f"merge-{n}"), head_ref=f"w4/pr-{n}")
+                                    merge_commit_sha=fake_sha(f"merge-{n}"), head_ref=f"w4/pr-{n}",
+                                    created_at=f"2026-04-{10 + i:02d}T02:00:00Z")     # opened in number order
     return {
         "owner_repo": owner_repo,
         "refs": dict(commits),
@@ -109,15 +121,15 @@ def initial_state(commits: Mapping[str, str], owner_repo: str = OWNER_REPO) -> d
 
 # ---- errors (GitHub's bodies)
 
-def error(status: int, message: str, doc: str = DOCS) -> Response:
+def error(status: int, message: str, doc: str = DOCS) -> tuple[int, dict[str, Any]]:
     return status, {"message": message, "documentation_url": doc, "status": str(status)}
 
 
-def bad_credentials() -> Response:
+def bad_credentials() -> tuple[int, dict[str, Any]]:
     return error(401, "Bad credentials")
 
 
-def not_found(doc: str = DOCS) -> Response:
+def not_found(doc: str = DOCS) -> tuple[int, dict[str, Any]]:
     return error(404, "Not Found", doc)
 
 
@@ -142,6 +154,7 @@ def authorized(authorization: str | None, expected: str) -> bool:
 
 # ---- routing
 
+_PULLS = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls$")
 _PULL = re.compile(r"^/repos/([^/]+)/([^/]+)/pulls/([^/]+)$")
 _CHECKS = re.compile(r"^/repos/([^/]+)/([^/]+)/commits/([^/]+)/check-runs$")
 _RUNS = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/runs$")
@@ -184,6 +197,27 @@ def filter_runs(runs: list[dict], query: Mapping[str, str]) -> list[dict]:
     return sorted(out, key=lambda r: (r.get("created_at", ""), r["id"]), reverse=True)
 
 
+PULL_STATES = ("open", "closed", "all")
+PULL_SORTS = {"created": "created_at", "updated": "updated_at", "popularity": "comments", "long-running": "created_at"}
+
+
+def list_pulls(pulls: Iterable[Mapping[str, Any]], query: Mapping[str, str]) -> list[dict]:
+    """`GET …/pulls`'s items before paging: the whole pulls filtered by state, head (`owner:ref`)
+    and base (ref), sorted as asked (see the module doc), as pull-request-simple objects."""
+    state, sort, direction = (query.get(k, "") for k in ("state", "sort", "direction"))
+    state = state if state in PULL_STATES else "open"
+    sort = sort if sort in PULL_SORTS else "created"
+    if direction not in ("asc", "desc"):
+        direction = "desc" if sort == "created" else "asc"
+    out = [p for p in pulls
+           if (state == "all" or p.get("state") == state)
+           and (not query.get("head") or p["head"]["label"] == query["head"])
+           and (not query.get("base") or p["base"]["ref"] == query["base"])]
+    key = PULL_SORTS[sort]
+    out.sort(key=lambda p: (p[key], p["number"]), reverse=direction == "desc")
+    return [github_shapes.pull_request_simple(dict(p)) for p in out]
+
+
 def page_of(items: list[dict], query: Mapping[str, str]) -> tuple[list[dict], int, int] | None:
     """GitHub's list paging: (the page's items, page, last page) for `per_page` (default 30,
     at most 100) and `page` (from 1); None for a value that is not a number."""
@@ -215,13 +249,16 @@ def link_header(base_url: str, path: str, query: Mapping[str, str], page: int, l
     return ", ".join(f'<{url(n)}>; rel="{rel}"' for n, rel in rels)
 
 
-def _listing(key: str, items: list[dict], base_url: str, path: str, query: Mapping[str, str]) -> Reply:
+def _listing(key: str | None, items: list[dict], base_url: str, path: str, query: Mapping[str, str]) -> Reply:
+    """One page of `items`: `{"total_count", key: […]}`, or the bare array when key is None
+    (as `GET …/pulls` answers), with the Link header."""
     paged = page_of(items, query)
     if paged is None:
         return (*error(422, "Invalid request: per_page and page must be numbers"), {})
     shown, page, last = paged
     link = link_header(base_url, path, query, page, last)
-    return 200, {"total_count": len(items), key: shown}, ({"Link": link} if link else {})
+    body: Body = shown if key is None else {"total_count": len(items), key: shown}
+    return 200, body, ({"Link": link} if link else {})
 
 
 def route(method: str, path: str, query: str, authorization: str | None, state: Mapping[str, Any], token: str) -> Response:
@@ -247,6 +284,10 @@ def respond(method: str, path: str, query: str, authorization: str | None, state
     def mine(owner: str, repo: str) -> bool:
         return f"{owner}/{repo}".lower() == owner_repo.lower()
 
+    if m := _PULLS.match(path):
+        if not mine(m[1], m[2]):
+            return (*not_found("https://docs.github.com/rest/pulls/pulls#list-pull-requests"), {})
+        return _listing(None, list_pulls(state.get("pulls", {}).values(), q), base_url, path, q)
     if m := _PULL.match(path):
         doc = "https://docs.github.com/rest/pulls/pulls#get-a-pull-request"
         if not mine(m[1], m[2]):

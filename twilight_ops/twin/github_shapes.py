@@ -1,5 +1,5 @@
 """Whole GitHub REST objects for the twin's stand-in (pure): every field GitHub's OpenAPI
-description marks `required` for the four endpoints twilight-ops calls
+description marks `required` for the five endpoints twilight-ops calls
 (tests/data/github/openapi-trimmed.json, from @octokit/openapi; tests/unit/test_github_shapes.py
 validates these bodies against it).
 
@@ -8,6 +8,7 @@ validates these bodies against it).
     app(slug, name, id)             integration (a check run's `app`)
     Workflow(id, name, path)        a workflow file of the repo; CI / PUBLISH / CODEQL below
     pull_request(…) check_run(…) workflow_run(…)
+    pull_request_simple(pull)       a whole pull request as the list `GET …/pulls` gives it
 
 Values that mean nothing to the twin (counts, node IDs) are stable and plausible; the URLs
 follow api.github.com's patterns for the repo.
@@ -148,6 +149,24 @@ def pull_request(owner_repo: str, number: int, title: str, *, merged: bool, merg
                    "review_comment": link(f"{r}/pulls/comments{{/number}}"),
                    "commits": link(f"{r}/pulls/{number}/commits"), "statuses": link(f"{r}/statuses/{head_sha}")},
     }
+
+
+# pull-request-simple's properties (@octokit/openapi 23.0.2), in its order; all 31 it marks required are
+# among them.  `stack` (optional, and the twin has no stacked PRs) is left out.
+PULL_REQUEST_SIMPLE = (
+    "url", "id", "node_id", "html_url", "diff_url", "patch_url", "issue_url", "commits_url", "review_comments_url",
+    "review_comment_url", "comments_url", "statuses_url", "number", "state", "locked", "title", "user", "body",
+    "labels", "milestone", "active_lock_reason", "created_at", "updated_at", "closed_at", "merged_at",
+    "merge_commit_sha", "assignee", "assignees", "requested_reviewers", "requested_teams", "head", "base", "_links",
+    "author_association", "auto_merge", "draft",
+)
+
+
+def pull_request_simple(pull: dict) -> dict:
+    """A whole pull request (pull_request()) as `GET /repos/{owner}/{repo}/pulls` lists it: the
+    pull-request-simple fields only, so no `merged`, `mergeable`, `merged_by` or counts (a PR
+    is merged iff `merged_at` is not null)."""
+    return {k: pull[k] for k in PULL_REQUEST_SIMPLE if k in pull}
 
 
 def check_run(owner_repo: str, run_id: int, name: str, head_sha: str, conclusion: str | None,

@@ -66,17 +66,19 @@ def _cutover(st: TwinState) -> str:
     return st.drive_commits["w4"]
 
 
-def pr_unmerged(st: TwinState, number: int = DEFAULT_PR) -> None:
+def reopen(state: dict, number: int) -> None:
+    """PR #number open and unmerged in the stand-in's state (pure): `GET …/pulls/{n}` and the
+    list `GET …/pulls` both read this one object, so both show it."""
     key = str(number)
+    if key not in state["pulls"]:
+        raise BadInput(f"PR #{number} is not one of the twin's PRs", "known: " + ", ".join(sorted(state["pulls"], key=int)))
+    pull = state["pulls"][key]
+    pull.update(state="open", merged=False, merged_at=None, closed_at=None, mergeable=True,
+                merge_commit_sha=github_api.fake_sha(f"test-merge-{number}"))
 
-    def change(state: dict) -> None:
-        if key not in state["pulls"]:
-            raise BadInput(f"PR #{number} is not one of the twin's PRs", "known: " + ", ".join(sorted(state["pulls"], key=int)))
-        pull = state["pulls"][key]
-        pull.update(state="open", merged=False, merged_at=None, closed_at=None, mergeable=True,
-                    merge_commit_sha=github_api.fake_sha(f"test-merge-{number}"))
 
-    standins.update_github_state(st.base, change)
+def pr_unmerged(st: TwinState, number: int = DEFAULT_PR) -> None:
+    standins.update_github_state(st.base, lambda state: reopen(state, number))
 
 
 def check_run_failed(st: TwinState) -> None:

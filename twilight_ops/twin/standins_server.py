@@ -75,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         sys.stderr.write(f"{self.label} {self.log_date_time_string()} {format % args}\n")
 
-    def _send(self, status: int, body: dict, extra: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: dict | list, extra: dict[str, str] | None = None) -> None:
         data = json.dumps(body, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
