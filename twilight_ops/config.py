@@ -397,6 +397,40 @@ def docs_table() -> str:
     return "\n".join(lines)
 
 
+DEFAULTS_MODULE = "twilight_ops/config_defaults.py"
+
+
+def defaults_module() -> str:
+    """The text of config_defaults.py: DEFAULTS as a literal, which `inv` imports instead of this module
+    (a unit test keeps the file equal to this)."""
+    def entry(name: str, value: Any, indent: str) -> list[str]:
+        if isinstance(value, dict):
+            return [f"{indent}{name!r}: {{", *(line for k, v in value.items() for line in entry(k, v, indent + "    ")),
+                    f"{indent}}},"]
+        return [f"{indent}{name!r}: {value!r},"]
+
+    return "\n".join([
+        '"""Invoke\'s defaults for the `twilight` config section: config.DEFAULTS as a literal.  Generated, do not edit.',
+        "",
+        "tasks/__init__.py configures the namespace with these rather than importing config.py: making its",
+        "section dataclasses costs ≈ 10 ms, which `inv --list` and every task's --help need not pay (issue 22).",
+        "tests/unit/test_config_docs.py keeps this file equal to the keys config.py declares; after changing one,",
+        "write it again with",
+        "",
+        "    .venv/bin/python -c 'from twilight_ops import config; print(config.defaults_module(), end=\"\")' \\",
+        f"        > {DEFAULTS_MODULE}",
+        '"""',
+        "from __future__ import annotations",
+        "",
+        "from typing import Any",
+        "",
+        "DEFAULTS: dict[str, Any] = {",
+        *(line for name, value in DEFAULTS.items() for line in entry(name, value, "    ")),
+        "}",
+        "",
+    ])
+
+
 def settings_from_context(c: Any) -> Settings:
     """Settings from an Invoke Context (its merged config's `twilight` section)."""
     runtime = getattr(c.config, "_runtime_path", None)

@@ -51,6 +51,21 @@ def test_the_table_has_every_declared_key_once_with_its_default():
         assert shown == (default if default != "" else '""'), name
 
 
+def test_config_defaults_py_is_the_generated_literal():
+    """`inv` configures its namespace from config_defaults.py (no dataclasses to make, issue 22): the same
+    DEFAULTS, key for key and in order, as config.py declares."""
+    from twilight_ops import config_defaults
+
+    assert (REPO / config.DEFAULTS_MODULE).read_text() == config.defaults_module(), (
+        f"{config.DEFAULTS_MODULE} differs from the keys declared in twilight_ops/config.py: write it again with "
+        f".venv/bin/python -c 'from twilight_ops import config; print(config.defaults_module(), end=\"\")' "
+        f"> {config.DEFAULTS_MODULE}")
+    assert config_defaults.DEFAULTS == DEFAULTS
+    assert list(config_defaults.DEFAULTS) == list(DEFAULTS)
+    assert [list(v) for v in config_defaults.DEFAULTS.values() if isinstance(v, dict)] == \
+        [list(v) for v in DEFAULTS.values() if isinstance(v, dict)]
+
+
 def test_each_key_is_declared_once_and_settings_has_each_as_an_attribute():
     attrs = [attr for section in SECTIONS for attr, _ in keys(section)]
     assert len(attrs) == len(set(attrs))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from invoke import Collection
 
 from .. import runtime_config
-from ..config import DEFAULTS
+from ..config_defaults import DEFAULTS
 from . import core, release, smoke, twin
 from . import monitor
 from . import agent
