@@ -9,7 +9,6 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from .. import validate
 from ..errors import BadInput
 from ..output import console, err_console, finish, operation, print_json
 
@@ -21,6 +20,8 @@ DEFAULT_UNTIL_HOURS = "48"
 def _minutes(value: object, floor: float) -> float:
     """--watch in minutes, at least `floor` (config watch_floor_minutes, 0.25: --watch 1e-300
     would probe production back to back)."""
+    from .. import validate
+
     try:
         m = float(validate.ascii_number(value, "--watch", "e.g. --watch 5"))
     except (TypeError, ValueError):
@@ -56,6 +57,7 @@ def _emit_json(m: Any, a: Any, hours: float, **extra: object) -> None:
 @operation
 def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, auto_rollback=False, version=""):
     """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN (--guard: §2 triggers)."""
+    from .. import validate
     from ..monitor.metrics import assess
     from ..phases.monitor import check, fetch_metrics
     from ..render.monitor import render_report
@@ -246,6 +248,7 @@ def _guard(t: Any, hours: float, every_s: float | None, until_s: float | None, a
 @operation
 def diagnose(c, hours="1", json=False):
     """§4 known failure modes: audit aggregates, backend logs and 3 live /price calls; cause and action."""
+    from .. import validate
     from ..diagnose import diagnose as find
     from ..phases.diagnose import check, gather_evidence
     from ..render import diagnose as view
