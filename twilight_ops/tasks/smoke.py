@@ -20,8 +20,6 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
     """Call /price and judge the envelope: green, or red flags with the runbook's next step."""
     from .. import validate
     from ..phases import smoke as phase
-    from ..render.smoke import render
-    from ..sanitize import printable
     from ..target import Target
 
     if expect not in ("w4", "legacy"):
@@ -39,6 +37,9 @@ def smoke(c, code="", expect="w4", json=False, from_file="", status="200", versi
     if json:
         print_json(result.verdict.to_json())
     else:
+        from ..render.smoke import render   # rich: only for the screen, never for --json
+        from ..sanitize import printable
+
         render(result.verdict, console)
         if result.logs:
             lines = result.logs.rstrip().splitlines()
