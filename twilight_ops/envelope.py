@@ -21,13 +21,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Literal, Mapping, NamedTuple, Sequence
-
-from jsonschema import Draft202012Validator, ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, NamedTuple, Sequence
 
 from .errors import TwilightError
 from .secret import redact
+
+if TYPE_CHECKING:   # jsonschema (≈ 45 ms of imports) is imported by the first body that is validated
+    from jsonschema import Draft202012Validator, ValidationError
 
 Envelope = Literal["w4", "legacy", "mixed", "unknown"]
 Expect = Literal["w4", "legacy"]
@@ -198,17 +198,21 @@ def schema_path() -> Path:
 
 @functools.cache
 def load_schema() -> Mapping[str, Any]:
+    """The packaged contract, read once.  Not checked against the 2020-12 metaschema here (≈ 9 ms of every
+    smoke): tests/unit/test_envelope.py checks the file that ships."""
     path = schema_path()
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise TwilightError(f"cannot load the /price schema {path}: {e}", "reinstall twilight-ops or run from its checkout") from None
-    Draft202012Validator.check_schema(schema)
     return schema
 
 
 @functools.cache
 def _validator(contract: Expect) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
     schema = load_schema()
     uri = schema["$id"]
     registry = Registry().with_resource(uri, Resource.from_contents(schema))
