@@ -20,3 +20,11 @@ def context(ca_bundle: str | None = None) -> ssl.SSLContext:
     import httpx
 
     return httpx.create_ssl_context(verify=True, trust_env=True)
+
+
+@functools.cache
+def trusting_nothing() -> ssl.SSLContext:
+    """For a client that never negotiates TLS (an http:// base URL whose redirects are not followed):
+    httpx makes a context for every Client, by default loading the whole CA bundle.  This one verifies
+    certificates and host names but trusts no CA, so a handshake through it could only fail."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

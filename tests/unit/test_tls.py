@@ -36,3 +36,28 @@ def test_a_ca_bundle_is_the_trust_of_its_own_context(tmp_path: Path):
     assert ctx is tls.context(str(pem)) and ctx is not tls.context()
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
     assert [c["subject"] for c in ctx.get_ca_certs()] == [((("commonName", "twilight test CA"),),)]
+
+
+def test_the_context_for_plain_http_verifies_and_trusts_no_ca():
+    ctx = tls.trusting_nothing()
+    assert ctx is tls.trusting_nothing()
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.get_ca_certs() == []
+
+
+def test_the_api_client_loads_the_ca_bundle_only_when_it_can_use_tls(monkeypatch):
+    """An http:// api_base (loopback: the twin) never negotiates TLS, unless through a proxy (issue 22)."""
+    from twilight_ops import api
+    from twilight_ops.config import DEFAULTS, load_settings
+
+    built: list[object] = []
+    monkeypatch.setattr(tls, "context", lambda ca=None: built.append(ca) or ssl.create_default_context())
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with api._client(load_settings(dict(DEFAULTS, api_base="http://127.0.0.1:8080"))):
+        assert built == []
+    with api._client(load_settings(dict(DEFAULTS))):            # https://api.fsagent.cc
+        assert built == [None]
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example:3128")
+    with api._client(load_settings(dict(DEFAULTS, api_base="http://127.0.0.1:8080"))):
+        assert built == [None, None]
