@@ -11,6 +11,8 @@ TWILIGHT_TRACE, timed.  The inherent waits (what any tool would wait for, whatev
   healthy   the new container's start → its `health_status: healthy` (the twin dockerd's events)
   agent     every Hermes command (agent-smoke prompts, the gateway restart): local, not on the link
   git push  every `git push` (the tag): local, to the twin's origin
+  cache ttl agent-smoke's cache check (market open in Shanghai only) sleeps until the quote's TTL has
+            passed, beside the prompts: the part after them (cache_seconds)
 Overhead = wall − their sum.  Target (issue 22): at 100 ms the overhead ≤ 10 s and ≤ 60 round
 trips.  Writes bench/out/cutover.json and each run's trace (bench/out/cutover-trace-RTT.jsonl); exit 1 when the 100 ms figures miss (never in `make test`).
 """
@@ -71,6 +73,18 @@ def agent_seconds(recs: list[dict]) -> float:
     return sum(command_seconds(alone, hermes, "local")) + sum(end - start for start, end in groups)
 
 
+def cache_seconds(recs: list[dict]) -> float:
+    """agent-smoke's cache check (market open only) sleeps until the quote's TTL + slack has passed, beside
+    the Hermes prompts: the part of its sleeps that ends after the prompts' group is a wait the API's TTL
+    imposes on any tool (its `sleep` records, issue 22; 0 when the market is not open)."""
+    sleeps = [r["t"] + float(r["seconds"]) for r in recs
+              if r.get("side") == "local" and r.get("op") == "sleep" and r.get("why") == "cache check"]
+    groups = [r["t"] for r in recs if r.get("side") == "local" and r.get("op") == "ran-all"]
+    if not sleeps:
+        return 0.0
+    return max(0.0, max(sleeps) - max(groups, default=min(sleeps)))
+
+
 def ci_seconds(twin: Path, since: float) -> float:
     from twilight_ops.twin.standins import read_github_state
 
@@ -115,6 +129,7 @@ def one(twin: Path, rtt_ms: int) -> dict:
         "pull": sum(max(0.0, s - n * rtt) for s, n in command_spans(recs, lambda a: "pull" in a and "compose" in a, "tvps")),
         "healthy": start_to_healthy(twin, t0, time.time()) or 0.0,
         "agent": agent_seconds(recs),
+        "cache ttl": cache_seconds(recs),
         "git push": sum(command_seconds(recs, lambda a: Path(a[0]).name == "git" and "push" in a, "local")),
     }
     phases = roundtrips.per_phase(recs)

@@ -46,3 +46,15 @@ def test_a_commands_own_round_trips_are_two_on_a_channel_and_one_on_the_request_
             {"t": 7.5, "side": "tvps", "op": "run", "argv": ["true"]}]
     assert cutover_bench.command_spans(recs, lambda a: "pull" in a, "tvps") == [(3.0, 2), (2.5, 1)]
     assert cutover_bench.command_seconds(recs, lambda a: "pull" in a, "tvps") == [3.0, 2.5]
+
+
+def test_the_cache_checks_sleep_past_the_prompts_is_an_inherent_wait_and_none_when_it_did_not_run():
+    recs = [
+        {"t": 10.0, "side": "local", "op": "sleep", "seconds": 10.0, "why": "cache check"},
+        {"t": 20.1, "side": "http", "op": "GET", "host": "h:1", "path": "/price"},
+        {"t": 20.2, "side": "local", "op": "sleep", "seconds": 50.0, "why": "cache check"},
+        {"t": 30.0, "side": "local", "op": "ran-all", "argvs": [["hermes", "chat", "-q", "a"]], "seconds": 20.0},
+    ]
+    assert round(cutover_bench.cache_seconds(recs), 3) == 40.2       # 70.2 (its last sleep's end) − 30.0 (the prompts' end)
+    assert cutover_bench.cache_seconds(recs[3:]) == 0.0               # market not open: no sleep, no wait
+    assert cutover_bench.cache_seconds([{**recs[0], "seconds": 5.0}, recs[3]]) == 0.0   # ended inside the prompts
