@@ -118,7 +118,7 @@ def script_from_trace(trace: list[dict], ssh_config: str, ctl: str, blobs: Path,
             lines.append(f"( {cd}env {env} {shlex.join(e['argv'])} {blob(e.get('stdin'))} >/dev/null 2>&1 ) || true")
         i += 1
     lines.append(f"curl -s -H \"Authorization: Bearer $TOK\" {shlex.quote(api_base + '/price?code=' + code)} >/dev/null")
-    lines.append(f"\"${{SSH[@]}}\" -O exit 2>/dev/null || true")
+    lines.append('"${SSH[@]}" -O exit 2>/dev/null || true')
     return "\n".join(lines) + "\n"
 
 
