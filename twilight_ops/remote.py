@@ -618,10 +618,19 @@ class SSHExecutor:
 
     def append_soon(self, path: str, data: bytes) -> None:
         """Append, sent in front of the next operation on tvps (the same request: no round trip of its
-        own), or by close() at the latest.  Its directory is made when missing.  For lines that may wait
+        own), or by close() at the latest; the run's first write in a folder goes at once (it sweeps
+        dead runs' temps there).  Its directory is made when missing.  For lines that may wait
         for the next operation (the audit log): they reach tvps before anything later does, and the
         journal mirror's append carries them with it."""
         p = self.expand(path)
+        if posixpath.dirname(p) not in self._swept:
+            # the run's first write in this folder goes at once: its command also sweeps the temps a
+            # dead run left there (append_file), which a queued append cannot do
+            try:
+                self.append_file(p, data)
+                return
+            except FileNotFoundError:
+                pass                # no folder yet: queued, the append makes it (nothing to sweep there)
         trace.record("tvps", "append", path=p, data=data, soon=True)
         if data:
             with self._outbox_lock:

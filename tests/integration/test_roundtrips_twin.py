@@ -49,26 +49,32 @@ def test_an_append_into_a_missing_directory_is_file_not_found_and_creates_nothin
 
 
 def test_queued_appends_ride_on_the_next_request_and_close_sends_the_rest(twin, twin_settings, tmp_path, monkeypatch):
-    """append_soon (the audit log): no request of its own; the next operation carries it, in order and
-    before the operation itself (read-your-writes), with that command's own stdin intact; close() sends
-    what no operation carried; the directory is made when missing."""
+    """append_soon (the audit log): the run's first write in a folder goes at once (it sweeps dead runs'
+    temps there); after it, no request of its own: the next operation carries it, in order and before
+    the operation itself (read-your-writes), with that command's own stdin intact; close() sends what
+    no operation carried; a missing directory is made."""
     from twilight_ops.remote import SSHExecutor
 
     folder = twin.remote_root / "rt-soon"
-    path = folder / "sub dir" / "audit; $(x).log"
+    path = folder / "audit; $(x).log"
     trace = tmp_path / "trace.jsonl"
     with SSHExecutor(twin_settings) as ex:
         fresh_dir(ex, folder)
         monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+        ex.append_soon(str(path), b"zero\n")
+        assert wire(trace) == [("tvps", "append"), ("ssh", "request")]          # the first: at once (and the sweep)
+        trace.unlink()
         ex.append_soon(str(path), b"one\n")
         ex.append_soon(str(path), b"two\n")
         assert wire(trace) == [("tvps", "append"), ("tvps", "append")]          # nothing sent yet
-        assert ex.read_file(str(path)) == b"one\ntwo\n"                        # rode on the read: one request
+        assert ex.read_file(str(path)) == b"zero\none\ntwo\n"                 # rode on the read: one request
         assert ex.run(["cat"], stdin=b"the command's own stdin").stdout == "the command's own stdin"
         assert wire(trace)[2:] == [("tvps", "read"), ("ssh", "request"), ("tvps", "run"), ("ssh", "request")]
         ex.append_soon(str(path), b"three\n")
-    assert path.read_bytes() == b"one\ntwo\nthree\n"                          # close() sent it
-    assert wire(trace)[-2:] == [("tvps", "append"), ("ssh", "request")]
+        deeper = folder / "sub dir" / "new.log"
+        ex.append_soon(str(deeper), b"made\n")                                  # its folder does not exist yet
+    assert path.read_bytes() == b"zero\none\ntwo\nthree\n"                    # close() sent them
+    assert deeper.read_bytes() == b"made\n"
 
 
 def test_a_queued_append_that_fails_is_the_error_of_the_operation_it_rode_on_which_does_not_run(twin, ex):
