@@ -24,6 +24,9 @@
   takes a channel of its own.
 - Files are read, written and appended with one command each (`cat`; data on stdin/stdout), not
   sftp: one channel where sftp took 4–6 requests, each a round trip (issue 22).
+- append_soon (the audit log) queues an append that the next operation carries in front of its own
+  command (files.with_appends: one request for both); close() sends the rest.  The run's first write
+  in a folder goes at once (it sweeps, below).
 - Atomic writes go through `.NAME.<8 hex>.tmp` beside the target; the first write into a
   directory removes such temps of NAME-shaped files left by a run that died (older than this
   run, by tvps' own clock), never anything else.
