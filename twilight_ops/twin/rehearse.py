@@ -272,7 +272,10 @@ def _infra() -> dict[str, MidRun]:
         "frozen-link": MidRun(_in_deploy, freeze, thaw, 3, ("unreachable", "interrupted"),
                               env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),),
                               about="the SSH sessions frozen (SIGSTOP) inside deploy; op timeout 5 s"),
-        "frozen-link-hermes": MidRun(_running(Steps.cutover(Phases.HERMES)), freeze, thaw, 3, ("unreachable", "interrupted"),
+        # hermes-reinstall's work is local (install-skill.sh, hermes): its audit lines wait for the next request
+        # (append_soon), so the frozen link is met by the phase's journal append as the phase ends, ok or
+        # cut short (exit 3 either way); --resume skips a phase that ended ok and closes out once
+        "frozen-link-hermes": MidRun(_running(Steps.cutover(Phases.HERMES)), freeze, thaw, 3, ("unreachable", "interrupted", "ok"),
                                      env=(("INVOKE_TWILIGHT_SSH_OP_TIMEOUT_SECONDS", "5"),), step=Steps.cutover(Phases.HERMES),
                                      about="the SSH sessions frozen inside hermes-reinstall; op timeout 5 s"),
         # closeout's work is local git (commit, push to origin): its step ends ok; the audit line after it
