@@ -41,8 +41,8 @@ class Executor(Protocol):
 
     def read_file(self, path: str) -> bytes: ...
 
-    def read_first(self, paths: Sequence[str]) -> tuple[str, bytes]:
-        """(path, bytes) of the first of `paths` that exists (one operation); FileNotFoundError if none."""
+    def read_first(self, paths: Sequence[str]) -> tuple[int, bytes]:
+        """(index, bytes) of the first of `paths` that exists (one operation); FileNotFoundError if none."""
         ...
 
     def write_file(self, path: str, data: bytes, mode: int = 0o600, *, parents: bool = False) -> None:

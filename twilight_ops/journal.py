@@ -365,7 +365,7 @@ class JournalStore:
             found, data = self.ex.read_first([remote, old])
         except FileNotFoundError:
             return _Copy(None, [], True)
-        if found in (old, self.ex.expand(old)):
+        if found == 1:
             return _Copy(None, [], True, legacy=self._parse_legacy(data, f"the tvps mirror {old}", version))
         return self._parse(data, f"the tvps mirror {remote}", version)
 

@@ -117,10 +117,10 @@ class LocalExecutor:
     def read_file(self, path: str) -> bytes:
         return Path(self.expand(path)).read_bytes()
 
-    def read_first(self, paths: Sequence[str]) -> tuple[str, bytes]:
-        for path in paths:
+    def read_first(self, paths: Sequence[str]) -> tuple[int, bytes]:
+        for index, path in enumerate(paths):
             try:
-                return path, self.read_file(path)
+                return index, self.read_file(path)
             except FileNotFoundError:
                 continue
         raise FileNotFoundError(2, "none of these files exists", paths[0])

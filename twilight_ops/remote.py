@@ -518,8 +518,8 @@ class SSHExecutor:
                               "check the path and its permissions")
         return out
 
-    def read_first(self, paths: Sequence[str]) -> tuple[str, bytes]:
-        """(path, bytes) of the first of `paths` that exists, with one command; FileNotFoundError when none does."""
+    def read_first(self, paths: Sequence[str]) -> tuple[int, bytes]:
+        """(index, bytes) of the first of `paths` that exists, with one command; FileNotFoundError when none does."""
         ps = [self.expand(p) for p in paths]
         trace.record("tvps", "read", path=ps[0], also=ps[1:])
         self.open()
@@ -531,7 +531,7 @@ class SSHExecutor:
         if exited != 0 or not index.isdigit() or int(index) >= len(ps):
             raise Unreachable(f"cannot read {ps[0]} on {self.settings.host}: {_why(err, exited)}",
                               "check the path and its permissions")
-        return ps[int(index)], data
+        return int(index), data
 
     def write_file(self, path: str, data: bytes, mode: int = 0o600, *, parents: bool = False) -> None:
         """Atomic write: a temp file in the same directory (created 0600, then given `mode`), renamed over;

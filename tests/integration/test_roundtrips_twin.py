@@ -77,6 +77,23 @@ def test_queued_appends_ride_on_the_next_request_and_close_sends_the_rest(twin, 
     assert deeper.read_bytes() == b"made\n"
 
 
+def test_read_first_is_one_request_and_gives_the_first_file_that_exists(twin, ex, tmp_path, monkeypatch):
+    """The journal mirror, else its legacy file: one command, the bytes exact, the index of the one found."""
+    folder = twin.remote_root / "rt-first"
+    fresh_dir(ex, folder)
+    log, old = folder / "j.jsonl", folder / "j.json"
+    with pytest.raises(FileNotFoundError):
+        ex.read_first([str(log), str(old)])
+    ex.write_file(str(old), b"{\"legacy\": true}")
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    assert ex.read_first([str(log), str(old)]) == (1, b"{\"legacy\": true}")
+    assert wire(trace) == [("tvps", "read"), ("ssh", "request")]
+    data = bytes(range(256)) + b"\n\n"
+    ex.write_file(str(log), data)
+    assert ex.read_first([str(log), str(old)]) == (0, data)
+
+
 def test_a_queued_append_that_fails_is_the_error_of_the_operation_it_rode_on_which_does_not_run(twin, ex):
     from twilight_ops.errors import Unreachable
 

@@ -20,10 +20,6 @@ def mkdir_under(parent: str, path: str) -> list[str]:
     return ["sh", "-c", 'mkdir -p -- "$1" && mkdir -- "$2"', "sh", parent, path]
 
 
-def is_dir(path: str) -> list[str]:
-    return ["test", "-d", path]
-
-
 def free_space(path: str) -> list[str]:
     """POSIX `df` of the filesystem holding `path`, in KiB (parse_free_kib)."""
     return ["df", "-P", "-k", "--", path]
