@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import random
 import re
 import signal
 import socket
@@ -26,8 +27,44 @@ KILL_TIMEOUT = 10.0
 POLL = 0.05
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LISTEN_SPAN = 12000  # how many ports below the ephemeral range free_port picks from
+
+
+def ephemeral_low(path: Path = EPHEMERAL_RANGE) -> int:
+    """The first port of the kernel's ephemeral range (outgoing connections take their source ports
+    from it); 32768, Linux's default, when it cannot be read."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def listen_ports(low: int) -> range:
+    """Where free_port looks: the ports just below the ephemeral range, never the privileged ones."""
+    return range(max(1024, low - LISTEN_SPAN), low)
+
+
+def _binds(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (it can still be taken before the caller binds it)."""
+    """A free TCP port on 127.0.0.1, below the ephemeral range: a twin daemon stopped for a fault
+    and started again on its port must not find it taken by some client's source port (a bound
+    port, e.g. the registry's, is baked into image references and the committed compose.yml).
+    It can still be taken before the caller binds it."""
+    ports = listen_ports(ephemeral_low())
+    rng = random.SystemRandom()
+    for _ in range(64 if len(ports) else 0):
+        port = rng.choice(ports)
+        if _binds(port):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

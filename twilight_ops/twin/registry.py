@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 PORT_ATTEMPTS = 3  # a free port can be taken between probing and binding
+PREVIOUS_PORT_WAIT = 20.0  # how long a restart waits for its old port (a client or a dying listener holds it)
+PREVIOUS_PORT_RETRY = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,12 +115,6 @@ def _port_of(config: Path) -> int:
     return int(json.loads(config.read_text())["http"]["addr"].rsplit(":", 1)[1])
 
 
-def _candidate_ports(paths: RegistryPaths) -> list[int]:
-    """The port of a previous run first (image references keep working), then free ones."""
-    previous = [_port_of(paths.config)] if paths.config.exists() else []
-    return previous + [free_port() for _ in range(PORT_ATTEMPTS)]
-
-
 def _answers(port: int) -> bool:
     try:
         with httpx.Client(trust_env=False, timeout=1.0) as client:
@@ -179,13 +175,27 @@ def _start(paths: RegistryPaths, timeout: float, auth: dict | None = None) -> Re
         log.info("reusing registry PID %d on 127.0.0.1:%d", pid, port)
         return RegistryInfo(paths, pid, port, True, time.monotonic() - started)
 
-    for port in _candidate_ports(paths):
+    previous = _port_of(paths.config) if paths.config.exists() else None
+    deadline = started + PREVIOUS_PORT_WAIT
+    while previous is not None:      # image references, the .env and the committed compose.yml name this port
+        launched = _launch(paths, previous, timeout, auth)
+        if launched is not None:
+            return _ready(paths, launched, previous, started)
+        if time.monotonic() >= deadline:
+            log.warning("registry port %d stayed taken for %.0f s; moving to a new port", previous, PREVIOUS_PORT_WAIT)
+            break
+        time.sleep(PREVIOUS_PORT_RETRY)
+    for port in [free_port() for _ in range(PORT_ATTEMPTS)]:
         launched = _launch(paths, port, timeout, auth)
         if launched is not None:
-            seconds = time.monotonic() - started
-            log.info("registry PID %d ready on 127.0.0.1:%d in %.2f s", launched, port, seconds)
-            return RegistryInfo(paths, launched, port, False, seconds)
+            return _ready(paths, launched, port, started)
     raise Unreachable("registry could not bind a free loopback port", f"see {paths.log}")
+
+
+def _ready(paths: RegistryPaths, pid: int, port: int, started: float) -> RegistryInfo:
+    seconds = time.monotonic() - started
+    log.info("registry PID %d ready on 127.0.0.1:%d in %.2f s", pid, port, seconds)
+    return RegistryInfo(paths, pid, port, False, seconds)
 
 
 def is_running(info_or_base: RegistryInfo | Path) -> bool:
