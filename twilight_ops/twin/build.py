@@ -109,6 +109,12 @@ def up(base: Path, say: Say = print, rtt_ms: int = 0) -> TwinState:
         st.digests = image.publish_versions(ci_env, st.registry, "lacatfly/twilight-drive", list(PUBLISHED_AT_UP))
         st.save()
 
+    stale = stale_repos(st)
+    if stale:      # built by older twin code, or the registry moved: every part of it names the old text
+        say(f"  {stale}: rebuilding this twin from scratch")
+        down(base, purge=True, say=say)
+        return up(base, say, rtt_ms)
+
     with part("git repos", say):
         ensure_drive_repos(st, uid, gid)
 
@@ -167,6 +173,17 @@ def render_compose(st: TwinState) -> str:
     return (compose.replace("@IMAGE_REPO@", st.image_repo)
             .replace("@DEFAULT_VERSION@", VERSIONS[0])
             .replace("@API_PORT@", str(st.api_port)))
+
+
+def stale_repos(st: TwinState) -> str:
+    """Why the twin's git repos no longer fit it ("" when they do): the compose.yml committed in its
+    origin is not the one this twin renders (the template changed since, or the registry port)."""
+    from . import drive_repos
+
+    committed = drive_repos.committed_compose(st.origin_repo)
+    if committed is None or committed == render_compose(st):
+        return ""
+    return f"the compose.yml committed in {st.origin_repo} is not the one this twin renders"
 
 
 def ensure_drive_repos(st: TwinState, uid: int, gid: int) -> None:

@@ -84,8 +84,8 @@ def git_env(date: str | None = None) -> dict[str, str]:
     return env
 
 
-def git(repo: Path | None, *args: str, date: str | None = None, check: bool = True) -> str:
-    """Run git (in `repo`, trusted even when another user owns it); its stdout, stripped."""
+def git(repo: Path | None, *args: str, date: str | None = None, check: bool = True, strip: bool = True) -> str:
+    """Run git (in `repo`, trusted even when another user owns it); its stdout, stripped unless `strip` is False."""
     argv = ["git"]
     if repo is not None:
         argv += ["-c", f"safe.directory={repo}", "-C", str(repo)]
@@ -93,7 +93,7 @@ def git(repo: Path | None, *args: str, date: str | None = None, check: bool = Tr
     if check and res.returncode != 0:
         tail = (res.stderr.strip().splitlines() or ["no output"])[-1]
         raise TwilightError(f"`git {' '.join(args)}` failed in {repo}: {tail}", "see the repo with `git status`")
-    return res.stdout.strip()
+    return res.stdout.strip() if strip else res.stdout
 
 
 def set_identity(repo: Path) -> None:
@@ -156,6 +156,13 @@ def build_operator_clone(origin: Path, clone: Path) -> None:
 def commits(origin: Path) -> dict[str, str]:
     """{"v0.2.0": tag's commit, "main": origin's main} as they are now."""
     return {TAG: git(origin, "rev-parse", f"refs/tags/{TAG}^{{commit}}"), "main": git(origin, "rev-parse", "refs/heads/main")}
+
+
+def committed_compose(origin: Path) -> str | None:
+    """deploy/compose.yml as committed at the v0.2.0 tag in origin; None while there is no origin."""
+    if not (origin / "HEAD").exists():
+        return None
+    return git(origin, "show", f"refs/tags/{TAG}:deploy/compose.yml", check=False, strip=False)
 
 
 def head(repo: Path) -> str | None:
