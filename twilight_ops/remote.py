@@ -164,6 +164,8 @@ class SSHExecutor:
         self._per_channel = False                    # the loop could not start: one channel per operation
         self._outbox: list[tuple[str, bytes]] = []   # append_soon()'s appends, sent with the next operation
         self._outbox_lock = threading.Lock()
+        self._opening: threading.Thread | None = None  # open_soon()'s thread, until an operation waits for it
+        self._opening_error: BaseException | None = None
 
     # -- connection -------------------------------------------------------
     def _known_hosts_path(self) -> Path:
@@ -178,7 +180,37 @@ class SSHExecutor:
         port = self.conn.port
         return f"{self.settings.host} ({self.conn.user}@{self.conn.host}:{port})"
 
+    def open_soon(self) -> None:
+        """Connect, start the request loop and look up the home directory on a thread of its own, so
+        that the link's waits (the handshake, sshd starting the loop) overlap the caller's own work
+        (imports, a schema).  The next operation waits for it and raises what it raised.  Call it only
+        once the input is checked: it connects."""
+        if self._opening is not None or self._lost is not None or self.conn.is_connected:
+            return
+        _watch_sigint()                       # signal handlers: from the main thread only
+
+        def work() -> None:
+            try:
+                self.home
+            except BaseException as e:        # given to the operation that waits for it
+                self._opening_error = e
+
+        self._opening = threading.Thread(target=work, name="twilight-open", daemon=True)
+        self._opening.start()
+
+    def _opened(self) -> None:
+        """Wait for open_soon()'s thread (not from that thread itself); raise what it raised."""
+        thread = self._opening
+        if thread is None or thread is threading.current_thread():
+            return
+        thread.join()
+        self._opening = None
+        error, self._opening_error = self._opening_error, None
+        if error is not None:
+            raise error
+
     def open(self) -> None:
+        self._opened()
         if self._lost is not None:
             raise self._lost
         if self.conn.is_connected:
@@ -294,6 +326,11 @@ class SSHExecutor:
         """Send the queued appends (append_soon), then close.  quiet: on the way out of an error, a
         failure to send them is not raised (the error on its way is what counts)."""
         try:
+            if self._opening is not None:     # opened for an operation that never came: only close
+                try:
+                    self._opened()
+                except Exception:
+                    pass
             self.flush_appends()
         except BaseException:
             if not quiet:
@@ -317,6 +354,7 @@ class SSHExecutor:
     @property
     def home(self) -> str:
         """tvps' home directory as a physical path: where sshd starts a command (`pwd -P`, one channel)."""
+        self._opened()
         if self._home is None:
             self.open()
             r = self._exec(render(files.physical_cwd()), stdin=None, check=False, timeout=None,

@@ -217,3 +217,57 @@ def test_a_loop_killed_on_tvps_mid_request_is_a_lost_link_never_a_second_run(twi
         assert ex.run(["cat", "--", str(log)]).stdout == "ran\n"   # the next operation opens a new loop
         assert wire(trace)[1:] == [("ssh", "channel"), ("ssh", "request")]
     assert not alive(loop_pid)
+
+
+# ---- open_soon: the link opens on a thread while the caller works (smoke, monitor)
+
+def test_open_soon_gives_the_same_answers_over_the_same_wire(twin, twin_settings, tmp_path, monkeypatch):
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv("TWILIGHT_TRACE", str(trace))
+    twilight_trace.install()
+    with SSHExecutor(twin_settings) as ex:
+        fresh_dir(ex, twin.remote_root / "sess-plain")
+        plain = operations(ex, twin.remote_root / "sess-plain")
+    plain_wire = wire(trace)
+    trace.unlink()
+    with SSHExecutor(twin_settings) as ex:
+        ex.open_soon()
+        ex.open_soon()                                   # a second call while it opens: nothing more
+        fresh_dir(ex, twin.remote_root / "sess-soon")
+        soon = operations(ex, twin.remote_root / "sess-soon")
+    assert soon[1:] == plain[1:] and soon[0] == plain[0] == ex.home
+    assert wire(trace) == plain_wire                     # the same requests, in the same order
+
+
+def _no_known_hosts(twin_settings, tmp_path):
+    ssh_cfg = "\n".join(line for line in twin_settings.ssh_config.read_text().splitlines()
+                        if "UserKnownHostsFile" not in line) + "\n"
+    (tmp_path / "ssh_config").write_text(ssh_cfg)
+    return dataclasses.replace(twin_settings, ssh_config=tmp_path / "ssh_config",
+                               known_hosts=tmp_path / "missing_known_hosts", connect_attempts=1)
+
+
+def test_what_opening_soon_meets_is_raised_by_the_next_operation_as_open_raises_it(twin_settings, tmp_path):
+    settings = _no_known_hosts(twin_settings, tmp_path)
+    with pytest.raises(Exception) as direct:
+        SSHExecutor(settings).run(["true"])
+    ex = SSHExecutor(settings)
+    ex.open_soon()
+    with pytest.raises(type(direct.value)) as soon:
+        ex.run(["true"])
+    assert str(soon.value) == str(direct.value) and "known_hosts" in str(soon.value)
+    ex.close()                                           # nothing was opened: closes quietly
+
+
+def test_close_right_after_open_soon_leaves_no_loop_on_tvps(twin_settings):
+    others = ["sh", "-c", 'pgrep -u "$(id -u)" -f "TWILIGHT-[L]OOP" | grep -vx "$PPID" || true']
+    with SSHExecutor(twin_settings) as watcher:          # the account's loops, but the watcher's own
+        before = set(watcher.run(others).stdout.split())  # (an earlier test's may still be ending)
+        ex = SSHExecutor(twin_settings)
+        ex.open_soon()
+        ex.close()
+        assert ex._opening is None and not ex.conn.is_connected
+        deadline = time.monotonic() + 10                 # the closed loop ends at the EOF sshd gives it
+        while (new := set(watcher.run(others).stdout.split()) - before) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert new == set()

@@ -7,6 +7,7 @@ into the journal.  Offline: judge a saved body (`--from-file`).
 from __future__ import annotations
 
 import dataclasses
+from importlib import import_module
 from pathlib import Path
 
 from ..clock import now_utc
@@ -60,9 +61,13 @@ def from_file(settings: Settings, path: str, status: int, expect: Expect) -> Smo
 
 
 def live(t: Target, code: str, expect: Expect) -> SmokeResult:
+    t.ssh.open_soon()              # the handshake and the loop's start overlap the imports and the schema below
     from ..api import get_price
     from ..builders.compose import compose_logs
+    from ..envelope import prepare
 
+    prepare(expect)
+    import_module("twilight_ops.journal")   # ≈ 18 ms, also while the link opens
     settings = t.settings
     token = t.token
     resp = get_price(settings, token, code)

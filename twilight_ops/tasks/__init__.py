@@ -1,6 +1,9 @@
 """The Invoke namespace operators use: `inv --list` shows it."""
 from __future__ import annotations
 
+import atexit
+import gc
+
 from invoke import Collection
 
 from .. import runtime_config
@@ -13,6 +16,14 @@ from . import rehearse
 from . import closeout
 
 runtime_config.check_cli()  # a mistyped `inv -f FILE` must never fall back to tvps
+
+# At exit the interpreter's last collections walk every object it ever made (≈ 50 ms of a 0.4 s smoke).
+# Registered first, so it runs after every other exit handler (the HTTP client's close, logging's
+# flush); nothing this tool holds needs a finalizer then: files are written and closed as they go.
+atexit.register(gc.freeze)
+# A collection every 10,000 new container objects instead of 700: start-up makes ~300,000 of them
+# (the imports) and almost none is garbage; ≈ 20 ms of a 0.6 s monitor.  Cycles are still collected.
+gc.set_threshold(10_000, 20, 20)
 
 ns = Collection()
 ns.add_task(core.status)

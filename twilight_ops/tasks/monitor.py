@@ -58,9 +58,6 @@ def _emit_json(m: Any, a: Any, hours: float, **extra: object) -> None:
 def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, auto_rollback=False, version=""):
     """§3 health of /price: error rate, served_by shares, p95, akshare-spot share during OPEN (--guard: §2 triggers)."""
     from .. import validate
-    from ..monitor.metrics import assess
-    from ..phases.monitor import check, fetch_metrics
-    from ..render.monitor import render_report
     from ..target import Target
 
     if auto_rollback and not guard:
@@ -92,6 +89,11 @@ def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, au
         if crossed:
             raise Exit(code=1)
         return
+    if local is None:
+        t.ssh.open_soon()          # the handshake overlaps the imports below
+    from ..monitor.metrics import assess
+    from ..phases.monitor import check, fetch_metrics
+
     if local is not None:
         m = local()
     else:
@@ -105,6 +107,8 @@ def monitor(c, hours="1", json=False, watch="", until="", db="", guard=False, au
 
             err_console.print(f"no data: {NO_DATA_HINT}", markup=False, highlight=False)
     else:
+        from ..render.monitor import render_report     # rich: only for the screen, never for --json
+
         render_report(console, a)
     finish([check(a)])
 
