@@ -4,7 +4,7 @@
 
 Builds (once; cached under bench/out/) a provider_audit_log of N rows spread
 over 24 h, then in one run measures, median of R runs after one warm-up:
-  * monitor end to end: run_local() — build the script, spawn `python -`,
+  * monitor end to end: run_local() — the probe in this process (a thread),
     DuckDB open, the one-pass query, JSON out, parse — for a 24 h window (every
     row) and a 1 h window;
   * the same aggregates as ONE bare DuckDB query in this process (open

@@ -20,7 +20,7 @@ import pytest
 from twilight_ops.errors import BadInput
 from twilight_ops.monitor import probe
 from twilight_ops.monitor.metrics import parse_probe_output
-from twilight_ops.monitor.script import ProbeParams, build_probe_script, run_local
+from twilight_ops.monitor.script import ProbeParams, build_probe_script, run_in_process, run_local
 from twilight_ops.twin.seed import AuditRow, TableShape, seed_rows
 
 UTC = dt.timezone.utc
@@ -450,3 +450,30 @@ def test_own_calls_moved_onto_the_audit_clock_by_the_skew():
     (wire,) = own_calls.to_wire([call], shift_s=-600.0)             # tvps 10 min behind
     (back,) = own_calls.from_wire([wire])
     assert back.start == at(3, 15) and back.end == at(3, 15, 1) and back.codes == ("999999.SH",)
+
+
+def test_a_probe_past_its_timeout_is_interrupted_and_said_once(tmp_path):
+    """run_local runs the probe in this process (issue 22): past timeout_s the query is interrupted
+    (DuckDB's interrupt()), CheckFailed names the timeout, and no probe thread is left running."""
+    import threading
+
+    from twilight_ops.errors import CheckFailed
+
+    db = tmp_path / "big.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE provider_audit_log AS SELECT TIMESTAMP '2026-05-12 03:00:00' - INTERVAL (i % 86000) SECOND AS ts, "
+                "CASE WHEN i % 3 = 0 THEN 'tushare' ELSE 'akshare-spot' END AS served_by, (i % 900)::DOUBLE AS latency_ms, "
+                "CASE WHEN i % 97 = 0 THEN 'upstream 502' END AS error, printf('%06d.SH', i % 5000) AS ts_code "
+                "FROM range(12000000) t(i)")
+    con.close()
+    with pytest.raises(CheckFailed) as err:
+        run_local(db, 24, NOW, timeout_s=0.05)
+    assert err.value.message == f"the monitor probe ran longer than 0.05 s on {db}"
+    assert not any(t.name == "twilight-probe" for t in threading.enumerate())
+    said = io.StringIO()
+    with pytest.raises(CheckFailed):
+        run_in_process(local(db, hours=24).to_wire(), 0.05, str(db), out=said)
+    answer = json.loads(said.getvalue())                         # the query itself was stopped (or, on a slow
+    assert (answer["kind"] == "duckdb" and "INTERRUPT" in answer["error"].upper()   # machine, never started)
+            or answer == {"kind": "interrupted", "error": "stopped after 0.05 s"}), answer
+    assert run_local(db, 1, NOW, timeout_s=120)["total"] > 0     # the same file, in time: an answer

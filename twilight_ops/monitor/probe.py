@@ -418,11 +418,14 @@ def shape(row: dict[str, Any], have: set[str], notes: list[str], p: dict[str, An
 
 # ---------------------------------------------------------------- reading
 
-def connect(duckdb: Any, path: str, read_only: bool) -> Any:
+def connect(duckdb: Any, path: str, read_only: bool, on_connect: Callable[[Any], Any] | None = None) -> Any:
     """A connection that never prints: DuckDB's progress bar goes to stdout
-    after 2 s and would corrupt the one JSON object."""
+    after 2 s and would corrupt the one JSON object.  on_connect(con): the in-process caller's
+    handle on it (to interrupt a query past its timeout)."""
     con = duckdb.connect(path, read_only=read_only)
     try:
+        if on_connect is not None:
+            on_connect(con)
         con.execute("SET enable_progress_bar = false")
     except BaseException:
         con.close()
@@ -491,7 +494,8 @@ def check_room(src: str, parent: str) -> None:
         )
 
 
-def read_from_copy(duckdb: Any, p: dict[str, Any], sleep: Callable[[float], Any], copy_file: Callable[[str, str], Any]) -> dict[str, Any]:
+def read_from_copy(duckdb: Any, p: dict[str, Any], sleep: Callable[[float], Any], copy_file: Callable[[str, str], Any],
+                   on_connect: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     src = p["db_path"]
     parent = p["copy_dir"] or tempfile.gettempdir()
     check_room(src, parent)
@@ -515,7 +519,7 @@ def read_from_copy(duckdb: Any, p: dict[str, Any], sleep: Callable[[float], Any]
                 continue
             copied_at = dt.datetime.now(dt.timezone.utc)
             try:
-                con = connect(duckdb, dest, read_only=False)
+                con = connect(duckdb, dest, read_only=False, on_connect=on_connect)
             except duckdb.Error as e:
                 reason = f"the copy did not open: {one_line(e)}"
                 continue
@@ -539,7 +543,8 @@ def read_from_copy(duckdb: Any, p: dict[str, Any], sleep: Callable[[float], Any]
     )
 
 
-def probe(raw_params: Any, *, sleep: Callable[[float], Any] = time.sleep, copy_file: Callable[[str, str], Any] = shutil.copyfile) -> dict[str, Any]:
+def probe(raw_params: Any, *, sleep: Callable[[float], Any] = time.sleep, copy_file: Callable[[str, str], Any] = shutil.copyfile,
+          on_connect: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """The §3 aggregates as a JSON-ready dict; ProbeError for every ordinary failure."""
     p = check_params(raw_params)
     try:
@@ -551,14 +556,14 @@ def probe(raw_params: Any, *, sleep: Callable[[float], Any] = time.sleep, copy_f
     if not os.path.isfile(path):
         raise ProbeError("missing_file", f"no DuckDB file at {path}", EXIT_BAD_INPUT)
     try:
-        con = connect(duckdb, path, read_only=True)
+        con = connect(duckdb, path, read_only=True, on_connect=on_connect)
     except duckdb.Error as e:
         if not is_lock_conflict(e):
             if p["local"]:  # --db names a local file the operator chose: bad input, not "cannot reach"
                 raise ProbeError("not_duckdb", f"--db {path} cannot be opened as a DuckDB file: {one_line(e)}",
                                  EXIT_BAD_INPUT) from None
             raise ProbeError("duckdb", f"cannot open {path}: {one_line(e)}", EXIT_UNREADABLE) from None
-        out = read_from_copy(duckdb, p, sleep, copy_file)
+        out = read_from_copy(duckdb, p, sleep, copy_file, on_connect)
     else:
         try:
             out = run_query(con, p)

@@ -9,8 +9,8 @@ code or SQL. The remote wiring (phases/monitor.py) sends the result on stdin:
     res   = t.ssh.run(argv, stdin=build_probe_script(params), check=False)
     m     = interpret(res)                        # Metrics, or a domain error
 
-`run_local()` runs the very same script with this interpreter for `--db FILE`,
-through the LocalExecutor.
+`run_local()` runs the very same probe code for `--db FILE` in this process (probe.main on a thread,
+its query interrupted past the timeout): no new interpreter and no new `import duckdb` per round.
 """
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ import ast
 import dataclasses
 import datetime as dt
 import functools
+import io
 import json
 import posixpath
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -189,7 +192,7 @@ def run_local(
     timeout_s: float = 600.0,
     rows_limit: int = 0,
 ) -> dict[str, Any]:
-    """Run the probe on a local DuckDB file in a subprocess; its JSON as a dict.
+    """Run the probe on a local DuckDB file in this process (run_in_process); its JSON as a dict.
 
     Raises the probe's domain error (BadInput / Unreachable / CheckFailed).
     """
@@ -202,11 +205,50 @@ def run_local(
         liquid_codes=tuple(liquid_codes),
         rows_limit=rows_limit,
     )
-    from ..local import LocalExecutor
+    out, exited = run_in_process(params.to_wire(), timeout_s, str(db_path))
+    return parse_probe_json(out, exited=exited, stderr="")
 
-    script = build_probe_script(params)
+
+def run_in_process(wire: dict[str, Any], timeout_s: float, what: str, out: io.StringIO | None = None) -> tuple[str, int]:
+    """probe.main in this process, on a thread of its own: (its one JSON line, its exit code).  The
+    same code tvps runs from stdin, without a new interpreter and a new `import duckdb` each round
+    (≈ 0.1 s; issue 22).  Past timeout_s, or on Ctrl-C, the query is interrupted (DuckDB's
+    interrupt()) and CheckFailed says so; the thread gets 5 s to wind down."""
+    from . import probe
+
+    buf = out if out is not None else io.StringIO()     # `out`: where a test reads what an interrupted probe said
+    opened: list[Any] = []
+    stop = threading.Event()
+    exit_code: list[int] = []
+
+    def on_connect(con: Any) -> None:
+        opened.append(con)
+        if stop.is_set():           # opened after the timeout: no query on it
+            raise probe.ProbeError("interrupted", f"stopped after {timeout_s:g} s", probe.EXIT_UNREADABLE)
+
+    worker = threading.Thread(target=lambda: exit_code.append(probe.main(wire, out=buf, on_connect=on_connect)),
+                              name="twilight-probe", daemon=True)
+    worker.start()
     try:
-        res = LocalExecutor().run([sys.executable, "-"], stdin=script, check=False, timeout=timeout_s)
-    except CheckFailed:
-        raise CheckFailed(f"the monitor probe ran longer than {timeout_s:g} s on {db_path}", "try a shorter --hours") from None
-    return parse_probe_json(res.stdout, exited=res.exited, stderr=res.stderr)
+        worker.join(timeout_s)
+    except BaseException:
+        _interrupt(stop, opened, worker)
+        raise
+    if worker.is_alive():
+        _interrupt(stop, opened, worker)
+        raise CheckFailed(f"the monitor probe ran longer than {timeout_s:g} s on {what}", "try a shorter --hours")
+    return buf.getvalue(), exit_code[0] if exit_code else probe.EXIT_INTERNAL
+
+
+def _interrupt(stop: threading.Event, opened: list[Any], worker: threading.Thread, wind_down_s: float = 5.0) -> None:
+    """Stop the probe's query: interrupt() its connections until the thread ends (a query that had not
+    started when one interrupt came is stopped by the next), wind_down_s at most."""
+    stop.set()
+    deadline = time.monotonic() + wind_down_s
+    while worker.is_alive() and time.monotonic() < deadline:
+        for con in list(opened):
+            try:
+                con.interrupt()
+            except Exception:       # closed already
+                pass
+        worker.join(0.05)
