@@ -85,17 +85,23 @@ def _last(text: str) -> str:
     return lines[-1][:200] if lines else "no output"
 
 
-def own_on_tvps(settings: Settings, hours: float, skew=None) -> tuple[dict, ...]:
-    """The tool's own calls of the last `hours` (own_calls.py, this machine's clock) moved onto tvps's
-    clock by the measured skew, as the probe's `own` parameter: §3 and the guard leave them out."""
+def own_recent(settings: Settings, hours: float) -> list:
+    """The tool's own calls of the last `hours` (own_calls.py, this machine's clock), the newest
+    MAX_OWN: what §3 and the guard leave out.  Local work, read before tvps's clock (fetch_metrics)
+    so that it overlaps the link's opening."""
     import datetime as dt
 
     from .. import own_calls
-
-    since = now_utc(settings.clock_offset_seconds) - dt.timedelta(hours=hours, seconds=2 * own_calls.SLACK_S)
     from ..monitor.probe import MAX_OWN
 
-    calls = own_calls.read(settings, since)[-MAX_OWN:]       # the newest, when ever more were recorded
+    since = now_utc(settings.clock_offset_seconds) - dt.timedelta(hours=hours, seconds=2 * own_calls.SLACK_S)
+    return own_calls.read(settings, since)[-MAX_OWN:]       # the newest, when ever more were recorded
+
+
+def own_on_tvps(calls: list, skew=None) -> tuple[dict, ...]:
+    """own_recent's calls moved onto tvps's clock by the measured skew, as the probe's `own` parameter."""
+    from .. import own_calls
+
     return tuple(own_calls.to_wire(calls, skew.seconds if skew is not None else 0.0))
 
 
@@ -107,10 +113,11 @@ def fetch_metrics(t: Target, hours: float, *, now=None, rows_limit: int = 0, ske
     leave_out_own: the tool's own calls (own_calls.py) are left out of the metrics (§3, the guard);
     preflight leaves them out itself from the rows."""
     settings = t.settings
+    calls = own_recent(settings, hours) if leave_out_own else []
     if now is None:
         skew = skew if skew is not None else tvps_clock.measure(t.ssh, settings.clock_offset_seconds)
         now = tvps_clock.tvps_now(skew, settings.clock_offset_seconds)
-    own = own_on_tvps(settings, hours, skew) if leave_out_own else ()
+    own = own_on_tvps(calls, skew) if leave_out_own else ()
     result = run_probe(t, probe_params(settings, hours, now, rows_limit, own))
     return interpret(result, settings.service)
 
