@@ -185,8 +185,15 @@ def match(rows: Sequence[tuple[dt.datetime | None, str | None]], calls: Sequence
     preflight's no_traffic (through leave_out), the §3 monitor and the §2 guard (inside the
     monitor probe, shipped with it) all use this one rule."""
     api = sorted((c for c in calls if c.kind == "api"), key=lambda c: c.end)
-    agent = [c for c in calls if c.kind == "agent"]
+    agent = sorted((c for c in calls if c.kind == "agent"), key=lambda c: c.end)
     room = [c.attempts for c in api]
+    api_codes = [frozenset(x.strip().upper() for x in c.codes) for c in api]   # an api call matches its code exactly
+    slack = dt.timedelta(seconds=slack_s)
+    agent_stems = [frozenset(x.strip().upper().split(".")[0] for x in c.codes) for c in agent]  # a prompt: any market
+    longest = max((c.end - c.start for c in api), default=dt.timedelta(0))
+    agent_longest = max((c.end - c.start for c in agent), default=dt.timedelta(0))
+    first = 0       # api[:first] ended (+ slack) before this row: before every later row too (rows in time order)
+    agent_first = 0
     own: list[int] = []
     by_kind = {"api": 0, "agent": 0}
     far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
@@ -194,14 +201,33 @@ def match(rows: Sequence[tuple[dt.datetime | None, str | None]], calls: Sequence
         ts, code = rows[k]
         if ts is None:
             continue
-        i = next((i for i, c in enumerate(api) if room[i] and c.matches_code(code) and c.covers(ts, slack_s)), None)
+        while first < len(api) and api[first].end + slack < ts:
+            first += 1
+        got = code.strip().upper() if code is not None else None
+        i = None
+        for j in range(first, len(api)):     # the first call, in end order, with room that covers the row
+            c = api[j]
+            if c.end - longest - slack > ts:  # it and every later one start after the row: none covers it
+                break
+            if room[j] and got in api_codes[j] and c.start - slack <= ts <= c.end + slack:
+                i = j
+                break
         if i is not None:
             room[i] -= 1
             by_kind["api"] += 1
             own.append(k)
-        elif any(c.matches_code(code) and c.covers(ts, slack_s) for c in agent):
-            by_kind["agent"] += 1
-            own.append(k)
+            continue
+        while agent_first < len(agent) and agent[agent_first].end + slack < ts:
+            agent_first += 1
+        stem = got.split(".")[0] if got is not None else None
+        for j in range(agent_first, len(agent)):   # any prompt covering the row, its code in any market
+            c = agent[j]
+            if c.end - agent_longest - slack > ts:
+                break
+            if stem in agent_stems[j] and c.start - slack <= ts <= c.end + slack:
+                by_kind["agent"] += 1
+                own.append(k)
+                break
     return own, by_kind
 
 
