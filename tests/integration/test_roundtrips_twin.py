@@ -167,3 +167,23 @@ def test_the_publish_polls_registry_session_asks_for_a_token_once(twin_settings,
         reg.close()
     assert polls == [alone] * 3 and missing is None
     assert [op for side, op in wire(trace) if side == "http"] == ["HEAD", "GET", "HEAD", "HEAD", "HEAD", "HEAD"]
+
+
+def test_audit_lines_that_cannot_be_sent_at_the_end_are_one_warning_and_the_run_still_closes(twin, twin_settings, capsys):
+    """Target.close: the queued audit lines go with the last request; when they cannot (here: their file's
+    folder is a file), the task's own result stands and stderr says so in one line."""
+    from twilight_ops.remote import SSHExecutor
+    from twilight_ops.target import Target
+
+    folder = twin.remote_root / "rt-close-bad"
+    with SSHExecutor(twin_settings) as ex:
+        fresh_dir(ex, folder)
+        ex.run(["touch", "--", str(folder / "file")])
+    t = Target(twin_settings, version="v0.3.0-w4-cutover", announce=None)
+    t.ssh.append_soon(str(folder / "file" / "audit.log"), b'{"action": "smoke"}\n')
+    t.close()                                               # no exception: the task's result stands
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"warning: the audit log on {twin_settings.host} misses this run's last line(s) (")
+    assert f"cannot append to {folder / 'file' / 'audit.log'}" in err[0] and err[0].endswith("the journal has every step")
+    assert not t.ssh.conn.is_connected
