@@ -74,6 +74,27 @@ def test_unknown_host_key_is_refused(twin, tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("task", [("smoke", "--expect", "legacy", "--json"), ("monitor", "--hours", "1", "--json")])
+def test_smoke_and_monitor_open_the_link_on_a_thread_and_still_refuse_an_unknown_key_as_status_does(twin, tmp_path, task):
+    """Both open the link while they import (SSHExecutor.open_soon): what the thread meets is the
+    same one line and exit code as a task that connects in place."""
+    cfg = _bad_key_config(twin, tmp_path, "")
+    status = inv("status", cfg=cfg)
+    r = inv(*task, cfg=cfg)
+    assert r.returncode == status.returncode == 3
+    said = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert said == [line for line in status.stderr.splitlines() if line.startswith("error:")], r.stderr
+    assert "refusing to connect" in said[0] and "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_a_bad_code_for_smoke_is_exit_2_before_the_link_opens(twin):
+    before = _accepted(twin)
+    r = inv("smoke", "--code", "600519.SH;id", "--json", cfg=twin.invoke_yaml)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert _accepted(twin) == before, "a connection was opened"
+
+
 def test_changed_host_key_is_refused(twin, tmp_path):
     other = "AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ"
     cfg = _bad_key_config(twin, tmp_path, f"[127.0.0.1]:{twin.ssh_port} ssh-ed25519 {other}\n")
